@@ -1,0 +1,10 @@
+//! Readers and writers for minima: extxyz (ASE's conventions) and QM9's original layout.
+
+mod atomic;
+mod error;
+pub mod extxyz;
+pub mod keyval;
+pub mod number;
+
+pub use atomic::write_atomic;
+pub use error::ReadError;
