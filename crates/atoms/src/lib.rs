@@ -2,6 +2,7 @@
 //!
 //! Units throughout minima: Å for lengths, eV for energies, eV/Å for forces, amu for masses.
 
+pub mod build;
 pub mod cell;
 pub mod element;
 pub mod structure;

@@ -5,6 +5,7 @@ mod error;
 pub mod extxyz;
 pub mod keyval;
 pub mod number;
+pub mod qm9;
 
 pub use atomic::write_atomic;
 pub use error::ReadError;

@@ -1,0 +1,37 @@
+//! Builders of standard structures, as `ase.build` offers them.
+
+use crate::{Atoms, Cell};
+
+/// A periodic fcc crystal of `reps³` cubic cells with lattice constant `a` (Å), 4 atoms each.
+pub fn fcc_supercell(number: u8, a: f64, reps: usize) -> Atoms {
+    let basis = [[0.0, 0.0, 0.0], [0.5, 0.5, 0.0], [0.5, 0.0, 0.5], [0.0, 0.5, 0.5]];
+    let mut positions = Vec::with_capacity(4 * reps.pow(3));
+    for x in 0..reps {
+        for y in 0..reps {
+            for z in 0..reps {
+                for b in &basis {
+                    positions.push([(x as f64 + b[0]) * a, (y as f64 + b[1]) * a, (z as f64 + b[2]) * a]);
+                }
+            }
+        }
+    }
+    let side = a * reps as f64;
+    let n = positions.len();
+    Atoms::new(vec![number; n], positions)
+        .expect("finite positions of a known element")
+        .with_cell(Cell::orthorhombic(side, side, side).expect("positive side"), [true; 3])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fcc_has_four_atoms_per_cell_and_nearest_neighbours_at_a_over_sqrt2() {
+        let cu = fcc_supercell(29, 3.61, 2);
+        assert_eq!(cu.len(), 32);
+        assert!(cu.is_periodic());
+        let (_, _, d) = cu.closest_pair().unwrap();
+        assert!((d - 3.61 / 2f64.sqrt()).abs() < 1e-12);
+    }
+}

@@ -1,0 +1,76 @@
+//! `minima info FILE`: what is in an extxyz file, read in one streaming pass.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// An extxyz file.
+    file: PathBuf,
+}
+
+#[derive(Default)]
+struct Summary {
+    frames: usize,
+    periodic: usize,
+    atoms_min: usize,
+    atoms_max: usize,
+    atoms_total: usize,
+    elements: BTreeMap<u8, (&'static str, usize)>,
+    info_keys: BTreeMap<String, usize>,
+    arrays: BTreeMap<String, usize>,
+    energy_range: Option<(f64, f64)>,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let mut s = Summary {
+        atoms_min: usize::MAX,
+        ..Summary::default()
+    };
+    super::for_each_frame(&args.file, |_, atoms| {
+        s.frames += 1;
+        s.periodic += usize::from(atoms.is_periodic());
+        s.atoms_min = s.atoms_min.min(atoms.len());
+        s.atoms_max = s.atoms_max.max(atoms.len());
+        s.atoms_total += atoms.len();
+        for e in atoms.elements() {
+            s.elements.entry(e.number).or_insert((e.symbol, 0)).1 += 1;
+        }
+        for key in atoms.info.keys() {
+            *s.info_keys.entry(key.clone()).or_default() += 1;
+        }
+        for name in atoms.arrays().keys() {
+            *s.arrays.entry(name.clone()).or_default() += 1;
+        }
+        if let Some(e) = atoms.energy() {
+            s.energy_range = Some(s.energy_range.map_or((e, e), |(lo, hi)| (lo.min(e), hi.max(e))));
+        }
+        Ok(())
+    })?;
+    println!("file      {}", args.file.display());
+    println!("frames    {} ({} periodic, {} open)", s.frames, s.periodic, s.frames - s.periodic);
+    println!(
+        "atoms     {} in total; per frame min {}, max {}, mean {:.2}",
+        s.atoms_total,
+        s.atoms_min,
+        s.atoms_max,
+        s.atoms_total as f64 / s.frames as f64
+    );
+    let elements: Vec<String> = s.elements.values().map(|(sym, n)| format!("{sym} {n}")).collect();
+    println!("elements  {}", elements.join(", "));
+    let labels = |m: &BTreeMap<String, usize>| -> String {
+        m.iter()
+            .map(|(k, n)| if *n == s.frames { k.clone() } else { format!("{k} ({n} frames)") })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    println!("info      {}", labels(&s.info_keys));
+    println!("per-atom  {}", labels(&s.arrays));
+    match s.energy_range {
+        Some((lo, hi)) => println!("energy    {lo:.6} to {hi:.6} eV"),
+        None => println!("energy    none"),
+    }
+    Ok(())
+}

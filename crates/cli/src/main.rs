@@ -1,0 +1,42 @@
+//! `minima`: physics-informed neural-network potentials, one binary.
+//!
+//! Each subcommand lives in `commands/` and only parses arguments, calls the library crates
+//! and prints; the science is in the crates.
+
+mod commands;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "minima", version, about = "Neural-network potentials for molecules and crystals, in and out of equilibrium")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Convert a dataset to extxyz (QM9's original layout → ASE-readable extxyz).
+    Convert(commands::convert::Args),
+    /// Summarise an extxyz file: frames, elements, sizes, labels, energy range.
+    Info(commands::info::Args),
+    /// Perceive bonds and bond orders (single, double, triple, aromatic) per frame.
+    Bonds(commands::bonds::Args),
+    /// Benchmarks (speed and memory targets are measured here, never in tests).
+    #[command(subcommand)]
+    Bench(commands::bench::Bench),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Convert(args) => commands::convert::run(args),
+        Command::Info(args) => commands::info::run(args),
+        Command::Bonds(args) => commands::bonds::run(args),
+        Command::Bench(bench) => commands::bench::run(bench),
+    };
+    if let Err(error) = result {
+        eprintln!("error: {error:#}");
+        std::process::exit(1);
+    }
+}
