@@ -1,4 +1,5 @@
-//! `minima convert --from qm9 SRC -o out.extxyz [--first N]`
+//! `minima convert --from qm9 SRC -o out.extxyz [--first N]`, and `--from extxyz` to rewrite
+//! any extxyz (ASE's or another program's) in minima's canonical layout.
 
 use std::path::PathBuf;
 
@@ -10,6 +11,8 @@ use minima_io::{extxyz, qm9, write_atomic};
 pub enum Format {
     /// QM9's original layout: a directory of dsgdb9nsd_*.xyz files or its .tar.bz2 archive.
     Qm9,
+    /// Extended XYZ, as ASE writes it.
+    Extxyz,
 }
 
 #[derive(clap::Args)]
@@ -22,7 +25,7 @@ pub struct Args {
     /// Output extxyz file (written atomically).
     #[arg(short, long)]
     output: PathBuf,
-    /// QM9: only molecules with index ≤ N (QM9's "first N molecules").
+    /// QM9: only molecules with index ≤ N (QM9's "first N molecules"); extxyz: the first N frames.
     #[arg(long)]
     first: Option<u32>,
 }
@@ -30,6 +33,10 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     let frames = match args.format {
         Format::Qm9 => qm9::read(&args.source, qm9::Selection { max_index: args.first })?,
+        Format::Extxyz => {
+            let limit = args.first.map_or(usize::MAX, |n| n as usize);
+            extxyz::ExtxyzReader::open(&args.source)?.take(limit).collect::<Result<Vec<_>, _>>()?
+        }
     };
     let bar = super::progress(frames.len() as u64, "writing");
     write_atomic(&args.output, |out| {
@@ -41,6 +48,6 @@ pub fn run(args: Args) -> Result<()> {
     })
     .with_context(|| format!("cannot write {}", args.output.display()))?;
     bar.finish_and_clear();
-    eprintln!("wrote {} molecules to {}", frames.len(), args.output.display());
+    eprintln!("wrote {} frames to {}", frames.len(), args.output.display());
     Ok(())
 }

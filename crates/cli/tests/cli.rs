@@ -1,0 +1,82 @@
+//! The `minima` binary end to end: real data in, files and messages out, and one clear error
+//! line (never a panic) for bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn minima(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_minima")).args(args).output().expect("binary runs")
+}
+
+fn qm9_archive() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/qm9/qm9_first10k.tar.bz2")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn convert_first(dir: &Path, n: &str) -> PathBuf {
+    let out = dir.join("q.extxyz");
+    let result = minima(&["convert", "--from", "qm9", qm9_archive().to_str().unwrap(), "-o", out.to_str().unwrap(), "--first", n]);
+    assert!(result.status.success(), "{}", text(&result.stderr));
+    out
+}
+
+#[test]
+fn convert_info_and_bonds_on_qm9() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = convert_first(dir.path(), "30");
+    let info = minima(&["info", out.to_str().unwrap()]);
+    assert!(info.status.success());
+    let report = text(&info.stdout);
+    assert!(report.contains("frames    30 (0 periodic, 30 open)"), "{report}");
+    assert!(report.contains("energy "), "{report}");
+    assert!(report.contains("qm9_index"), "{report}");
+
+    let bonds = minima(&["bonds", "-i", out.to_str().unwrap(), "--json"]);
+    assert!(bonds.status.success(), "{}", text(&bonds.stderr));
+    let lines: Vec<serde_json::Value> = text(&bonds.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 30);
+    // Methane: four C–H single bonds.
+    assert_eq!(lines[0], serde_json::json!([[0, 1, 1.0], [0, 2, 1.0], [0, 3, 1.0], [0, 4, 1.0]]));
+    // Molecule 5 is HCN: a triple bond.
+    assert!(lines[4].as_array().unwrap().iter().any(|b| b[2] == 3.0));
+}
+
+#[test]
+fn extxyz_round_trips_through_convert() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = convert_first(dir.path(), "10");
+    let second = dir.path().join("again.extxyz");
+    let result = minima(&["convert", "--from", "extxyz", first.to_str().unwrap(), "-o", second.to_str().unwrap()]);
+    assert!(result.status.success(), "{}", text(&result.stderr));
+    assert_eq!(std::fs::read_to_string(&first).unwrap(), std::fs::read_to_string(&second).unwrap());
+}
+
+#[test]
+fn bad_input_gives_one_clear_error_and_no_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("truncated.extxyz", "3\n\nH 0 0 0\nH 0 0 1\n", "truncated.extxyz: frame 0, line 4: file ends after 2 of 3 atoms"),
+        ("nan.extxyz", "1\n\nH 0 nan 0\n", "nan.extxyz: frame 0, line 3: atom 0, column pos: non-finite number"),
+        ("element.extxyz", "1\n\nQq 0 0 0\n", "element.extxyz: frame 0, line 3: atom 0: unknown element symbol \"Qq\""),
+        ("cell.extxyz", "1\nLattice=\"1 0 0 2 0 0 0 0 1\"\nH 0 0 0\n", "cell.extxyz: frame 0, line 2: Lattice: cell is singular"),
+        ("empty.extxyz", "", "empty.extxyz: empty file"),
+    ];
+    for (name, content, expected) in cases {
+        let path = dir.path().join(name);
+        std::fs::write(&path, content).unwrap();
+        for command in [vec!["info", path.to_str().unwrap()], vec!["bonds", "-i", path.to_str().unwrap()]] {
+            let result = minima(&command);
+            assert_eq!(result.status.code(), Some(1), "{command:?}");
+            let stderr = text(&result.stderr);
+            assert!(stderr.contains(expected), "{command:?}: {stderr}");
+            assert!(!stderr.contains("panicked"), "{stderr}");
+            assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        }
+    }
+    let missing = minima(&["info", "/nonexistent.extxyz"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(text(&missing.stderr).contains("/nonexistent.extxyz: cannot open"));
+}
