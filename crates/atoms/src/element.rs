@@ -46,7 +46,11 @@ const fn el(
         mass,
         covalent_radius,
         // A negative sentinel in the table below marks "no Pauling value".
-        electronegativity: if electronegativity < 0.0 { None } else { Some(electronegativity) },
+        electronegativity: if electronegativity < 0.0 {
+            None
+        } else {
+            Some(electronegativity)
+        },
         valence_electrons,
         valence_orbitals,
     }

@@ -128,7 +128,9 @@ impl Atoms {
 
     pub fn elements(&self) -> impl Iterator<Item = &'static Element> + '_ {
         // `new` admits only known elements, so the lookup cannot fail.
-        self.numbers.iter().map(|&z| element::by_number(z).expect("checked in Atoms::new"))
+        self.numbers
+            .iter()
+            .map(|&z| element::by_number(z).expect("checked in Atoms::new"))
     }
 
     pub fn positions(&self) -> &[Vec3] {

@@ -23,7 +23,7 @@ enum Donor {
     One,
     Two,
     /// Cannot be part of an aromatic ring.
-    NoDonor,
+    Inert,
 }
 
 impl Donor {
@@ -31,7 +31,7 @@ impl Donor {
         match self {
             Donor::One => 1,
             Donor::Two => 2,
-            Donor::Vacant | Donor::NoDonor => 0,
+            Donor::Vacant | Donor::Inert => 0,
         }
     }
 }
@@ -69,7 +69,11 @@ pub fn aromatic_edges(g: &Graph, rings: &[Vec<usize>]) -> Vec<bool> {
     }
     let ring_edges: Vec<Vec<usize>> = rings
         .iter()
-        .map(|r| (0..r.len()).map(|k| edge_of[&(r[k].min(r[(k + 1) % r.len()]), r[k].max(r[(k + 1) % r.len()]))]).collect())
+        .map(|r| {
+            (0..r.len())
+                .map(|k| edge_of[&(r[k].min(r[(k + 1) % r.len()]), r[k].max(r[(k + 1) % r.len()]))])
+                .collect()
+        })
         .collect();
     let mut in_ring = vec![false; g.edges.len()];
     for &e in ring_edges.iter().flatten() {
@@ -77,13 +81,15 @@ pub fn aromatic_edges(g: &Graph, rings: &[Vec<usize>]) -> Vec<bool> {
     }
 
     // Donor types and candidacy, once per ring atom.
-    let mut donor = vec![Donor::NoDonor; n];
+    let mut donor = vec![Donor::Inert; n];
     let mut candidate = vec![false; n];
     for &a in rings.iter().flatten() {
         donor[a] = donor_type(g, &atoms, &in_ring, a);
         candidate[a] = is_candidate(g, &atoms, a, donor[a]);
     }
-    let candidates: Vec<usize> = (0..rings.len()).filter(|&r| rings[r].iter().all(|&a| candidate[a])).collect();
+    let candidates: Vec<usize> = (0..rings.len())
+        .filter(|&r| rings[r].iter().all(|&a| candidate[a]))
+        .collect();
     let candidate_atoms: BTreeSet<usize> = candidates.iter().flat_map(|&r| rings[r].iter().copied()).collect();
 
     // Candidate rings sharing a bond are neighbours.
@@ -111,7 +117,16 @@ pub fn aromatic_edges(g: &Graph, rings: &[Vec<usize>]) -> Vec<bool> {
             }
         }
         let system: Vec<usize> = system.iter().map(|&k| candidates[k]).collect();
-        mark_fused_system(&system, rings, &ring_edges, &donor, candidate_atoms.len(), &shares_bond, g.orders, &mut aromatic);
+        mark_fused_system(
+            &system,
+            rings,
+            &ring_edges,
+            &donor,
+            candidate_atoms.len(),
+            &shares_bond,
+            g.orders,
+            &mut aromatic,
+        );
     }
     aromatic
 }
@@ -165,7 +180,9 @@ fn combinations(n: usize, k: usize) -> Vec<Vec<usize>> {
     }
     loop {
         out.push(current.clone());
-        let Some(i) = (0..k).rev().find(|&i| current[i] < n - k + i) else { return out };
+        let Some(i) = (0..k).rev().find(|&i| current[i] < n - k + i) else {
+            return out;
+        };
         current[i] += 1;
         for j in i + 1..k {
             current[j] = current[j - 1] + 1;
@@ -190,7 +207,9 @@ fn connected(rings: &[usize], shares_bond: &dyn Fn(usize, usize) -> bool) -> boo
 
 /// π electrons an atom has to offer before its bonds are considered, or −1 for none.
 fn count_electrons(g: &Graph, atoms: &Atoms, a: usize) -> i32 {
-    let Some(dv) = default_valence(g.numbers[a]) else { return -1 };
+    let Some(dv) = default_valence(g.numbers[a]) else {
+        return -1;
+    };
     if dv <= 1 || atoms.degree[a] > 3 {
         return -1;
     }
@@ -206,14 +225,17 @@ fn count_electrons(g: &Graph, atoms: &Atoms, a: usize) -> i32 {
 
 /// The partner of a double or triple bond outside every ring, if the atom has one.
 fn exocyclic_multiple_partner(g: &Graph, atoms: &Atoms, in_ring: &[bool], a: usize) -> Option<usize> {
-    atoms.incident[a].iter().find(|&&e| !in_ring[e] && g.orders[e] >= 2).map(|&e| {
-        let (x, y) = g.edges[e];
-        if x == a {
-            y
-        } else {
-            x
-        }
-    })
+    atoms.incident[a]
+        .iter()
+        .find(|&&e| !in_ring[e] && g.orders[e] >= 2)
+        .map(|&e| {
+            let (x, y) = g.edges[e];
+            if x == a {
+                y
+            } else {
+                x
+            }
+        })
 }
 
 fn donor_type(g: &Graph, atoms: &Atoms, in_ring: &[bool], a: usize) -> Donor {
@@ -221,14 +243,14 @@ fn donor_type(g: &Graph, atoms: &Atoms, in_ring: &[bool], a: usize) -> Donor {
     let exocyclic = exocyclic_multiple_partner(g, atoms, in_ring, a);
     let steals = exocyclic.is_some_and(|w| more_electronegative(g.numbers[w], z));
     match count_electrons(g, atoms, a) {
-        e if e < 0 => Donor::NoDonor,
+        e if e < 0 => Donor::Inert,
         0 => {
             if exocyclic.is_some() {
                 Donor::Vacant
             } else if atoms.incident[a].iter().any(|&e| in_ring[e] && g.orders[e] >= 2) {
                 Donor::One
             } else {
-                Donor::NoDonor
+                Donor::Inert
             }
         }
         1 => {
@@ -243,7 +265,7 @@ fn donor_type(g: &Graph, atoms: &Atoms, in_ring: &[bool], a: usize) -> Donor {
             } else if g.charges[a] == 1 {
                 Donor::Vacant
             } else {
-                Donor::NoDonor
+                Donor::Inert
             }
         }
         e => {
@@ -262,7 +284,7 @@ fn is_candidate(g: &Graph, atoms: &Atoms, a: usize, donor: Donor) -> bool {
     if z > 18 && z != 34 && z != 52 {
         return false;
     }
-    if donor == Donor::NoDonor {
+    if donor == Donor::Inert {
         return false;
     }
     // Atoms above the default valence of their isoelectronic neutral element are shut out.
@@ -284,7 +306,10 @@ mod tests {
 
     #[test]
     fn combinations_are_lexicographic() {
-        assert_eq!(combinations(4, 2), vec![vec![0, 1], vec![0, 2], vec![0, 3], vec![1, 2], vec![1, 3], vec![2, 3]]);
+        assert_eq!(
+            combinations(4, 2),
+            vec![vec![0, 1], vec![0, 2], vec![0, 3], vec![1, 2], vec![1, 3], vec![2, 3]]
+        );
         assert_eq!(combinations(2, 3), Vec::<Vec<usize>>::new());
     }
 }

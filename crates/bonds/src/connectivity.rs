@@ -40,16 +40,26 @@ pub fn connectivity(atoms: &Atoms) -> Result<Vec<Contact>, NeighborError> {
     let list = neighbor_list(atoms, 2.0 * largest + TOLERANCE)?;
     let mut contacts = Vec::new();
     for e in 0..list.len() {
-        let (i, j, shift, d) = (list.first[e] as usize, list.second[e] as usize, list.shifts[e], list.distances[e]);
+        let (i, j, shift, d) = (
+            list.first[e] as usize,
+            list.second[e] as usize,
+            list.shifts[e],
+            list.distances[e],
+        );
         // Each undirected pair once: i < j, or for an atom and its own image the positive shift.
         if i > j || (i == j && shift <= [0, 0, 0]) {
             continue;
         }
         if d >= MIN_DISTANCE && d <= radii[i] + radii[j] + TOLERANCE {
-            contacts.push(Contact { i, j, shift, distance: d });
+            contacts.push(Contact {
+                i,
+                j,
+                shift,
+                distance: d,
+            });
         }
     }
-    contacts.sort_by(|a, b| (a.i, a.j, a.shift).cmp(&(b.i, b.j, b.shift)));
+    contacts.sort_by_key(|c| (c.i, c.j, c.shift));
     let numbers = atoms.numbers();
     keep_hydrogens_monovalent(numbers, &mut contacts);
     trim_overcoordinated(numbers, &radii, &mut contacts);
@@ -57,7 +67,9 @@ pub fn connectivity(atoms: &Atoms) -> Result<Vec<Contact>, NeighborError> {
 }
 
 fn partners(contacts: &[Contact], atom: usize) -> Vec<usize> {
-    (0..contacts.len()).filter(|&c| contacts[c].i == atom || contacts[c].j == atom).collect()
+    (0..contacts.len())
+        .filter(|&c| contacts[c].i == atom || contacts[c].j == atom)
+        .collect()
 }
 
 fn other(c: &Contact, atom: usize) -> usize {
@@ -99,8 +111,10 @@ fn keep_hydrogens_monovalent(numbers: &[u8], contacts: &mut Vec<Contact>) {
 /// Removes the most stretched bonds of atoms with more partners than any valence allows.
 fn trim_overcoordinated(numbers: &[u8], radii: &[f64], contacts: &mut Vec<Contact>) {
     let stretch = |c: &Contact| c.distance / (radii[c.i] + radii[c.j]);
-    for atom in 0..numbers.len() {
-        let Some(limit) = max_valence(numbers[atom]) else { continue };
+    for (atom, &z) in numbers.iter().enumerate() {
+        let Some(limit) = max_valence(z) else {
+            continue;
+        };
         loop {
             let bonds = partners(contacts, atom);
             if bonds.len() <= limit as usize {

@@ -135,7 +135,9 @@ pub fn perceive_at_reference(structure: &Atoms, reference: &Atoms) -> Result<Per
 /// The unscaled geometry of a frame that records `scale` (molecule about its centroid, crystal
 /// by its cell); the frame itself when it records none.
 pub fn reference_geometry(atoms: &Atoms) -> Result<Atoms, BondError> {
-    let Some(scale) = atoms.scale() else { return Ok(atoms.clone()) };
+    let Some(scale) = atoms.scale() else {
+        return Ok(atoms.clone());
+    };
     if !(scale.is_finite() && scale > 0.0) {
         return Err(BondError::BadScale(scale));
     }
@@ -143,16 +145,26 @@ pub fn reference_geometry(atoms: &Atoms) -> Result<Atoms, BondError> {
     let positions = match atoms.cell() {
         Some(cell) if atoms.is_periodic() => {
             let unscaled: Cell = cell.scaled(1.0 / scale).map_err(|_| BondError::BadScale(scale))?;
-            let positions = atoms.positions().iter().map(|&r| unscaled.cartesian(cell.fractional(r))).collect();
+            let positions = atoms
+                .positions()
+                .iter()
+                .map(|&r| unscaled.cartesian(cell.fractional(r)))
+                .collect();
             reference = reference.with_cell(unscaled, atoms.pbc());
             positions
         }
         _ => {
             let c = atoms.centroid();
-            atoms.positions().iter().map(|r| std::array::from_fn(|k| c[k] + (r[k] - c[k]) / scale)).collect()
+            atoms
+                .positions()
+                .iter()
+                .map(|r| std::array::from_fn(|k| c[k] + (r[k] - c[k]) / scale))
+                .collect()
         }
     };
-    reference.set_positions(positions).expect("finite scaled positions of the same atoms");
+    reference
+        .set_positions(positions)
+        .expect("finite scaled positions of the same atoms");
     Ok(reference)
 }
 
@@ -179,12 +191,10 @@ mod tests {
                 [radius * t.cos(), radius * t.sin(), 0.0]
             })
             .collect();
-        for k in 0..n {
-            if hydrogens[k] {
-                let t = 2.0 * std::f64::consts::PI * k as f64 / n as f64;
-                numbers.push(1);
-                positions.push([(radius + 1.08) * t.cos(), (radius + 1.08) * t.sin(), 0.0]);
-            }
+        for k in (0..n).filter(|&k| hydrogens[k]) {
+            let t = 2.0 * std::f64::consts::PI * k as f64 / n as f64;
+            numbers.push(1);
+            positions.push([(radius + 1.08) * t.cos(), (radius + 1.08) * t.sin(), 0.0]);
         }
         molecule(&numbers, &positions)
     }
@@ -202,9 +212,15 @@ mod tests {
     #[test]
     fn pyridine_and_pyrrole_are_aromatic_cyclohexane_is_not() {
         let pyridine = perceive(&ring(&[7, 6, 6, 6, 6, 6], &[false, true, true, true, true, true], 1.39)).unwrap();
-        assert_eq!(pyridine.bonds.iter().filter(|b| b.order == BondOrder::Aromatic).count(), 6);
+        assert_eq!(
+            pyridine.bonds.iter().filter(|b| b.order == BondOrder::Aromatic).count(),
+            6
+        );
         let pyrrole = perceive(&ring(&[7, 6, 6, 6, 6], &[true; 5], 1.40)).unwrap();
-        assert_eq!(pyrrole.bonds.iter().filter(|b| b.order == BondOrder::Aromatic).count(), 5);
+        assert_eq!(
+            pyrrole.bonds.iter().filter(|b| b.order == BondOrder::Aromatic).count(),
+            5
+        );
         // Cyclohexane carbons need two hydrogens: with one each the ring is benzene-like, so
         // build it from a chair-free planar ring of sp3 distances instead: all single.
         let mut c6 = ring(&[6; 6], &[false; 6], 1.54);
@@ -227,12 +243,21 @@ mod tests {
     #[test]
     fn small_molecules_get_their_multiple_bonds() {
         // H-C#N
-        let hcn = perceive(&molecule(&[1, 6, 7], &[[-1.06, 0.0, 0.0], [0.0, 0.0, 0.0], [1.156, 0.0, 0.0]])).unwrap();
+        let hcn = perceive(&molecule(
+            &[1, 6, 7],
+            &[[-1.06, 0.0, 0.0], [0.0, 0.0, 0.0], [1.156, 0.0, 0.0]],
+        ))
+        .unwrap();
         assert_eq!(orders(&hcn), vec![(0, 1, 1.0), (1, 2, 3.0)]);
         // Formaldehyde H2C=O
         let h2co = perceive(&molecule(
             &[6, 8, 1, 1],
-            &[[0.0, 0.0, 0.0], [1.21, 0.0, 0.0], [-0.55, 0.94, 0.0], [-0.55, -0.94, 0.0]],
+            &[
+                [0.0, 0.0, 0.0],
+                [1.21, 0.0, 0.0],
+                [-0.55, 0.94, 0.0],
+                [-0.55, -0.94, 0.0],
+            ],
         ))
         .unwrap();
         assert_eq!(orders(&h2co), vec![(0, 1, 2.0), (0, 2, 1.0), (0, 3, 1.0)]);
@@ -244,7 +269,12 @@ mod tests {
         let c = hcn.centroid();
         let mut stretched = hcn.clone();
         stretched
-            .set_positions(hcn.positions().iter().map(|r| std::array::from_fn(|k| c[k] + 1.5 * (r[k] - c[k]))).collect())
+            .set_positions(
+                hcn.positions()
+                    .iter()
+                    .map(|r| std::array::from_fn(|k| c[k] + 1.5 * (r[k] - c[k])))
+                    .collect(),
+            )
             .unwrap();
         // At 1.5× the distance rule alone loses the bonds …
         assert!(perceive(&stretched).unwrap().bonds.len() < 2);
@@ -260,11 +290,21 @@ mod tests {
     #[test]
     fn hydrogens_keep_one_partner_and_cages_lose_stretched_bonds() {
         // An H between two carbons keeps the nearer one only.
-        let p = perceive(&molecule(&[6, 1, 6], &[[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [2.2, 0.0, 0.0]])).unwrap();
+        let p = perceive(&molecule(
+            &[6, 1, 6],
+            &[[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [2.2, 0.0, 0.0]],
+        ))
+        .unwrap();
         assert_eq!(p.bonds.iter().filter(|b| b.i == 1 || b.j == 1).count(), 1);
         // A carbon with five close carbons loses the most stretched contact.
         let mut positions = vec![[0.0, 0.0, 0.0]];
-        let dirs = [[1.0, 0.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, -1.0, 0.0], [0.0, 0.0, 1.0]];
+        let dirs = [
+            [1.0, 0.0, 0.0],
+            [-1.0, 0.0, 0.0],
+            [0.0, 1.0, 0.0],
+            [0.0, -1.0, 0.0],
+            [0.0, 0.0, 1.0],
+        ];
         for (k, d) in dirs.iter().enumerate() {
             let len = if k == 4 { 1.9 } else { 1.54 };
             positions.push([d[0] * len, d[1] * len, d[2] * len]);

@@ -51,7 +51,11 @@ pub fn assign(numbers: &[u8], edges: &[(usize, usize)], charge: i32) -> Assignme
     if options.iter().all(|o| !o.is_empty()) {
         if let Some(orders) = search.choose(0, 0) {
             let charges = (0..n).map(|a| atom_charge(numbers[a], search.targets[a])).collect();
-            return Assignment { orders, charges, complete: true };
+            return Assignment {
+                orders,
+                charges,
+                complete: true,
+            };
         }
     }
     best_effort(numbers, edges, &degree, &options)
@@ -116,7 +120,9 @@ impl Search<'_> {
     /// Distributes each atom's unsaturation (target − degree) over its bonds, each bond
     /// gaining at most two orders; returns the orders when every unsaturation is used.
     fn saturate(&mut self) -> Option<Vec<u8>> {
-        let mut free: Vec<u8> = (0..self.numbers.len()).map(|a| self.targets[a] - self.degree[a]).collect();
+        let mut free: Vec<u8> = (0..self.numbers.len())
+            .map(|a| self.targets[a] - self.degree[a])
+            .collect();
         let total: u32 = free.iter().map(|&f| f as u32).sum();
         if total % 2 == 1 {
             return None;
@@ -142,7 +148,9 @@ impl Search<'_> {
         if self.steps > SEARCH_STEPS {
             return false;
         }
-        let Some(atom) = free.iter().position(|&f| f > 0) else { return true };
+        let Some(atom) = free.iter().position(|&f| f > 0) else {
+            return true;
+        };
         for &e in &incident[atom] {
             let (a, b) = self.edges[e];
             let partner = if a == atom { b } else { a };

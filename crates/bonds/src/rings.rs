@@ -66,7 +66,17 @@ fn simple_cycles(adjacency: &[Vec<(usize, usize)>], max_size: usize, limit: usiz
         let mut path_edges = Vec::new();
         let mut on_path = vec![false; adjacency.len()];
         on_path[start] = true;
-        if !extend(adjacency, start, max_size, &mut path, &mut path_edges, &mut on_path, &mut cycles, words, limit) {
+        if !extend(
+            adjacency,
+            start,
+            max_size,
+            &mut path,
+            &mut path_edges,
+            &mut on_path,
+            &mut cycles,
+            words,
+            limit,
+        ) {
             return None;
         }
     }
@@ -92,7 +102,10 @@ fn extend(
             for &e in path_edges.iter().chain(std::iter::once(&edge)) {
                 bits[e / 64] |= 1 << (e % 64);
             }
-            cycles.push(Cycle { atoms: path.clone(), edges: bits });
+            cycles.push(Cycle {
+                atoms: path.clone(),
+                edges: bits,
+            });
             if cycles.len() > limit {
                 return false;
             }
@@ -100,7 +113,9 @@ fn extend(
             path.push(next);
             path_edges.push(edge);
             on_path[next] = true;
-            let ok = extend(adjacency, start, max_size, path, path_edges, on_path, cycles, words, limit);
+            let ok = extend(
+                adjacency, start, max_size, path, path_edges, on_path, cycles, words, limit,
+            );
             on_path[next] = false;
             path.pop();
             path_edges.pop();
@@ -120,7 +135,10 @@ fn select_relevant(mut cycles: Vec<Cycle>, rank: usize) -> Vec<Vec<usize>> {
     let mut index = 0;
     while index < cycles.len() && basis.len() < rank {
         let size = cycles[index].atoms.len();
-        let group_end = cycles[index..].iter().position(|c| c.atoms.len() != size).map_or(cycles.len(), |p| index + p);
+        let group_end = cycles[index..]
+            .iter()
+            .position(|c| c.atoms.len() != size)
+            .map_or(cycles.len(), |p| index + p);
         let shorter = basis.clone();
         for cycle in &cycles[index..group_end] {
             if reduce(&shorter, &cycle.edges).iter().any(|&w| w != 0) {
@@ -188,7 +206,20 @@ mod tests {
         let edges = [(0, 2), (2, 3), (3, 1), (0, 4), (4, 5), (5, 1), (0, 6), (6, 7), (7, 1)];
         let rings = relevant_cycles(8, &edges, 24);
         assert_eq!(rings.len(), 3);
-        let cube = [(0, 1), (1, 2), (2, 3), (3, 0), (4, 5), (5, 6), (6, 7), (7, 4), (0, 4), (1, 5), (2, 6), (3, 7)];
+        let cube = [
+            (0, 1),
+            (1, 2),
+            (2, 3),
+            (3, 0),
+            (4, 5),
+            (5, 6),
+            (6, 7),
+            (7, 4),
+            (0, 4),
+            (1, 5),
+            (2, 6),
+            (3, 7),
+        ];
         let faces = relevant_cycles(8, &cube, 24);
         assert_eq!(faces.len(), 6);
         assert!(faces.iter().all(|f| f.len() == 4));

@@ -8,7 +8,11 @@ mod commands;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "minima", version, about = "Neural-network potentials for molecules and crystals, in and out of equilibrium")]
+#[command(
+    name = "minima",
+    version,
+    about = "Neural-network potentials for molecules and crystals, in and out of equilibrium"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -5,7 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn minima(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_minima")).args(args).output().expect("binary runs")
+    Command::new(env!("CARGO_BIN_EXE_minima"))
+        .args(args)
+        .output()
+        .expect("binary runs")
 }
 
 fn qm9_archive() -> PathBuf {
@@ -18,7 +21,16 @@ fn text(bytes: &[u8]) -> String {
 
 fn convert_first(dir: &Path, n: &str) -> PathBuf {
     let out = dir.join("q.extxyz");
-    let result = minima(&["convert", "--from", "qm9", qm9_archive().to_str().unwrap(), "-o", out.to_str().unwrap(), "--first", n]);
+    let result = minima(&[
+        "convert",
+        "--from",
+        "qm9",
+        qm9_archive().to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--first",
+        n,
+    ]);
     assert!(result.status.success(), "{}", text(&result.stderr));
     out
 }
@@ -36,10 +48,16 @@ fn convert_info_and_bonds_on_qm9() {
 
     let bonds = minima(&["bonds", "-i", out.to_str().unwrap(), "--json"]);
     assert!(bonds.status.success(), "{}", text(&bonds.stderr));
-    let lines: Vec<serde_json::Value> = text(&bonds.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = text(&bonds.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 30);
     // Methane: four C–H single bonds.
-    assert_eq!(lines[0], serde_json::json!([[0, 1, 1.0], [0, 2, 1.0], [0, 3, 1.0], [0, 4, 1.0]]));
+    assert_eq!(
+        lines[0],
+        serde_json::json!([[0, 1, 1.0], [0, 2, 1.0], [0, 3, 1.0], [0, 4, 1.0]])
+    );
     // Molecule 5 is HCN: a triple bond.
     assert!(lines[4].as_array().unwrap().iter().any(|b| b[2] == 3.0));
 }
@@ -49,25 +67,54 @@ fn extxyz_round_trips_through_convert() {
     let dir = tempfile::tempdir().unwrap();
     let first = convert_first(dir.path(), "10");
     let second = dir.path().join("again.extxyz");
-    let result = minima(&["convert", "--from", "extxyz", first.to_str().unwrap(), "-o", second.to_str().unwrap()]);
+    let result = minima(&[
+        "convert",
+        "--from",
+        "extxyz",
+        first.to_str().unwrap(),
+        "-o",
+        second.to_str().unwrap(),
+    ]);
     assert!(result.status.success(), "{}", text(&result.stderr));
-    assert_eq!(std::fs::read_to_string(&first).unwrap(), std::fs::read_to_string(&second).unwrap());
+    assert_eq!(
+        std::fs::read_to_string(&first).unwrap(),
+        std::fs::read_to_string(&second).unwrap()
+    );
 }
 
 #[test]
 fn bad_input_gives_one_clear_error_and_no_panic() {
     let dir = tempfile::tempdir().unwrap();
     let cases = [
-        ("truncated.extxyz", "3\n\nH 0 0 0\nH 0 0 1\n", "truncated.extxyz: frame 0, line 4: file ends after 2 of 3 atoms"),
-        ("nan.extxyz", "1\n\nH 0 nan 0\n", "nan.extxyz: frame 0, line 3: atom 0, column pos: non-finite number"),
-        ("element.extxyz", "1\n\nQq 0 0 0\n", "element.extxyz: frame 0, line 3: atom 0: unknown element symbol \"Qq\""),
-        ("cell.extxyz", "1\nLattice=\"1 0 0 2 0 0 0 0 1\"\nH 0 0 0\n", "cell.extxyz: frame 0, line 2: Lattice: cell is singular"),
+        (
+            "truncated.extxyz",
+            "3\n\nH 0 0 0\nH 0 0 1\n",
+            "truncated.extxyz: frame 0, line 4: file ends after 2 of 3 atoms",
+        ),
+        (
+            "nan.extxyz",
+            "1\n\nH 0 nan 0\n",
+            "nan.extxyz: frame 0, line 3: atom 0, column pos: non-finite number",
+        ),
+        (
+            "element.extxyz",
+            "1\n\nQq 0 0 0\n",
+            "element.extxyz: frame 0, line 3: atom 0: unknown element symbol \"Qq\"",
+        ),
+        (
+            "cell.extxyz",
+            "1\nLattice=\"1 0 0 2 0 0 0 0 1\"\nH 0 0 0\n",
+            "cell.extxyz: frame 0, line 2: Lattice: cell is singular",
+        ),
         ("empty.extxyz", "", "empty.extxyz: empty file"),
     ];
     for (name, content, expected) in cases {
         let path = dir.path().join(name);
         std::fs::write(&path, content).unwrap();
-        for command in [vec!["info", path.to_str().unwrap()], vec!["bonds", "-i", path.to_str().unwrap()]] {
+        for command in [
+            vec!["info", path.to_str().unwrap()],
+            vec!["bonds", "-i", path.to_str().unwrap()],
+        ] {
             let result = minima(&command);
             assert_eq!(result.status.code(), Some(1), "{command:?}");
             let stderr = text(&result.stderr);

@@ -32,8 +32,8 @@ pub struct ExtxyzReader<R> {
 
 impl ExtxyzReader<BufReader<File>> {
     pub fn open(path: &Path) -> Result<Self, ReadError> {
-        let file = File::open(path)
-            .map_err(|e| ReadError::new(path.display().to_string(), format!("cannot open: {e}")))?;
+        let file =
+            File::open(path).map_err(|e| ReadError::new(path.display().to_string(), format!("cannot open: {e}")))?;
         Ok(ExtxyzReader::new(BufReader::new(file), path.display().to_string()))
     }
 }
@@ -114,9 +114,9 @@ impl<R: BufRead> ExtxyzReader<R> {
             return self.end_of_input();
         }
         let count_text = self.buf.trim();
-        let natoms: usize = count_text.parse().map_err(|_| {
-            self.error(format!("atom count {count_text:?} is not a non-negative integer"))
-        })?;
+        let natoms: usize = count_text
+            .parse()
+            .map_err(|_| self.error(format!("atom count {count_text:?} is not a non-negative integer")))?;
         if !self.next_line()? {
             return Err(self.error("file ends before the comment line"));
         }
@@ -183,9 +183,9 @@ impl<R: BufRead> ExtxyzReader<R> {
                         .iter()
                         .enumerate()
                         .map(|(atom, s)| {
-                            element::by_symbol(s).map(|e| e.number).ok_or_else(|| {
-                                self.error(format!("atom {atom}: unknown element symbol {s:?}"))
-                            })
+                            element::by_symbol(s)
+                                .map(|e| e.number)
+                                .ok_or_else(|| self.error(format!("atom {atom}: unknown element symbol {s:?}")))
                         })
                         .collect::<Result<Vec<u8>, _>>()?;
                     numbers = Some(zs);
@@ -216,7 +216,9 @@ impl<R: BufRead> ExtxyzReader<R> {
             atoms = atoms.with_cell(cell, header.pbc.unwrap_or([true; 3]));
         }
         for (name, width, values) in extra {
-            atoms.set_array(&name, width, values).map_err(|e| self.error(e.to_string()))?;
+            atoms
+                .set_array(&name, width, values)
+                .map_err(|e| self.error(e.to_string()))?;
         }
         atoms.info = header.info;
         Ok(atoms)
@@ -268,7 +270,9 @@ fn parse_header(line: &str) -> Result<Header, String> {
     let line = line.trim_end_matches(['\n', '\r']);
     if !line.contains('=') {
         if !line.trim().is_empty() {
-            header.info.insert("comment".into(), Value::Str(line.trim().to_string()));
+            header
+                .info
+                .insert("comment".into(), Value::Str(line.trim().to_string()));
         }
         return Ok(header);
     }
@@ -319,7 +323,7 @@ fn parse_lattice(value: &Value) -> Result<[[f64; 3]; 3], String> {
 /// Parses `Properties` and checks that it has the columns every frame needs.
 fn parse_properties(text: &str) -> Result<Vec<Column>, String> {
     let fields: Vec<&str> = text.split(':').collect();
-    if fields.len() % 3 != 0 || text.is_empty() {
+    if !fields.len().is_multiple_of(3) || text.is_empty() {
         return Err(format!("Properties={text:?} is not a list of name:type:width triples"));
     }
     let columns = fields
@@ -345,7 +349,9 @@ fn parse_properties(text: &str) -> Result<Vec<Column>, String> {
         })
         .collect::<Result<Vec<Column>, String>>()?;
     let has = |name: &str, kind: Kind, width: usize| {
-        columns.iter().any(|c| c.name == name && c.kind == kind && c.width == width)
+        columns
+            .iter()
+            .any(|c| c.name == name && c.kind == kind && c.width == width)
     };
     if !has("pos", Kind::Real, 3) {
         return Err("Properties has no pos:R:3 column".into());
@@ -390,7 +396,13 @@ pub fn write_frame<W: Write>(out: &mut W, atoms: &Atoms) -> io::Result<()> {
     let mut line = String::new();
     for (atom, (e, r)) in atoms.elements().zip(atoms.positions()).enumerate() {
         line.clear();
-        line.push_str(&format!("{:<2} {} {} {}", e.symbol, format_float(r[0]), format_float(r[1]), format_float(r[2])));
+        line.push_str(&format!(
+            "{:<2} {} {} {}",
+            e.symbol,
+            format_float(r[0]),
+            format_float(r[1]),
+            format_float(r[2])
+        ));
         for array in atoms.arrays().values() {
             let range = atom * array.width..(atom + 1) * array.width;
             for k in range {

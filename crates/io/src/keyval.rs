@@ -86,13 +86,25 @@ pub fn interpret(text: &str) -> Value {
         return Value::Str(text.to_string());
     }
     if let Some(ints) = parts.iter().map(|p| p.parse::<i64>().ok()).collect::<Option<Vec<_>>>() {
-        return if ints.len() == 1 { Value::Int(ints[0]) } else { Value::Ints(ints) };
+        return if ints.len() == 1 {
+            Value::Int(ints[0])
+        } else {
+            Value::Ints(ints)
+        };
     }
     if let Some(floats) = parts.iter().map(|p| parse_f64(p)).collect::<Option<Vec<_>>>() {
-        return if floats.len() == 1 { Value::Float(floats[0]) } else { Value::Floats(floats) };
+        return if floats.len() == 1 {
+            Value::Float(floats[0])
+        } else {
+            Value::Floats(floats)
+        };
     }
     if let Some(bools) = parts.iter().map(|p| parse_bool(p)).collect::<Option<Vec<_>>>() {
-        return if bools.len() == 1 { Value::Bool(bools[0]) } else { Value::Bools(bools) };
+        return if bools.len() == 1 {
+            Value::Bool(bools[0])
+        } else {
+            Value::Bools(bools)
+        };
     }
     Value::Str(text.to_string())
 }
@@ -171,14 +183,16 @@ mod tests {
     use super::*;
 
     fn values(line: &str) -> Vec<(String, Value)> {
-        parse_line(line).unwrap().into_iter().map(|(k, (v, _))| (k, v)).collect()
+        parse_line(line)
+            .unwrap()
+            .into_iter()
+            .map(|(k, (v, _))| (k, v))
+            .collect()
     }
 
     #[test]
     fn parses_ase_value_kinds() {
-        let v = values(
-            r#"energy=-1.5 n=3 ok=T flags="T F T" cell="1 2 3" name='two words' bare x=[1.5, 2]"#,
-        );
+        let v = values(r#"energy=-1.5 n=3 ok=T flags="T F T" cell="1 2 3" name='two words' bare x=[1.5, 2]"#);
         assert_eq!(v[0], ("energy".into(), Value::Float(-1.5)));
         assert_eq!(v[1], ("n".into(), Value::Int(3)));
         assert_eq!(v[2], ("ok".into(), Value::Bool(true)));

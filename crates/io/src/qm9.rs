@@ -55,7 +55,11 @@ pub fn read(path: &Path, selection: Selection) -> Result<Vec<Atoms>, ReadError> 
         let file = File::open(path).map_err(|e| ReadError::new(&source, format!("cannot open: {e}")))?;
         let name = path.to_string_lossy();
         if name.ends_with(".tar.bz2") || name.ends_with(".tbz2") {
-            read_archive(bzip2::read::MultiBzDecoder::new(BufReader::new(file)), &source, selection)?
+            read_archive(
+                bzip2::read::MultiBzDecoder::new(BufReader::new(file)),
+                &source,
+                selection,
+            )?
         } else if name.ends_with(".tar") {
             read_archive(BufReader::new(file), &source, selection)?
         } else {
@@ -120,19 +124,23 @@ pub fn parse_molecule(text: &str, source: &str) -> Result<Atoms, ReadError> {
     let fail = |line: usize, message: String| ReadError::new(source, message).at(0, line);
 
     let (line_no, count) = next("atom count")?;
-    let natoms: usize = count
-        .trim()
-        .parse()
-        .ok()
-        .filter(|&n| n > 0)
-        .ok_or_else(|| fail(line_no, format!("atom count {:?} is not a positive integer", count.trim())))?;
+    let natoms: usize = count.trim().parse().ok().filter(|&n| n > 0).ok_or_else(|| {
+        fail(
+            line_no,
+            format!("atom count {:?} is not a positive integer", count.trim()),
+        )
+    })?;
 
     let (line_no, header) = next("property line")?;
     let fields: Vec<&str> = header.split_whitespace().collect();
     if fields.len() != 2 + PROPERTIES.len() || fields[0] != "gdb" {
         return Err(fail(
             line_no,
-            format!("property line must be \"gdb N\" and {} numbers, found {} fields", PROPERTIES.len(), fields.len()),
+            format!(
+                "property line must be \"gdb N\" and {} numbers, found {} fields",
+                PROPERTIES.len(),
+                fields.len()
+            ),
         ));
     }
     let index: i64 = fields[1]
@@ -141,7 +149,11 @@ pub fn parse_molecule(text: &str, source: &str) -> Result<Atoms, ReadError> {
     let mut info = Vec::with_capacity(PROPERTIES.len());
     for (name, text) in PROPERTIES.iter().zip(&fields[2..]) {
         let value = parse_finite(text).map_err(|m| fail(line_no, format!("property {name}: {m}")))?;
-        let value = if HARTREE_PROPERTIES.contains(name) { value * HARTREE_EV } else { value };
+        let value = if HARTREE_PROPERTIES.contains(name) {
+            value * HARTREE_EV
+        } else {
+            value
+        };
         info.push((name.to_string(), Value::Float(value)));
     }
 
@@ -152,7 +164,13 @@ pub fn parse_molecule(text: &str, source: &str) -> Result<Atoms, ReadError> {
         let (line_no, line) = next(&format!("atom {atom} of {natoms}"))?;
         let fields: Vec<&str> = line.split_whitespace().collect();
         if fields.len() != 5 {
-            return Err(fail(line_no, format!("atom {atom}: expected element, x, y, z, charge; found {} fields", fields.len())));
+            return Err(fail(
+                line_no,
+                format!(
+                    "atom {atom}: expected element, x, y, z, charge; found {} fields",
+                    fields.len()
+                ),
+            ));
         }
         let e = element::by_symbol(fields[0])
             .ok_or_else(|| fail(line_no, format!("atom {atom}: unknown element symbol {:?}", fields[0])))?;
@@ -174,7 +192,10 @@ pub fn parse_molecule(text: &str, source: &str) -> Result<Atoms, ReadError> {
     let (line_no, smiles_line) = next("SMILES line")?;
     let smiles: Vec<&str> = smiles_line.split_whitespace().collect();
     if smiles.len() != 2 {
-        return Err(fail(line_no, format!("expected GDB and relaxed SMILES, found {} fields", smiles.len())));
+        return Err(fail(
+            line_no,
+            format!("expected GDB and relaxed SMILES, found {} fields", smiles.len()),
+        ));
     }
 
     let mut atoms = Atoms::new(numbers, positions).map_err(|e| fail(0, e.to_string()))?;
@@ -225,8 +246,16 @@ mod tests {
             (METHANE.replace("\t6.469", ""), "line 2", "found 16 fields"),
             (METHANE.replace("-0.3877", "abc"), "line 2", "property homo"),
             (METHANE.replace("1.0117308433", "nan"), "line 5", "non-finite"),
-            (METHANE.replace("H\t0.002150416", "Q\t0.002150416"), "line 4", "unknown element"),
-            (METHANE.lines().take(4).collect::<Vec<_>>().join("\n"), "line 4", "file ends before the atom 2 of 5"),
+            (
+                METHANE.replace("H\t0.002150416", "Q\t0.002150416"),
+                "line 4",
+                "unknown element",
+            ),
+            (
+                METHANE.lines().take(4).collect::<Vec<_>>().join("\n"),
+                "line 4",
+                "file ends before the atom 2 of 5",
+            ),
             (String::new(), "m.xyz", "atom count"),
         ];
         for (text, place, message) in cases {

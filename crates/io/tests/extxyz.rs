@@ -13,16 +13,25 @@ fn sample() -> Atoms {
     let cell = Cell::new([[4.0, 0.0, 0.0], [1.0, 3.9, 0.0], [0.3, -0.2, 5.1]]).unwrap();
     let mut a = Atoms::new(
         vec![6, 1, 8],
-        vec![[0.1, 0.2, 0.3], [1.0 / 3.0, -2.5e-9, 7.25], [3.999999999999, 1e-300, -0.0]],
+        vec![
+            [0.1, 0.2, 0.3],
+            [1.0 / 3.0, -2.5e-9, 7.25],
+            [3.999999999999, 1e-300, -0.0],
+        ],
     )
     .unwrap()
     .with_cell(cell, [true, false, true]);
     a.set_energy(-1234.567890123456);
-    a.set_forces(vec![0.1, -0.2, 0.3, 1e-12, 5.0, -6.0, 0.0, 0.0, 1.0 / 7.0]).unwrap();
-    a.set_array("charges", 1, ArrayData::Float(vec![-0.5, 0.25, 0.25])).unwrap();
-    a.set_array("label", 1, ArrayData::Str(vec!["x".into(), "y".into(), "z".into()])).unwrap();
-    a.set_array("fixed", 1, ArrayData::Bool(vec![true, false, true])).unwrap();
-    a.set_array("bonds", 2, ArrayData::Int(vec![1, 2, 0, -1, 0, -1])).unwrap();
+    a.set_forces(vec![0.1, -0.2, 0.3, 1e-12, 5.0, -6.0, 0.0, 0.0, 1.0 / 7.0])
+        .unwrap();
+    a.set_array("charges", 1, ArrayData::Float(vec![-0.5, 0.25, 0.25]))
+        .unwrap();
+    a.set_array("label", 1, ArrayData::Str(vec!["x".into(), "y".into(), "z".into()]))
+        .unwrap();
+    a.set_array("fixed", 1, ArrayData::Bool(vec![true, false, true]))
+        .unwrap();
+    a.set_array("bonds", 2, ArrayData::Int(vec![1, 2, 0, -1, 0, -1]))
+        .unwrap();
     a.info.insert("qm9_index".into(), Value::Int(17));
     a.info.insert("scale".into(), Value::Float(1.0));
     a.info.insert("smiles".into(), Value::Str("C=O".into()));
@@ -81,7 +90,11 @@ fn bad_inputs_name_file_frame_and_line() {
     let cases: &[(&str, &str, &str)] = &[
         ("", "empty file", "bad.xyz: empty file"),
         ("\n\n", "empty file", "bad.xyz: empty file"),
-        ("2\nenergy=1\nH 0 0 0\n", "file ends after 1 of 2 atoms", "frame 0, line 3"),
+        (
+            "2\nenergy=1\nH 0 0 0\n",
+            "file ends after 1 of 2 atoms",
+            "frame 0, line 3",
+        ),
         ("1\n", "before the comment line", "frame 0, line 1"),
         ("x\n\nH 0 0 0\n", "not a non-negative integer", "frame 0, line 1"),
         ("-1\n\nH 0 0 0\n", "not a non-negative integer", "frame 0, line 1"),
@@ -89,16 +102,36 @@ fn bad_inputs_name_file_frame_and_line() {
         ("1\n\nH 0 inf 0\n", "non-finite", "frame 0, line 3"),
         ("1\n\nH 0 zero 0\n", "not a number", "frame 0, line 3"),
         ("1\n\nXx 0 0 0\n", "unknown element symbol \"Xx\"", "frame 0, line 3"),
-        ("1\n\nH 0 0\n", "has 3 columns, Properties declares 4", "frame 0, line 3"),
+        (
+            "1\n\nH 0 0\n",
+            "has 3 columns, Properties declares 4",
+            "frame 0, line 3",
+        ),
         ("1\n\nH 0 0 0 0\n", "has 5 columns", "frame 0, line 3"),
-        ("1\nLattice=\"1 0 0 0 1 0 0 0 0\"\nH 0 0 0\n", "singular", "frame 0, line 2"),
-        ("1\nLattice=\"0 1 0 1 0 0 0 0 1\"\nH 0 0 0\n", "negative volume", "frame 0, line 2"),
+        (
+            "1\nLattice=\"1 0 0 0 1 0 0 0 0\"\nH 0 0 0\n",
+            "singular",
+            "frame 0, line 2",
+        ),
+        (
+            "1\nLattice=\"0 1 0 1 0 0 0 0 1\"\nH 0 0 0\n",
+            "negative volume",
+            "frame 0, line 2",
+        ),
         ("1\nLattice=\"1 0 0 0 1 0\"\nH 0 0 0\n", "9 numbers", "frame 0, line 2"),
-        ("1\nProperties=species:S:1:pos:Q:3\nH 0 0 0\n", "unknown column type", "frame 0, line 2"),
+        (
+            "1\nProperties=species:S:1:pos:Q:3\nH 0 0 0\n",
+            "unknown column type",
+            "frame 0, line 2",
+        ),
         ("1\nProperties=species:S:1\nH\n", "no pos:R:3", "frame 0, line 2"),
         ("1\na=\"open\nH 0 0 0\n", "unterminated", "frame 0, line 2"),
         ("1\npbc=\"T T T\"\nH 0 0 0\n", "no Lattice", "frame 0, line 2"),
-        ("1\nProperties=species:S:1:pos:R:3:q:I:1\nH 0 0 0 1.5\n", "not an integer", "frame 0, line 3"),
+        (
+            "1\nProperties=species:S:1:pos:R:3:q:I:1\nH 0 0 0 1.5\n",
+            "not an integer",
+            "frame 0, line 3",
+        ),
     ];
     for (text, message, place) in cases {
         let err = read_str(text, "bad.xyz").expect_err(text).to_string();
@@ -110,11 +143,17 @@ fn bad_inputs_name_file_frame_and_line() {
     let err = read_str(&second_frame_bad, "bad.xyz").unwrap_err();
     assert_eq!((err.frame, err.line), (Some(2), Some(9)));
     let blank_between = format!("{good}\n{good}");
-    assert!(read_str(&blank_between, "bad.xyz").unwrap_err().to_string().contains("blank line"));
+    assert!(read_str(&blank_between, "bad.xyz")
+        .unwrap_err()
+        .to_string()
+        .contains("blank line"));
 }
 
 #[test]
 fn huge_atom_count_does_not_allocate_up_front() {
     let err = read_str("99999999999\n\nH 0 0 0\n", "big.xyz").unwrap_err();
-    assert!(err.to_string().contains("file ends after 1 of 99999999999 atoms"), "{err}");
+    assert!(
+        err.to_string().contains("file ends after 1 of 99999999999 atoms"),
+        "{err}"
+    );
 }

@@ -24,7 +24,9 @@ fn reads_all_9727_molecules_in_index_order() {
 fn first_selects_by_index() {
     let first = read(&archive(), Selection { max_index: Some(100) }).unwrap();
     assert!(first.len() <= 100 && first.len() > 90);
-    assert!(first.iter().all(|a| matches!(a.info["qm9_index"], Value::Int(i) if i <= 100)));
+    assert!(first
+        .iter()
+        .all(|a| matches!(a.info["qm9_index"], Value::Int(i) if i <= 100)));
 }
 
 #[test]

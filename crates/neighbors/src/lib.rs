@@ -38,7 +38,10 @@ impl NeighborList {
 
     /// Bytes held by the edge arrays (what a 10⁶-atom list costs).
     pub fn heap_bytes(&self) -> usize {
-        self.first.capacity() * 4 + self.second.capacity() * 4 + self.shifts.capacity() * 12 + self.distances.capacity() * 8
+        self.first.capacity() * 4
+            + self.second.capacity() * 4
+            + self.shifts.capacity() * 12
+            + self.distances.capacity() * 8
     }
 
     fn with_capacity(n: usize) -> NeighborList {
@@ -120,7 +123,9 @@ impl Frame {
             if !self.pbc[k] {
                 let (min, max) = fractional
                     .iter()
-                    .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), s: &Vec3| (a.min(s[k]), b.max(s[k])));
+                    .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), s: &Vec3| {
+                        (a.min(s[k]), b.max(s[k]))
+                    });
                 lo[k] = if n == 0 { 0.0 } else { min };
                 extent[k] = if n == 0 { 0.0 } else { max - min };
             }
@@ -157,18 +162,28 @@ impl Frame {
             let ri = self.cell.cartesian(fractional[i]);
             let bi = atom_bins[i];
             for dz in -reach[2]..=reach[2] {
-                let Some((cz, sz)) = self.neighbor_bin(bi[2], dz, counts[2], 2) else { continue };
+                let Some((cz, sz)) = self.neighbor_bin(bi[2], dz, counts[2], 2) else {
+                    continue;
+                };
                 for dy in -reach[1]..=reach[1] {
-                    let Some((cy, sy)) = self.neighbor_bin(bi[1], dy, counts[1], 1) else { continue };
+                    let Some((cy, sy)) = self.neighbor_bin(bi[1], dy, counts[1], 1) else {
+                        continue;
+                    };
                     for dx in -reach[0]..=reach[0] {
-                        let Some((cx, sx)) = self.neighbor_bin(bi[0], dx, counts[0], 0) else { continue };
+                        let Some((cx, sx)) = self.neighbor_bin(bi[0], dx, counts[0], 0) else {
+                            continue;
+                        };
                         let shift = [sx, sy, sz];
                         let image = self.cell.shift(shift);
                         let b = flat([cx, cy, cz]);
                         for slot in bins.start[b]..bins.start[b + 1] {
                             let j = bins.atoms[slot] as usize;
                             let rj = bins.wrapped[slot];
-                            let d = [rj[0] + image[0] - ri[0], rj[1] + image[1] - ri[1], rj[2] + image[2] - ri[2]];
+                            let d = [
+                                rj[0] + image[0] - ri[0],
+                                rj[1] + image[1] - ri[1],
+                                rj[2] + image[2] - ri[2],
+                            ];
                             let d2 = dot(d, d);
                             if d2 < cutoff2 && !(j == i && shift == [0, 0, 0]) {
                                 let (oi, oj) = (offsets[i], offsets[j]);
@@ -176,7 +191,11 @@ impl Frame {
                                 list.second.push(j as u32);
                                 // d = w_j + S·cell − w_i with w = r − o·cell, so the shift on the given
                                 // positions is S − o_j + o_i.
-                                list.shifts.push([shift[0] - oj[0] + oi[0], shift[1] - oj[1] + oi[1], shift[2] - oj[2] + oi[2]]);
+                                list.shifts.push([
+                                    shift[0] - oj[0] + oi[0],
+                                    shift[1] - oj[1] + oi[1],
+                                    shift[2] - oj[2] + oi[2],
+                                ]);
                                 list.distances.push(d2.sqrt());
                             }
                         }
@@ -245,7 +264,9 @@ fn bin_counts(thickness: Vec3, cutoff: f64, n_atoms: usize) -> [usize; 3] {
 
 /// An estimate of the number of edges, to reserve the output once instead of regrowing it.
 fn estimate_edges(n: usize, thickness: Vec3, cutoff: f64, pbc: &[bool; 3]) -> usize {
-    let volume: f64 = (0..3).map(|k| if pbc[k] { thickness[k] } else { thickness[k] + cutoff }).product();
+    let volume: f64 = (0..3)
+        .map(|k| if pbc[k] { thickness[k] } else { thickness[k] + cutoff })
+        .product();
     if volume <= 0.0 || n == 0 {
         return n;
     }
@@ -262,7 +283,9 @@ pub fn brute_force(positions: &[Vec3], cell: Option<&Cell>, pbc: [bool; 3], cuto
             let h = cell.heights();
             let fractional: Vec<Vec3> = positions.iter().map(|&r| cell.fractional(r)).collect();
             std::array::from_fn(|k| {
-                let (min, max) = fractional.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), s| (a.min(s[k]), b.max(s[k])));
+                let (min, max) = fractional.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), s| {
+                    (a.min(s[k]), b.max(s[k]))
+                });
                 if pbc[k] {
                     (cutoff / h[k] + (max - min)).ceil() as i32 + 1
                 } else {

@@ -12,7 +12,7 @@ fn sorted_edges(list: &NeighborList) -> Vec<(Edge, f64)> {
     let mut edges: Vec<(Edge, f64)> = (0..list.len())
         .map(|e| ((list.first[e], list.second[e], list.shifts[e]), list.distances[e]))
         .collect();
-    edges.sort_by(|a, b| a.0.cmp(&b.0));
+    edges.sort_by_key(|e| e.0);
     edges
 }
 
@@ -112,7 +112,13 @@ fn edge_cases_are_handled() {
     let twins = neighbor_list_of(&[[0.0; 3], [0.0; 3]], None, [false; 3], 1.0).unwrap();
     assert_eq!(twins.len(), 2);
     // A sparse cloud in a huge box stays cheap: bins are bounded by the atom count.
-    let far = neighbor_list_of(&[[0.0; 3], [1e6, 1e6, 1e6], [1e6, 1e6, 1e6 + 0.5]], None, [false; 3], 1.0).unwrap();
+    let far = neighbor_list_of(
+        &[[0.0; 3], [1e6, 1e6, 1e6], [1e6, 1e6, 1e6 + 0.5]],
+        None,
+        [false; 3],
+        1.0,
+    )
+    .unwrap();
     assert_eq!(far.len(), 2);
     for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
         let result = neighbor_list_of(&[[0.0; 3]], None, [false; 3], bad);

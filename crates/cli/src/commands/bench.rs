@@ -30,7 +30,10 @@ pub fn run(bench: Bench) -> Result<()> {
 }
 
 fn neighbors(sizes: &[usize], cutoff: f64, repeat: usize) -> Result<()> {
-    println!("{:>10} {:>12} {:>10} {:>10} {:>14} {:>14}", "atoms", "edges", "best s", "median s", "edges MiB", "peak RSS MiB");
+    println!(
+        "{:>10} {:>12} {:>10} {:>10} {:>14} {:>14}",
+        "atoms", "edges", "best s", "median s", "edges MiB", "peak RSS MiB"
+    );
     let mut rows = Vec::new();
     for &target in sizes {
         let reps = ((target as f64 / 4.0).cbrt().round() as usize).max(1);
@@ -70,7 +73,11 @@ fn neighbors(sizes: &[usize], cutoff: f64, repeat: usize) -> Result<()> {
     }
     if let [small, .., large] = rows.as_slice() {
         let ratio = |key: &str| large[key].as_f64().unwrap_or(0.0) / small[key].as_f64().unwrap_or(1.0);
-        println!("growth: atoms ×{:.2}, best time ×{:.2}", ratio("atoms"), ratio("best_s"));
+        println!(
+            "growth: atoms ×{:.2}, best time ×{:.2}",
+            ratio("atoms"),
+            ratio("best_s")
+        );
     }
     println!("{}", serde_json::to_string(&rows)?);
     Ok(())

@@ -44,8 +44,18 @@ pub fn run(args: Args) -> Result<()> {
                 .collect();
             writeln!(out, "{}", serde_json::Value::Array(bonds))?;
         } else {
-            let listed: Vec<String> = p.bonds.iter().map(|b| format!("{}-{}:{:?}", b.i, b.j, b.order)).collect();
-            writeln!(out, "frame {index} {} ({} bonds): {}", atoms.formula(), p.bonds.len(), listed.join(" "))?;
+            let listed: Vec<String> = p
+                .bonds
+                .iter()
+                .map(|b| format!("{}-{}:{:?}", b.i, b.j, b.order))
+                .collect();
+            writeln!(
+                out,
+                "frame {index} {} ({} bonds): {}",
+                atoms.formula(),
+                p.bonds.len(),
+                listed.join(" ")
+            )?;
         }
         Ok(())
     })?;

@@ -35,7 +35,9 @@ pub fn run(args: Args) -> Result<()> {
         Format::Qm9 => qm9::read(&args.source, qm9::Selection { max_index: args.first })?,
         Format::Extxyz => {
             let limit = args.first.map_or(usize::MAX, |n| n as usize);
-            extxyz::ExtxyzReader::open(&args.source)?.take(limit).collect::<Result<Vec<_>, _>>()?
+            extxyz::ExtxyzReader::open(&args.source)?
+                .take(limit)
+                .collect::<Result<Vec<_>, _>>()?
         }
     };
     let bar = super::progress(frames.len() as u64, "writing");

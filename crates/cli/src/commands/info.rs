@@ -50,7 +50,12 @@ pub fn run(args: Args) -> Result<()> {
         Ok(())
     })?;
     println!("file      {}", args.file.display());
-    println!("frames    {} ({} periodic, {} open)", s.frames, s.periodic, s.frames - s.periodic);
+    println!(
+        "frames    {} ({} periodic, {} open)",
+        s.frames,
+        s.periodic,
+        s.frames - s.periodic
+    );
     println!(
         "atoms     {} in total; per frame min {}, max {}, mean {:.2}",
         s.atoms_total,
@@ -62,7 +67,13 @@ pub fn run(args: Args) -> Result<()> {
     println!("elements  {}", elements.join(", "));
     let labels = |m: &BTreeMap<String, usize>| -> String {
         m.iter()
-            .map(|(k, n)| if *n == s.frames { k.clone() } else { format!("{k} ({n} frames)") })
+            .map(|(k, n)| {
+                if *n == s.frames {
+                    k.clone()
+                } else {
+                    format!("{k} ({n} frames)")
+                }
+            })
             .collect::<Vec<_>>()
             .join(", ")
     };
