@@ -61,15 +61,47 @@ pub fn connectivity(atoms: &Atoms) -> Result<Vec<Contact>, NeighborError> {
     }
     contacts.sort_by_key(|c| (c.i, c.j, c.shift));
     let numbers = atoms.numbers();
-    keep_hydrogens_monovalent(numbers, &mut contacts);
-    trim_overcoordinated(numbers, &radii, &mut contacts);
-    Ok(contacts)
+    let mut incidence = Incidence::new(numbers.len(), &contacts);
+    keep_hydrogens_monovalent(numbers, &contacts, &mut incidence);
+    trim_overcoordinated(numbers, &radii, &contacts, &mut incidence);
+    let removed = incidence.removed;
+    Ok(contacts
+        .into_iter()
+        .zip(removed)
+        .filter(|(_, r)| !r)
+        .map(|(c, _)| c)
+        .collect())
 }
 
-fn partners(contacts: &[Contact], atom: usize) -> Vec<usize> {
-    (0..contacts.len())
-        .filter(|&c| contacts[c].i == atom || contacts[c].j == atom)
-        .collect()
+/// Contacts with the indices of each atom's contacts, so clean-ups stay linear in size.
+struct Incidence {
+    by_atom: Vec<Vec<usize>>,
+    removed: Vec<bool>,
+}
+
+impl Incidence {
+    fn new(n_atoms: usize, contacts: &[Contact]) -> Incidence {
+        let mut by_atom = vec![Vec::new(); n_atoms];
+        for (c, contact) in contacts.iter().enumerate() {
+            by_atom[contact.i].push(c);
+            if contact.j != contact.i {
+                by_atom[contact.j].push(c);
+            }
+        }
+        Incidence {
+            by_atom,
+            removed: vec![false; contacts.len()],
+        }
+    }
+
+    /// The contacts of `atom` still present.
+    fn of(&self, atom: usize) -> Vec<usize> {
+        self.by_atom[atom]
+            .iter()
+            .copied()
+            .filter(|&c| !self.removed[c])
+            .collect()
+    }
 }
 
 fn other(c: &Contact, atom: usize) -> usize {
@@ -81,50 +113,42 @@ fn other(c: &Contact, atom: usize) -> usize {
 }
 
 /// RDKit's clean-up pass, hydrogens in index order.
-fn keep_hydrogens_monovalent(numbers: &[u8], contacts: &mut Vec<Contact>) {
+fn keep_hydrogens_monovalent(numbers: &[u8], contacts: &[Contact], incidence: &mut Incidence) {
     for h in (0..numbers.len()).filter(|&a| numbers[a] == 1) {
-        let bonds = partners(contacts, h);
+        let bonds = incidence.of(h);
         if bonds.len() <= 1 {
             continue;
         }
         let to_h = bonds.iter().rev().find(|&&c| numbers[other(&contacts[c], h)] == 1);
         let to_heavy = bonds.iter().any(|&c| numbers[other(&contacts[c], h)] != 1);
         if let (Some(&drop), true) = (to_h, to_heavy) {
-            contacts.remove(drop);
+            incidence.removed[drop] = true;
         }
-        let bonds = partners(contacts, h);
-        if bonds.len() > 1 {
-            let nearest = *bonds
-                .iter()
-                .min_by(|&&a, &&b| contacts[a].distance.total_cmp(&contacts[b].distance))
-                .expect("non-empty");
-            let mut index = 0;
-            contacts.retain(|c| {
-                let keep = !(c.i == h || c.j == h) || index == nearest;
-                index += 1;
-                keep
-            });
+        let bonds = incidence.of(h);
+        if let Some(&nearest) = bonds
+            .iter()
+            .min_by(|&&a, &&b| contacts[a].distance.total_cmp(&contacts[b].distance))
+        {
+            for c in bonds.into_iter().filter(|&c| c != nearest) {
+                incidence.removed[c] = true;
+            }
         }
     }
 }
 
 /// Removes the most stretched bonds of atoms with more partners than any valence allows.
-fn trim_overcoordinated(numbers: &[u8], radii: &[f64], contacts: &mut Vec<Contact>) {
-    let stretch = |c: &Contact| c.distance / (radii[c.i] + radii[c.j]);
+fn trim_overcoordinated(numbers: &[u8], radii: &[f64], contacts: &[Contact], incidence: &mut Incidence) {
+    let stretch = |c: usize| contacts[c].distance / (radii[contacts[c].i] + radii[contacts[c].j]);
     for (atom, &z) in numbers.iter().enumerate() {
         let Some(limit) = max_valence(z) else {
             continue;
         };
-        loop {
-            let bonds = partners(contacts, atom);
-            if bonds.len() <= limit as usize {
-                break;
-            }
-            let worst = *bonds
-                .iter()
-                .max_by(|&&a, &&b| stretch(&contacts[a]).total_cmp(&stretch(&contacts[b])))
-                .expect("non-empty");
-            contacts.remove(worst);
+        let mut bonds = incidence.of(atom);
+        // Most stretched first.
+        bonds.sort_by(|&a, &b| stretch(b).total_cmp(&stretch(a)));
+        let excess = bonds.len().saturating_sub(limit as usize);
+        for &c in &bonds[..excess] {
+            incidence.removed[c] = true;
         }
     }
 }

@@ -315,6 +315,12 @@ mod tests {
     }
 
     #[test]
+    fn large_crystals_are_perceived_in_linear_time_without_deep_recursion() {
+        let cu = minima_atoms::build::fcc_supercell(29, 3.61, 10);
+        assert_eq!(perceive(&cu).unwrap().bonds.len(), 6 * 4000);
+    }
+
+    #[test]
     fn fcc_metal_bonds_nearest_neighbours_as_single() {
         let cu = minima_atoms::build::fcc_supercell(29, 3.61, 2);
         let p = perceive(&cu).unwrap();

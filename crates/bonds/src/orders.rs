@@ -39,24 +39,43 @@ pub fn assign(numbers: &[u8], edges: &[(usize, usize)], charge: i32) -> Assignme
             None => vec![degree[a]],
         })
         .collect();
+    if options.iter().any(|o| o.is_empty()) {
+        return best_effort(numbers, edges, &degree, &options);
+    }
+    // Only atoms with a choice are searched; the others contribute a fixed charge. Bounds on
+    // the charge the remaining choices can still add prune the search.
+    let choices: Vec<usize> = (0..n).filter(|&a| options[a].len() > 1).collect();
+    let fixed_charge: i32 = (0..n)
+        .filter(|&a| options[a].len() == 1)
+        .map(|a| atom_charge(numbers[a], options[a][0]))
+        .sum();
+    let mut reachable = vec![(0, 0); choices.len() + 1];
+    for (k, &a) in choices.iter().enumerate().rev() {
+        let charges = options[a].iter().map(|&v| atom_charge(numbers[a], v));
+        let (lo, hi) = reachable[k + 1];
+        reachable[k] = (
+            lo + charges.clone().min().expect("options"),
+            hi + charges.max().expect("options"),
+        );
+    }
     let mut search = Search {
         numbers,
         edges,
         degree: &degree,
         options: &options,
+        choices: &choices,
+        reachable: &reachable,
         charge,
         steps: 0,
-        targets: vec![0; n],
+        targets: options.iter().map(|o| o[0]).collect(),
     };
-    if options.iter().all(|o| !o.is_empty()) {
-        if let Some(orders) = search.choose(0, 0) {
-            let charges = (0..n).map(|a| atom_charge(numbers[a], search.targets[a])).collect();
-            return Assignment {
-                orders,
-                charges,
-                complete: true,
-            };
-        }
+    if let Some(orders) = search.choose(0, fixed_charge) {
+        let charges = (0..n).map(|a| atom_charge(numbers[a], search.targets[a])).collect();
+        return Assignment {
+            orders,
+            charges,
+            complete: true,
+        };
     }
     best_effort(numbers, edges, &degree, &options)
 }
@@ -75,28 +94,34 @@ struct Search<'a> {
     edges: &'a [(usize, usize)],
     degree: &'a [u8],
     options: &'a [Vec<u8>],
+    /// Atoms with more than one valence option, in index order.
+    choices: &'a [usize],
+    /// Least and most charge the choices from position `k` on can add.
+    reachable: &'a [(i32, i32)],
     charge: i32,
     steps: usize,
     targets: Vec<u8>,
 }
 
 impl Search<'_> {
-    /// Chooses target valences for atoms `atom..` in RDKit's order.
-    fn choose(&mut self, atom: usize, charge_so_far: i32) -> Option<Vec<u8>> {
-        if atom == self.numbers.len() {
-            if charge_so_far != self.charge {
-                return None;
-            }
-            return self.saturate();
-        }
-        for k in 0..self.options[atom].len() {
-            let v = self.options[atom][k];
+    /// Chooses target valences for the choice atoms from position `k` on, in RDKit's order.
+    fn choose(&mut self, k: usize, charge_so_far: i32) -> Option<Vec<u8>> {
+        let Some(&atom) = self.choices.get(k) else {
+            return if charge_so_far == self.charge {
+                self.saturate()
+            } else {
+                None
+            };
+        };
+        for option in 0..self.options[atom].len() {
+            let v = self.options[atom][option];
             self.targets[atom] = v;
-            let q = atom_charge(self.numbers[atom], v);
-            if !self.charge_reachable(atom + 1, charge_so_far + q) {
+            let q = charge_so_far + atom_charge(self.numbers[atom], v);
+            let (lo, hi) = self.reachable[k + 1];
+            if !(q + lo..=q + hi).contains(&self.charge) {
                 continue;
             }
-            if let Some(found) = self.choose(atom + 1, charge_so_far + q) {
+            if let Some(found) = self.choose(k + 1, q) {
                 return Some(found);
             }
             if self.steps > SEARCH_STEPS {
@@ -104,17 +129,6 @@ impl Search<'_> {
             }
         }
         None
-    }
-
-    /// Whether the atoms from `atom` on can still bring the total charge to the target.
-    fn charge_reachable(&self, atom: usize, partial: i32) -> bool {
-        let (mut lo, mut hi) = (partial, partial);
-        for a in atom..self.numbers.len() {
-            let charges = self.options[a].iter().map(|&v| atom_charge(self.numbers[a], v));
-            lo += charges.clone().min().unwrap_or(0);
-            hi += charges.max().unwrap_or(0);
-        }
-        (lo..=hi).contains(&self.charge)
     }
 
     /// Distributes each atom's unsaturation (target − degree) over its bonds, each bond

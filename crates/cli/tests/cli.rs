@@ -123,6 +123,26 @@ fn bad_input_gives_one_clear_error_and_no_panic() {
             assert_eq!(stderr.lines().count(), 1, "{stderr}");
         }
     }
+    // A bad frame stops a conversion, and no partial output is left behind.
+    let bad = dir.path().join("second_bad.extxyz");
+    std::fs::write(&bad, "1\n\nH 0 0 0\n1\n\nH 0 0\n").unwrap();
+    let out = dir.path().join("never.extxyz");
+    let result = minima(&[
+        "convert",
+        "--from",
+        "extxyz",
+        bad.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(result.status.code(), Some(1));
+    assert!(
+        text(&result.stderr).contains("second_bad.extxyz: frame 1, line 6"),
+        "{}",
+        text(&result.stderr)
+    );
+    assert!(!out.exists());
+
     let missing = minima(&["info", "/nonexistent.extxyz"]);
     assert_eq!(missing.status.code(), Some(1));
     assert!(text(&missing.stderr).contains("/nonexistent.extxyz: cannot open"));

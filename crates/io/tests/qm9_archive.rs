@@ -30,6 +30,42 @@ fn first_selects_by_index() {
 }
 
 #[test]
+fn reads_a_directory_of_original_files() {
+    let all = read(&archive(), Selection { max_index: Some(3) }).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for atoms in &all {
+        let index = atoms.info["qm9_index"].as_i64().unwrap();
+        let n = atoms.len();
+        let mut text = format!("{n}\ngdb {index}");
+        for name in minima_io::qm9::PROPERTIES {
+            let value = atoms.info[name].as_f64().unwrap();
+            let hartree = minima_io::qm9::HARTREE_PROPERTIES.contains(&name);
+            text += &format!(
+                "\t{}",
+                if hartree {
+                    value / minima_atoms::HARTREE_EV
+                } else {
+                    value
+                }
+            );
+        }
+        text += "\n";
+        for (e, r) in atoms.elements().zip(atoms.positions()) {
+            text += &format!("{}\t{}\t{}\t{}\t0.0\n", e.symbol, r[0], r[1], r[2]);
+        }
+        text += "100.0\nC\tC\nInChI=1S\tInChI=1S\n";
+        std::fs::write(dir.path().join(format!("dsgdb9nsd_{index:06}.xyz")), text).unwrap();
+    }
+    std::fs::write(dir.path().join("README"), "not a molecule").unwrap();
+    let from_dir = read(dir.path(), Selection::default()).unwrap();
+    assert_eq!(from_dir.len(), all.len());
+    for (a, b) in from_dir.iter().zip(&all) {
+        assert_eq!(a.positions(), b.positions());
+        assert!((a.energy().unwrap() - b.energy().unwrap()).abs() < 1e-9);
+    }
+}
+
+#[test]
 fn missing_and_foreign_sources_are_clear_errors() {
     let err = read(&PathBuf::from("/nonexistent/qm9.tar.bz2"), Selection::default()).unwrap_err();
     assert!(err.to_string().contains("cannot open"), "{err}");

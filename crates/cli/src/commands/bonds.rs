@@ -25,11 +25,13 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
-    let mut incomplete = 0usize;
+    let mut incomplete = Vec::new();
     super::for_each_frame(&args.input, |index, atoms| {
         let reference = reference_geometry(&atoms).with_context(|| format!("frame {index}"))?;
         let p = perceive(&reference).with_context(|| format!("frame {index}"))?;
-        incomplete += usize::from(!p.complete);
+        if !p.complete {
+            incomplete.push(index);
+        }
         if args.json {
             let bonds: Vec<serde_json::Value> = p
                 .bonds
@@ -60,8 +62,14 @@ pub fn run(args: Args) -> Result<()> {
         Ok(())
     })?;
     out.flush()?;
-    if incomplete > 0 {
-        eprintln!("warning: {incomplete} frames have atoms whose valence could not be satisfied (radicals or broken geometry)");
+    if !incomplete.is_empty() {
+        let shown: Vec<String> = incomplete.iter().take(10).map(|i| i.to_string()).collect();
+        let more = if incomplete.len() > 10 { ", …" } else { "" };
+        eprintln!(
+            "warning: {} frames have atoms whose valence could not be satisfied (radicals or broken geometry): frames {}{more}",
+            incomplete.len(),
+            shown.join(", ")
+        );
     }
     Ok(())
 }

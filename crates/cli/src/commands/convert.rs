@@ -1,11 +1,13 @@
 //! `minima convert --from qm9 SRC -o out.extxyz [--first N]`, and `--from extxyz` to rewrite
 //! any extxyz (ASE's or another program's) in minima's canonical layout.
 
-use std::path::PathBuf;
+use std::io;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::ValueEnum;
-use minima_io::{extxyz, qm9, write_atomic};
+use minima_atoms::Atoms;
+use minima_io::{extxyz, qm9, write_atomic, ReadError};
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum Format {
@@ -31,25 +33,48 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let frames = match args.format {
-        Format::Qm9 => qm9::read(&args.source, qm9::Selection { max_index: args.first })?,
+    let written = match args.format {
+        Format::Qm9 => {
+            let frames = qm9::read(&args.source, qm9::Selection { max_index: args.first })?;
+            let bar = super::progress(frames.len() as u64, "writing");
+            write(&args.output, frames.into_iter().map(Ok), &bar)?
+        }
+        // Streams: a file of any size converts in the memory of one frame.
         Format::Extxyz => {
             let limit = args.first.map_or(usize::MAX, |n| n as usize);
-            extxyz::ExtxyzReader::open(&args.source)?
-                .take(limit)
-                .collect::<Result<Vec<_>, _>>()?
+            let frames = extxyz::ExtxyzReader::open(&args.source)?.take(limit);
+            write(&args.output, frames, &indicatif::ProgressBar::new_spinner())?
         }
     };
-    let bar = super::progress(frames.len() as u64, "writing");
-    write_atomic(&args.output, |out| {
-        for atoms in &frames {
-            extxyz::write_frame(out, atoms)?;
+    eprintln!("wrote {written} frames to {}", args.output.display());
+    Ok(())
+}
+
+/// Writes frames atomically, stopping at the first bad one (the output is then not created).
+fn write(
+    output: &Path,
+    frames: impl Iterator<Item = Result<Atoms, ReadError>>,
+    bar: &indicatif::ProgressBar,
+) -> Result<usize> {
+    let mut read_error = None;
+    let mut count = 0;
+    write_atomic(output, |out| {
+        for frame in frames {
+            let atoms = frame.map_err(|e| {
+                let message = e.to_string();
+                read_error = Some(e);
+                io::Error::other(message)
+            })?;
+            extxyz::write_frame(out, &atoms)?;
+            count += 1;
             bar.inc(1);
         }
         Ok(())
     })
-    .with_context(|| format!("cannot write {}", args.output.display()))?;
+    .map_err(|e| match read_error.take() {
+        Some(read) => anyhow::Error::from(read),
+        None => anyhow::Error::from(e).context(format!("cannot write {}", output.display())),
+    })?;
     bar.finish_and_clear();
-    eprintln!("wrote {} frames to {}", frames.len(), args.output.display());
-    Ok(())
+    Ok(count)
 }
