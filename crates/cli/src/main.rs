@@ -40,6 +40,14 @@ fn main() {
         Command::Bench(bench) => commands::bench::run(bench),
     };
     if let Err(error) = result {
+        // A closed pipe (`minima bonds … | head`) means the reader has what it wanted.
+        let broken_pipe = error.chain().any(|e| {
+            e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        });
+        if broken_pipe {
+            return;
+        }
         eprintln!("error: {error:#}");
         std::process::exit(1);
     }

@@ -63,6 +63,28 @@ fn convert_info_and_bonds_on_qm9() {
 }
 
 #[test]
+fn a_closed_pipe_ends_output_quietly() {
+    use std::io::Read;
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let out = convert_first(dir.path(), "2000");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_minima"))
+        .args(["bonds", "-i", out.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 16];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    // stdout is dropped here: the reader is gone, as with `| head`.
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    assert!(status.success(), "{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+}
+
+#[test]
 fn extxyz_round_trips_through_convert() {
     let dir = tempfile::tempdir().unwrap();
     let first = convert_first(dir.path(), "10");
