@@ -27,15 +27,15 @@ pub struct Assignment {
 /// Assigns bond orders to `edges` (pairs of atom indices) of a molecule with total `charge`.
 pub fn assign(numbers: &[u8], edges: &[(usize, usize)], charge: i32) -> Assignment {
     let n = numbers.len();
-    let mut degree = vec![0u8; n];
+    let mut degree = vec![0u32; n];
     for &(a, b) in edges {
         degree[a] += 1;
         degree[b] += 1;
     }
     // Options per atom: only valences at least its degree; atoms without a table stay as they are.
-    let options: Vec<Vec<u8>> = (0..n)
+    let options: Vec<Vec<u32>> = (0..n)
         .map(|a| match valence_options(numbers[a]) {
-            Some(v) => v.iter().copied().filter(|&v| v >= degree[a]).collect(),
+            Some(v) => v.iter().map(|&v| u32::from(v)).filter(|&v| v >= degree[a]).collect(),
             None => vec![degree[a]],
         })
         .collect();
@@ -81,9 +81,10 @@ pub fn assign(numbers: &[u8], edges: &[(usize, usize)], charge: i32) -> Assignme
 }
 
 /// The formal charge of an atom with a table entry; atoms without one are neutral.
-fn atom_charge(z: u8, valence: u8) -> i32 {
+fn atom_charge(z: u8, valence: u32) -> i32 {
     if valence_options(z).is_some() {
-        formal_charge(z, valence)
+        // Table valences are at most 6, so the conversion is exact.
+        formal_charge(z, valence as u8)
     } else {
         0
     }
@@ -92,15 +93,15 @@ fn atom_charge(z: u8, valence: u8) -> i32 {
 struct Search<'a> {
     numbers: &'a [u8],
     edges: &'a [(usize, usize)],
-    degree: &'a [u8],
-    options: &'a [Vec<u8>],
+    degree: &'a [u32],
+    options: &'a [Vec<u32>],
     /// Atoms with more than one valence option, in index order.
     choices: &'a [usize],
     /// Least and most charge the choices from position `k` on can add.
     reachable: &'a [(i32, i32)],
     charge: i32,
     steps: usize,
-    targets: Vec<u8>,
+    targets: Vec<u32>,
 }
 
 impl Search<'_> {
@@ -134,11 +135,10 @@ impl Search<'_> {
     /// Distributes each atom's unsaturation (target − degree) over its bonds, each bond
     /// gaining at most two orders; returns the orders when every unsaturation is used.
     fn saturate(&mut self) -> Option<Vec<u8>> {
-        let mut free: Vec<u8> = (0..self.numbers.len())
+        let mut free: Vec<u32> = (0..self.numbers.len())
             .map(|a| self.targets[a] - self.degree[a])
             .collect();
-        let total: u32 = free.iter().map(|&f| f as u32).sum();
-        if total % 2 == 1 {
+        if free.iter().sum::<u32>() % 2 == 1 {
             return None;
         }
         let mut incident = vec![Vec::new(); self.numbers.len()];
@@ -157,7 +157,7 @@ impl Search<'_> {
     }
 
     /// Backtracking: the lowest-index atom with free valence takes it from one of its bonds.
-    fn pair(&mut self, free: &mut [u8], incident: &[Vec<usize>], orders: &mut [u8]) -> bool {
+    fn pair(&mut self, free: &mut [u32], incident: &[Vec<usize>], orders: &mut [u8]) -> bool {
         self.steps += 1;
         if self.steps > SEARCH_STEPS {
             return false;
@@ -186,8 +186,8 @@ impl Search<'_> {
 }
 
 /// No valence choice works: pair unsaturations greedily (neutral targets), leaving the rest.
-fn best_effort(numbers: &[u8], edges: &[(usize, usize)], degree: &[u8], options: &[Vec<u8>]) -> Assignment {
-    let mut free: Vec<u8> = (0..numbers.len())
+fn best_effort(numbers: &[u8], edges: &[(usize, usize)], degree: &[u32], options: &[Vec<u32>]) -> Assignment {
+    let mut free: Vec<u32> = (0..numbers.len())
         .map(|a| options[a].first().map_or(0, |&v| v.saturating_sub(degree[a])))
         .collect();
     let mut orders = vec![1u8; edges.len()];
