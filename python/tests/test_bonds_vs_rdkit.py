@@ -17,7 +17,9 @@ def test_agreement_with_rdkit_is_at_least_99_percent(minima, qm9_extxyz, tmp_pat
     ours = tmp_path / "minima.jsonl"
     ours.write_text(minima("bonds", "-i", qm9_extxyz, "--json").stdout)
     report = compare_bonds.compare(reference, ours, qm9_extxyz)
-    summary = {k: report[k] for k in ("molecules", "rdkit_perceived", "rdkit_failed", "agree", "agreement")}
-    print(json.dumps(summary))
+    keys = ("molecules", "rdkit_perceived", "rdkit_failed", "rdkit_failed_minima_matches_smiles", "agree", "agreement")
+    print(json.dumps({k: report[k] for k in keys}))
     assert report["molecules"] == 9727
     assert report["agreement"] >= 0.99, report["differ_by_kind"]
+    # Where RDKit raises (strained cages it over-bonds), minima still finds the SMILES' bonds.
+    assert report["rdkit_failed_minima_matches_smiles"] >= 0.99 * report["rdkit_failed"]
