@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use crate::other_end;
 use crate::valence::{default_valence, more_electronegative, outer_electrons};
 
 /// Rings larger than this never join a fused system (RDKit: just above a porphyrin's).
@@ -58,6 +59,7 @@ pub fn aromatic_edges(g: &Graph, rings: &[Vec<usize>]) -> Vec<bool> {
         valence: vec![0; n],
         incident: vec![Vec::new(); n],
     };
+    let key = |a: usize, b: usize| (a.min(b), a.max(b));
     let mut edge_of = HashMap::new();
     for (e, &(a, b)) in g.edges.iter().enumerate() {
         for x in [a, b] {
@@ -65,13 +67,13 @@ pub fn aromatic_edges(g: &Graph, rings: &[Vec<usize>]) -> Vec<bool> {
             atoms.valence[x] += g.orders[e] as i32;
             atoms.incident[x].push(e);
         }
-        edge_of.insert((a.min(b), a.max(b)), e);
+        edge_of.insert(key(a, b), e);
     }
     let ring_edges: Vec<Vec<usize>> = rings
         .iter()
         .map(|r| {
             (0..r.len())
-                .map(|k| edge_of[&(r[k].min(r[(k + 1) % r.len()]), r[k].max(r[(k + 1) % r.len()]))])
+                .map(|k| edge_of[&key(r[k], r[(k + 1) % r.len()])])
                 .collect()
         })
         .collect();
@@ -228,14 +230,7 @@ fn exocyclic_multiple_partner(g: &Graph, atoms: &Atoms, in_ring: &[bool], a: usi
     atoms.incident[a]
         .iter()
         .find(|&&e| !in_ring[e] && g.orders[e] >= 2)
-        .map(|&e| {
-            let (x, y) = g.edges[e];
-            if x == a {
-                y
-            } else {
-                x
-            }
-        })
+        .map(|&e| other_end(g.edges[e], a))
 }
 
 fn donor_type(g: &Graph, atoms: &Atoms, in_ring: &[bool], a: usize) -> Donor {

@@ -13,6 +13,7 @@
 use minima_atoms::Atoms;
 use minima_neighbors::{neighbor_list, NeighborError};
 
+use crate::other_end;
 use crate::valence::max_valence;
 
 /// RDKit's tolerance added to the sum of covalent radii (Å).
@@ -104,14 +105,6 @@ impl Incidence {
     }
 }
 
-fn other(c: &Contact, atom: usize) -> usize {
-    if c.i == atom {
-        c.j
-    } else {
-        c.i
-    }
-}
-
 /// RDKit's clean-up pass, hydrogens in index order.
 fn keep_hydrogens_monovalent(numbers: &[u8], contacts: &[Contact], incidence: &mut Incidence) {
     for h in (0..numbers.len()).filter(|&a| numbers[a] == 1) {
@@ -119,8 +112,13 @@ fn keep_hydrogens_monovalent(numbers: &[u8], contacts: &[Contact], incidence: &m
         if bonds.len() <= 1 {
             continue;
         }
-        let to_h = bonds.iter().rev().find(|&&c| numbers[other(&contacts[c], h)] == 1);
-        let to_heavy = bonds.iter().any(|&c| numbers[other(&contacts[c], h)] != 1);
+        let to_h = bonds
+            .iter()
+            .rev()
+            .find(|&&c| numbers[other_end((contacts[c].i, contacts[c].j), h)] == 1);
+        let to_heavy = bonds
+            .iter()
+            .any(|&c| numbers[other_end((contacts[c].i, contacts[c].j), h)] != 1);
         if let (Some(&drop), true) = (to_h, to_heavy) {
             incidence.removed[drop] = true;
         }

@@ -77,6 +77,15 @@ pub enum BondError {
     BadScale(f64),
 }
 
+/// The atom at the other end of `edge` from `atom`.
+fn other_end(edge: (usize, usize), atom: usize) -> usize {
+    if edge.0 == atom {
+        edge.1
+    } else {
+        edge.0
+    }
+}
+
 /// Largest ring searched by aromaticity (RDKit's fused-ring limit).
 const MAX_RING_SIZE: usize = 24;
 

@@ -7,6 +7,7 @@
 //! all be paired into multiple bonds wins. Where RDKit pairs unsaturations by repeated
 //! maximum matchings, this search is exact, so it also finds structures those heuristics miss.
 
+use crate::other_end;
 use crate::valence::{formal_charge, valence_options};
 
 /// Limits the work on one molecule; the paper-size molecules need a few hundred steps.
@@ -166,8 +167,7 @@ impl Search<'_> {
             return true;
         };
         for &e in &incident[atom] {
-            let (a, b) = self.edges[e];
-            let partner = if a == atom { b } else { a };
+            let partner = other_end(self.edges[e], atom);
             if free[partner] == 0 || orders[e] == 3 {
                 continue;
             }

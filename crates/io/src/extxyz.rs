@@ -162,10 +162,8 @@ impl<R: BufRead> ExtxyzReader<R> {
             let mut fields = fields.into_iter();
             for (column, values) in header.columns.iter().zip(data.iter_mut()) {
                 for text in fields.by_ref().take(column.width) {
-                    push_field(values, text).map_err(|m| {
-                        ReadError::new(self.source.clone(), format!("atom {atom}, column {}: {m}", column.name))
-                            .at(self.frame, self.line_no)
-                    })?;
+                    push_field(values, text)
+                        .map_err(|m| self.error(format!("atom {atom}, column {}: {m}", column.name)))?;
                 }
             }
         }

@@ -11,7 +11,7 @@
 //! the positions as given (not wrapped). Every pair appears in both directions; edges are
 //! sorted by `i`.
 
-use minima_atoms::cell::{dot, sub, Cell, Vec3};
+use minima_atoms::cell::{add, dot, sub, Cell, Vec3};
 use minima_atoms::Atoms;
 
 /// Directed edges within the cutoff, as parallel arrays.
@@ -79,10 +79,13 @@ pub fn neighbor_list_of(
     }
     let periodic = pbc.iter().any(|&p| p);
     let frame = match cell {
-        Some(cell) if periodic => Frame::new(*cell, pbc),
+        Some(&cell) if periodic => Frame { cell, pbc },
         None if periodic => return Err(NeighborError::PeriodicWithoutCell),
         // Open structures: fractional coordinates are Cartesian ones.
-        _ => Frame::new(Cell::orthorhombic(1.0, 1.0, 1.0).expect("unit cell"), [false; 3]),
+        _ => Frame {
+            cell: Cell::orthorhombic(1.0, 1.0, 1.0).expect("unit cell"),
+            pbc: [false; 3],
+        },
     };
     Ok(frame.search(positions, cutoff))
 }
@@ -102,32 +105,25 @@ struct Bins {
 }
 
 impl Frame {
-    fn new(cell: Cell, pbc: [bool; 3]) -> Frame {
-        Frame { cell, pbc }
-    }
-
     fn search(&self, positions: &[Vec3], cutoff: f64) -> NeighborList {
         let n = positions.len();
         // Wrap along periodic axes, remembering the lattice offset of each atom.
-        let mut fractional = Vec::with_capacity(n);
+        let mut wrapped = Vec::with_capacity(n);
         let mut offsets = Vec::with_capacity(n);
         for &r in positions {
             let (w, o) = self.cell.wrap(r, self.pbc);
-            fractional.push(self.cell.fractional(w));
+            wrapped.push(w);
             offsets.push(o);
         }
+        let fractional: Vec<Vec3> = wrapped.iter().map(|&w| self.cell.fractional(w)).collect();
         let heights = self.cell.heights();
         let mut lo = [0.0; 3];
         let mut extent = [1.0; 3];
         for k in 0..3 {
             if !self.pbc[k] {
-                let (min, max) = fractional
-                    .iter()
-                    .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), s: &Vec3| {
-                        (a.min(s[k]), b.max(s[k]))
-                    });
-                lo[k] = if n == 0 { 0.0 } else { min };
-                extent[k] = if n == 0 { 0.0 } else { max - min };
+                let (min, max) = range_along(&fractional, k).unwrap_or((0.0, 0.0));
+                lo[k] = min;
+                extent[k] = max - min;
             }
         }
         let thickness: Vec3 = std::array::from_fn(|k| extent[k] * heights[k]);
@@ -153,13 +149,15 @@ impl Frame {
         };
         let flat = |b: [usize; 3]| (b[2] * counts[1] + b[1]) * counts[0] + b[0];
         let atom_bins: Vec<[usize; 3]> = fractional.iter().map(bin_of).collect();
-        let bins = self.fill_bins(&atom_bins, &fractional, counts, flat);
+        // Fractional coordinates are only needed for binning; the search works in Cartesian.
+        drop(fractional);
+        let bins = fill_bins(&atom_bins, &wrapped, counts, flat);
 
         let density_estimate = estimate_edges(n, thickness, cutoff, &self.pbc);
         let mut list = NeighborList::with_capacity(density_estimate);
         let cutoff2 = cutoff * cutoff;
         for i in 0..n {
-            let ri = self.cell.cartesian(fractional[i]);
+            let ri = wrapped[i];
             let bi = atom_bins[i];
             for dz in -reach[2]..=reach[2] {
                 let Some((cz, sz)) = self.neighbor_bin(bi[2], dz, counts[2], 2) else {
@@ -178,12 +176,7 @@ impl Frame {
                         let b = flat([cx, cy, cz]);
                         for slot in bins.start[b]..bins.start[b + 1] {
                             let j = bins.atoms[slot] as usize;
-                            let rj = bins.wrapped[slot];
-                            let d = [
-                                rj[0] + image[0] - ri[0],
-                                rj[1] + image[1] - ri[1],
-                                rj[2] + image[2] - ri[2],
-                            ];
+                            let d = sub(add(bins.wrapped[slot], image), ri);
                             let d2 = dot(d, d);
                             if d2 < cutoff2 && !(j == i && shift == [0, 0, 0]) {
                                 let (oi, oj) = (offsets[i], offsets[j]);
@@ -206,8 +199,8 @@ impl Frame {
         list
     }
 
-    /// The bin `delta` away from `bin` along `axis`, with the lattice shift crossing the
-    /// boundary costs; `None` when an open axis has no such bin.
+    /// The bin `delta` away from `bin` along `axis`, with the lattice shift that reaching it
+    /// across a periodic boundary takes; `None` when an open axis has no such bin.
     fn neighbor_bin(&self, bin: usize, delta: i64, count: usize, axis: usize) -> Option<(usize, i32)> {
         let c = bin as i64 + delta;
         let count = count as i64;
@@ -219,34 +212,40 @@ impl Frame {
             None
         }
     }
+}
 
-    /// Counting sort of atoms into bins.
-    fn fill_bins(
-        &self,
-        atom_bins: &[[usize; 3]],
-        fractional: &[Vec3],
-        counts: [usize; 3],
-        flat: impl Fn([usize; 3]) -> usize,
-    ) -> Bins {
-        let total = counts.iter().product::<usize>();
-        let mut start = vec![0usize; total + 1];
-        for &b in atom_bins {
-            start[flat(b) + 1] += 1;
-        }
-        for b in 0..total {
-            start[b + 1] += start[b];
-        }
-        let mut fill = start.clone();
-        let mut atoms = vec![0u32; atom_bins.len()];
-        let mut wrapped = vec![[0.0; 3]; atom_bins.len()];
-        for (i, &b) in atom_bins.iter().enumerate() {
-            let slot = &mut fill[flat(b)];
-            atoms[*slot] = i as u32;
-            wrapped[*slot] = self.cell.cartesian(fractional[i]);
-            *slot += 1;
-        }
-        Bins { start, atoms, wrapped }
+/// Counting sort of atoms into bins.
+fn fill_bins(
+    atom_bins: &[[usize; 3]],
+    wrapped_positions: &[Vec3],
+    counts: [usize; 3],
+    flat: impl Fn([usize; 3]) -> usize,
+) -> Bins {
+    let total = counts.iter().product::<usize>();
+    let mut start = vec![0usize; total + 1];
+    for &b in atom_bins {
+        start[flat(b) + 1] += 1;
     }
+    for b in 0..total {
+        start[b + 1] += start[b];
+    }
+    let mut fill = start.clone();
+    let mut atoms = vec![0u32; atom_bins.len()];
+    let mut wrapped = vec![[0.0; 3]; atom_bins.len()];
+    for (i, &b) in atom_bins.iter().enumerate() {
+        let slot = &mut fill[flat(b)];
+        atoms[*slot] = i as u32;
+        wrapped[*slot] = wrapped_positions[i];
+        *slot += 1;
+    }
+    Bins { start, atoms, wrapped }
+}
+
+/// Smallest and largest coordinate `k` of `points`; `None` when there are none.
+fn range_along(points: &[Vec3], k: usize) -> Option<(f64, f64)> {
+    points.iter().map(|p| p[k]).fold(None, |range, x| {
+        Some(range.map_or((x, x), |(lo, hi): (f64, f64)| (lo.min(x), hi.max(x))))
+    })
 }
 
 /// Bins at least one cutoff thick, but never many more bins than atoms (a sparse cloud in a
@@ -283,9 +282,7 @@ pub fn brute_force(positions: &[Vec3], cell: Option<&Cell>, pbc: [bool; 3], cuto
             let h = cell.heights();
             let fractional: Vec<Vec3> = positions.iter().map(|&r| cell.fractional(r)).collect();
             std::array::from_fn(|k| {
-                let (min, max) = fractional.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), s| {
-                    (a.min(s[k]), b.max(s[k]))
-                });
+                let (min, max) = range_along(&fractional, k).unwrap_or((0.0, 0.0));
                 if pbc[k] {
                     (cutoff / h[k] + (max - min)).ceil() as i32 + 1
                 } else {
@@ -306,7 +303,7 @@ pub fn brute_force(positions: &[Vec3], cell: Option<&Cell>, pbc: [bool; 3], cuto
                             continue;
                         }
                         let image = cell.map_or([0.0; 3], |cell| cell.shift(shift));
-                        let d = sub([rj[0] + image[0], rj[1] + image[1], rj[2] + image[2]], ri);
+                        let d = sub(add(rj, image), ri);
                         let dist = dot(d, d).sqrt();
                         if dist < cutoff {
                             list.first.push(i as u32);
