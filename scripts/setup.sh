@@ -1,16 +1,31 @@
 #!/usr/bin/env bash
 # Idempotent set-up; a second run takes seconds.
-#   scripts/setup.sh           build the minima binary (target/release/minima)
+#   scripts/setup.sh           libtorch (PyPI's torch wheel) in the project-local .venv, then
+#                              build the minima binary (target/release/minima)
 #   scripts/setup.sh --python  also the Python reference tools the tests compare against
-#                              (ASE, RDKit, pytest) in the project-local .venv
+#                              (ASE, RDKit, pytest)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 command -v cargo >/dev/null || { echo "error: cargo (Rust) is required: https://rustup.rs" >&2; exit 1; }
+command -v python3 >/dev/null || { echo "error: python3 (with pip) is required to fetch libtorch" >&2; exit 1; }
+[[ -x .venv/bin/python ]] || python3 -m venv .venv
+
+# libtorch for the tch crate (Cargo.toml pins tch =0.24.0, which needs exactly torch 2.11.0).
+# Only the wheel itself and the two small CUDA runtime wheels libtorch_cpu.so links against:
+# the CUDA backend is loaded at run time, and only when --device cuda asks for it.
+torch_wheels="torch==2.11.0 nvidia-cuda-runtime==13.0.96 nvidia-cuda-cupti==13.0.85"
+if [[ "$(cat .venv/.torch.stamp 2>/dev/null)" != "$torch_wheels" ]]; then
+  echo "setup: installing libtorch (PyPI torch wheel, ~530 MB) into .venv" >&2
+  # shellcheck disable=SC2086
+  .venv/bin/pip install -q --disable-pip-version-check --no-deps $torch_wheels
+  echo "$torch_wheels" >.venv/.torch.stamp
+fi
+# .cargo/config.toml points LIBTORCH at .venv/torch, whatever the Python version.
+site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+[[ "$(readlink .venv/torch)" == "$site/torch" ]] || ln -sfn "$site/torch" .venv/torch
 
 if [[ "${1:-}" == "--python" ]]; then
-  command -v python3 >/dev/null || { echo "error: python3 is required for the tests" >&2; exit 1; }
-  [[ -x .venv/bin/python ]] || python3 -m venv .venv
   stamp=.venv/.requirements.sha256
   want=$(sha256sum python/requirements-test.txt | cut -d' ' -f1)
   if [[ "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then

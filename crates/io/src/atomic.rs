@@ -14,10 +14,8 @@ where
     let result = (|| {
         let mut out = BufWriter::new(File::create(&tmp)?);
         write(&mut out)?;
-        let file = out.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        fs::rename(&tmp, path)?;
-        sync_parent(path)
+        out.into_inner().map_err(|e| e.into_error())?;
+        commit(&tmp, path)
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
@@ -25,7 +23,16 @@ where
     result
 }
 
-fn temporary_sibling(path: &Path) -> PathBuf {
+/// Makes `tmp`, a finished file written by other means (a library's own writer), the new
+/// content of `path`: fsync, rename, fsync the directory.
+pub fn commit(tmp: &Path, path: &Path) -> io::Result<()> {
+    File::open(tmp)?.sync_all()?;
+    fs::rename(tmp, path)?;
+    sync_parent(path)
+}
+
+/// A temporary path beside `path`, for [`commit`].
+pub fn temporary_sibling(path: &Path) -> PathBuf {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

@@ -7,5 +7,5 @@ pub mod keyval;
 pub mod number;
 pub mod qm9;
 
-pub use atomic::write_atomic;
+pub use atomic::{commit, temporary_sibling, write_atomic};
 pub use error::ReadError;

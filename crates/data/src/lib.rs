@@ -1,0 +1,63 @@
+//! Datasets as the models consume them, without libtorch.
+//!
+//! A frame (an [`Atoms`] with its labels) becomes a [`Sample`]: its [`Graph`] — atoms, edges
+//! with their lattice offsets and bond types — and its labels. Splits keep every scaling of a
+//! base structure together ([`split`]); [`AtomRefs`] fits the per-element reference energies
+//! that normalise the energy targets.
+
+pub mod atomref;
+pub mod graph;
+pub mod sample;
+pub mod split;
+
+pub use atomref::AtomRefs;
+pub use graph::{BondClass, Graph, GraphSpec};
+pub use sample::{load, read_frames, Sample};
+pub use split::{split_by_group, Split};
+
+use minima_atoms::Atoms;
+
+/// Errors while turning frames into samples; each names the file and frame.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    #[error(transparent)]
+    Read(#[from] minima_io::ReadError),
+    #[error("{source_name}: frame {frame}: {message}")]
+    Frame {
+        source_name: String,
+        frame: usize,
+        message: String,
+    },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl DataError {
+    pub fn frame(source_name: &str, frame: usize, message: impl Into<String>) -> DataError {
+        DataError::Frame {
+            source_name: source_name.to_string(),
+            frame,
+            message: message.into(),
+        }
+    }
+}
+
+/// The key that groups the frames of one base structure (all scalings of a molecule, a
+/// crystal, a growth run), so that splits never separate them. In order of preference: an
+/// explicit `base_id`; QM9's `qm9_index`; `element` + `seed` of a growth run; `element` of an
+/// fcc scan; else the frame is its own group.
+pub fn group_key(atoms: &Atoms, frame: usize) -> String {
+    let info = &atoms.info;
+    let text = |key: &str| info.get(key).map(minima_io::keyval::format_value);
+    if let Some(base) = text("base_id") {
+        return format!("base:{base}");
+    }
+    if let Some(index) = text("qm9_index") {
+        return format!("qm9:{index}");
+    }
+    match (text("element"), text("seed")) {
+        (Some(element), Some(seed)) => format!("growth:{element}:{seed}"),
+        (Some(element), None) => format!("crystal:{element}"),
+        _ => format!("frame:{frame}"),
+    }
+}

@@ -1,0 +1,132 @@
+//! Auxiliary physical targets (VIMPNN paper, section 4.3): parallel readouts whose MSE terms,
+//! weighted by α, push node states towards physically meaningful quantities.
+
+use minima_data::Sample;
+use tch::nn::{self, Module};
+use tch::{Device, Kind, Tensor};
+
+use crate::batch::GraphBatch;
+use crate::blocks::Mlp;
+use crate::config::AuxConfig;
+
+/// Auxiliary predictions per structure; `None` for heads that are switched off.
+#[derive(Default)]
+pub struct AuxOutput {
+    /// Atoms of each model element, (structures, elements).
+    pub counts: Option<Tensor>,
+    /// Valence orbitals of each model element, (structures, elements).
+    pub orbitals: Option<Tensor>,
+    /// Distribution over the scale grid, (structures, grid points), rows sum to 1.
+    pub scale: Option<Tensor>,
+}
+
+/// The readouts behind [`AuxOutput`]: per-atom perceptrons on the readout features, summed
+/// over atoms for the extensive counts and averaged then soft-maxed for the distribution.
+#[derive(Debug)]
+pub struct AuxHeads {
+    counts: Option<Mlp>,
+    orbitals: Option<Mlp>,
+    scale: Option<Mlp>,
+}
+
+impl AuxHeads {
+    pub fn new(path: nn::Path, config: &AuxConfig, input: i64, hidden: i64, n_elements: i64) -> AuxHeads {
+        let head = |on: bool, name: &str, out: i64| on.then(|| Mlp::new(&path / name, &[input, hidden, out]));
+        AuxHeads {
+            counts: head(config.counts, "counts", n_elements),
+            orbitals: head(config.orbitals, "orbitals", n_elements),
+            scale: head(config.scale, "scale", config.scale_grid.2 as i64),
+        }
+    }
+
+    pub fn forward(&self, features: &Tensor, batch: &GraphBatch) -> AuxOutput {
+        let summed = |mlp: &Mlp| batch.sum_per_structure(&mlp.forward(features));
+        AuxOutput {
+            counts: self.counts.as_ref().map(summed),
+            orbitals: self.orbitals.as_ref().map(summed),
+            scale: self
+                .scale
+                .as_ref()
+                .map(|mlp| batch.mean_per_structure(&mlp.forward(features)).softmax(-1, features.kind())),
+        }
+    }
+}
+
+/// Reference values of the auxiliary targets for a batch.
+pub struct AuxTargets {
+    counts: Tensor,
+    orbitals: Tensor,
+    scale: Option<Tensor>,
+}
+
+impl AuxTargets {
+    /// Targets for `samples` and the model's `elements`. The scale distribution needs every
+    /// frame to record its `scale`; it is built only when `config.scale` is on.
+    pub fn new(
+        samples: &[&Sample],
+        elements: &[u8],
+        config: &AuxConfig,
+        kind: Kind,
+        device: Device,
+    ) -> Result<AuxTargets, String> {
+        let k = elements.len();
+        let mut counts = vec![0.0; samples.len() * k];
+        for (s, sample) in samples.iter().enumerate() {
+            for z in &sample.graph.numbers {
+                let e = elements.binary_search(z).map_err(|_| format!("element Z={z} is not in the model"))?;
+                counts[s * k + e] += 1.0;
+            }
+        }
+        let orbitals_per_atom: Vec<f64> = elements
+            .iter()
+            .map(|&z| minima_atoms::element::by_number(z).map_or(0.0, |e| e.valence_orbitals as f64))
+            .collect();
+        let orbitals: Vec<f64> = counts
+            .iter()
+            .enumerate()
+            .map(|(i, c)| c * orbitals_per_atom[i % k])
+            .collect();
+        let table = |v: &[f64], cols: usize| {
+            Tensor::from_slice(v).view([-1, cols as i64]).to_kind(kind).to_device(device)
+        };
+        let scale = if config.scale {
+            let grid = config.grid();
+            let mut distribution = Vec::with_capacity(samples.len() * grid.len());
+            for sample in samples {
+                let scale = sample.scale.ok_or_else(|| {
+                    format!(
+                        "frame {} records no `scale`, which model.aux.scale needs (or set model.aux.scale = false)",
+                        sample.frame
+                    )
+                })?;
+                let weights: Vec<f64> = grid
+                    .iter()
+                    .map(|g| (-0.5 * ((g - scale) / config.scale_width).powi(2)).exp())
+                    .collect();
+                let total: f64 = weights.iter().sum::<f64>().max(f64::MIN_POSITIVE);
+                distribution.extend(weights.iter().map(|w| w / total));
+            }
+            Some(table(&distribution, grid.len()))
+        } else {
+            None
+        };
+        Ok(AuxTargets {
+            counts: table(&counts, k.max(1)),
+            orbitals: table(&orbitals, k.max(1)),
+            scale,
+        })
+    }
+
+    /// Σ over the active heads of their mean squared error (unweighted; the trainer applies α).
+    pub fn loss(&self, output: &AuxOutput) -> Option<Tensor> {
+        let terms: Vec<Tensor> = [
+            (output.counts.as_ref(), Some(&self.counts)),
+            (output.orbitals.as_ref(), Some(&self.orbitals)),
+            (output.scale.as_ref(), self.scale.as_ref()),
+        ]
+        .into_iter()
+        .filter_map(|(predicted, target)| Some((predicted? - target?).square().mean(predicted?.kind())))
+        .collect();
+        terms.into_iter().reduce(|a, b| a + b)
+    }
+}

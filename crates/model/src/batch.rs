@@ -1,0 +1,94 @@
+//! [`GraphBatch`]: several graphs concatenated into one, the input of every architecture.
+
+use minima_data::Graph;
+use tch::{Device, Kind, Tensor};
+
+/// Atoms of all structures concatenated; `structure[a]` says which structure atom `a` belongs
+/// to. Edge endpoints index the concatenated atoms. Edge vectors are computed from
+/// `positions`, so forces follow by autograd when `positions` requires grad.
+pub struct GraphBatch {
+    /// Atomic numbers, (atoms,) int64.
+    pub numbers: Tensor,
+    /// Cartesian positions, Å, (atoms, 3).
+    pub positions: Tensor,
+    /// Structure index of each atom, (atoms,) int64.
+    pub structure: Tensor,
+    pub n_structures: i64,
+    /// Atom counts per structure.
+    pub sizes: Vec<usize>,
+    /// Receiving atom of each edge, (edges,) int64.
+    pub center: Tensor,
+    /// Sending atom of each edge, (edges,) int64.
+    pub neighbor: Tensor,
+    /// Lattice translation of the neighbour's image, Å, (edges, 3).
+    pub offset: Tensor,
+    /// Bond class of each edge (`minima_data::BondClass` as integer), (edges,) int64.
+    pub bond: Tensor,
+}
+
+impl GraphBatch {
+    /// Concatenates `graphs`; positions get `requires_grad` when `with_grad` (for forces).
+    pub fn new(graphs: &[&Graph], kind: Kind, device: Device, with_grad: bool) -> GraphBatch {
+        let mut numbers = Vec::new();
+        let mut positions = Vec::new();
+        let mut structure = Vec::new();
+        let (mut center, mut neighbor, mut offset, mut bond) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut start = 0i64;
+        for (s, graph) in graphs.iter().enumerate() {
+            numbers.extend(graph.numbers.iter().map(|&z| z as i64));
+            positions.extend(graph.positions.iter().flatten());
+            structure.extend(std::iter::repeat_n(s as i64, graph.len()));
+            center.extend(graph.center.iter().map(|&i| start + i as i64));
+            neighbor.extend(graph.neighbor.iter().map(|&j| start + j as i64));
+            offset.extend(graph.offset.iter().flatten());
+            bond.extend(graph.bond.iter().map(|&b| b as i64));
+            start += graph.len() as i64;
+        }
+        let floats = |values: &[f64]| Tensor::from_slice(values).view([-1, 3]).to_kind(kind).to_device(device);
+        let ints = |values: &[i64]| Tensor::from_slice(values).to_device(device);
+        GraphBatch {
+            numbers: ints(&numbers),
+            positions: floats(&positions).set_requires_grad(with_grad),
+            structure: ints(&structure),
+            n_structures: graphs.len() as i64,
+            sizes: graphs.iter().map(|g| g.len()).collect(),
+            center: ints(&center),
+            neighbor: ints(&neighbor),
+            offset: floats(&offset),
+            bond: ints(&bond),
+        }
+    }
+
+    pub fn kind(&self) -> Kind {
+        self.positions.kind()
+    }
+
+    pub fn device(&self) -> Device {
+        self.positions.device()
+    }
+
+    pub fn n_atoms(&self) -> i64 {
+        self.numbers.size()[0]
+    }
+
+    /// r_neighbor + offset − r_center, (edges, 3).
+    pub fn edge_vectors(&self) -> Tensor {
+        self.positions.index_select(0, &self.neighbor) + &self.offset - self.positions.index_select(0, &self.center)
+    }
+
+    /// Sums per-atom rows into per-structure rows: (atoms, …) → (structures, …).
+    pub fn sum_per_structure(&self, per_atom: &Tensor) -> Tensor {
+        let mut shape = per_atom.size();
+        shape[0] = self.n_structures;
+        Tensor::zeros(shape, (per_atom.kind(), per_atom.device())).index_add(0, &self.structure, per_atom)
+    }
+
+    /// Averages per-atom rows per structure.
+    pub fn mean_per_structure(&self, per_atom: &Tensor) -> Tensor {
+        let sizes: Vec<f64> = self.sizes.iter().map(|&n| n.max(1) as f64).collect();
+        let sizes = Tensor::from_slice(&sizes).to_kind(per_atom.kind()).to_device(per_atom.device());
+        let mut shape = vec![-1i64];
+        shape.extend(std::iter::repeat_n(1, per_atom.dim() - 1));
+        self.sum_per_structure(per_atom) / sizes.view(shape.as_slice())
+    }
+}

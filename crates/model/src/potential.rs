@@ -1,0 +1,171 @@
+//! [`Potential`]: an architecture with its normalisation, giving energies in eV, per-atom
+//! contributions and autograd forces; saved as a checkpoint pair `NAME.safetensors` (the
+//! parameters) + `NAME.toml` (the model configuration and normalisation that rebuild it).
+
+use std::path::{Path, PathBuf};
+
+use minima_data::{AtomRefs, Graph};
+use serde::{Deserialize, Serialize};
+use tch::{nn, Device, Kind, Tensor};
+
+use crate::batch::GraphBatch;
+use crate::config::{ModelConfig, ModelKind};
+use crate::mpnn::{Mpnn, MAX_Z};
+use crate::vimpnn::Vimpnn;
+use crate::{Architecture, AuxOutput, ModelError};
+
+/// What a checkpoint's TOML holds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CheckpointMeta {
+    model: ModelConfig,
+    normalization: AtomRefs,
+}
+
+pub struct Potential {
+    pub config: ModelConfig,
+    pub refs: AtomRefs,
+    vs: nn::VarStore,
+    architecture: Box<dyn Architecture>,
+    /// Reference energy by atomic number, eV.
+    ref_table: Tensor,
+}
+
+/// Predictions for a batch.
+pub struct Prediction {
+    /// Total energy per structure, eV, (structures,).
+    pub energy: Tensor,
+    /// Per-atom contributions σ·yᵢ + ref[Zᵢ], eV, (atoms,); they sum to `energy`.
+    pub atom_energy: Tensor,
+    /// The architecture's output summed per structure, before de-normalisation.
+    pub normalized_energy: Tensor,
+    /// −∂E/∂r, eV/Å, (atoms, 3), when asked for.
+    pub forces: Option<Tensor>,
+    pub aux: AuxOutput,
+}
+
+impl Potential {
+    /// A freshly initialised model. `config.elements` must list every element it will see.
+    pub fn new(config: ModelConfig, refs: AtomRefs, device: Device) -> Result<Potential, ModelError> {
+        config.validate()?;
+        if let Some(z) = config.elements.iter().find(|&&z| refs.energy_of(z).is_none()) {
+            return Err(ModelError::Config(format!("no reference energy for element Z={z}")));
+        }
+        let mut vs = nn::VarStore::new(device);
+        let root = vs.root();
+        let architecture: Box<dyn Architecture> = match config.kind {
+            ModelKind::Mpnn => Box::new(Mpnn::new(&root / "mpnn", &config)),
+            ModelKind::Vimpnn => Box::new(Vimpnn::new(&root / "vimpnn", &config)?),
+        };
+        let kind = config.dtype.kind();
+        vs.set_kind(kind);
+        let mut table = vec![0.0; MAX_Z as usize + 1];
+        for (&z, &e) in refs.elements.iter().zip(&refs.energies) {
+            table[z as usize] = e;
+        }
+        let ref_table = Tensor::from_slice(&table).to_kind(kind).to_device(device);
+        Ok(Potential {
+            config,
+            refs,
+            vs,
+            architecture,
+            ref_table,
+        })
+    }
+
+    pub fn var_store(&self) -> &nn::VarStore {
+        &self.vs
+    }
+
+    pub fn var_store_mut(&mut self) -> &mut nn::VarStore {
+        &mut self.vs
+    }
+
+    pub fn device(&self) -> Device {
+        self.vs.device()
+    }
+
+    pub fn kind(&self) -> Kind {
+        self.config.dtype.kind()
+    }
+
+    /// Checks that the model knows every element of `graph` (frame `frame` in messages).
+    pub fn check_elements(&self, graph: &Graph, frame: usize) -> Result<(), ModelError> {
+        match graph.numbers.iter().find(|z| self.config.elements.binary_search(z).is_err()) {
+            None => Ok(()),
+            Some(&z) => Err(ModelError::UnknownElement {
+                element: symbol(z),
+                known: self.config.elements.iter().map(|&z| symbol(z)).collect::<Vec<_>>().join(","),
+                frame,
+            }),
+        }
+    }
+
+    /// The batch of `graphs` on this model's device and dtype.
+    pub fn batch(&self, graphs: &[&Graph], with_grad: bool) -> GraphBatch {
+        GraphBatch::new(graphs, self.kind(), self.device(), with_grad)
+    }
+
+    /// Energies (and forces when `forces`; the batch's positions must then require grad).
+    /// `create_graph` keeps the force graph differentiable, for training on forces.
+    pub fn predict(&self, batch: &GraphBatch, forces: bool, create_graph: bool, train: bool) -> Prediction {
+        let output = self.architecture.forward(batch, train);
+        let atom_energy = &output.energy * self.refs.scale + self.ref_table.index_select(0, &batch.numbers);
+        let energy = batch.sum_per_structure(&atom_energy);
+        let forces = forces.then(|| {
+            let gradient = Tensor::run_backward(&[energy.sum(energy.kind())], &[&batch.positions], true, create_graph);
+            -&gradient[0]
+        });
+        Prediction {
+            normalized_energy: batch.sum_per_structure(&output.energy),
+            energy,
+            atom_energy,
+            forces,
+            aux: output.aux,
+        }
+    }
+
+    /// Writes `path` (`.safetensors`) and its TOML beside it, each atomically.
+    pub fn save(&self, path: &Path) -> Result<(), ModelError> {
+        let io_error = |e: std::io::Error| ModelError::Checkpoint {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        };
+        let meta = CheckpointMeta {
+            model: self.config.clone(),
+            normalization: self.refs.clone(),
+        };
+        let text = toml::to_string(&meta).map_err(|e| ModelError::Config(e.to_string()))?;
+        minima_io::write_atomic(&meta_path(path), |w| std::io::Write::write_all(w, text.as_bytes()))
+            .map_err(io_error)?;
+        let tmp = minima_io::temporary_sibling(path);
+        self.vs.save(tmp.with_extension("safetensors"))?;
+        minima_io::commit(&tmp.with_extension("safetensors"), path).map_err(io_error)
+    }
+
+    /// Loads a checkpoint written by [`Potential::save`].
+    pub fn load(path: &Path, device: Device) -> Result<Potential, ModelError> {
+        let meta_file = meta_path(path);
+        let fail = |message: String| ModelError::Checkpoint {
+            path: meta_file.display().to_string(),
+            message,
+        };
+        let text = std::fs::read_to_string(&meta_file).map_err(|e| fail(e.to_string()))?;
+        let meta: CheckpointMeta = toml::from_str(&text).map_err(|e| fail(e.to_string()))?;
+        let mut potential = Potential::new(meta.model, meta.normalization, device)?;
+        potential.vs.load(path).map_err(|e| ModelError::Checkpoint {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        Ok(potential)
+    }
+}
+
+/// `model.safetensors` → `model.toml`.
+pub fn meta_path(path: &Path) -> PathBuf {
+    path.with_extension("toml")
+}
+
+fn symbol(z: u8) -> String {
+    minima_atoms::element::by_number(z).map_or_else(|| format!("Z={z}"), |e| e.symbol.to_string())
+}

@@ -1,0 +1,148 @@
+//! VIMPNN (the VIMPNN paper, section 4): MPNN with bond-type-specialised message channels and
+//! auxiliary physical readouts.
+//!
+//! Reads: atomic numbers, edge vectors, edge bond classes. Writes: per-atom energy and the
+//! auxiliary predictions. Each edge's message A(e_vw)·h_w goes to the channel of its bond type
+//! (`model.vimpnn.channels`), giving one message m_v|BT per type; `model.vimpnn.combine` picks
+//! how they update the node (paper's variants a.i, a.ii, b.i, b.ii, c; see [`Combine`]). The
+//! readout and the auxiliary heads read the states of each atom at all steps.
+
+use tch::nn::{self, Module};
+use tch::Tensor;
+
+use crate::aux::AuxHeads;
+use crate::batch::GraphBatch;
+use crate::blocks::{aggregate, EdgeInputs, EdgeNetwork, GaussianBasis, GruCell, Mlp};
+use crate::config::{Combine, ModelConfig};
+use crate::mpnn::MAX_Z;
+use crate::{Architecture, AtomOutput, ModelError};
+
+/// How the per-type messages (atoms, types, d) update the node state.
+#[derive(Debug)]
+enum Update {
+    /// a.i (weights (types, d)) and a.ii (weights (types, 1)): m = Σ_BT λ_BT·m_BT, one GRU.
+    Weighted { weights: Tensor, gru: GruCell },
+    /// b.i: the concatenated messages feed one GRU over a (types·d) state.
+    Concatenate { gru: GruCell },
+    /// b.ii: block BT of the (types·d) state is updated by a shared GRU from s_BT·m_BT.
+    Shared { scales: Tensor, gru: GruCell },
+    /// c: h ← Σ_BT GRU_BT(m_BT, h).
+    PerType { grus: Vec<GruCell> },
+}
+
+impl Update {
+    fn new(path: nn::Path, combine: Combine, types: i64, d: i64) -> Update {
+        match combine {
+            Combine::VectorWeights | Combine::ScalarWeights => {
+                let width = if combine == Combine::VectorWeights { d } else { 1 };
+                Update::Weighted {
+                    weights: path.var("weights", &[types, width], nn::Init::Const(1.0)),
+                    gru: GruCell::new(&path / "gru", d, d),
+                }
+            }
+            Combine::Concatenate => Update::Concatenate {
+                gru: GruCell::new(&path / "gru", types * d, types * d),
+            },
+            Combine::SharedGru => Update::Shared {
+                scales: path.var("scales", &[types, 1], nn::Init::Const(1.0)),
+                gru: GruCell::new(&path / "gru", d, d),
+            },
+            Combine::GruPerType => Update::PerType {
+                grus: (0..types).map(|t| GruCell::new(&path / "gru" / t, d, d)).collect(),
+            },
+        }
+    }
+
+    fn step(&self, h: &Tensor, m: &Tensor) -> Tensor {
+        let (n, types, d) = m.size3().expect("(atoms, types, d) messages");
+        match self {
+            Update::Weighted { weights, gru } => gru.step(&(m * weights).sum_dim_intlist(1, false, m.kind()), h),
+            Update::Concatenate { gru } => gru.step(&m.reshape([n, types * d]), h),
+            Update::Shared { scales, gru } => gru
+                .step(&(m * scales).reshape([n * types, d]), &h.reshape([n * types, d]))
+                .reshape([n, types * d]),
+            Update::PerType { grus } => grus
+                .iter()
+                .enumerate()
+                .map(|(t, gru)| gru.step(&m.select(1, t as i64), h))
+                .reduce(|a, b| a + b)
+                .expect("at least one bond type"),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Vimpnn {
+    embedding: nn::Embedding,
+    basis: GaussianBasis,
+    cutoff: Option<f64>,
+    edge_network: EdgeNetwork,
+    /// Channel of each bond class.
+    channel_of_class: Tensor,
+    types: i64,
+    update: Update,
+    readout: Mlp,
+    aux: AuxHeads,
+    iterations: usize,
+}
+
+impl Vimpnn {
+    pub fn new(path: nn::Path, config: &ModelConfig) -> Result<Vimpnn, ModelError> {
+        let d = config.hidden;
+        let channel_of_class = config.vimpnn.channel_of_class()?;
+        let types = config.vimpnn.channels.len() as i64;
+        let combine = config.vimpnn.combine;
+        // The b variants keep one d-sized block per bond type in the node state (paper A.3).
+        let state = match combine {
+            Combine::Concatenate | Combine::SharedGru => types * d,
+            _ => d,
+        };
+        let edge_features = (config.radial_basis + minima_data::BondClass::COUNT) as i64;
+        let readout_input = (config.iterations as i64 + 1) * state;
+        Ok(Vimpnn {
+            embedding: nn::embedding(&path / "embedding", MAX_Z + 1, state, Default::default()),
+            basis: GaussianBasis::new(config.radial_basis, config.radial_range()),
+            cutoff: config.cutoff,
+            edge_network: EdgeNetwork::new(
+                &path / "message",
+                edge_features,
+                config.edge_hidden,
+                config.edge_basis,
+                state,
+                d,
+            ),
+            channel_of_class: Tensor::from_slice(&channel_of_class).to_device(path.device()),
+            types,
+            update: Update::new(&path / "update", combine, types, d),
+            readout: Mlp::new(&path / "readout", &[readout_input, config.readout_hidden, 1]),
+            aux: AuxHeads::new(
+                &path / "aux",
+                &config.aux,
+                readout_input,
+                config.readout_hidden,
+                config.elements.len() as i64,
+            ),
+            iterations: config.iterations,
+        })
+    }
+}
+
+impl Architecture for Vimpnn {
+    fn forward(&self, batch: &GraphBatch, _train: bool) -> AtomOutput {
+        let edges = EdgeInputs::new(batch, &self.basis, self.cutoff);
+        let channel = self.channel_of_class.index_select(0, &batch.bond);
+        let mut h = self.embedding.forward(&batch.numbers).to_kind(batch.kind());
+        let mut states = vec![h.shallow_clone()];
+        for _ in 0..self.iterations {
+            let messages = self.edge_network.messages(&h, &edges.features, batch) * &edges.envelope;
+            let m = aggregate(&messages, batch, &channel, self.types);
+            h = self.update.step(&h, &m);
+            states.push(h.shallow_clone());
+        }
+        let features = Tensor::cat(&states, -1);
+        AtomOutput {
+            energy: self.readout.forward(&features).squeeze_dim(-1),
+            aux: self.aux.forward(&features, batch),
+        }
+    }
+}

@@ -1,0 +1,294 @@
+//! The model suite every architecture passes (in f64): invariance of the energy under
+//! rotation, translation and permutation, equivariance of the forces, forces equal to central
+//! finite differences of the energy, a batch equal to its structures alone, smoothness where an
+//! atom crosses the cutoff, and checkpoints that reload to identical predictions.
+//! Learning (overfitting a tiny dataset) is tested with the trainer, in minima-train.
+
+use minima_atoms::{Atoms, Cell, Vec3};
+use minima_data::{AtomRefs, Graph};
+use minima_model::config::{Combine, Dtype, ModelConfig, ModelKind};
+use minima_model::Potential;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use tch::Device;
+
+/// Every architecture and variant the suite covers, small enough to be quick.
+fn models() -> Vec<(String, ModelConfig)> {
+    let base = ModelConfig {
+        hidden: 12,
+        edge_hidden: 16,
+        edge_basis: 4,
+        readout_hidden: 12,
+        radial_basis: 8,
+        cutoff: Some(4.0),
+        dtype: Dtype::F64,
+        elements: vec![1, 6, 7, 8, 29],
+        ..ModelConfig::default()
+    };
+    let mut list = vec![
+        ("mpnn all pairs".to_string(), ModelConfig { kind: ModelKind::Mpnn, cutoff: None, ..base.clone() }),
+        ("mpnn cutoff".to_string(), ModelConfig { kind: ModelKind::Mpnn, ..base.clone() }),
+    ];
+    for combine in [
+        Combine::VectorWeights,
+        Combine::ScalarWeights,
+        Combine::Concatenate,
+        Combine::SharedGru,
+        Combine::GruPerType,
+    ] {
+        let mut config = base.clone();
+        config.vimpnn.combine = combine;
+        list.push((format!("vimpnn {combine:?}"), config));
+    }
+    list
+}
+
+fn refs() -> AtomRefs {
+    AtomRefs {
+        elements: vec![1, 6, 7, 8, 29],
+        energies: vec![-13.6, -1029.0, -1485.0, -2042.0, -45000.0],
+        scale: 0.7,
+    }
+}
+
+fn potential(config: &ModelConfig) -> Potential {
+    tch::manual_seed(11);
+    Potential::new(config.clone(), refs(), Device::Cpu).unwrap()
+}
+
+fn molecule(numbers: &[u8], positions: &[Vec3]) -> Atoms {
+    Atoms::new(numbers.to_vec(), positions.to_vec()).unwrap()
+}
+
+fn ethanol() -> Atoms {
+    molecule(
+        &[6, 6, 8, 1, 1, 1, 1, 1, 1],
+        &[
+            [0.0, 0.0, 0.0],
+            [1.52, 0.0, 0.0],
+            [2.0, 1.35, 0.0],
+            [-0.39, 1.02, 0.0],
+            [-0.39, -0.51, 0.89],
+            [-0.39, -0.51, -0.89],
+            [1.89, -0.51, 0.89],
+            [1.89, -0.51, -0.89],
+            [2.96, 1.33, 0.0],
+        ],
+    )
+}
+
+fn structures(periodic: bool) -> Vec<Atoms> {
+    let mut list = vec![
+        ethanol(),
+        molecule(&[1, 6, 7], &[[0.0, 0.0, -1.064], [0.0, 0.0, 0.0], [0.0, 0.0, 1.156]]),
+        molecule(
+            &[6, 8, 1, 1],
+            &[[0.0, 0.0, 0.0], [0.0, 0.0, 1.205], [0.0, 0.94, -0.587], [0.0, -0.94, -0.587]],
+        ),
+    ];
+    if periodic {
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let mut cu = minima_atoms::build::fcc_supercell(29, 3.6, 1);
+        let rattled = cu
+            .positions()
+            .iter()
+            .map(|r| r.map(|x| x + rng.random_range(-0.1..0.1)))
+            .collect();
+        cu.set_positions(rattled).unwrap();
+        list.push(cu);
+    }
+    list
+}
+
+fn graph(atoms: &Atoms, config: &ModelConfig) -> Graph {
+    Graph::build(atoms, &config.graph_spec()).unwrap()
+}
+
+/// Energy (eV) and forces of one structure.
+fn evaluate(potential: &Potential, graph: &Graph) -> (f64, Vec<Vec3>) {
+    let batch = potential.batch(&[graph], true);
+    let prediction = potential.predict(&batch, true, false, false);
+    let energy = prediction.energy.double_value(&[0]);
+    let forces: Vec<f64> = Vec::try_from(prediction.forces.unwrap().flatten(0, 1)).unwrap();
+    (energy, forces.chunks(3).map(|f| [f[0], f[1], f[2]]).collect())
+}
+
+fn rotation(rng: &mut ChaCha8Rng) -> [[f64; 3]; 3] {
+    // Rodrigues' formula for a random axis and angle.
+    let axis: Vec3 = std::array::from_fn(|_| rng.random_range(-1.0..1.0));
+    let n = minima_atoms::cell::norm(axis);
+    let [x, y, z] = axis.map(|a| a / n);
+    let t: f64 = rng.random_range(0.3..3.0);
+    let (s, c) = t.sin_cos();
+    let k = 1.0 - c;
+    [
+        [c + x * x * k, x * y * k - z * s, x * z * k + y * s],
+        [y * x * k + z * s, c + y * y * k, y * z * k - x * s],
+        [z * x * k - y * s, z * y * k + x * s, c + z * z * k],
+    ]
+}
+
+fn apply(m: &[[f64; 3]; 3], v: Vec3) -> Vec3 {
+    std::array::from_fn(|i| (0..3).map(|j| m[i][j] * v[j]).sum())
+}
+
+fn close(a: f64, b: f64, relative: f64) -> bool {
+    (a - b).abs() <= relative * a.abs().max(b.abs()).max(1e-3)
+}
+
+fn assert_forces_close(got: &[Vec3], want: &[Vec3], tolerance: f64, what: &str) {
+    let scale = want.iter().flatten().fold(0.0f64, |m, x| m.max(x.abs())).max(1e-3);
+    for (a, (g, w)) in got.iter().zip(want).enumerate() {
+        for k in 0..3 {
+            assert!(
+                (g[k] - w[k]).abs() <= tolerance * scale,
+                "{what}: atom {a} component {k}: {} vs {} (largest force {scale})",
+                g[k],
+                w[k]
+            );
+        }
+    }
+}
+
+#[test]
+fn energy_is_invariant_and_forces_are_equivariant() {
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    for (name, config) in models() {
+        let potential = potential(&config);
+        for atoms in structures(config.cutoff.is_some()) {
+            let (energy, forces) = evaluate(&potential, &graph(&atoms, &config));
+            let largest = forces.iter().flatten().fold(0.0f64, |m, f| m.max(f.abs()));
+            assert!(largest > 1e-4, "{name}: forces vanish");
+
+            // Rotation and translation; a crystal rotates with its cell.
+            let r = rotation(&mut rng);
+            let shift: Vec3 = std::array::from_fn(|_| rng.random_range(-5.0..5.0));
+            let moved: Vec<Vec3> = atoms
+                .positions()
+                .iter()
+                .map(|&p| {
+                    let q = apply(&r, p);
+                    std::array::from_fn(|k| q[k] + shift[k])
+                })
+                .collect();
+            let mut transformed = Atoms::new(atoms.numbers().to_vec(), moved).unwrap();
+            if let Some(cell) = atoms.cell() {
+                let vectors = cell.vectors().map(|v| apply(&r, v));
+                transformed = transformed.with_cell(Cell::new(vectors).unwrap(), atoms.pbc());
+            }
+            let (e2, f2) = evaluate(&potential, &graph(&transformed, &config));
+            assert!(close(energy, e2, 1e-5), "{name}: rotated energy {e2} vs {energy}");
+            let rotated: Vec<Vec3> = forces.iter().map(|&f| apply(&r, f)).collect();
+            assert_forces_close(&f2, &rotated, 1e-5, &format!("{name}: rotated forces"));
+
+            // Permutation: reverse the atom order.
+            let order: Vec<usize> = (0..atoms.len()).rev().collect();
+            let mut permuted = Atoms::new(
+                order.iter().map(|&i| atoms.numbers()[i]).collect(),
+                order.iter().map(|&i| atoms.positions()[i]).collect(),
+            )
+            .unwrap();
+            if let Some(cell) = atoms.cell() {
+                permuted = permuted.with_cell(*cell, atoms.pbc());
+            }
+            let (e3, f3) = evaluate(&potential, &graph(&permuted, &config));
+            assert!(close(energy, e3, 1e-5), "{name}: permuted energy {e3} vs {energy}");
+            let reordered: Vec<Vec3> = order.iter().map(|&i| forces[i]).collect();
+            assert_forces_close(&f3, &reordered, 1e-5, &format!("{name}: permuted forces"));
+        }
+    }
+}
+
+#[test]
+fn forces_equal_finite_differences() {
+    let h = 1e-5;
+    for (name, config) in models() {
+        let potential = potential(&config);
+        for atoms in structures(config.cutoff.is_some()) {
+            let g = graph(&atoms, &config);
+            let (_, forces) = evaluate(&potential, &g);
+            let mut numeric = vec![[0.0; 3]; atoms.len()];
+            for a in 0..atoms.len() {
+                for k in 0..3 {
+                    let displaced = |d: f64| {
+                        let mut p = g.positions.clone();
+                        p[a][k] += d;
+                        evaluate(&potential, &g.with_positions(p)).0
+                    };
+                    numeric[a][k] = -(displaced(h) - displaced(-h)) / (2.0 * h);
+                }
+            }
+            assert_forces_close(&forces, &numeric, 1e-4, &format!("{name}: finite differences"));
+        }
+    }
+}
+
+#[test]
+fn a_batch_equals_its_structures_alone() {
+    for (name, config) in models() {
+        let potential = potential(&config);
+        let graphs: Vec<Graph> = structures(config.cutoff.is_some())
+            .iter()
+            .map(|a| graph(a, &config))
+            .collect();
+        let batch = potential.batch(&graphs.iter().collect::<Vec<_>>(), true);
+        let prediction = potential.predict(&batch, true, false, false);
+        let energies: Vec<f64> = Vec::try_from(&prediction.energy).unwrap();
+        let forces: Vec<f64> = Vec::try_from(prediction.forces.unwrap().flatten(0, 1)).unwrap();
+        let mut start = 0;
+        for (s, g) in graphs.iter().enumerate() {
+            let (energy, alone) = evaluate(&potential, g);
+            assert!(close(energies[s], energy, 1e-10), "{name}: structure {s}: {} vs {energy}", energies[s]);
+            let batched: Vec<Vec3> = forces[3 * start..3 * (start + g.len())]
+                .chunks(3)
+                .map(|f| [f[0], f[1], f[2]])
+                .collect();
+            assert_forces_close(&batched, &alone, 1e-9, &format!("{name}: batched forces"));
+            start += g.len();
+        }
+    }
+}
+
+#[test]
+fn energy_is_smooth_where_an_atom_crosses_the_cutoff() {
+    for (name, config) in models() {
+        let Some(cutoff) = config.cutoff else { continue };
+        let potential = potential(&config);
+        // A water molecule and a far hydrogen approaching its oxygen along z; the water's
+        // hydrogens stay beyond the cutoff from it.
+        let with_hydrogen_at = |z: f64| {
+            let atoms = molecule(&[8, 1, 1, 1], &[[0.0, 0.0, 0.0], [-0.96, 0.0, 0.0], [0.24, 0.93, 0.0], [0.0, 0.0, -z]]);
+            evaluate(&potential, &graph(&atoms, &config))
+        };
+        // The envelope's slope vanishes at rc, so the force on the crossing atom fades
+        // linearly to zero: tiny just inside, compared with the force half an ångström in.
+        let delta = 1e-6;
+        let (inside, forces_inside) = with_hydrogen_at(cutoff - delta);
+        let (outside, forces_outside) = with_hydrogen_at(cutoff + delta);
+        let (_, forces_within) = with_hydrogen_at(cutoff - 0.5);
+        assert!((inside - outside).abs() < 1e-9, "{name}: energy jumps by {} at the cutoff", inside - outside);
+        let (edge, within) = (forces_inside[3][2].abs(), forces_within[3][2].abs());
+        assert!(edge < 1e-4 * within, "{name}: force {edge} just inside the cutoff, {within} 0.5 Å in");
+        assert_eq!(forces_outside[3], [0.0; 3], "{name}: an atom beyond the cutoff feels a force");
+        // And the atom does interact when well inside.
+        let (near, _) = with_hydrogen_at(cutoff - 1.0);
+        assert!((near - outside).abs() > 1e-6, "{name}: no interaction inside the cutoff");
+    }
+}
+
+#[test]
+fn checkpoint_reloads_to_identical_predictions() {
+    let dir = tempfile::tempdir().unwrap();
+    for (index, (name, config)) in models().into_iter().enumerate() {
+        let potential = potential(&config);
+        let path = dir.path().join(format!("model{index}.safetensors"));
+        potential.save(&path).unwrap();
+        let reloaded = Potential::load(&path, Device::Cpu).unwrap();
+        assert_eq!(reloaded.config, config);
+        for atoms in structures(config.cutoff.is_some()) {
+            let g = graph(&atoms, &config);
+            assert_eq!(evaluate(&potential, &g), evaluate(&reloaded, &g), "{name}");
+        }
+    }
+}
+
