@@ -6,6 +6,7 @@
 //! that normalise the energy targets.
 
 pub mod atomref;
+pub mod curve;
 pub mod graph;
 pub mod sample;
 pub mod split;

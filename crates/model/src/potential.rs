@@ -77,10 +77,6 @@ impl Potential {
         &self.vs
     }
 
-    pub fn var_store_mut(&mut self) -> &mut nn::VarStore {
-        &mut self.vs
-    }
-
     pub fn device(&self) -> Device {
         self.vs.device()
     }

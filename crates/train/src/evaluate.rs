@@ -1,0 +1,236 @@
+//! Predictions and the papers' metrics: MAE, MSE and relative error (mean and std) on total
+//! and per-atom energy, force MAE, breakdowns by element set and size, and the distance to the
+//! stable configuration (DSC) of scan data.
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+use minima_atoms::Vec3;
+use minima_data::{curve::parabolic_minimum, Sample};
+use minima_model::Potential;
+use serde::Serialize;
+use tch::Kind;
+
+/// A model's output for one structure.
+#[derive(Debug, Clone)]
+pub struct Predicted {
+    /// eV.
+    pub energy: f64,
+    /// Per-atom contributions, eV; they sum to `energy`.
+    pub atom_energies: Vec<f64>,
+    /// eV/Å, when asked for.
+    pub forces: Option<Vec<Vec3>>,
+}
+
+/// Predicts `samples` in batches of `batch_size`, with forces when `forces`.
+pub fn predict_samples(potential: &Potential, samples: &[&Sample], batch_size: usize, forces: bool) -> Result<Vec<Predicted>> {
+    for sample in samples {
+        potential.check_elements(&sample.graph, sample.frame)?;
+    }
+    let bar = crate::progress_bar(samples.len() as u64, "predict");
+    let mut out = Vec::with_capacity(samples.len());
+    for chunk in samples.chunks(batch_size.max(1)) {
+        let graphs: Vec<&minima_data::Graph> = chunk.iter().map(|s| &s.graph).collect();
+        let run = || {
+            let batch = potential.batch(&graphs, forces);
+            let p = potential.predict(&batch, forces, false, false);
+            let to_vec = |t: &tch::Tensor| Vec::<f64>::try_from(t.detach().to_kind(Kind::Double).flatten(0, -1));
+            Ok::<_, tch::TchError>((
+                to_vec(&p.energy)?,
+                to_vec(&p.atom_energy)?,
+                p.forces.as_ref().map(to_vec).transpose()?,
+            ))
+        };
+        let (energies, atom_energies, all_forces) = if forces { run()? } else { tch::no_grad(run)? };
+        let mut start = 0;
+        for (s, graph) in graphs.iter().enumerate() {
+            let end = start + graph.len();
+            out.push(Predicted {
+                energy: energies[s],
+                atom_energies: atom_energies[start..end].to_vec(),
+                forces: all_forces
+                    .as_ref()
+                    .map(|f| f[3 * start..3 * end].chunks(3).map(|c| [c[0], c[1], c[2]]).collect()),
+            });
+            start = end;
+        }
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+    Ok(out)
+}
+
+/// Mean and standard deviation, the papers' "mean (std)".
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct MeanStd {
+    pub mean: f64,
+    pub std: f64,
+}
+
+impl MeanStd {
+    pub fn of(values: &[f64]) -> MeanStd {
+        let n = values.len().max(1) as f64;
+        let mean = values.iter().sum::<f64>() / n;
+        let variance = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
+        MeanStd {
+            mean,
+            std: variance.sqrt(),
+        }
+    }
+}
+
+/// MAE (eV), MSE (eV²) and RE = |ŷ − y| / |y| of a set of predictions.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ErrorStats {
+    pub count: usize,
+    pub mae: MeanStd,
+    pub mse: MeanStd,
+    pub re: MeanStd,
+}
+
+impl ErrorStats {
+    fn of(pairs: &[(f64, f64)]) -> ErrorStats {
+        let abs: Vec<f64> = pairs.iter().map(|(p, y)| (p - y).abs()).collect();
+        let squared: Vec<f64> = abs.iter().map(|e| e * e).collect();
+        let relative: Vec<f64> = pairs
+            .iter()
+            .zip(&abs)
+            .map(|((_, y), e)| e / y.abs().max(f64::MIN_POSITIVE))
+            .collect();
+        ErrorStats {
+            count: pairs.len(),
+            mae: MeanStd::of(&abs),
+            mse: MeanStd::of(&squared),
+            re: MeanStd::of(&relative),
+        }
+    }
+}
+
+/// Distance to the stable configuration over the scan groups.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Dsc {
+    /// Base structures with at least three scales.
+    pub structures: usize,
+    /// |s_min(predicted) − s_min(reference)|, in scale units.
+    pub scale: MeanStd,
+    /// The same times the mean nearest-neighbour distance at equilibrium, Å.
+    pub angstrom: MeanStd,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EvalReport {
+    pub structures: usize,
+    pub energy: ErrorStats,
+    pub energy_per_atom: ErrorStats,
+    /// Force MAE over components, eV/Å (frames with forces).
+    pub force_mae: Option<MeanStd>,
+    /// By the set of elements present ("C,H,O").
+    pub by_elements: BTreeMap<String, ErrorStats>,
+    /// By number of atoms.
+    pub by_size: BTreeMap<usize, ErrorStats>,
+    pub dsc: Option<Dsc>,
+}
+
+/// Evaluates `potential` on labelled `samples`.
+pub fn evaluate(potential: &Potential, samples: &[Sample], batch_size: usize) -> Result<EvalReport> {
+    let refs: Vec<&Sample> = samples.iter().collect();
+    let with_forces = samples.iter().any(|s| s.forces.is_some());
+    let predicted = predict_samples(potential, &refs, batch_size, with_forces)?;
+    let mut total = Vec::new();
+    let mut per_atom = Vec::new();
+    let mut force_errors = Vec::new();
+    let mut by_elements: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
+    let mut by_size: BTreeMap<usize, Vec<(f64, f64)>> = BTreeMap::new();
+    for (sample, p) in samples.iter().zip(&predicted) {
+        let Some(y) = sample.energy else {
+            anyhow::bail!("frame {}: missing label: no energy", sample.frame);
+        };
+        let n = sample.graph.len() as f64;
+        total.push((p.energy, y));
+        per_atom.push((p.energy / n, y / n));
+        by_elements.entry(element_set(&sample.graph.numbers)).or_default().push((p.energy, y));
+        by_size.entry(sample.graph.len()).or_default().push((p.energy, y));
+        if let (Some(reference), Some(forces)) = (&sample.forces, &p.forces) {
+            for (f, r) in forces.iter().zip(reference) {
+                force_errors.extend((0..3).map(|k| (f[k] - r[k]).abs()));
+            }
+        }
+    }
+    Ok(EvalReport {
+        structures: samples.len(),
+        energy: ErrorStats::of(&total),
+        energy_per_atom: ErrorStats::of(&per_atom),
+        force_mae: (!force_errors.is_empty()).then(|| MeanStd::of(&force_errors)),
+        by_elements: by_elements.into_iter().map(|(k, v)| (k, ErrorStats::of(&v))).collect(),
+        by_size: by_size.into_iter().map(|(k, v)| (k, ErrorStats::of(&v))).collect(),
+        dsc: dsc(samples, &predicted),
+    })
+}
+
+fn element_set(numbers: &[u8]) -> String {
+    let mut symbols: Vec<&str> = numbers
+        .iter()
+        .filter_map(|&z| minima_atoms::element::by_number(z).map(|e| e.symbol))
+        .collect();
+    symbols.sort_unstable();
+    symbols.dedup();
+    symbols.join(",")
+}
+
+/// DSC per base structure: the scale at the minimum of the predicted curve against the
+/// reference curve's, each refined by a parabola through the lowest grid point.
+fn dsc(samples: &[Sample], predicted: &[Predicted]) -> Option<Dsc> {
+    let mut groups: BTreeMap<&str, Vec<(f64, f64, f64, usize)>> = BTreeMap::new();
+    for (i, (sample, p)) in samples.iter().zip(predicted).enumerate() {
+        if let (Some(scale), Some(y)) = (sample.scale, sample.energy) {
+            groups.entry(&sample.group).or_default().push((scale, p.energy, y, i));
+        }
+    }
+    let (mut in_scale, mut in_angstrom) = (Vec::new(), Vec::new());
+    for points in groups.values_mut().filter(|p| p.len() >= 3) {
+        points.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let scales: Vec<f64> = points.iter().map(|p| p.0).collect();
+        let predicted: Vec<f64> = points.iter().map(|p| p.1).collect();
+        let reference: Vec<f64> = points.iter().map(|p| p.2).collect();
+        let (Some((s_predicted, _)), Some((s_reference, _))) =
+            (parabolic_minimum(&scales, &predicted), parabolic_minimum(&scales, &reference))
+        else {
+            continue;
+        };
+        let difference = (s_predicted - s_reference).abs();
+        in_scale.push(difference);
+        if let Some(nn) = samples[points[0].3].reference_nearest_neighbor() {
+            in_angstrom.push(difference * nn);
+        }
+    }
+    (!in_scale.is_empty()).then(|| Dsc {
+        structures: in_scale.len(),
+        scale: MeanStd::of(&in_scale),
+        angstrom: MeanStd::of(&in_angstrom),
+    })
+}
+
+impl EvalReport {
+    /// A short human-readable summary.
+    pub fn summary(&self) -> String {
+        let row = |name: &str, s: &ErrorStats, unit: &str| {
+            format!(
+                "{name:<16} MAE {:.4} ({:.4}) {unit}   MSE {:.4} ({:.4}) {unit}²   RE {:.5} ({:.5})\n",
+                s.mae.mean, s.mae.std, s.mse.mean, s.mse.std, s.re.mean, s.re.std
+            )
+        };
+        let mut text = format!("{} structures, metrics as mean (std)\n", self.structures);
+        text += &row("energy", &self.energy, "eV");
+        text += &row("energy per atom", &self.energy_per_atom, "eV");
+        if let Some(f) = &self.force_mae {
+            text += &format!("{:<16} MAE {:.4} ({:.4}) eV/Å\n", "forces", f.mean, f.std);
+        }
+        if let Some(d) = &self.dsc {
+            text += &format!(
+                "{:<16} {:.4} ({:.4}) in scale, {:.4} ({:.4}) Å, over {} scans\n",
+                "DSC", d.scale.mean, d.scale.std, d.angstrom.mean, d.angstrom.std, d.structures
+            );
+        }
+        text
+    }
+}

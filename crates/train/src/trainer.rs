@@ -1,0 +1,445 @@
+//! The training loop: batches in a seeded order, Adam, learning-rate decay on validation
+//! plateaus, early stopping, the best-validation checkpoint, and per-epoch state from which a
+//! killed run resumes with the same result.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use minima_atoms::Atoms;
+use minima_data::{read_frames, split_by_group, AtomRefs, Sample};
+use minima_model::{AuxTargets, ModelKind, Potential};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use tch::{Kind, Tensor};
+
+use crate::adam::Adam;
+use crate::config::RunConfig;
+
+/// How a run ended.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrainOutcome {
+    pub epochs: usize,
+    pub best_epoch: usize,
+    pub best_validation_loss: f64,
+    pub stopped: String,
+    pub best_checkpoint: PathBuf,
+}
+
+/// One row of `learning_curve.csv`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct CurveRow {
+    epoch: usize,
+    learning_rate: f64,
+    train_loss: f64,
+    train_energy: f64,
+    train_forces: f64,
+    train_aux: f64,
+    validation_loss: f64,
+    validation_energy_mae: f64,
+    validation_force_mae: Option<f64>,
+    seconds: f64,
+}
+
+/// Everything beyond the weights and Adam moments that a resumed run needs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct RunState {
+    /// Completed epochs.
+    epoch: usize,
+    learning_rate: f64,
+    adam_step: i64,
+    best_validation_loss: f64,
+    best_epoch: usize,
+    epochs_since_best: usize,
+    epochs_since_decay: usize,
+    curve: Vec<CurveRow>,
+}
+
+/// The three splits.
+pub struct Splits {
+    pub train: Vec<Sample>,
+    pub validation: Vec<Sample>,
+    pub test: Vec<Sample>,
+    /// The test frames as read, for `test.extxyz`.
+    pub test_frames: Vec<Atoms>,
+}
+
+/// Loads the data of a run and splits it.
+pub fn load_splits(config: &RunConfig) -> Result<Splits> {
+    let spec = config.model.graph_spec();
+    let limit = config.data.limit.unwrap_or(usize::MAX);
+    let read = |path: &Path| -> Result<(Vec<Atoms>, Vec<Sample>)> {
+        let mut frames = read_frames(path)?;
+        frames.truncate(limit);
+        let source = path.display().to_string();
+        let bar = crate::progress_bar(frames.len() as u64, "graphs");
+        let samples = frames
+            .iter()
+            .enumerate()
+            .map(|(index, atoms)| {
+                bar.inc(1);
+                if atoms.energy().is_none() {
+                    bail!("{source}: frame {index}: missing label: no energy");
+                }
+                Ok(Sample::from_atoms(atoms, index, &source, &spec)?)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        bar.finish_and_clear();
+        Ok((frames, samples))
+    };
+    if let Some(file) = &config.data.file {
+        let (frames, samples) = read(file)?;
+        let groups: Vec<String> = samples.iter().map(|s| s.group.clone()).collect();
+        let split = split_by_group(&groups, config.data.split, config.train.seed);
+        let pick = |indices: &[usize]| indices.iter().map(|&i| samples[i].clone()).collect::<Vec<_>>();
+        Ok(Splits {
+            train: pick(&split.train),
+            validation: pick(&split.validation),
+            test: pick(&split.test),
+            test_frames: split.test.iter().map(|&i| frames[i].clone()).collect(),
+        })
+    } else {
+        let need = |p: &Option<PathBuf>, what: &str| p.clone().with_context(|| format!("data.{what} is not set"));
+        let (_, train) = read(&need(&config.data.train, "train")?)?;
+        let (_, validation) = read(&need(&config.data.validation, "validation")?)?;
+        let (test_frames, test) = match &config.data.test {
+            Some(path) => read(path)?,
+            None => Default::default(),
+        };
+        Ok(Splits {
+            train,
+            validation,
+            test,
+            test_frames,
+        })
+    }
+}
+
+/// Energies and forces of a set of samples as training targets, per batch.
+struct Targets<'a> {
+    samples: Vec<&'a Sample>,
+    /// (E − Σ ref) / σ per sample.
+    normalized: Vec<f64>,
+}
+
+impl<'a> Targets<'a> {
+    fn new(samples: &'a [Sample], refs: &AtomRefs, potential: &Potential) -> Result<Targets<'a>> {
+        let mut normalized = Vec::with_capacity(samples.len());
+        for sample in samples {
+            potential.check_elements(&sample.graph, sample.frame)?;
+            let baseline = refs.baseline(&sample.graph.numbers).expect("elements checked");
+            let energy = sample.energy.expect("loaded with energies");
+            normalized.push((energy - baseline) / refs.scale);
+        }
+        Ok(Targets {
+            samples: samples.iter().collect(),
+            normalized,
+        })
+    }
+}
+
+/// Loss terms of one batch, each a scalar tensor.
+struct BatchLoss {
+    total: Tensor,
+    energy: f64,
+    forces: f64,
+    aux: f64,
+    energy_abs_errors: Vec<f64>,
+    force_abs_error_sum: f64,
+    force_components: usize,
+}
+
+fn batch_loss(
+    potential: &Potential,
+    config: &RunConfig,
+    targets: &Targets,
+    indices: &[usize],
+    train: bool,
+) -> Result<BatchLoss> {
+    let samples: Vec<&Sample> = indices.iter().map(|&i| targets.samples[i]).collect();
+    let graphs: Vec<&minima_data::Graph> = samples.iter().map(|s| &s.graph).collect();
+    let want_forces = config.train.force_weight > 0.0;
+    let batch = potential.batch(&graphs, want_forces);
+    let prediction = potential.predict(&batch, want_forces, want_forces && train, train);
+    let kind = potential.kind();
+    let device = potential.device();
+    let target: Vec<f64> = indices.iter().map(|&i| targets.normalized[i]).collect();
+    let target = Tensor::from_slice(&target).to_kind(kind).to_device(device);
+    let energy_error = &prediction.normalized_energy - &target;
+    let energy_loss = energy_error.square().mean(kind);
+    let scale = potential.refs.scale;
+    let energy_abs_errors: Vec<f64> = Vec::try_from(energy_error.abs().detach().to_kind(Kind::Double) * scale)?;
+    let mut total = &energy_loss * config.train.energy_weight;
+    let (mut forces, mut force_abs_error_sum, mut force_components) = (0.0, 0.0, 0);
+    if let Some(predicted) = &prediction.forces {
+        let reference: Vec<f64> = samples
+            .iter()
+            .map(|s| {
+                s.forces
+                    .as_ref()
+                    .with_context(|| format!("frame {}: missing label: no forces (train.force_weight > 0)", s.frame))
+            })
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .flatten()
+            .flatten()
+            .copied()
+            .collect();
+        let reference = Tensor::from_slice(&reference).view([-1, 3]).to_kind(kind).to_device(device);
+        let error = (predicted - reference) / scale;
+        let force_loss = error.square().mean(kind);
+        forces = force_loss.double_value(&[]);
+        force_abs_error_sum = error.abs().sum(Kind::Double).double_value(&[]) * scale;
+        force_components = error.numel();
+        total = total + force_loss * config.train.force_weight;
+    }
+    let mut aux = 0.0;
+    if potential.config.kind == ModelKind::Vimpnn {
+        let aux_targets = AuxTargets::new(&samples, &potential.config.elements, &potential.config.aux, kind, device)
+            .map_err(anyhow::Error::msg)?;
+        if let Some(aux_loss) = aux_targets.loss(&prediction.aux) {
+            aux = aux_loss.double_value(&[]);
+            total = total + aux_loss * potential.config.aux.weight;
+        }
+    }
+    Ok(BatchLoss {
+        energy: energy_loss.double_value(&[]),
+        total,
+        forces,
+        aux,
+        energy_abs_errors,
+        force_abs_error_sum,
+        force_components,
+    })
+}
+
+/// Validation: the loss that selects the best model and drives decay and early stopping is
+/// the weighted energy + force loss (the auxiliary terms only shape training).
+fn validate(potential: &Potential, config: &RunConfig, targets: &Targets) -> Result<(f64, f64, Option<f64>)> {
+    let n = targets.samples.len();
+    let (mut weighted, mut abs_errors, mut force_sum, mut force_count) = (0.0, Vec::new(), 0.0, 0usize);
+    let order: Vec<usize> = (0..n).collect();
+    for chunk in order.chunks(config.train.batch_size.max(64)) {
+        let loss = if config.train.force_weight > 0.0 {
+            batch_loss(potential, config, targets, chunk, false)?
+        } else {
+            tch::no_grad(|| batch_loss(potential, config, targets, chunk, false))?
+        };
+        weighted += (config.train.energy_weight * loss.energy + config.train.force_weight * loss.forces)
+            * chunk.len() as f64;
+        abs_errors.extend(loss.energy_abs_errors);
+        force_sum += loss.force_abs_error_sum;
+        force_count += loss.force_components;
+    }
+    let mae = abs_errors.iter().sum::<f64>() / abs_errors.len().max(1) as f64;
+    let force_mae = (force_count > 0).then(|| force_sum / force_count as f64);
+    Ok((weighted / n.max(1) as f64, mae, force_mae))
+}
+
+/// Trains the run `config`; with `resume`, continues the run in its output folder.
+pub fn train(config: &RunConfig, resume: bool) -> Result<TrainOutcome> {
+    minima_model::configure_threads(config.train.threads);
+    let device = minima_model::parse_device(&config.train.device)?;
+    let out = &config.train.output;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let run_file = out.join("run.toml");
+    let state_file = out.join("state.json");
+    let last = out.join("last.safetensors");
+    let best = out.join("best.safetensors");
+
+    let splits = load_splits(config)?;
+    if splits.train.is_empty() || splits.validation.is_empty() {
+        bail!(
+            "the split leaves {} training and {} validation structures; both need at least one",
+            splits.train.len(),
+            splits.validation.len()
+        );
+    }
+    let train_refs: Vec<&Sample> = splits.train.iter().collect();
+    let refs = AtomRefs::fit(&train_refs).map_err(anyhow::Error::msg)?;
+    let mut run = config.clone();
+    run.model.elements = refs.elements.clone();
+
+    let (potential, mut state) = if resume {
+        let saved = std::fs::read_to_string(&run_file)
+            .with_context(|| format!("--resume: {} not found (start the run without --resume)", run_file.display()))?;
+        let mut saved: RunConfig = toml::from_str(&saved).with_context(|| run_file.display().to_string())?;
+        // A resumed run may be given more epochs; everything else must match.
+        saved.train.max_epochs = run.train.max_epochs;
+        if saved != run {
+            bail!("--resume: the configuration differs from the one {} was started with", out.display());
+        }
+        let state: RunState = serde_json::from_str(
+            &std::fs::read_to_string(&state_file).with_context(|| format!("reading {}", state_file.display()))?,
+        )?;
+        let potential = Potential::load(&last, device)?;
+        (potential, Some(state))
+    } else {
+        tch::manual_seed(config.train.seed as i64);
+        let potential = Potential::new(run.model.clone(), refs.clone(), device)?;
+        // Also writes last.toml, which rebuilds the model of every later last.safetensors.
+        potential.save(&last)?;
+        let text = toml::to_string(&run)?;
+        minima_io::write_atomic(&run_file, |w| std::io::Write::write_all(w, text.as_bytes()))?;
+        (potential, None)
+    };
+
+    let train_targets = Targets::new(&splits.train, &potential.refs, &potential)?;
+    let validation_targets = Targets::new(&splits.validation, &potential.refs, &potential)?;
+    if potential.config.kind == ModelKind::Vimpnn {
+        let (kind, device) = (potential.kind(), potential.device());
+        AuxTargets::new(&train_targets.samples, &potential.config.elements, &potential.config.aux, kind, device)
+            .map_err(|e| anyhow::anyhow!("training data: {e}"))?;
+    }
+    if !splits.test_frames.is_empty() && !resume {
+        minima_io::write_atomic(&out.join("test.extxyz"), |w| {
+            splits.test_frames.iter().try_for_each(|f| minima_io::extxyz::write_frame(w, f))
+        })?;
+    }
+
+    let mut adam = Adam::new(potential.var_store(), config.train.learning_rate);
+    let mut state = match state.take() {
+        Some(state) => {
+            let saved: std::collections::HashMap<String, Tensor> = Tensor::read_safetensors(&last)?.into_iter().collect();
+            adam.restore(&saved, state.adam_step).map_err(anyhow::Error::msg)?;
+            adam.learning_rate = state.learning_rate;
+            state
+        }
+        None => RunState {
+            epoch: 0,
+            learning_rate: config.train.learning_rate,
+            adam_step: 0,
+            best_validation_loss: f64::INFINITY,
+            best_epoch: 0,
+            epochs_since_best: 0,
+            epochs_since_decay: 0,
+            curve: Vec::new(),
+        },
+    };
+
+    let t = &config.train;
+    let mut stopped = format!("reached train.max_epochs = {}", t.max_epochs);
+    eprintln!(
+        "train: {} training, {} validation, {} test structures; {:?} model, {} parameters",
+        splits.train.len(),
+        splits.validation.len(),
+        splits.test.len(),
+        potential.config.kind,
+        potential.var_store().trainable_variables().iter().map(|v| v.numel()).sum::<usize>()
+    );
+    if state.epochs_since_best >= t.early_stop {
+        stopped = format!("no validation improvement for {} epochs", t.early_stop);
+    }
+    while state.epoch < t.max_epochs && state.epochs_since_best < t.early_stop {
+        let epoch = state.epoch + 1;
+        let started = Instant::now();
+        let mut order: Vec<usize> = (0..splits.train.len()).collect();
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(t.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)));
+        let batches: Vec<&[usize]> = order.chunks(t.batch_size).collect();
+        let bar = crate::progress_bar(batches.len() as u64, &format!("epoch {epoch}/{}", t.max_epochs));
+        let (mut sums, mut count) = ([0.0; 4], 0usize);
+        for indices in batches {
+            let loss = batch_loss(&potential, config, &train_targets, indices, true)?;
+            adam.zero_grad();
+            loss.total.backward();
+            adam.step();
+            let total = loss.total.double_value(&[]);
+            if !total.is_finite() {
+                bail!("epoch {epoch}: the training loss became {total}; lower train.learning_rate");
+            }
+            let n = indices.len() as f64;
+            for (sum, value) in sums.iter_mut().zip([total, loss.energy, loss.forces, loss.aux]) {
+                *sum += value * n;
+            }
+            count += indices.len();
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+        let (validation_loss, validation_mae, validation_force_mae) =
+            validate(&potential, config, &validation_targets)?;
+        let mean = |k: usize| sums[k] / count.max(1) as f64;
+        state.curve.push(CurveRow {
+            epoch,
+            learning_rate: adam.learning_rate,
+            train_loss: mean(0),
+            train_energy: mean(1),
+            train_forces: mean(2),
+            train_aux: mean(3),
+            validation_loss,
+            validation_energy_mae: validation_mae,
+            validation_force_mae,
+            seconds: started.elapsed().as_secs_f64(),
+        });
+        let improved = validation_loss < state.best_validation_loss;
+        if improved {
+            state.best_validation_loss = validation_loss;
+            state.best_epoch = epoch;
+            state.epochs_since_best = 0;
+            state.epochs_since_decay = 0;
+            potential.save(&best)?;
+        } else {
+            state.epochs_since_best += 1;
+            state.epochs_since_decay += 1;
+            if state.epochs_since_decay > t.lr_patience {
+                adam.learning_rate *= t.lr_decay;
+                state.epochs_since_decay = 0;
+            }
+        }
+        eprintln!(
+            "epoch {epoch:>4}  train loss {:.5}  validation loss {validation_loss:.5}  energy MAE {validation_mae:.4} eV{}  lr {:.2e}{}",
+            mean(0),
+            validation_force_mae.map_or(String::new(), |f| format!("  force MAE {f:.4} eV/Å")),
+            adam.learning_rate,
+            if improved { "  *best" } else { "" }
+        );
+        state.epoch = epoch;
+        state.learning_rate = adam.learning_rate;
+        state.adam_step = adam.step;
+        save_state(&potential, &adam, &state, out)?;
+        if state.epochs_since_best >= t.early_stop {
+            stopped = format!("no validation improvement for {} epochs", t.early_stop);
+        }
+    }
+    Ok(TrainOutcome {
+        epochs: state.epoch,
+        best_epoch: state.best_epoch,
+        best_validation_loss: state.best_validation_loss,
+        stopped,
+        best_checkpoint: best,
+    })
+}
+
+/// Writes the learning curve, the last weights with Adam's moments, and the run state; each
+/// atomically, the state last so that it never points past the weights.
+fn save_state(potential: &Potential, adam: &Adam, state: &RunState, out: &Path) -> Result<()> {
+    let mut csv = String::from(
+        "epoch,learning_rate,train_loss,train_energy,train_forces,train_aux,validation_loss,validation_energy_mae,validation_force_mae,seconds\n",
+    );
+    for r in &state.curve {
+        csv.push_str(&format!(
+            "{},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{},{:.3}\n",
+            r.epoch,
+            r.learning_rate,
+            r.train_loss,
+            r.train_energy,
+            r.train_forces,
+            r.train_aux,
+            r.validation_loss,
+            r.validation_energy_mae,
+            r.validation_force_mae.map_or(String::new(), |f| format!("{f:e}")),
+            r.seconds
+        ));
+    }
+    minima_io::write_atomic(&out.join("learning_curve.csv"), |w| std::io::Write::write_all(w, csv.as_bytes()))?;
+    let last = out.join("last.safetensors");
+    let mut named: Vec<(String, Tensor)> = potential.var_store().variables().into_iter().collect();
+    named.extend(adam.state());
+    let tmp = minima_io::temporary_sibling(&last);
+    Tensor::write_safetensors(&named, &tmp)?;
+    minima_io::commit(&tmp, &last)?;
+    let text = serde_json::to_string_pretty(state)?;
+    minima_io::write_atomic(&out.join("state.json"), |w| std::io::Write::write_all(w, text.as_bytes()))?;
+    Ok(())
+}
