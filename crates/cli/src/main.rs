@@ -26,6 +26,12 @@ enum Command {
     Info(commands::info::Args),
     /// Perceive bonds and bond orders (single, double, triple, aromatic) per frame.
     Bonds(commands::bonds::Args),
+    /// Train a model (MPNN, VIMPNN) from a run configuration; resumable.
+    Train(commands::train::Args),
+    /// Evaluate a trained model: MAE, MSE, RE (mean and std), forces, DSC; writes JSON.
+    Eval(commands::eval::Args),
+    /// Predict energies, forces and per-atom contributions into an extxyz file.
+    Predict(commands::predict::Args),
     /// Benchmarks (speed and memory targets are measured here, never in tests).
     #[command(subcommand)]
     Bench(commands::bench::Bench),
@@ -37,6 +43,9 @@ fn main() {
         Command::Convert(args) => commands::convert::run(args),
         Command::Info(args) => commands::info::run(args),
         Command::Bonds(args) => commands::bonds::run(args),
+        Command::Train(args) => commands::train::run(args),
+        Command::Eval(args) => commands::eval::run(args),
+        Command::Predict(args) => commands::predict::run(args),
         Command::Bench(bench) => commands::bench::run(bench),
     };
     if let Err(error) = result {

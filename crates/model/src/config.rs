@@ -148,8 +148,8 @@ pub struct ModelConfig {
     /// Gaussians expanding the edge distance, spread over [0, cutoff] (or [0, 10 Å]).
     pub radial_basis: usize,
     pub edge_hidden: i64,
-    /// Matrices mixed by the edge network (see `blocks::EdgeNetwork`).
-    pub edge_basis: i64,
+    /// Rank-one matrices mixed by the edge network (see `blocks::EdgeNetwork`).
+    pub edge_rank: i64,
     pub readout_hidden: i64,
     pub dtype: Dtype,
     /// Elements the model knows (filled from the training data).
@@ -166,8 +166,8 @@ impl Default for ModelConfig {
             iterations: 3,
             cutoff: None,
             radial_basis: 16,
-            edge_hidden: 64,
-            edge_basis: 8,
+            edge_hidden: 32,
+            edge_rank: 73,
             readout_hidden: 73,
             dtype: Dtype::F32,
             elements: Vec::new(),
@@ -189,8 +189,8 @@ impl ModelConfig {
 
     pub fn validate(&self) -> Result<(), ModelError> {
         let bad = |m: &str| Err(ModelError::Config(m.to_string()));
-        if self.hidden < 1 || self.iterations < 1 || self.edge_basis < 1 || self.radial_basis < 2 {
-            return bad("model: hidden, iterations, edge_basis must be ≥ 1 and radial_basis ≥ 2");
+        if self.hidden < 1 || self.iterations < 1 || self.edge_rank < 1 || self.radial_basis < 2 {
+            return bad("model: hidden, iterations, edge_rank must be ≥ 1 and radial_basis ≥ 2");
         }
         if let Some(c) = self.cutoff {
             if !(c.is_finite() && c > 0.0) {

@@ -37,7 +37,7 @@ impl Mpnn {
             embedding: nn::embedding(&path / "embedding", MAX_Z + 1, d, Default::default()),
             basis: GaussianBasis::new(config.radial_basis, config.radial_range()),
             cutoff: config.cutoff,
-            edge_network: EdgeNetwork::new(&path / "message", edge_features, config.edge_hidden, config.edge_basis, d, d),
+            edge_network: EdgeNetwork::new(&path / "message", edge_features, config.edge_hidden, config.edge_rank, d, d),
             gru: GruCell::new(&path / "update", d, d),
             readout: Mlp::new(
                 &path / "readout",
@@ -51,11 +51,11 @@ impl Mpnn {
 impl Architecture for Mpnn {
     fn forward(&self, batch: &GraphBatch, _train: bool) -> AtomOutput {
         let edges = EdgeInputs::new(batch, &self.basis, self.cutoff);
+        let single_channel = batch.bond.zeros_like();
         let mut h = self.embedding.forward(&batch.numbers).to_kind(batch.kind());
         let mut states = vec![h.shallow_clone()];
         for _ in 0..self.iterations {
-            let messages = self.edge_network.messages(&h, &edges.features, batch) * &edges.envelope;
-            let m = h.zeros_like().index_add(0, &batch.center, &messages);
+            let m = self.edge_network.messages(&h, &edges, batch, &single_channel, 1).squeeze_dim(1);
             h = self.gru.step(&m, &h);
             states.push(h.shallow_clone());
         }

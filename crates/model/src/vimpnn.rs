@@ -12,10 +12,10 @@ use tch::Tensor;
 
 use crate::aux::AuxHeads;
 use crate::batch::GraphBatch;
-use crate::blocks::{aggregate, EdgeInputs, EdgeNetwork, GaussianBasis, GruCell, Mlp};
+use crate::blocks::{EdgeInputs, EdgeNetwork, GaussianBasis, GruCell, Mlp};
 use crate::config::{Combine, ModelConfig};
 use crate::mpnn::MAX_Z;
-use crate::{Architecture, AtomOutput, ModelError};
+use crate::{Architecture, AtomOutput, AuxOutput, ModelError};
 
 /// How the per-type messages (atoms, types, d) update the node state.
 #[derive(Debug)]
@@ -107,7 +107,7 @@ impl Vimpnn {
                 &path / "message",
                 edge_features,
                 config.edge_hidden,
-                config.edge_basis,
+                config.edge_rank,
                 state,
                 d,
             ),
@@ -128,21 +128,21 @@ impl Vimpnn {
 }
 
 impl Architecture for Vimpnn {
-    fn forward(&self, batch: &GraphBatch, _train: bool) -> AtomOutput {
+    fn forward(&self, batch: &GraphBatch, train: bool) -> AtomOutput {
         let edges = EdgeInputs::new(batch, &self.basis, self.cutoff);
         let channel = self.channel_of_class.index_select(0, &batch.bond);
         let mut h = self.embedding.forward(&batch.numbers).to_kind(batch.kind());
         let mut states = vec![h.shallow_clone()];
         for _ in 0..self.iterations {
-            let messages = self.edge_network.messages(&h, &edges.features, batch) * &edges.envelope;
-            let m = aggregate(&messages, batch, &channel, self.types);
+            let m = self.edge_network.messages(&h, &edges, batch, &channel, self.types);
             h = self.update.step(&h, &m);
             states.push(h.shallow_clone());
         }
         let features = Tensor::cat(&states, -1);
         AtomOutput {
             energy: self.readout.forward(&features).squeeze_dim(-1),
-            aux: self.aux.forward(&features, batch),
+            // The auxiliary targets only shape training; predictions skip their cost.
+            aux: if train { self.aux.forward(&features, batch) } else { AuxOutput::default() },
         }
     }
 }

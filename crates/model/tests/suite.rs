@@ -17,7 +17,7 @@ fn models() -> Vec<(String, ModelConfig)> {
     let base = ModelConfig {
         hidden: 12,
         edge_hidden: 16,
-        edge_basis: 4,
+        edge_rank: 12,
         readout_hidden: 12,
         radial_basis: 8,
         cutoff: Some(4.0),

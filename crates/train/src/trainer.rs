@@ -215,6 +215,18 @@ fn batch_loss(
     })
 }
 
+/// One optimisation step on `samples` (a whole batch), as the training loop makes it; returns
+/// the batch's loss. For benchmarks.
+pub fn training_step(potential: &Potential, config: &RunConfig, samples: &[Sample], adam: &mut Adam) -> Result<f64> {
+    let targets = Targets::new(samples, &potential.refs, potential)?;
+    let all: Vec<usize> = (0..samples.len()).collect();
+    let loss = batch_loss(potential, config, &targets, &all, true)?;
+    adam.zero_grad();
+    loss.total.backward();
+    adam.step();
+    Ok(loss.total.double_value(&[]))
+}
+
 /// Validation: the loss that selects the best model and drives decay and early stopping is
 /// the weighted energy + force loss (the auxiliary terms only shape training).
 fn validate(potential: &Potential, config: &RunConfig, targets: &Targets) -> Result<(f64, f64, Option<f64>)> {

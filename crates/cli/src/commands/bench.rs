@@ -1,5 +1,6 @@
 //! `minima bench …`: speed and memory measured on this machine, never asserted in tests.
 
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{bail, Result};
@@ -21,11 +22,41 @@ pub enum Bench {
         #[arg(long, default_value_t = 3)]
         repeat: usize,
     },
+    /// Energy + forces throughput and training-step time of MPNN and VIMPNN at the paper's
+    /// sizes (hidden 73, T = 3, f32) on QM9 molecules.
+    Model(ModelArgs),
+}
+
+#[derive(clap::Args)]
+pub struct ModelArgs {
+    #[arg(long, value_delimiter = ',', default_value = "mpnn,vimpnn")]
+    kinds: Vec<String>,
+    /// libtorch intra-op thread counts to measure.
+    #[arg(long, value_delimiter = ',', default_value = "1,2")]
+    threads: Vec<usize>,
+    /// Molecules per inference batch.
+    #[arg(long, default_value_t = 64)]
+    batch: usize,
+    /// Molecules per training batch (the paper's 20).
+    #[arg(long, default_value_t = 20)]
+    train_batch: usize,
+    /// Molecules predicted per measurement.
+    #[arg(long, default_value_t = 1280)]
+    molecules: usize,
+    /// QM9 (archive or directory) or an extxyz file with energies.
+    #[arg(long, default_value = "../shared/data/qm9/qm9_first10k.tar.bz2")]
+    data: PathBuf,
+    /// Edge cutoff, Å; absent: every pair of a molecule (the paper's MPNN graph).
+    #[arg(long)]
+    cutoff: Option<f64>,
+    #[arg(long, default_value = "cpu")]
+    device: String,
 }
 
 pub fn run(bench: Bench) -> Result<()> {
     match bench {
         Bench::Neighbors { atoms, cutoff, repeat } => neighbors(&atoms, cutoff, repeat.max(1)),
+        Bench::Model(args) => model(&args),
     }
 }
 
@@ -99,4 +130,67 @@ fn status_kib(key: &str) -> Option<usize> {
     let line = status.lines().find(|l| l.starts_with(key))?;
     let kib: usize = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
+}
+
+fn model(args: &ModelArgs) -> Result<()> {
+    let device = minima_model::parse_device(&args.device)?;
+    // Evenly strided over the file, so that sizes follow the dataset's distribution.
+    let all_frames = minima_data::read_frames(&args.data)?;
+    let stride = (all_frames.len() / args.molecules.max(args.batch)).max(1);
+    let frames: Vec<_> = all_frames.into_iter().step_by(stride).take(args.molecules.max(args.batch)).collect();
+    let spec = minima_data::GraphSpec { cutoff: args.cutoff };
+    let source = args.data.display().to_string();
+    let samples = frames
+        .iter()
+        .enumerate()
+        .map(|(i, atoms)| minima_data::Sample::from_atoms(atoms, i, &source, &spec))
+        .collect::<Result<Vec<_>, _>>()?;
+    let refs = minima_data::AtomRefs::fit(&samples.iter().collect::<Vec<_>>()).map_err(anyhow::Error::msg)?;
+    let atoms: usize = samples.iter().map(|s| s.graph.len()).sum();
+    let edges: usize = samples.iter().map(|s| s.graph.edge_count()).sum();
+    println!(
+        "{} molecules, {:.1} atoms and {:.0} edges each on average; device {}",
+        samples.len(),
+        atoms as f64 / samples.len() as f64,
+        edges as f64 / samples.len() as f64,
+        args.device
+    );
+    println!(
+        "{:>8} {:>8} {:>22} {:>24}",
+        "model", "threads", "energy+forces mol/s", "train step ms (batch)"
+    );
+    for kind in &args.kinds {
+        let mut config = minima_train::RunConfig::default();
+        config.model.kind = match kind.as_str() {
+            "mpnn" => minima_model::ModelKind::Mpnn,
+            "vimpnn" => minima_model::ModelKind::Vimpnn,
+            other => bail!("unknown model kind {other:?} (mpnn, vimpnn)"),
+        };
+        config.model.cutoff = args.cutoff;
+        config.model.elements = refs.elements.clone();
+        // QM9 equilibrium frames record no scale; the other heads cost the same.
+        config.model.aux.scale = false;
+        for &threads in &args.threads {
+            minima_model::configure_threads(threads);
+            tch::manual_seed(0);
+            let potential = minima_model::Potential::new(config.model.clone(), refs.clone(), device)?;
+            let all: Vec<&minima_data::Sample> = samples.iter().collect();
+            // Warm-up, then timed.
+            minima_train::predict_samples(&potential, &all[..args.batch.min(all.len())], args.batch, true)?;
+            let start = Instant::now();
+            minima_train::predict_samples(&potential, &all, args.batch, true)?;
+            let throughput = all.len() as f64 / start.elapsed().as_secs_f64();
+            let mut adam = minima_train::adam::Adam::new(potential.var_store(), 1e-4);
+            let batches: Vec<&[minima_data::Sample]> = samples.chunks(args.train_batch).collect();
+            let steps = batches.len().min(20);
+            minima_train::trainer::training_step(&potential, &config, batches[0], &mut adam)?;
+            let start = Instant::now();
+            for batch in &batches[..steps] {
+                minima_train::trainer::training_step(&potential, &config, batch, &mut adam)?;
+            }
+            let step_ms = 1e3 * start.elapsed().as_secs_f64() / steps as f64;
+            println!("{kind:>8} {threads:>8} {throughput:>22.0} {step_ms:>17.1} ({})", args.train_batch);
+        }
+    }
+    Ok(())
 }

@@ -1,7 +1,10 @@
 pub mod bench;
 pub mod bonds;
 pub mod convert;
+pub mod eval;
 pub mod info;
+pub mod predict;
+pub mod train;
 
 use std::path::Path;
 
@@ -17,14 +20,4 @@ pub fn for_each_frame(path: &Path, mut f: impl FnMut(usize, Atoms) -> Result<()>
     Ok(())
 }
 
-/// A progress bar on stderr with rate and ETA; hidden when stderr is not a terminal.
-pub fn progress(len: u64, what: &str) -> indicatif::ProgressBar {
-    let bar = indicatif::ProgressBar::new(len);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {per_sec} ETA {eta}")
-            .expect("static template")
-            .progress_chars("=> "),
-    );
-    bar.set_message(what.to_string());
-    bar
-}
+pub use minima_train::progress_bar as progress;

@@ -1,0 +1,54 @@
+//! `minima predict`: energies, forces and per-atom contributions of a trained model, written
+//! as ASE writes a calculator's results (`energy=`, per-atom `forces` and `energies`).
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use minima_atoms::ArrayData;
+use minima_data::Sample;
+use minima_model::Potential;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Checkpoint (`best.safetensors` of a run).
+    #[arg(long)]
+    model: PathBuf,
+    /// Structures (extxyz).
+    #[arg(short, long)]
+    input: PathBuf,
+    /// Output extxyz: the input frames with the model's energy, forces and per-atom
+    /// contributions (`energies`, ASE's name for per-atom energies).
+    #[arg(short, long)]
+    output: PathBuf,
+    #[arg(long, default_value_t = 64)]
+    batch: usize,
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    minima_model::configure_threads(args.threads);
+    let potential = Potential::load(&args.model, minima_model::parse_device(&args.device)?)?;
+    let mut frames = minima_data::read_frames(&args.input)?;
+    let source = args.input.display().to_string();
+    let spec = potential.config.graph_spec();
+    let samples = frames
+        .iter()
+        .enumerate()
+        .map(|(i, atoms)| Sample::from_atoms(atoms, i, &source, &spec))
+        .collect::<Result<Vec<_>, _>>()?;
+    let refs: Vec<&Sample> = samples.iter().collect();
+    let predicted = minima_train::predict_samples(&potential, &refs, args.batch, true)?;
+    for (atoms, p) in frames.iter_mut().zip(predicted) {
+        atoms.set_energy(p.energy);
+        atoms.set_forces(p.forces.unwrap_or_default().into_iter().flatten().collect())?;
+        atoms.set_array("energies", 1, ArrayData::Float(p.atom_energies))?;
+    }
+    minima_io::write_atomic(&args.output, |w| {
+        frames.iter().try_for_each(|f| minima_io::extxyz::write_frame(w, f))
+    })?;
+    println!("{} structures → {}", frames.len(), args.output.display());
+    Ok(())
+}
