@@ -169,3 +169,101 @@ fn bad_input_gives_one_clear_error_and_no_panic() {
     assert_eq!(missing.status.code(), Some(1));
     assert!(text(&missing.stderr).contains("/nonexistent.extxyz: cannot open"));
 }
+
+#[test]
+fn train_eval_predict_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = convert_first(dir.path(), "60");
+    let run = dir.path().join("run");
+    let config = dir.path().join("run.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[model]\nkind = \"vimpnn\"\nhidden = 16\nreadout_hidden = 16\n[model.aux]\nscale = false\n\
+             [data]\nfile = {:?}\nsplit = [0.6, 0.2, 0.2]\n[train]\noutput = {:?}\nmax_epochs = 3\nlearning_rate = 1e-3\n",
+            data.to_str().unwrap(),
+            run.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let result = minima(&[
+        "train",
+        "--config",
+        config.to_str().unwrap(),
+        "--set",
+        "train.batch_size=8",
+    ]);
+    assert!(result.status.success(), "{}", text(&result.stderr));
+    assert!(
+        text(&result.stdout).contains("trained 3 epochs"),
+        "{}",
+        text(&result.stdout)
+    );
+    let curve = std::fs::read_to_string(run.join("learning_curve.csv")).unwrap();
+    assert_eq!(curve.lines().count(), 4);
+
+    let model = run.join("best.safetensors");
+    let test_set = run.join("test.extxyz");
+    let json = dir.path().join("eval.json");
+    let result = minima(&[
+        "eval",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        test_set.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(result.status.success(), "{}", text(&result.stderr));
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    for key in ["energy", "energy_per_atom"] {
+        for metric in ["mae", "mse", "re"] {
+            assert!(
+                report[key][metric]["mean"].is_f64() && report[key][metric]["std"].is_f64(),
+                "{report}"
+            );
+        }
+    }
+    assert!(report["by_elements"].as_object().is_some_and(|m| !m.is_empty()));
+    assert!(report["by_size"].as_object().is_some_and(|m| !m.is_empty()));
+
+    let predicted = dir.path().join("predicted.extxyz");
+    let result = minima(&[
+        "predict",
+        "--model",
+        model.to_str().unwrap(),
+        "-i",
+        test_set.to_str().unwrap(),
+        "-o",
+        predicted.to_str().unwrap(),
+    ]);
+    assert!(result.status.success(), "{}", text(&result.stderr));
+    let frames = minima_io::extxyz::read_all(&predicted).unwrap();
+    assert!(!frames.is_empty());
+    for atoms in &frames {
+        let contributions = atoms.float_array("energies", 1).unwrap();
+        let sum: f64 = contributions.iter().sum();
+        assert!((sum - atoms.energy().unwrap()).abs() < 1e-3 * sum.abs().max(1.0));
+        assert_eq!(atoms.forces().unwrap().len(), 3 * atoms.len());
+    }
+
+    // A checkpoint that is not there, and a model asked about an element it never saw.
+    let result = minima(&[
+        "eval",
+        "--model",
+        "nowhere.safetensors",
+        "--data",
+        test_set.to_str().unwrap(),
+    ]);
+    assert!(!result.status.success() && text(&result.stderr).starts_with("error: "));
+    let copper = dir.path().join("cu.extxyz");
+    std::fs::write(&copper, "1\nenergy=-1.0 Properties=species:S:1:pos:R:3\nCu 0 0 0\n").unwrap();
+    let result = minima(&[
+        "eval",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        copper.to_str().unwrap(),
+    ]);
+    assert!(text(&result.stderr).contains("not Cu"), "{}", text(&result.stderr));
+}

@@ -48,7 +48,9 @@ impl Sample {
         let mut nearest = vec![f64::INFINITY; g.len()];
         for e in 0..g.edge_count() {
             let (i, j) = (g.center[e] as usize, g.neighbor[e] as usize);
-            let d = norm(std::array::from_fn(|k| g.positions[j][k] + g.offset[e][k] - g.positions[i][k]));
+            let d = norm(std::array::from_fn(|k| {
+                g.positions[j][k] + g.offset[e][k] - g.positions[i][k]
+            }));
             nearest[i] = nearest[i].min(d);
         }
         let found: Vec<f64> = nearest.into_iter().filter(|d| d.is_finite()).collect();

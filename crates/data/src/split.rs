@@ -50,9 +50,21 @@ mod tests {
     fn groups_stay_together_and_fractions_hold() {
         let groups: Vec<String> = (0..1000).map(|i| format!("qm9:{}", i / 10)).collect();
         let split = split_by_group(&groups, [0.8, 0.1, 0.1], 7);
-        assert_eq!((split.train.len(), split.validation.len(), split.test.len()), (800, 100, 100));
-        let group_of = |frames: &[usize]| frames.iter().map(|&f| groups[f].clone()).collect::<std::collections::HashSet<_>>();
-        let (a, b, c) = (group_of(&split.train), group_of(&split.validation), group_of(&split.test));
+        assert_eq!(
+            (split.train.len(), split.validation.len(), split.test.len()),
+            (800, 100, 100)
+        );
+        let group_of = |frames: &[usize]| {
+            frames
+                .iter()
+                .map(|&f| groups[f].clone())
+                .collect::<std::collections::HashSet<_>>()
+        };
+        let (a, b, c) = (
+            group_of(&split.train),
+            group_of(&split.validation),
+            group_of(&split.test),
+        );
         assert!(a.is_disjoint(&b) && a.is_disjoint(&c) && b.is_disjoint(&c));
         assert_eq!(split, split_by_group(&groups, [0.8, 0.1, 0.1], 7));
         assert_ne!(split, split_by_group(&groups, [0.8, 0.1, 0.1], 8));

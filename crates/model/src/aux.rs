@@ -44,10 +44,11 @@ impl AuxHeads {
         AuxOutput {
             counts: self.counts.as_ref().map(summed),
             orbitals: self.orbitals.as_ref().map(summed),
-            scale: self
-                .scale
-                .as_ref()
-                .map(|mlp| batch.mean_per_structure(&mlp.forward(features)).softmax(-1, features.kind())),
+            scale: self.scale.as_ref().map(|mlp| {
+                batch
+                    .mean_per_structure(&mlp.forward(features))
+                    .softmax(-1, features.kind())
+            }),
         }
     }
 }
@@ -73,7 +74,9 @@ impl AuxTargets {
         let mut counts = vec![0.0; samples.len() * k];
         for (s, sample) in samples.iter().enumerate() {
             for z in &sample.graph.numbers {
-                let e = elements.binary_search(z).map_err(|_| format!("element Z={z} is not in the model"))?;
+                let e = elements
+                    .binary_search(z)
+                    .map_err(|_| format!("element Z={z} is not in the model"))?;
                 counts[s * k + e] += 1.0;
             }
         }
@@ -87,7 +90,10 @@ impl AuxTargets {
             .map(|(i, c)| c * orbitals_per_atom[i % k])
             .collect();
         let table = |v: &[f64], cols: usize| {
-            Tensor::from_slice(v).view([-1, cols as i64]).to_kind(kind).to_device(device)
+            Tensor::from_slice(v)
+                .view([-1, cols as i64])
+                .to_kind(kind)
+                .to_device(device)
         };
         let scale = if config.scale {
             let grid = config.grid();

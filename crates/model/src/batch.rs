@@ -86,7 +86,9 @@ impl GraphBatch {
     /// Averages per-atom rows per structure.
     pub fn mean_per_structure(&self, per_atom: &Tensor) -> Tensor {
         let sizes: Vec<f64> = self.sizes.iter().map(|&n| n.max(1) as f64).collect();
-        let sizes = Tensor::from_slice(&sizes).to_kind(per_atom.kind()).to_device(per_atom.device());
+        let sizes = Tensor::from_slice(&sizes)
+            .to_kind(per_atom.kind())
+            .to_device(per_atom.device());
         let mut shape = vec![-1i64];
         shape.extend(std::iter::repeat_n(1, per_atom.dim() - 1));
         self.sum_per_structure(per_atom) / sizes.view(shape.as_slice())

@@ -81,7 +81,9 @@ impl GaussianBasis {
 
     /// (edges,) distances → (edges, count).
     pub fn expand(&self, distance: &Tensor) -> Tensor {
-        let centers = Tensor::from_slice(&self.centers).to_kind(distance.kind()).to_device(distance.device());
+        let centers = Tensor::from_slice(&self.centers)
+            .to_kind(distance.kind())
+            .to_device(distance.device());
         (-(distance.unsqueeze(-1) - centers).square() * self.gamma).exp()
     }
 }
@@ -122,7 +124,14 @@ impl EdgeNetwork {
 
     /// Σ_w A(e_vw)·h_w per receiving atom v and channel: (atoms, channels, out). `channel` gives
     /// each edge's channel in 0..n_channels.
-    pub fn messages(&self, h: &Tensor, edges: &EdgeInputs, batch: &GraphBatch, channel: &Tensor, n_channels: i64) -> Tensor {
+    pub fn messages(
+        &self,
+        h: &Tensor,
+        edges: &EdgeInputs,
+        batch: &GraphBatch,
+        channel: &Tensor,
+        n_channels: i64,
+    ) -> Tensor {
         let projected = self.input.forward(h).index_select(0, &batch.neighbor);
         let per_edge = projected * self.coefficients.forward(&edges.features) * &edges.envelope;
         self.output.forward(&aggregate(&per_edge, batch, channel, n_channels))
@@ -139,8 +148,15 @@ pub struct EdgeInputs {
 
 impl EdgeInputs {
     pub fn new(batch: &GraphBatch, basis: &GaussianBasis, cutoff: Option<f64>) -> EdgeInputs {
-        let distance = batch.edge_vectors().square().sum_dim_intlist(-1, false, batch.kind()).sqrt();
-        let bond = batch.bond.one_hot(minima_data::BondClass::COUNT as i64).to_kind(batch.kind());
+        let distance = batch
+            .edge_vectors()
+            .square()
+            .sum_dim_intlist(-1, false, batch.kind())
+            .sqrt();
+        let bond = batch
+            .bond
+            .one_hot(minima_data::BondClass::COUNT as i64)
+            .to_kind(batch.kind());
         let envelope = match cutoff {
             Some(rc) => cosine_cutoff(&distance, rc),
             None => distance.ones_like(),
@@ -160,4 +176,65 @@ pub fn aggregate(messages: &Tensor, batch: &GraphBatch, channel: &Tensor, n_chan
     Tensor::zeros([batch.n_atoms() * n_channels, d], (messages.kind(), messages.device()))
         .index_add(0, &index, messages)
         .view([-1, n_channels, d])
+}
+
+/// The message-passing core MPNN and VIMPNN share: node states from an element embedding,
+/// then T steps of edge-network messages (summed per channel) and an update. Returns the
+/// readout features [h⁰; …; hᵀ] per atom.
+#[derive(Debug)]
+pub struct MessagePassing {
+    embedding: nn::Embedding,
+    basis: GaussianBasis,
+    cutoff: Option<f64>,
+    edge_network: EdgeNetwork,
+    iterations: usize,
+}
+
+/// Largest atomic number the element embedding covers.
+pub const MAX_Z: i64 = 118;
+
+impl MessagePassing {
+    /// Node states of size `state`, messages of size `message`.
+    pub fn new(path: nn::Path, config: &crate::ModelConfig, state: i64, message: i64) -> MessagePassing {
+        let edge_features = (config.radial_basis + minima_data::BondClass::COUNT) as i64;
+        MessagePassing {
+            embedding: nn::embedding(&path / "embedding", MAX_Z + 1, state, Default::default()),
+            basis: GaussianBasis::new(config.radial_basis, config.radial_range()),
+            cutoff: config.cutoff,
+            edge_network: EdgeNetwork::new(
+                &path / "message",
+                edge_features,
+                config.edge_hidden,
+                config.edge_rank,
+                state,
+                message,
+            ),
+            iterations: config.iterations,
+        }
+    }
+
+    /// Size of the readout features for node states of size `state`.
+    pub fn features(config: &crate::ModelConfig, state: i64) -> i64 {
+        (config.iterations as i64 + 1) * state
+    }
+
+    /// Runs T steps; `update(h, m)` gets messages (atoms, channels, message size) and returns
+    /// the new state. `channel` gives each edge's channel in 0..n_channels.
+    pub fn run(
+        &self,
+        batch: &GraphBatch,
+        channel: &Tensor,
+        n_channels: i64,
+        update: impl Fn(&Tensor, &Tensor) -> Tensor,
+    ) -> Tensor {
+        let edges = EdgeInputs::new(batch, &self.basis, self.cutoff);
+        let mut h = self.embedding.forward(&batch.numbers).to_kind(batch.kind());
+        let mut states = vec![h.shallow_clone()];
+        for _ in 0..self.iterations {
+            let m = self.edge_network.messages(&h, &edges, batch, channel, n_channels);
+            h = update(&h, &m);
+            states.push(h.shallow_clone());
+        }
+        Tensor::cat(&states, -1)
+    }
 }

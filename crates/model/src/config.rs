@@ -86,7 +86,9 @@ impl Default for AuxConfig {
 impl AuxConfig {
     pub fn grid(&self) -> Vec<f64> {
         let (first, last, n) = self.scale_grid;
-        (0..n).map(|k| first + (last - first) * k as f64 / (n.max(2) - 1) as f64).collect()
+        (0..n)
+            .map(|k| first + (last - first) * k as f64 / (n.max(2) - 1) as f64)
+            .collect()
     }
 }
 

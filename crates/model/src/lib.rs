@@ -45,5 +45,9 @@ pub enum ModelError {
     #[error("{0}")]
     Config(String),
     #[error("the model knows elements {known}, not {element} (frame {frame})")]
-    UnknownElement { element: String, known: String, frame: usize },
+    UnknownElement {
+        element: String,
+        known: String,
+        frame: usize,
+    },
 }

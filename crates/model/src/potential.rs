@@ -9,8 +9,9 @@ use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Kind, Tensor};
 
 use crate::batch::GraphBatch;
+use crate::blocks::MAX_Z;
 use crate::config::{ModelConfig, ModelKind};
-use crate::mpnn::{Mpnn, MAX_Z};
+use crate::mpnn::Mpnn;
 use crate::vimpnn::Vimpnn;
 use crate::{Architecture, AuxOutput, ModelError};
 
@@ -87,11 +88,21 @@ impl Potential {
 
     /// Checks that the model knows every element of `graph` (frame `frame` in messages).
     pub fn check_elements(&self, graph: &Graph, frame: usize) -> Result<(), ModelError> {
-        match graph.numbers.iter().find(|z| self.config.elements.binary_search(z).is_err()) {
+        match graph
+            .numbers
+            .iter()
+            .find(|z| self.config.elements.binary_search(z).is_err())
+        {
             None => Ok(()),
             Some(&z) => Err(ModelError::UnknownElement {
                 element: symbol(z),
-                known: self.config.elements.iter().map(|&z| symbol(z)).collect::<Vec<_>>().join(","),
+                known: self
+                    .config
+                    .elements
+                    .iter()
+                    .map(|&z| symbol(z))
+                    .collect::<Vec<_>>()
+                    .join(","),
                 frame,
             }),
         }

@@ -12,9 +12,8 @@ use tch::Tensor;
 
 use crate::aux::AuxHeads;
 use crate::batch::GraphBatch;
-use crate::blocks::{EdgeInputs, EdgeNetwork, GaussianBasis, GruCell, Mlp};
+use crate::blocks::{GruCell, MessagePassing, Mlp};
 use crate::config::{Combine, ModelConfig};
-use crate::mpnn::MAX_Z;
 use crate::{Architecture, AtomOutput, AuxOutput, ModelError};
 
 /// How the per-type messages (atoms, types, d) update the node state.
@@ -73,17 +72,13 @@ impl Update {
 
 #[derive(Debug)]
 pub struct Vimpnn {
-    embedding: nn::Embedding,
-    basis: GaussianBasis,
-    cutoff: Option<f64>,
-    edge_network: EdgeNetwork,
+    core: MessagePassing,
     /// Channel of each bond class.
     channel_of_class: Tensor,
     types: i64,
     update: Update,
     readout: Mlp,
     aux: AuxHeads,
-    iterations: usize,
 }
 
 impl Vimpnn {
@@ -97,52 +92,38 @@ impl Vimpnn {
             Combine::Concatenate | Combine::SharedGru => types * d,
             _ => d,
         };
-        let edge_features = (config.radial_basis + minima_data::BondClass::COUNT) as i64;
-        let readout_input = (config.iterations as i64 + 1) * state;
+        let features = MessagePassing::features(config, state);
         Ok(Vimpnn {
-            embedding: nn::embedding(&path / "embedding", MAX_Z + 1, state, Default::default()),
-            basis: GaussianBasis::new(config.radial_basis, config.radial_range()),
-            cutoff: config.cutoff,
-            edge_network: EdgeNetwork::new(
-                &path / "message",
-                edge_features,
-                config.edge_hidden,
-                config.edge_rank,
-                state,
-                d,
-            ),
+            core: MessagePassing::new(&path / "core", config, state, d),
             channel_of_class: Tensor::from_slice(&channel_of_class).to_device(path.device()),
             types,
             update: Update::new(&path / "update", combine, types, d),
-            readout: Mlp::new(&path / "readout", &[readout_input, config.readout_hidden, 1]),
+            readout: Mlp::new(&path / "readout", &[features, config.readout_hidden, 1]),
             aux: AuxHeads::new(
                 &path / "aux",
                 &config.aux,
-                readout_input,
+                features,
                 config.readout_hidden,
                 config.elements.len() as i64,
             ),
-            iterations: config.iterations,
         })
     }
 }
 
 impl Architecture for Vimpnn {
     fn forward(&self, batch: &GraphBatch, train: bool) -> AtomOutput {
-        let edges = EdgeInputs::new(batch, &self.basis, self.cutoff);
         let channel = self.channel_of_class.index_select(0, &batch.bond);
-        let mut h = self.embedding.forward(&batch.numbers).to_kind(batch.kind());
-        let mut states = vec![h.shallow_clone()];
-        for _ in 0..self.iterations {
-            let m = self.edge_network.messages(&h, &edges, batch, &channel, self.types);
-            h = self.update.step(&h, &m);
-            states.push(h.shallow_clone());
-        }
-        let features = Tensor::cat(&states, -1);
+        let features = self
+            .core
+            .run(batch, &channel, self.types, |h, m| self.update.step(h, m));
         AtomOutput {
             energy: self.readout.forward(&features).squeeze_dim(-1),
             // The auxiliary targets only shape training; predictions skip their cost.
-            aux: if train { self.aux.forward(&features, batch) } else { AuxOutput::default() },
+            aux: if train {
+                self.aux.forward(&features, batch)
+            } else {
+                AuxOutput::default()
+            },
         }
     }
 }

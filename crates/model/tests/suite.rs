@@ -26,8 +26,21 @@ fn models() -> Vec<(String, ModelConfig)> {
         ..ModelConfig::default()
     };
     let mut list = vec![
-        ("mpnn all pairs".to_string(), ModelConfig { kind: ModelKind::Mpnn, cutoff: None, ..base.clone() }),
-        ("mpnn cutoff".to_string(), ModelConfig { kind: ModelKind::Mpnn, ..base.clone() }),
+        (
+            "mpnn all pairs".to_string(),
+            ModelConfig {
+                kind: ModelKind::Mpnn,
+                cutoff: None,
+                ..base.clone()
+            },
+        ),
+        (
+            "mpnn cutoff".to_string(),
+            ModelConfig {
+                kind: ModelKind::Mpnn,
+                ..base.clone()
+            },
+        ),
     ];
     for combine in [
         Combine::VectorWeights,
@@ -83,7 +96,12 @@ fn structures(periodic: bool) -> Vec<Atoms> {
         molecule(&[1, 6, 7], &[[0.0, 0.0, -1.064], [0.0, 0.0, 0.0], [0.0, 0.0, 1.156]]),
         molecule(
             &[6, 8, 1, 1],
-            &[[0.0, 0.0, 0.0], [0.0, 0.0, 1.205], [0.0, 0.94, -0.587], [0.0, -0.94, -0.587]],
+            &[
+                [0.0, 0.0, 0.0],
+                [0.0, 0.0, 1.205],
+                [0.0, 0.94, -0.587],
+                [0.0, -0.94, -0.587],
+            ],
         ),
     ];
     if periodic {
@@ -238,7 +256,11 @@ fn a_batch_equals_its_structures_alone() {
         let mut start = 0;
         for (s, g) in graphs.iter().enumerate() {
             let (energy, alone) = evaluate(&potential, g);
-            assert!(close(energies[s], energy, 1e-10), "{name}: structure {s}: {} vs {energy}", energies[s]);
+            assert!(
+                close(energies[s], energy, 1e-10),
+                "{name}: structure {s}: {} vs {energy}",
+                energies[s]
+            );
             let batched: Vec<Vec3> = forces[3 * start..3 * (start + g.len())]
                 .chunks(3)
                 .map(|f| [f[0], f[1], f[2]])
@@ -257,7 +279,10 @@ fn energy_is_smooth_where_an_atom_crosses_the_cutoff() {
         // A water molecule and a far hydrogen approaching its oxygen along z; the water's
         // hydrogens stay beyond the cutoff from it.
         let with_hydrogen_at = |z: f64| {
-            let atoms = molecule(&[8, 1, 1, 1], &[[0.0, 0.0, 0.0], [-0.96, 0.0, 0.0], [0.24, 0.93, 0.0], [0.0, 0.0, -z]]);
+            let atoms = molecule(
+                &[8, 1, 1, 1],
+                &[[0.0, 0.0, 0.0], [-0.96, 0.0, 0.0], [0.24, 0.93, 0.0], [0.0, 0.0, -z]],
+            );
             evaluate(&potential, &graph(&atoms, &config))
         };
         // The envelope's slope vanishes at rc, so the force on the crossing atom fades
@@ -266,13 +291,26 @@ fn energy_is_smooth_where_an_atom_crosses_the_cutoff() {
         let (inside, forces_inside) = with_hydrogen_at(cutoff - delta);
         let (outside, forces_outside) = with_hydrogen_at(cutoff + delta);
         let (_, forces_within) = with_hydrogen_at(cutoff - 0.5);
-        assert!((inside - outside).abs() < 1e-9, "{name}: energy jumps by {} at the cutoff", inside - outside);
+        assert!(
+            (inside - outside).abs() < 1e-9,
+            "{name}: energy jumps by {} at the cutoff",
+            inside - outside
+        );
         let (edge, within) = (forces_inside[3][2].abs(), forces_within[3][2].abs());
-        assert!(edge < 1e-4 * within, "{name}: force {edge} just inside the cutoff, {within} 0.5 Å in");
-        assert_eq!(forces_outside[3], [0.0; 3], "{name}: an atom beyond the cutoff feels a force");
+        assert!(
+            edge < 1e-4 * within,
+            "{name}: force {edge} just inside the cutoff, {within} 0.5 Å in"
+        );
+        assert_eq!(
+            forces_outside[3], [0.0; 3],
+            "{name}: an atom beyond the cutoff feels a force"
+        );
         // And the atom does interact when well inside.
         let (near, _) = with_hydrogen_at(cutoff - 1.0);
-        assert!((near - outside).abs() > 1e-6, "{name}: no interaction inside the cutoff");
+        assert!(
+            (near - outside).abs() > 1e-6,
+            "{name}: no interaction inside the cutoff"
+        );
     }
 }
 
@@ -291,4 +329,3 @@ fn checkpoint_reloads_to_identical_predictions() {
         }
     }
 }
-

@@ -17,11 +17,8 @@ pub struct Adam {
 impl Adam {
     /// Adam over the trainable variables of `vs`, PyTorch's default betas and epsilon.
     pub fn new(vs: &tch::nn::VarStore, learning_rate: f64) -> Adam {
-        let mut variables: Vec<(String, Tensor)> = vs
-            .variables()
-            .into_iter()
-            .filter(|(_, t)| t.requires_grad())
-            .collect();
+        let mut variables: Vec<(String, Tensor)> =
+            vs.variables().into_iter().filter(|(_, t)| t.requires_grad()).collect();
         variables.sort_by(|a, b| a.0.cmp(&b.0));
         let slots = variables
             .into_iter()

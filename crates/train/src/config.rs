@@ -111,7 +111,7 @@ impl RunConfig {
         let d = &self.data;
         match (&d.file, &d.train) {
             (Some(_), None) => {
-                if d.split.iter().any(|f| !(*f >= 0.0)) || d.split[0] <= 0.0 || d.split[1] <= 0.0 {
+                if d.split.iter().any(|f| f.is_nan() || *f < 0.0) || d.split[0] <= 0.0 || d.split[1] <= 0.0 {
                     bail!("data.split needs positive train and validation fractions");
                 }
             }
@@ -165,7 +165,11 @@ mod tests {
         std::fs::write(&path, "[data]\nfile = \"q.extxyz\"\n[model]\nkind = \"vimpnn\"\n").unwrap();
         let config = RunConfig::load(
             &path,
-            &["train.batch_size=5".into(), "model.vimpnn.combine=c".into(), "model.cutoff=5.0".into()],
+            &[
+                "train.batch_size=5".into(),
+                "model.vimpnn.combine=c".into(),
+                "model.cutoff=5.0".into(),
+            ],
         )
         .unwrap();
         assert_eq!(config.train.batch_size, 5);

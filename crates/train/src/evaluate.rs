@@ -23,7 +23,12 @@ pub struct Predicted {
 }
 
 /// Predicts `samples` in batches of `batch_size`, with forces when `forces`.
-pub fn predict_samples(potential: &Potential, samples: &[&Sample], batch_size: usize, forces: bool) -> Result<Vec<Predicted>> {
+pub fn predict_samples(
+    potential: &Potential,
+    samples: &[&Sample],
+    batch_size: usize,
+    forces: bool,
+) -> Result<Vec<Predicted>> {
     for sample in samples {
         potential.check_elements(&sample.graph, sample.frame)?;
     }
@@ -148,7 +153,10 @@ pub fn evaluate(potential: &Potential, samples: &[Sample], batch_size: usize) ->
         let n = sample.graph.len() as f64;
         total.push((p.energy, y));
         per_atom.push((p.energy / n, y / n));
-        by_elements.entry(element_set(&sample.graph.numbers)).or_default().push((p.energy, y));
+        by_elements
+            .entry(element_set(&sample.graph.numbers))
+            .or_default()
+            .push((p.energy, y));
         by_size.entry(sample.graph.len()).or_default().push((p.energy, y));
         if let (Some(reference), Some(forces)) = (&sample.forces, &p.forces) {
             for (f, r) in forces.iter().zip(reference) {
@@ -192,9 +200,10 @@ fn dsc(samples: &[Sample], predicted: &[Predicted]) -> Option<Dsc> {
         let scales: Vec<f64> = points.iter().map(|p| p.0).collect();
         let predicted: Vec<f64> = points.iter().map(|p| p.1).collect();
         let reference: Vec<f64> = points.iter().map(|p| p.2).collect();
-        let (Some((s_predicted, _)), Some((s_reference, _))) =
-            (parabolic_minimum(&scales, &predicted), parabolic_minimum(&scales, &reference))
-        else {
+        let (Some((s_predicted, _)), Some((s_reference, _))) = (
+            parabolic_minimum(&scales, &predicted),
+            parabolic_minimum(&scales, &reference),
+        ) else {
             continue;
         };
         let difference = (s_predicted - s_reference).abs();
@@ -232,5 +241,43 @@ impl EvalReport {
             );
         }
         text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use minima_atoms::{Atoms, Value};
+    use minima_data::GraphSpec;
+
+    /// Two scans of a dimer (1 Å at equilibrium): reference minimum at scale 1.1, the
+    /// "predicted" one at 1.2 for the first scan and 1.1 for the second.
+    #[test]
+    fn dsc_compares_the_minima_of_predicted_and_reference_scans() {
+        let scales = [0.9, 1.0, 1.1, 1.2, 1.3, 1.4];
+        let (mut samples, mut predicted) = (Vec::new(), Vec::new());
+        for (scan, predicted_minimum) in [(0, 1.2), (1, 1.1)] {
+            for (k, &s) in scales.iter().enumerate() {
+                let mut atoms = Atoms::new(vec![1, 1], vec![[0.0; 3], [s, 0.0, 0.0]]).unwrap();
+                atoms.info.insert("scale".into(), Value::Float(s));
+                atoms.info.insert("base_id".into(), Value::Int(scan));
+                atoms.set_energy((s - 1.1f64).powi(2));
+                let sample = Sample::from_atoms(&atoms, k, "scan", &GraphSpec { cutoff: None }).unwrap();
+                samples.push(sample);
+                predicted.push(Predicted {
+                    energy: (s - predicted_minimum).powi(2) + 0.5,
+                    atom_energies: vec![],
+                    forces: None,
+                });
+            }
+        }
+        let dsc = dsc(&samples, &predicted).unwrap();
+        assert_eq!(dsc.structures, 2);
+        assert!(
+            (dsc.scale.mean - 0.05).abs() < 1e-9 && (dsc.scale.std - 0.05).abs() < 1e-9,
+            "{dsc:?}"
+        );
+        // Nearest-neighbour distance at equilibrium is 1 Å, so Å equals scale units here.
+        assert!((dsc.angstrom.mean - 0.05).abs() < 1e-9, "{dsc:?}");
     }
 }

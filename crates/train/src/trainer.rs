@@ -187,21 +187,30 @@ fn batch_loss(
             .flatten()
             .copied()
             .collect();
-        let reference = Tensor::from_slice(&reference).view([-1, 3]).to_kind(kind).to_device(device);
+        let reference = Tensor::from_slice(&reference)
+            .view([-1, 3])
+            .to_kind(kind)
+            .to_device(device);
         let error = (predicted - reference) / scale;
         let force_loss = error.square().mean(kind);
         forces = force_loss.double_value(&[]);
         force_abs_error_sum = error.abs().sum(Kind::Double).double_value(&[]) * scale;
         force_components = error.numel();
-        total = total + force_loss * config.train.force_weight;
+        total += force_loss * config.train.force_weight;
     }
     let mut aux = 0.0;
     if potential.config.kind == ModelKind::Vimpnn {
-        let aux_targets = AuxTargets::new(&samples, &potential.config.elements, &potential.config.aux, kind, device)
-            .map_err(anyhow::Error::msg)?;
+        let aux_targets = AuxTargets::new(
+            &samples,
+            &potential.config.elements,
+            &potential.config.aux,
+            kind,
+            device,
+        )
+        .map_err(anyhow::Error::msg)?;
         if let Some(aux_loss) = aux_targets.loss(&prediction.aux) {
             aux = aux_loss.double_value(&[]);
-            total = total + aux_loss * potential.config.aux.weight;
+            total += aux_loss * potential.config.aux.weight;
         }
     }
     Ok(BatchLoss {
@@ -239,8 +248,8 @@ fn validate(potential: &Potential, config: &RunConfig, targets: &Targets) -> Res
         } else {
             tch::no_grad(|| batch_loss(potential, config, targets, chunk, false))?
         };
-        weighted += (config.train.energy_weight * loss.energy + config.train.force_weight * loss.forces)
-            * chunk.len() as f64;
+        weighted +=
+            (config.train.energy_weight * loss.energy + config.train.force_weight * loss.forces) * chunk.len() as f64;
         abs_errors.extend(loss.energy_abs_errors);
         force_sum += loss.force_abs_error_sum;
         force_count += loss.force_components;
@@ -275,13 +284,20 @@ pub fn train(config: &RunConfig, resume: bool) -> Result<TrainOutcome> {
     run.model.elements = refs.elements.clone();
 
     let (potential, mut state) = if resume {
-        let saved = std::fs::read_to_string(&run_file)
-            .with_context(|| format!("--resume: {} not found (start the run without --resume)", run_file.display()))?;
+        let saved = std::fs::read_to_string(&run_file).with_context(|| {
+            format!(
+                "--resume: {} not found (start the run without --resume)",
+                run_file.display()
+            )
+        })?;
         let mut saved: RunConfig = toml::from_str(&saved).with_context(|| run_file.display().to_string())?;
         // A resumed run may be given more epochs; everything else must match.
         saved.train.max_epochs = run.train.max_epochs;
         if saved != run {
-            bail!("--resume: the configuration differs from the one {} was started with", out.display());
+            bail!(
+                "--resume: the configuration differs from the one {} was started with",
+                out.display()
+            );
         }
         let state: RunState = serde_json::from_str(
             &std::fs::read_to_string(&state_file).with_context(|| format!("reading {}", state_file.display()))?,
@@ -302,19 +318,29 @@ pub fn train(config: &RunConfig, resume: bool) -> Result<TrainOutcome> {
     let validation_targets = Targets::new(&splits.validation, &potential.refs, &potential)?;
     if potential.config.kind == ModelKind::Vimpnn {
         let (kind, device) = (potential.kind(), potential.device());
-        AuxTargets::new(&train_targets.samples, &potential.config.elements, &potential.config.aux, kind, device)
-            .map_err(|e| anyhow::anyhow!("training data: {e}"))?;
+        AuxTargets::new(
+            &train_targets.samples,
+            &potential.config.elements,
+            &potential.config.aux,
+            kind,
+            device,
+        )
+        .map_err(|e| anyhow::anyhow!("training data: {e}"))?;
     }
     if !splits.test_frames.is_empty() && !resume {
         minima_io::write_atomic(&out.join("test.extxyz"), |w| {
-            splits.test_frames.iter().try_for_each(|f| minima_io::extxyz::write_frame(w, f))
+            splits
+                .test_frames
+                .iter()
+                .try_for_each(|f| minima_io::extxyz::write_frame(w, f))
         })?;
     }
 
     let mut adam = Adam::new(potential.var_store(), config.train.learning_rate);
     let mut state = match state.take() {
         Some(state) => {
-            let saved: std::collections::HashMap<String, Tensor> = Tensor::read_safetensors(&last)?.into_iter().collect();
+            let saved: std::collections::HashMap<String, Tensor> =
+                Tensor::read_safetensors(&last)?.into_iter().collect();
             adam.restore(&saved, state.adam_step).map_err(anyhow::Error::msg)?;
             adam.learning_rate = state.learning_rate;
             state
@@ -339,7 +365,12 @@ pub fn train(config: &RunConfig, resume: bool) -> Result<TrainOutcome> {
         splits.validation.len(),
         splits.test.len(),
         potential.config.kind,
-        potential.var_store().trainable_variables().iter().map(|v| v.numel()).sum::<usize>()
+        potential
+            .var_store()
+            .trainable_variables()
+            .iter()
+            .map(|v| v.numel())
+            .sum::<usize>()
     );
     if state.epochs_since_best >= t.early_stop {
         stopped = format!("no validation improvement for {} epochs", t.early_stop);
@@ -348,7 +379,9 @@ pub fn train(config: &RunConfig, resume: bool) -> Result<TrainOutcome> {
         let epoch = state.epoch + 1;
         let started = Instant::now();
         let mut order: Vec<usize> = (0..splits.train.len()).collect();
-        order.shuffle(&mut ChaCha8Rng::seed_from_u64(t.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)));
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(
+            t.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        ));
         let batches: Vec<&[usize]> = order.chunks(t.batch_size).collect();
         let bar = crate::progress_bar(batches.len() as u64, &format!("epoch {epoch}/{}", t.max_epochs));
         let (mut sums, mut count) = ([0.0; 4], 0usize);
@@ -444,7 +477,9 @@ fn save_state(potential: &Potential, adam: &Adam, state: &RunState, out: &Path) 
             r.seconds
         ));
     }
-    minima_io::write_atomic(&out.join("learning_curve.csv"), |w| std::io::Write::write_all(w, csv.as_bytes()))?;
+    minima_io::write_atomic(&out.join("learning_curve.csv"), |w| {
+        std::io::Write::write_all(w, csv.as_bytes())
+    })?;
     let last = out.join("last.safetensors");
     let mut named: Vec<(String, Tensor)> = potential.var_store().variables().into_iter().collect();
     named.extend(adam.state());
@@ -452,6 +487,8 @@ fn save_state(potential: &Potential, adam: &Adam, state: &RunState, out: &Path) 
     Tensor::write_safetensors(&named, &tmp)?;
     minima_io::commit(&tmp, &last)?;
     let text = serde_json::to_string_pretty(state)?;
-    minima_io::write_atomic(&out.join("state.json"), |w| std::io::Write::write_all(w, text.as_bytes()))?;
+    minima_io::write_atomic(&out.join("state.json"), |w| {
+        std::io::Write::write_all(w, text.as_bytes())
+    })?;
     Ok(())
 }

@@ -138,7 +138,10 @@ fn vimpnn_learns_energies_and_forces_through_second_order_autograd() {
         forces[0],
         forces.last().unwrap()
     );
-    assert!(force_mae.last().unwrap() < &(0.25 * force_mae[0]), "force MAE {force_mae:?}");
+    assert!(
+        force_mae.last().unwrap() < &(0.25 * force_mae[0]),
+        "force MAE {force_mae:?}"
+    );
 }
 
 #[test]

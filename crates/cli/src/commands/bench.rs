@@ -137,7 +137,11 @@ fn model(args: &ModelArgs) -> Result<()> {
     // Evenly strided over the file, so that sizes follow the dataset's distribution.
     let all_frames = minima_data::read_frames(&args.data)?;
     let stride = (all_frames.len() / args.molecules.max(args.batch)).max(1);
-    let frames: Vec<_> = all_frames.into_iter().step_by(stride).take(args.molecules.max(args.batch)).collect();
+    let frames: Vec<_> = all_frames
+        .into_iter()
+        .step_by(stride)
+        .take(args.molecules.max(args.batch))
+        .collect();
     let spec = minima_data::GraphSpec { cutoff: args.cutoff };
     let source = args.data.display().to_string();
     let samples = frames
@@ -189,7 +193,10 @@ fn model(args: &ModelArgs) -> Result<()> {
                 minima_train::trainer::training_step(&potential, &config, batch, &mut adam)?;
             }
             let step_ms = 1e3 * start.elapsed().as_secs_f64() / steps as f64;
-            println!("{kind:>8} {threads:>8} {throughput:>22.0} {step_ms:>17.1} ({})", args.train_batch);
+            println!(
+                "{kind:>8} {threads:>8} {throughput:>22.0} {step_ms:>17.1} ({})",
+                args.train_batch
+            );
         }
     }
     Ok(())

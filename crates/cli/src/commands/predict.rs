@@ -6,13 +6,11 @@ use std::path::PathBuf;
 use anyhow::Result;
 use minima_atoms::ArrayData;
 use minima_data::Sample;
-use minima_model::Potential;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Checkpoint (`best.safetensors` of a run).
-    #[arg(long)]
-    model: PathBuf,
+    #[command(flatten)]
+    model: super::ModelArgs,
     /// Structures (extxyz).
     #[arg(short, long)]
     input: PathBuf,
@@ -20,17 +18,10 @@ pub struct Args {
     /// contributions (`energies`, ASE's name for per-atom energies).
     #[arg(short, long)]
     output: PathBuf,
-    #[arg(long, default_value_t = 64)]
-    batch: usize,
-    #[arg(long, default_value = "cpu")]
-    device: String,
-    #[arg(long, default_value_t = 1)]
-    threads: usize,
 }
 
 pub fn run(args: Args) -> Result<()> {
-    minima_model::configure_threads(args.threads);
-    let potential = Potential::load(&args.model, minima_model::parse_device(&args.device)?)?;
+    let potential = args.model.load()?;
     let mut frames = minima_data::read_frames(&args.input)?;
     let source = args.input.display().to_string();
     let spec = potential.config.graph_spec();
@@ -40,7 +31,7 @@ pub fn run(args: Args) -> Result<()> {
         .map(|(i, atoms)| Sample::from_atoms(atoms, i, &source, &spec))
         .collect::<Result<Vec<_>, _>>()?;
     let refs: Vec<&Sample> = samples.iter().collect();
-    let predicted = minima_train::predict_samples(&potential, &refs, args.batch, true)?;
+    let predicted = minima_train::predict_samples(&potential, &refs, args.model.batch, true)?;
     for (atoms, p) in frames.iter_mut().zip(predicted) {
         atoms.set_energy(p.energy);
         atoms.set_forces(p.forces.unwrap_or_default().into_iter().flatten().collect())?;
