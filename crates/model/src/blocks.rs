@@ -122,18 +122,23 @@ impl EdgeNetwork {
         }
     }
 
-    /// Σ_w A(e_vw)·h_w per receiving atom v and channel: (atoms, channels, out). `channel` gives
-    /// each edge's channel in 0..n_channels.
+    /// The coefficients f(e) of every edge, times the cutoff envelope: (edges, rank). They
+    /// depend on the geometry only, so one forward pass computes them once for all T steps.
+    pub fn filters(&self, edges: &EdgeInputs) -> Tensor {
+        self.coefficients.forward(&edges.features) * &edges.envelope
+    }
+
+    /// Σ_w A(e_vw)·h_w per receiving atom v and channel: (atoms, channels, out), from the
+    /// edges' [`EdgeNetwork::filters`]. `channel` gives each edge's channel in 0..n_channels.
     pub fn messages(
         &self,
         h: &Tensor,
-        edges: &EdgeInputs,
+        filters: &Tensor,
         batch: &GraphBatch,
         channel: &Tensor,
         n_channels: i64,
     ) -> Tensor {
-        let projected = self.input.forward(h).index_select(0, &batch.neighbor);
-        let per_edge = projected * self.coefficients.forward(&edges.features) * &edges.envelope;
+        let per_edge = self.input.forward(h).index_select(0, &batch.neighbor) * filters;
         self.output.forward(&aggregate(&per_edge, batch, channel, n_channels))
     }
 }
@@ -227,11 +232,13 @@ impl MessagePassing {
         n_channels: i64,
         update: impl Fn(&Tensor, &Tensor) -> Tensor,
     ) -> Tensor {
-        let edges = EdgeInputs::new(batch, &self.basis, self.cutoff);
+        let filters = self
+            .edge_network
+            .filters(&EdgeInputs::new(batch, &self.basis, self.cutoff));
         let mut h = self.embedding.forward(&batch.numbers).to_kind(batch.kind());
         let mut states = vec![h.shallow_clone()];
         for _ in 0..self.iterations {
-            let m = self.edge_network.messages(&h, &edges, batch, channel, n_channels);
+            let m = self.edge_network.messages(&h, &filters, batch, channel, n_channels);
             h = update(&h, &m);
             states.push(h.shallow_clone());
         }
