@@ -13,7 +13,7 @@ pub mod split;
 
 pub use atomref::AtomRefs;
 pub use graph::{BondClass, Graph, GraphSpec};
-pub use sample::{load, read_frames, Sample};
+pub use sample::{load, read_frames, samples_of, Sample};
 pub use split::{split_by_group, Split};
 
 use minima_atoms::Atoms;
@@ -29,8 +29,6 @@ pub enum DataError {
         frame: usize,
         message: String,
     },
-    #[error("{0}")]
-    Invalid(String),
 }
 
 impl DataError {

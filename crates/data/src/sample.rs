@@ -70,18 +70,37 @@ pub fn read_frames(path: &Path) -> Result<Vec<Atoms>, DataError> {
     })
 }
 
-/// Loads the samples of a file. `require_energy`: every frame must carry `energy=` (training
-/// and evaluation), else the error names the first frame without it.
-pub fn load(path: &Path, spec: &GraphSpec, require_energy: bool) -> Result<Vec<Sample>, DataError> {
-    let source = path.display().to_string();
-    read_frames(path)?
+/// The samples of `frames` read from `source`. `require_energy`: every frame must carry
+/// `energy=` (training and evaluation), else the error names the first frame without it.
+/// `on_frame` is called after each frame (a progress bar).
+pub fn samples_of(
+    frames: &[Atoms],
+    source: &str,
+    spec: &GraphSpec,
+    require_energy: bool,
+    mut on_frame: impl FnMut(),
+) -> Result<Vec<Sample>, DataError> {
+    frames
         .iter()
         .enumerate()
         .map(|(frame, atoms)| {
             if require_energy && atoms.energy().is_none() {
-                return Err(DataError::frame(&source, frame, "missing label: no energy"));
+                return Err(DataError::frame(source, frame, "missing label: no energy"));
             }
-            Sample::from_atoms(atoms, frame, &source, spec)
+            let sample = Sample::from_atoms(atoms, frame, source, spec);
+            on_frame();
+            sample
         })
         .collect()
+}
+
+/// Loads the samples of a file (see [`samples_of`]).
+pub fn load(path: &Path, spec: &GraphSpec, require_energy: bool) -> Result<Vec<Sample>, DataError> {
+    samples_of(
+        &read_frames(path)?,
+        &path.display().to_string(),
+        spec,
+        require_energy,
+        || {},
+    )
 }

@@ -191,8 +191,11 @@ impl ModelConfig {
 
     pub fn validate(&self) -> Result<(), ModelError> {
         let bad = |m: &str| Err(ModelError::Config(m.to_string()));
-        if self.hidden < 1 || self.iterations < 1 || self.edge_rank < 1 || self.radial_basis < 2 {
-            return bad("model: hidden, iterations, edge_rank must be ≥ 1 and radial_basis ≥ 2");
+        let sizes = [self.hidden, self.edge_hidden, self.edge_rank, self.readout_hidden];
+        if sizes.iter().any(|&n| n < 1) || self.iterations < 1 || self.radial_basis < 2 {
+            return bad(
+                "model: hidden, edge_hidden, edge_rank, readout_hidden and iterations must be ≥ 1, radial_basis ≥ 2",
+            );
         }
         if let Some(c) = self.cutoff {
             if !(c.is_finite() && c > 0.0) {
@@ -207,5 +210,48 @@ impl ModelConfig {
             return bad("model.aux.scale_grid must be (first < last, points ≥ 2) with scale_width > 0");
         }
         self.vimpnn.channel_of_class().map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(config: ModelConfig) -> String {
+        config.validate().unwrap_err().to_string()
+    }
+
+    #[test]
+    fn bad_configurations_are_named() {
+        let good = ModelConfig {
+            elements: vec![1, 6],
+            ..ModelConfig::default()
+        };
+        assert!(good.validate().is_ok());
+        assert!(error(ModelConfig {
+            readout_hidden: 0,
+            ..good.clone()
+        })
+        .contains("readout_hidden"));
+        assert!(error(ModelConfig {
+            cutoff: Some(-1.0),
+            ..good.clone()
+        })
+        .contains("cutoff"));
+        assert!(error(ModelConfig {
+            elements: vec![],
+            ..good.clone()
+        })
+        .contains("elements"));
+        let mut channels = good.clone();
+        channels.vimpnn.channels = vec!["none".into(), "single+dbl".into()];
+        assert!(error(channels.clone()).contains("unknown bond class \"dbl\""));
+        channels.vimpnn.channels = vec!["none+single".into(), "single+double+triple+aromatic".into()];
+        assert!(error(channels.clone()).contains("two channels"));
+        channels.vimpnn.channels = vec!["none".into(), "single".into()];
+        assert!(error(channels).contains("double is in no channel"));
+        let mut grid = good;
+        grid.aux.scale_grid = (1.5, 0.9, 10);
+        assert!(error(grid).contains("scale_grid"));
     }
 }

@@ -3,6 +3,7 @@
 //! parameters) + `NAME.toml` (the model configuration and normalisation that rebuild it).
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use minima_data::{AtomRefs, Graph};
 use serde::{Deserialize, Serialize};
@@ -45,18 +46,28 @@ pub struct Prediction {
     pub aux: AuxOutput,
 }
 
+/// libtorch's random generator is one per process: initialisation holds this lock from
+/// seeding to the last parameter, so that models built concurrently (tests, library callers)
+/// each get the weights their seed gives.
+static INITIALISATION: Mutex<()> = Mutex::new(());
+
 impl Potential {
-    /// A freshly initialised model. `config.elements` must list every element it will see.
-    pub fn new(config: ModelConfig, refs: AtomRefs, device: Device) -> Result<Potential, ModelError> {
+    /// A freshly initialised model, its weights drawn from `seed`. `config.elements` must list
+    /// every element it will see.
+    pub fn new(config: ModelConfig, refs: AtomRefs, device: Device, seed: u64) -> Result<Potential, ModelError> {
         config.validate()?;
         if let Some(z) = config.elements.iter().find(|&&z| refs.energy_of(z).is_none()) {
             return Err(ModelError::Config(format!("no reference energy for element Z={z}")));
         }
         let mut vs = nn::VarStore::new(device);
         let root = vs.root();
-        let architecture: Box<dyn Architecture> = match config.kind {
-            ModelKind::Mpnn => Box::new(Mpnn::new(&root / "mpnn", &config)),
-            ModelKind::Vimpnn => Box::new(Vimpnn::new(&root / "vimpnn", &config)?),
+        let architecture: Box<dyn Architecture> = {
+            let _seeded = INITIALISATION.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            tch::manual_seed(seed as i64);
+            match config.kind {
+                ModelKind::Mpnn => Box::new(Mpnn::new(&root / "mpnn", &config)),
+                ModelKind::Vimpnn => Box::new(Vimpnn::new(&root / "vimpnn", &config)?),
+            }
         };
         let kind = config.dtype.kind();
         vs.set_kind(kind);
@@ -159,7 +170,8 @@ impl Potential {
         };
         let text = std::fs::read_to_string(&meta_file).map_err(|e| fail(e.to_string()))?;
         let meta: CheckpointMeta = toml::from_str(&text).map_err(|e| fail(e.to_string()))?;
-        let mut potential = Potential::new(meta.model, meta.normalization, device)?;
+        // The initial weights are overwritten by the checkpoint's; any seed will do.
+        let mut potential = Potential::new(meta.model, meta.normalization, device, 0)?;
         potential.vs.load(path).map_err(|e| ModelError::Checkpoint {
             path: path.display().to_string(),
             message: e.to_string(),

@@ -65,8 +65,7 @@ fn refs() -> AtomRefs {
 }
 
 fn potential(config: &ModelConfig) -> Potential {
-    tch::manual_seed(11);
-    Potential::new(config.clone(), refs(), Device::Cpu).unwrap()
+    Potential::new(config.clone(), refs(), Device::Cpu, 11).unwrap()
 }
 
 fn molecule(numbers: &[u8], positions: &[Vec3]) -> Atoms {

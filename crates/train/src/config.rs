@@ -177,5 +177,17 @@ mod tests {
         assert_eq!(config.model.cutoff, Some(5.0));
         let typo = RunConfig::load(&path, &["train.batchsize=5".into()]).unwrap_err();
         assert!(format!("{typo:#}").contains("batchsize"), "{typo:#}");
+        let no_value = RunConfig::load(&path, &["train.batch_size".into()]).unwrap_err();
+        assert!(
+            format!("{no_value:#}").contains("expected key.path=value"),
+            "{no_value:#}"
+        );
+        let wrong_type = RunConfig::load(&path, &["train.batch_size=\"five\"".into()]).unwrap_err();
+        assert!(
+            format!("{wrong_type:#}").contains("invalid configuration"),
+            "{wrong_type:#}"
+        );
+        let no_data = RunConfig::load(&path, &["data.file=[]".into()]).unwrap_err();
+        assert!(!format!("{no_data:#}").is_empty());
     }
 }

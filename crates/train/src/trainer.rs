@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use minima_atoms::Atoms;
-use minima_data::{read_frames, split_by_group, AtomRefs, Sample};
+use minima_data::{read_frames, samples_of, split_by_group, AtomRefs, Sample};
 use minima_model::{AuxTargets, ModelKind, Potential};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -73,19 +73,8 @@ pub fn load_splits(config: &RunConfig) -> Result<Splits> {
     let read = |path: &Path| -> Result<(Vec<Atoms>, Vec<Sample>)> {
         let mut frames = read_frames(path)?;
         frames.truncate(limit);
-        let source = path.display().to_string();
         let bar = crate::progress_bar(frames.len() as u64, "graphs");
-        let samples = frames
-            .iter()
-            .enumerate()
-            .map(|(index, atoms)| {
-                bar.inc(1);
-                if atoms.energy().is_none() {
-                    bail!("{source}: frame {index}: missing label: no energy");
-                }
-                Ok(Sample::from_atoms(atoms, index, &source, &spec)?)
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let samples = samples_of(&frames, &path.display().to_string(), &spec, true, || bar.inc(1))?;
         bar.finish_and_clear();
         Ok((frames, samples))
     };
@@ -125,13 +114,16 @@ struct Targets<'a> {
 }
 
 impl<'a> Targets<'a> {
-    fn new(samples: &'a [Sample], refs: &AtomRefs, potential: &Potential) -> Result<Targets<'a>> {
+    fn new(samples: &'a [Sample], potential: &Potential) -> Result<Targets<'a>> {
         let mut normalized = Vec::with_capacity(samples.len());
         for sample in samples {
             potential.check_elements(&sample.graph, sample.frame)?;
-            let baseline = refs.baseline(&sample.graph.numbers).expect("elements checked");
+            let baseline = potential
+                .refs
+                .baseline(&sample.graph.numbers)
+                .expect("elements checked");
             let energy = sample.energy.expect("loaded with energies");
-            normalized.push((energy - baseline) / refs.scale);
+            normalized.push((energy - baseline) / potential.refs.scale);
         }
         Ok(Targets {
             samples: samples.iter().collect(),
@@ -227,7 +219,7 @@ fn batch_loss(
 /// One optimisation step on `samples` (a whole batch), as the training loop makes it; returns
 /// the batch's loss. For benchmarks.
 pub fn training_step(potential: &Potential, config: &RunConfig, samples: &[Sample], adam: &mut Adam) -> Result<f64> {
-    let targets = Targets::new(samples, &potential.refs, potential)?;
+    let targets = Targets::new(samples, potential)?;
     let all: Vec<usize> = (0..samples.len()).collect();
     let loss = batch_loss(potential, config, &targets, &all, true)?;
     adam.zero_grad();
@@ -283,7 +275,7 @@ pub fn train(config: &RunConfig, resume: bool) -> Result<TrainOutcome> {
     let mut run = config.clone();
     run.model.elements = refs.elements.clone();
 
-    let (potential, mut state) = if resume {
+    let (potential, resumed) = if resume {
         let saved = std::fs::read_to_string(&run_file).with_context(|| {
             format!(
                 "--resume: {} not found (start the run without --resume)",
@@ -305,8 +297,7 @@ pub fn train(config: &RunConfig, resume: bool) -> Result<TrainOutcome> {
         let potential = Potential::load(&last, device)?;
         (potential, Some(state))
     } else {
-        tch::manual_seed(config.train.seed as i64);
-        let potential = Potential::new(run.model.clone(), refs.clone(), device)?;
+        let potential = Potential::new(run.model.clone(), refs.clone(), device, config.train.seed)?;
         // Also writes last.toml, which rebuilds the model of every later last.safetensors.
         potential.save(&last)?;
         let text = toml::to_string(&run)?;
@@ -314,8 +305,8 @@ pub fn train(config: &RunConfig, resume: bool) -> Result<TrainOutcome> {
         (potential, None)
     };
 
-    let train_targets = Targets::new(&splits.train, &potential.refs, &potential)?;
-    let validation_targets = Targets::new(&splits.validation, &potential.refs, &potential)?;
+    let train_targets = Targets::new(&splits.train, &potential)?;
+    let validation_targets = Targets::new(&splits.validation, &potential)?;
     if potential.config.kind == ModelKind::Vimpnn {
         let (kind, device) = (potential.kind(), potential.device());
         AuxTargets::new(
@@ -337,7 +328,7 @@ pub fn train(config: &RunConfig, resume: bool) -> Result<TrainOutcome> {
     }
 
     let mut adam = Adam::new(potential.var_store(), config.train.learning_rate);
-    let mut state = match state.take() {
+    let mut state = match resumed {
         Some(state) => {
             let saved: std::collections::HashMap<String, Tensor> =
                 Tensor::read_safetensors(&last)?.into_iter().collect();
@@ -358,7 +349,6 @@ pub fn train(config: &RunConfig, resume: bool) -> Result<TrainOutcome> {
     };
 
     let t = &config.train;
-    let mut stopped = format!("reached train.max_epochs = {}", t.max_epochs);
     eprintln!(
         "train: {} training, {} validation, {} test structures; {:?} model, {} parameters",
         splits.train.len(),
@@ -372,9 +362,6 @@ pub fn train(config: &RunConfig, resume: bool) -> Result<TrainOutcome> {
             .map(|v| v.numel())
             .sum::<usize>()
     );
-    if state.epochs_since_best >= t.early_stop {
-        stopped = format!("no validation improvement for {} epochs", t.early_stop);
-    }
     while state.epoch < t.max_epochs && state.epochs_since_best < t.early_stop {
         let epoch = state.epoch + 1;
         let started = Instant::now();
@@ -443,10 +430,12 @@ pub fn train(config: &RunConfig, resume: bool) -> Result<TrainOutcome> {
         state.learning_rate = adam.learning_rate;
         state.adam_step = adam.step;
         save_state(&potential, &adam, &state, out)?;
-        if state.epochs_since_best >= t.early_stop {
-            stopped = format!("no validation improvement for {} epochs", t.early_stop);
-        }
     }
+    let stopped = if state.epochs_since_best >= t.early_stop {
+        format!("no validation improvement for {} epochs", t.early_stop)
+    } else {
+        format!("reached train.max_epochs = {}", t.max_epochs)
+    };
     Ok(TrainOutcome {
         epochs: state.epoch,
         best_epoch: state.best_epoch,

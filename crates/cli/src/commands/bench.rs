@@ -143,12 +143,7 @@ fn model(args: &ModelArgs) -> Result<()> {
         .take(args.molecules.max(args.batch))
         .collect();
     let spec = minima_data::GraphSpec { cutoff: args.cutoff };
-    let source = args.data.display().to_string();
-    let samples = frames
-        .iter()
-        .enumerate()
-        .map(|(i, atoms)| minima_data::Sample::from_atoms(atoms, i, &source, &spec))
-        .collect::<Result<Vec<_>, _>>()?;
+    let samples = minima_data::samples_of(&frames, &args.data.display().to_string(), &spec, true, || {})?;
     let refs = minima_data::AtomRefs::fit(&samples.iter().collect::<Vec<_>>()).map_err(anyhow::Error::msg)?;
     let atoms: usize = samples.iter().map(|s| s.graph.len()).sum();
     let edges: usize = samples.iter().map(|s| s.graph.edge_count()).sum();
@@ -176,11 +171,10 @@ fn model(args: &ModelArgs) -> Result<()> {
         config.model.aux.scale = false;
         for &threads in &args.threads {
             minima_model::configure_threads(threads);
-            tch::manual_seed(0);
-            let potential = minima_model::Potential::new(config.model.clone(), refs.clone(), device)?;
+            let potential = minima_model::Potential::new(config.model.clone(), refs.clone(), device, 0)?;
             let all: Vec<&minima_data::Sample> = samples.iter().collect();
-            // Warm-up, then timed.
-            minima_train::predict_samples(&potential, &all[..args.batch.min(all.len())], args.batch, true)?;
+            // One untimed pass (thread pool, allocator caches for every batch shape), then timed.
+            minima_train::predict_samples(&potential, &all, args.batch, true)?;
             let start = Instant::now();
             minima_train::predict_samples(&potential, &all, args.batch, true)?;
             let throughput = all.len() as f64 / start.elapsed().as_secs_f64();

@@ -24,12 +24,7 @@ pub fn run(args: Args) -> Result<()> {
     let potential = args.model.load()?;
     let mut frames = minima_data::read_frames(&args.input)?;
     let source = args.input.display().to_string();
-    let spec = potential.config.graph_spec();
-    let samples = frames
-        .iter()
-        .enumerate()
-        .map(|(i, atoms)| Sample::from_atoms(atoms, i, &source, &spec))
-        .collect::<Result<Vec<_>, _>>()?;
+    let samples = minima_data::samples_of(&frames, &source, &potential.config.graph_spec(), false, || {})?;
     let refs: Vec<&Sample> = samples.iter().collect();
     let predicted = minima_train::predict_samples(&potential, &refs, args.model.batch, true)?;
     for (atoms, p) in frames.iter_mut().zip(predicted) {
