@@ -14,6 +14,9 @@ pub use structure::{keys, ArrayData, Atoms, PerAtom, Value};
 /// Hartree in eV (CODATA 2018, as ASE's `units.Hartree`).
 pub const HARTREE_EV: f64 = 27.211386245988;
 
+/// Bohr radius in Å (CODATA 2018, as ASE's `units.Bohr`).
+pub const BOHR_ANGSTROM: f64 = 0.529177210903;
+
 /// Why a structure could not be built: each names what is wrong in words a user can act on.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum AtomsError {

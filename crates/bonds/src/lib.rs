@@ -14,12 +14,14 @@
 mod aromaticity;
 mod connectivity;
 mod orders;
+pub mod record;
 mod rings;
 mod valence;
 
 use minima_atoms::{Atoms, Cell};
 
 pub use connectivity::{connectivity, Contact};
+pub use record::bonds_of;
 
 /// Bond types, as VIMPNN's one-hot encodes them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -75,6 +77,8 @@ pub enum BondError {
     ReferenceMismatch { reference: usize, structure: usize },
     #[error("scale {0} is not a positive finite number")]
     BadScale(f64),
+    #[error("recorded bonds: {0}")]
+    Recorded(String),
 }
 
 /// The atom at the other end of `edge` from `atom`.

@@ -26,6 +26,13 @@ enum Command {
     Info(commands::info::Args),
     /// Perceive bonds and bond orders (single, double, triple, aromatic) per frame.
     Bonds(commands::bonds::Args),
+    /// Generate datasets (augmented QM9, fcc crystals, crystal growth) and their splits.
+    #[command(subcommand)]
+    Data(commands::data::Data),
+    /// Label structures with a reference calculator (emt, xtb, cp2k); parallel, resumable.
+    Label(commands::label::Args),
+    /// Join labelled shards (`label --shard i/N`) in input order.
+    Merge(commands::label::MergeArgs),
     /// Train a model (MPNN, VIMPNN) from a run configuration; resumable.
     Train(commands::train::Args),
     /// Evaluate a trained model: MAE, MSE, RE (mean and std), forces, DSC; writes JSON.
@@ -43,6 +50,9 @@ fn main() {
         Command::Convert(args) => commands::convert::run(args),
         Command::Info(args) => commands::info::run(args),
         Command::Bonds(args) => commands::bonds::run(args),
+        Command::Data(data) => commands::data::run(data),
+        Command::Label(args) => commands::label::run(args),
+        Command::Merge(args) => commands::label::merge_shards(args),
         Command::Train(args) => commands::train::run(args),
         Command::Eval(args) => commands::eval::run(args),
         Command::Predict(args) => commands::predict::run(args),

@@ -69,8 +69,9 @@ pub struct Graph {
 }
 
 impl Graph {
-    /// Builds the graph of `atoms`, with bond types perceived at its reference geometry
-    /// (a frame recording `scale` is unscaled first, so stretched bonds keep their type).
+    /// Builds the graph of `atoms`, with the bond types it records (`bonds` info) or else
+    /// perceived at its reference geometry (a frame recording `scale` is unscaled first, so
+    /// stretched bonds keep their type).
     pub fn build(atoms: &Atoms, spec: &GraphSpec) -> Result<Graph, String> {
         let (center, neighbor, shifts) = match spec.cutoff {
             Some(cutoff) => {
@@ -82,10 +83,9 @@ impl Graph {
             }
             None => all_pairs(atoms.len()),
         };
-        let reference = minima_bonds::reference_geometry(atoms).map_err(|e| e.to_string())?;
-        let perception = minima_bonds::perceive(&reference).map_err(|e| e.to_string())?;
+        let bonds = minima_bonds::bonds_of(atoms).map_err(|e| e.to_string())?;
         let mut bonded: HashMap<(u32, u32, [i32; 3]), BondClass> = HashMap::new();
-        for bond in &perception.bonds {
+        for bond in &bonds {
             let class = BondClass::from(bond.order);
             let back = bond.shift.map(|s| -s);
             bonded.insert((bond.i as u32, bond.j as u32, bond.shift), class);

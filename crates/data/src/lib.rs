@@ -7,6 +7,7 @@
 
 pub mod atomref;
 pub mod curve;
+pub mod generate;
 pub mod graph;
 pub mod sample;
 pub mod split;
@@ -14,7 +15,7 @@ pub mod split;
 pub use atomref::AtomRefs;
 pub use graph::{BondClass, Graph, GraphSpec};
 pub use sample::{load, read_frames, samples_of, Sample};
-pub use split::{split_by_group, Split};
+pub use split::{split_by_group, Scheme, Split};
 
 use minima_atoms::Atoms;
 

@@ -1,7 +1,9 @@
 //! Splits by base structure: every frame of a group (all scalings of one molecule, one
 //! crystal, one growth run) lands in the same split, so no structure leaks across them.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+
+use minima_atoms::Atoms;
 
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -42,6 +44,101 @@ pub fn split_by_group(groups: &[String], fractions: [f64; 3], seed: u64) -> Spli
     split
 }
 
+/// The VIMPNN paper's splits (section 5), by base structure.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Scheme {
+    /// Augmented QM9: 80/10/10 by molecule.
+    Qm9,
+    /// Infinite crystals: per element, `train_points` scales evenly spread over its range for
+    /// training (the paper's 8), the others alternately to validation and test.
+    Fcc { train_points: usize },
+    /// Crystal growth: 60/20/20 by growth (element and seed).
+    Growth,
+    /// Generalisation to larger systems: the growth split, with training and validation kept
+    /// to clusters of at most `max_train_size` atoms (the paper's 25) and testing on all sizes.
+    Size { max_train_size: usize },
+}
+
+impl Scheme {
+    /// The scheme a generated file calls for: QM9 frames, periodic crystals, or growths.
+    pub fn detect(frames: &[Atoms]) -> Option<Scheme> {
+        let first = frames.first()?;
+        if first.info.contains_key("qm9_index") {
+            Some(Scheme::Qm9)
+        } else if first.info.contains_key("seed") && first.info.contains_key("element") {
+            Some(Scheme::Growth)
+        } else if first.is_periodic() && first.info.contains_key("element") {
+            Some(Scheme::Fcc { train_points: 8 })
+        } else {
+            None
+        }
+    }
+
+    /// Splits `frames` (grouped by [`crate::group_key`]); `seed` shuffles the groups.
+    pub fn split(&self, frames: &[Atoms], seed: u64) -> Result<Split, String> {
+        let groups: Vec<String> = frames.iter().enumerate().map(|(i, a)| crate::group_key(a, i)).collect();
+        match *self {
+            Scheme::Qm9 => Ok(split_by_group(&groups, [0.8, 0.1, 0.1], seed)),
+            Scheme::Growth => Ok(split_by_group(&groups, [0.6, 0.2, 0.2], seed)),
+            Scheme::Size { max_train_size } => {
+                let mut split = split_by_group(&groups, [0.6, 0.2, 0.2], seed);
+                let size = |f: &usize| frames[*f].len();
+                split.train.retain(|f| size(f) <= max_train_size);
+                split.validation.retain(|f| size(f) <= max_train_size);
+                Ok(split)
+            }
+            Scheme::Fcc { train_points } => split_scans(frames, &groups, train_points),
+        }
+    }
+}
+
+/// Per group, `train_points` of its distinct scales evenly spread from the smallest to the
+/// largest go to training; the others alternate between validation and test in scale order.
+fn split_scans(frames: &[Atoms], groups: &[String], train_points: usize) -> Result<Split, String> {
+    let mut by_group: BTreeMap<&String, Vec<(f64, usize)>> = BTreeMap::new();
+    for (frame, (atoms, group)) in frames.iter().zip(groups).enumerate() {
+        let scale = atoms.scale().ok_or_else(|| format!("frame {frame} records no scale"))?;
+        by_group.entry(group).or_default().push((scale, frame));
+    }
+    let mut split = Split::default();
+    for scans in by_group.values_mut() {
+        scans.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let n = scans.len();
+        if n < train_points {
+            return Err(format!(
+                "a crystal has {n} scales, fewer than the {train_points} training points"
+            ));
+        }
+        let train: Vec<usize> = (0..train_points)
+            .map(|k| {
+                if train_points == 1 {
+                    0
+                } else {
+                    (k as f64 * (n - 1) as f64 / (train_points - 1) as f64).round() as usize
+                }
+            })
+            .collect();
+        let mut rest = 0;
+        for (rank, &(_, frame)) in scans.iter().enumerate() {
+            if train.contains(&rank) {
+                split.train.push(frame);
+            } else {
+                if rest % 2 == 0 {
+                    &mut split.validation
+                } else {
+                    &mut split.test
+                }
+                .push(frame);
+                rest += 1;
+            }
+        }
+    }
+    for part in [&mut split.train, &mut split.validation, &mut split.test] {
+        part.sort_unstable();
+    }
+    Ok(split)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,5 +165,46 @@ mod tests {
         assert!(a.is_disjoint(&b) && a.is_disjoint(&c) && b.is_disjoint(&c));
         assert_eq!(split, split_by_group(&groups, [0.8, 0.1, 0.1], 7));
         assert_ne!(split, split_by_group(&groups, [0.8, 0.1, 0.1], 8));
+    }
+
+    #[test]
+    fn crystal_scans_train_on_eight_spread_scales_and_share_the_rest() {
+        use crate::generate::{fcc_scan, FccCell, Grid};
+        let scales = Grid {
+            start: 0.9,
+            stop: 1.5,
+            count: 100,
+        };
+        let elements = [("Al".to_string(), 4.05), ("Cu".to_string(), 3.615)];
+        let frames = fcc_scan(&elements, FccCell::Primitive, &scales).unwrap();
+        let split = Scheme::detect(&frames).unwrap().split(&frames, 0).unwrap();
+        assert_eq!(
+            (split.train.len(), split.validation.len(), split.test.len()),
+            (16, 92, 92)
+        );
+        let trained: Vec<f64> = split.train.iter().filter_map(|&f| frames[f].scale()).collect();
+        assert!((trained[0] - 0.9).abs() < 1e-12 && (trained[7] - 1.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn size_split_trains_on_small_growths_and_tests_on_all() {
+        use crate::generate::{growth, Grid};
+        let one = Grid {
+            start: 1.0,
+            stop: 1.0,
+            count: 1,
+        };
+        let frames: Vec<Atoms> = (0..10)
+            .flat_map(|seed| growth("Cu", 3.615, seed, 40, &one).unwrap())
+            .collect();
+        assert_eq!(Scheme::detect(&frames), Some(Scheme::Growth));
+        let split = Scheme::Size { max_train_size: 25 }.split(&frames, 1).unwrap();
+        assert!(split.train.iter().all(|&f| frames[f].len() <= 25));
+        assert!(split.test.iter().any(|&f| frames[f].len() == 40));
+        let full = Scheme::Growth.split(&frames, 1).unwrap();
+        assert_eq!(
+            (full.train.len(), full.validation.len(), full.test.len()),
+            (156, 52, 52)
+        );
     }
 }

@@ -30,12 +30,23 @@ pub struct ExtxyzReader<R> {
     done: bool,
 }
 
-impl ExtxyzReader<BufReader<File>> {
+impl ExtxyzReader<Box<dyn BufRead>> {
+    /// Opens a file; a name ending in `.bz2` is decompressed on the fly (as ASE does).
     pub fn open(path: &Path) -> Result<Self, ReadError> {
         let file =
             File::open(path).map_err(|e| ReadError::new(path.display().to_string(), format!("cannot open: {e}")))?;
-        Ok(ExtxyzReader::new(BufReader::new(file), path.display().to_string()))
+        let input: Box<dyn BufRead> = if is_bzip2(path) {
+            Box::new(BufReader::new(bzip2::read::MultiBzDecoder::new(BufReader::new(file))))
+        } else {
+            Box::new(BufReader::new(file))
+        };
+        Ok(ExtxyzReader::new(input, path.display().to_string()))
     }
+}
+
+/// Whether `path` names a bzip2-compressed file (by its extension).
+pub fn is_bzip2(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "bz2")
 }
 
 /// Reads every frame of an extxyz file into memory.
@@ -418,9 +429,17 @@ pub fn write_frame<W: Write>(out: &mut W, atoms: &Atoms) -> io::Result<()> {
     Ok(())
 }
 
-/// Writes all frames to `path` atomically.
+/// Writes all frames to `path` atomically, bzip2-compressed when the name ends in `.bz2`.
 pub fn write_all(path: &Path, frames: &[Atoms]) -> io::Result<()> {
-    crate::write_atomic(path, |out| frames.iter().try_for_each(|a| write_frame(out, a)))
+    crate::write_atomic(path, |out| {
+        if is_bzip2(path) {
+            let mut compressed = bzip2::write::BzEncoder::new(out, bzip2::Compression::best());
+            frames.iter().try_for_each(|a| write_frame(&mut compressed, a))?;
+            compressed.finish().map(drop)
+        } else {
+            frames.iter().try_for_each(|a| write_frame(out, a))
+        }
+    })
 }
 
 /// Reads frames from an in-memory string (tests, small inputs).

@@ -9,3 +9,16 @@ pub mod qm9;
 
 pub use atomic::{commit, temporary_sibling, write_atomic};
 pub use error::ReadError;
+
+/// A progress bar on stderr with rate and ETA, for every long job (labelling, training,
+/// prediction); indicatif hides it when stderr is not a terminal.
+pub fn progress_bar(len: u64, what: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(len);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {per_sec} ETA {eta}")
+            .expect("static template")
+            .progress_chars("=> "),
+    );
+    bar.set_message(what.to_string());
+    bar
+}

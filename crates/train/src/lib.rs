@@ -15,14 +15,4 @@ pub use config::RunConfig;
 pub use evaluate::{evaluate, predict_samples, EvalReport};
 pub use trainer::{train, TrainOutcome};
 
-/// A progress bar on stderr with rate and ETA; hidden when stderr is not a terminal.
-pub fn progress_bar(len: u64, what: &str) -> indicatif::ProgressBar {
-    let bar = indicatif::ProgressBar::new(len);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {per_sec} ETA {eta}")
-            .expect("static template")
-            .progress_chars("=> "),
-    );
-    bar.set_message(what.to_string());
-    bar
-}
+pub use minima_io::progress_bar;

@@ -1,8 +1,10 @@
 pub mod bench;
 pub mod bonds;
 pub mod convert;
+pub mod data;
 pub mod eval;
 pub mod info;
+pub mod label;
 pub mod predict;
 pub mod train;
 
