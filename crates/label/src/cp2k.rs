@@ -185,8 +185,7 @@ fn parse_output(text: &str, n: usize) -> Result<Labels, String> {
     }
     let energy = text
         .lines()
-        .filter(|l| l.contains("ENERGY| Total FORCE_EVAL"))
-        .next_back()
+        .rfind(|l| l.contains("ENERGY| Total FORCE_EVAL"))
         .and_then(|l| l.split(':').nth(1))
         .and_then(|e| e.trim().parse::<f64>().ok())
         .ok_or("no total energy in the output (did it finish?)")?;
