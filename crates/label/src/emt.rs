@@ -12,7 +12,7 @@
 
 use minima_atoms::cell::{dot, Vec3};
 use minima_atoms::{element, Atoms};
-use minima_neighbors::neighbor_list;
+use minima_neighbors::half_neighbor_list;
 
 use crate::{CalcError, Calculator, Labels};
 
@@ -128,20 +128,21 @@ impl Emt {
     }
 }
 
-/// One directed pair i → j within the neighbour radius, with the terms both sums need.
+/// One pair {i, j} within the neighbour radius (each pair once), with what the force pass
+/// needs from the density pass.
 struct Pair {
     i: usize,
     j: usize,
+    /// r_j (+ image) − r_i, and its length.
     d: Vec3,
     r: f64,
     /// (dw/dr) / w of the cutoff.
     dw_over_w: f64,
-    /// j's contribution to σ1_i, and i's to σ1_j.
-    sigma1_self: f64,
-    sigma1_other: f64,
-    /// The same for σ2 (the atomic-sphere correction).
-    sigma2_self: f64,
-    sigma2_other: f64,
+    /// j's contribution to σ1_i and i's to σ1_j.
+    sigma1_i: f64,
+    sigma1_j: f64,
+    /// d/dr of the pair's atomic-sphere correction energy.
+    sphere_de_dr: f64,
 }
 
 impl Calculator for Emt {
@@ -159,40 +160,53 @@ impl Calculator for Emt {
             })
             .collect::<Result<_, _>>()?;
         let n = atoms.len();
-        let list = neighbor_list(atoms, self.rc_list).map_err(|e| CalcError::Input(e.to_string()))?;
+        let list = half_neighbor_list(atoms, self.rc_list).map_err(|e| CalcError::Input(e.to_string()))?;
         let positions = atoms.positions();
+        let mut energies = vec![0.0; n];
+        let mut sigma1 = vec![0.0; n];
         let mut pairs = Vec::with_capacity(list.len());
         for e in 0..list.len() {
             let (i, j) = (list.first[e] as usize, list.second[e] as usize);
-            let shift = atoms.cell().map(|c| c.shift(list.shifts[e])).unwrap_or([0.0; 3]);
+            let shift = atoms.cell().map_or([0.0; 3], |c| c.shift(list.shifts[e]));
             let d: Vec3 = std::array::from_fn(|k| positions[j][k] + shift[k] - positions[i][k]);
             let r = dot(d, d).sqrt();
             if r >= self.rc_list {
                 continue;
             }
-            let (ps, po) = (params[i], params[j]);
+            let (pi, pj) = (params[i], params[j]);
             let w = self.cutoff(r);
-            let chi = po.n0 / ps.n0;
+            let dw_over_w = self.acut * (w - 1.0);
+            let chi = pj.n0 / pi.n0;
+            let sigma1_i = (-pj.eta2 * (r - BETA * pj.s0)).exp() * chi * w;
+            // Atomic-sphere correction: half of the pair's energy to each end.
+            let e_i = pi.neg_half_v0_over_gamma2 * (-pj.kappa * (r / BETA - pj.s0)).exp() * chi * w;
+            // Between atoms of one element both directions are equal: half the exponentials.
+            let (sigma1_j, e_j) = if std::ptr::eq(pi, pj) {
+                (sigma1_i, e_i)
+            } else {
+                (
+                    (-pi.eta2 * (r - BETA * pi.s0)).exp() / chi * w,
+                    pj.neg_half_v0_over_gamma2 * (-pi.kappa * (r / BETA - pi.s0)).exp() / chi * w,
+                )
+            };
+            sigma1[i] += sigma1_i;
+            sigma1[j] += sigma1_j;
+            energies[i] += 0.5 * (e_i + e_j);
+            energies[j] += 0.5 * (e_i + e_j);
             pairs.push(Pair {
                 i,
                 j,
                 d,
                 r,
-                dw_over_w: self.acut * (w - 1.0),
-                sigma1_self: (-po.eta2 * (r - BETA * po.s0)).exp() * chi * w,
-                sigma1_other: (-ps.eta2 * (r - BETA * ps.s0)).exp() / chi * w,
-                sigma2_self: (-po.kappa * (r / BETA - po.s0)).exp() * chi * w,
-                sigma2_other: (-ps.kappa * (r / BETA - ps.s0)).exp() / chi * w,
+                dw_over_w,
+                sigma1_i,
+                sigma1_j,
+                sphere_de_dr: e_i * (dw_over_w - pj.kappa / BETA) + e_j * (dw_over_w - pi.kappa / BETA),
             });
         }
 
-        let mut sigma1 = vec![0.0; n];
-        for p in &pairs {
-            sigma1[p.i] += p.sigma1_self;
-        }
         // Cohesive energy of each atom's effective medium and its derivative by σ1; an atom
         // without neighbours keeps energy 0 (−E0 after the shift below), as in ASE/ASAP.
-        let mut energies = vec![0.0; n];
         let mut de_dsigma1 = vec![0.0; n];
         for a in 0..n {
             if sigma1[a] == 0.0 {
@@ -211,21 +225,16 @@ impl Calculator for Emt {
         let mut forces = vec![[0.0; 3]; n];
         let mut virial = [[0.0; 3]; 3];
         for p in &pairs {
-            let (ps, po) = (params[p.i], params[p.j]);
-            // Atomic-sphere correction, half of the pair's energy to each end.
-            let es = ps.neg_half_v0_over_gamma2 * p.sigma2_self;
-            let eo = po.neg_half_v0_over_gamma2 * p.sigma2_other;
-            energies[p.i] += 0.5 * (es + eo);
-            let de_dr = es * (p.dw_over_w - po.kappa / BETA)
-                + eo * (p.dw_over_w - ps.kappa / BETA)
-                + de_dsigma1[p.i] * p.sigma1_self * (p.dw_over_w - po.eta2)
-                + de_dsigma1[p.j] * p.sigma1_other * (p.dw_over_w - ps.eta2);
+            let (pi, pj) = (params[p.i], params[p.j]);
+            let de_dr = p.sphere_de_dr
+                + de_dsigma1[p.i] * p.sigma1_i * (p.dw_over_w - pj.eta2)
+                + de_dsigma1[p.j] * p.sigma1_j * (p.dw_over_w - pi.eta2);
             let f: Vec3 = std::array::from_fn(|k| de_dr / p.r * p.d[k]);
             for k in 0..3 {
                 forces[p.i][k] += f[k];
+                forces[p.j][k] -= f[k];
                 for l in 0..3 {
-                    // Each pair is met from both ends.
-                    virial[k][l] += 0.5 * p.d[k] * f[l];
+                    virial[k][l] += p.d[k] * f[l];
                 }
             }
         }

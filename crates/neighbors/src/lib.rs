@@ -67,6 +67,13 @@ pub fn neighbor_list(atoms: &Atoms, cutoff: f64) -> Result<NeighborList, Neighbo
     neighbor_list_of(atoms.positions(), atoms.cell(), atoms.pbc(), cutoff)
 }
 
+/// Each pair once: the edges of [`neighbor_list`] with `i < j`, or `i == j` and a shift whose
+/// first non-zero component is positive (not sorted). For pair potentials that update both
+/// ends of a pair at once: half the search (half the bin offsets) and half the edges.
+pub fn half_neighbor_list(atoms: &Atoms, cutoff: f64) -> Result<NeighborList, NeighborError> {
+    Ok(frame_of(atoms.cell(), atoms.pbc(), cutoff)?.search(atoms.positions(), cutoff, true))
+}
+
 /// The neighbour list of bare positions, optionally in a cell with per-axis periodicity.
 pub fn neighbor_list_of(
     positions: &[Vec3],
@@ -74,20 +81,23 @@ pub fn neighbor_list_of(
     pbc: [bool; 3],
     cutoff: f64,
 ) -> Result<NeighborList, NeighborError> {
+    Ok(frame_of(cell, pbc, cutoff)?.search(positions, cutoff, false))
+}
+
+fn frame_of(cell: Option<&Cell>, pbc: [bool; 3], cutoff: f64) -> Result<Frame, NeighborError> {
     if !(cutoff.is_finite() && cutoff > 0.0) {
         return Err(NeighborError::BadCutoff(cutoff));
     }
     let periodic = pbc.iter().any(|&p| p);
-    let frame = match cell {
-        Some(&cell) if periodic => Frame { cell, pbc },
-        None if periodic => return Err(NeighborError::PeriodicWithoutCell),
+    match cell {
+        Some(&cell) if periodic => Ok(Frame { cell, pbc }),
+        None if periodic => Err(NeighborError::PeriodicWithoutCell),
         // Open structures: fractional coordinates are Cartesian ones.
-        _ => Frame {
+        _ => Ok(Frame {
             cell: Cell::orthorhombic(1.0, 1.0, 1.0).expect("unit cell"),
             pbc: [false; 3],
-        },
-    };
-    Ok(frame.search(positions, cutoff))
+        }),
+    }
 }
 
 /// The cell and periodicity the search runs in.
@@ -102,10 +112,12 @@ struct Bins {
     start: Vec<usize>,
     atoms: Vec<u32>,
     wrapped: Vec<Vec3>,
+    /// The slot of each atom.
+    slot_of: Vec<usize>,
 }
 
 impl Frame {
-    fn search(&self, positions: &[Vec3], cutoff: f64) -> NeighborList {
+    fn search(&self, positions: &[Vec3], cutoff: f64, half: bool) -> NeighborList {
         let n = positions.len();
         // Wrap along periodic axes, remembering the lattice offset of each atom.
         let mut wrapped = Vec::with_capacity(n);
@@ -171,24 +183,44 @@ impl Frame {
                         let Some((cx, sx)) = self.neighbor_bin(bi[0], dx, counts[0], 0) else {
                             continue;
                         };
+                        // Half lists search half the bin offsets (the other half finds the
+                        // same pairs from the other end); within the own bin, later slots only.
+                        let delta = [dx, dy, dz];
+                        if half && delta.iter().find(|&&c| c != 0).is_some_and(|&c| c < 0) {
+                            continue;
+                        }
                         let shift = [sx, sy, sz];
                         let image = self.cell.shift(shift);
                         let b = flat([cx, cy, cz]);
-                        for slot in bins.start[b]..bins.start[b + 1] {
+                        let first_slot = if half && delta == [0, 0, 0] {
+                            bins.slot_of[i] + 1
+                        } else {
+                            bins.start[b]
+                        };
+                        for slot in first_slot..bins.start[b + 1] {
                             let j = bins.atoms[slot] as usize;
                             let d = sub(add(bins.wrapped[slot], image), ri);
                             let d2 = dot(d, d);
                             if d2 < cutoff2 && !(j == i && shift == [0, 0, 0]) {
                                 let (oi, oj) = (offsets[i], offsets[j]);
-                                list.first.push(i as u32);
-                                list.second.push(j as u32);
                                 // d = w_j + S·cell − w_i with w = r − o·cell, so the shift on the given
                                 // positions is S − o_j + o_i.
-                                list.shifts.push([
+                                let given = [
                                     shift[0] - oj[0] + oi[0],
                                     shift[1] - oj[1] + oi[1],
                                     shift[2] - oj[2] + oi[2],
-                                ]);
+                                ];
+                                // A half list states each pair as i < j (or i == j and a positive
+                                // shift): turn the pair around where it was found from j.
+                                let negative = given.iter().find(|&&c| c != 0).is_some_and(|&c| c < 0);
+                                let (a, b, s) = if half && (j < i || (j == i && negative)) {
+                                    (j, i, given.map(|c| -c))
+                                } else {
+                                    (i, j, given)
+                                };
+                                list.first.push(a as u32);
+                                list.second.push(b as u32);
+                                list.shifts.push(s);
                                 list.distances.push(d2.sqrt());
                             }
                         }
@@ -232,13 +264,20 @@ fn fill_bins(
     let mut fill = start.clone();
     let mut atoms = vec![0u32; atom_bins.len()];
     let mut wrapped = vec![[0.0; 3]; atom_bins.len()];
+    let mut slot_of = vec![0; atom_bins.len()];
     for (i, &b) in atom_bins.iter().enumerate() {
         let slot = &mut fill[flat(b)];
         atoms[*slot] = i as u32;
         wrapped[*slot] = wrapped_positions[i];
+        slot_of[i] = *slot;
         *slot += 1;
     }
-    Bins { start, atoms, wrapped }
+    Bins {
+        start,
+        atoms,
+        wrapped,
+        slot_of,
+    }
 }
 
 /// Smallest and largest coordinate `k` of `points`; `None` when there are none.

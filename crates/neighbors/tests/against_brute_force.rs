@@ -2,7 +2,7 @@
 //! triclinic cells and cutoffs larger than the cell included.
 
 use minima_atoms::{build::fcc_supercell, Cell, Vec3};
-use minima_neighbors::{brute_force, neighbor_list, neighbor_list_of, NeighborError, NeighborList};
+use minima_neighbors::{brute_force, half_neighbor_list, neighbor_list, neighbor_list_of, NeighborError, NeighborList};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -128,4 +128,35 @@ fn edge_cases_are_handled() {
         neighbor_list_of(&[[0.0; 3]], None, [true, false, false], 1.0),
         Err(NeighborError::PeriodicWithoutCell)
     );
+}
+
+#[test]
+fn half_list_holds_each_pair_once() {
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    for _ in 0..50 {
+        let cell = random_cell(&mut rng);
+        let n = rng.random_range(1..20);
+        let positions: Vec<Vec3> = (0..n)
+            .map(|_| cell.cartesian(std::array::from_fn(|_| rng.random_range(0.0..1.0))))
+            .collect();
+        let pbc = [true, rng.random_bool(0.5), true];
+        let atoms = minima_atoms::Atoms::new(vec![29; n], positions)
+            .unwrap()
+            .with_cell(cell, pbc);
+        let cutoff = rng.random_range(0.5..8.0);
+        let full = neighbor_list(&atoms, cutoff).unwrap();
+        let half = half_neighbor_list(&atoms, cutoff).unwrap();
+        let first_nonzero_positive = |s: &[i32; 3]| s.iter().find(|&&c| c != 0).is_some_and(|&c| c > 0);
+        let mut expected: Vec<(Edge, f64)> = sorted_edges(&full)
+            .into_iter()
+            .filter(|((i, j, s), _)| i < j || (i == j && first_nonzero_positive(s)))
+            .collect();
+        expected.sort_by_key(|e| e.0);
+        assert_eq!(2 * half.len(), full.len());
+        let found = sorted_edges(&half);
+        let pairs = |edges: &[(Edge, f64)]| edges.iter().map(|e| e.0).collect::<Vec<_>>();
+        assert_eq!(pairs(&found), pairs(&expected));
+        // Found from either end: the same length up to rounding.
+        assert!(found.iter().zip(&expected).all(|(a, b)| (a.1 - b.1).abs() < 1e-12));
+    }
 }

@@ -1,9 +1,9 @@
 //! `minima bench …`: speed and memory measured on this machine, never asserted in tests.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use minima_atoms::build::fcc_supercell;
 use minima_neighbors::neighbor_list;
 use serde_json::json;
@@ -25,6 +25,21 @@ pub enum Bench {
     /// Energy + forces throughput and training-step time of MPNN and VIMPNN at the paper's
     /// sizes (hidden 73, T = 3, f32) on QM9 molecules.
     Model(ModelArgs),
+    /// EMT energy + forces of a rattled periodic fcc Cu cell (`python/bench_emt_vs_ase.py`
+    /// times ASE's EMT on the same cell and reports the ratio).
+    Emt {
+        /// Cubic cells along x, y, z (4 atoms each; 5,5,10 = 1,000 atoms).
+        #[arg(long, value_delimiter = ',', default_value = "5,5,10")]
+        cells: Vec<usize>,
+        /// Or a structure file instead (first frame).
+        #[arg(short, long)]
+        input: Option<PathBuf>,
+        /// Write the benchmarked structure here (extxyz), for the comparison with ASE.
+        #[arg(long)]
+        write: Option<PathBuf>,
+        #[arg(long, default_value_t = 20)]
+        repeat: usize,
+    },
 }
 
 #[derive(clap::Args)]
@@ -57,6 +72,12 @@ pub fn run(bench: Bench) -> Result<()> {
     match bench {
         Bench::Neighbors { atoms, cutoff, repeat } => neighbors(&atoms, cutoff, repeat.max(1)),
         Bench::Model(args) => model(&args),
+        Bench::Emt {
+            cells,
+            input,
+            write,
+            repeat,
+        } => emt(&cells, input.as_deref(), write.as_deref(), repeat.max(1)),
     }
 }
 
@@ -194,4 +215,70 @@ fn model(args: &ModelArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+fn emt(cells: &[usize], input: Option<&Path>, write: Option<&Path>, repeat: usize) -> Result<()> {
+    use minima_label::Calculator;
+    let atoms = match input {
+        Some(path) => minima_io::extxyz::read_all(path)?
+            .into_iter()
+            .next()
+            .with_context(|| format!("{}: no frames", path.display()))?,
+        None => {
+            let [nx, ny, nz] = cells[..] else {
+                bail!("--cells takes three counts, e.g. 5,5,10")
+            };
+            rattled_copper(nx, ny, nz)
+        }
+    };
+    if let Some(path) = write {
+        minima_io::extxyz::write_all(path, std::slice::from_ref(&atoms))?;
+    }
+    let emt = minima_label::Emt::new();
+    let mut times = Vec::with_capacity(repeat);
+    let mut energy = 0.0;
+    for _ in 0..repeat {
+        let start = Instant::now();
+        energy = emt.calculate(&atoms)?.energy;
+        times.push(start.elapsed().as_secs_f64());
+    }
+    times.sort_by(f64::total_cmp);
+    let (best, median) = (times[0], times[times.len() / 2]);
+    println!(
+        "EMT energy + forces, {} atoms: best {:.3} ms, median {:.3} ms (E = {energy:.6} eV)",
+        atoms.len(),
+        best * 1e3,
+        median * 1e3
+    );
+    println!(
+        "{}",
+        json!({"atoms": atoms.len(), "best_s": best, "median_s": median, "energy": energy})
+    );
+    Ok(())
+}
+
+/// fcc Cu (a = 3.61 Å) of nx × ny × nz cubic cells, every atom displaced by up to 0.1 Å
+/// (seed 0) so that forces are not zero by symmetry.
+fn rattled_copper(nx: usize, ny: usize, nz: usize) -> minima_atoms::Atoms {
+    use rand::{Rng, SeedableRng};
+    let a = 3.61;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+    let basis = [[0.0, 0.0, 0.0], [0.5, 0.5, 0.0], [0.5, 0.0, 0.5], [0.0, 0.5, 0.5]];
+    let mut positions = Vec::with_capacity(4 * nx * ny * nz);
+    for x in 0..nx {
+        for y in 0..ny {
+            for z in 0..nz {
+                for b in &basis {
+                    let site = [x as f64 + b[0], y as f64 + b[1], z as f64 + b[2]];
+                    positions.push(site.map(|c| c * a + rng.random_range(-0.1..0.1)));
+                }
+            }
+        }
+    }
+    let n = positions.len();
+    let cell =
+        minima_atoms::Cell::orthorhombic(nx as f64 * a, ny as f64 * a, nz as f64 * a).expect("positive cell lengths");
+    minima_atoms::Atoms::new(vec![29; n], positions)
+        .expect("finite positions")
+        .with_cell(cell, [true; 3])
 }
