@@ -2,8 +2,9 @@
 # Idempotent set-up; a second run takes seconds.
 #   scripts/setup.sh           libtorch (PyPI's torch wheel) in the project-local .venv, then
 #                              build the minima binary (target/release/minima)
-#   scripts/setup.sh --python  also the Python reference tools the tests compare against
-#                              (ASE, RDKit, pytest)
+#   scripts/setup.sh --python  also the reference tools the tests compare against: ASE, RDKit
+#                              and pytest in .venv; the xtb and CP2K programs (Debian packages,
+#                              installed with apt-get when missing)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,6 +33,13 @@ if [[ "${1:-}" == "--python" ]]; then
     echo "setup: installing Python reference tools into .venv" >&2
     .venv/bin/pip install -q --disable-pip-version-check -r python/requirements-test.txt
     echo "$want" >"$stamp"
+  fi
+  if ! command -v xtb >/dev/null || ! command -v cp2k.psmp >/dev/null; then
+    echo "setup: installing xtb and cp2k (Debian packages)" >&2
+    sudo=""; [[ $(id -u) == 0 ]] || sudo=sudo
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get install -y -q xtb cp2k >/dev/null ||
+      { $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q xtb cp2k >/dev/null; }
   fi
 fi
 

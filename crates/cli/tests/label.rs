@@ -16,7 +16,11 @@ fn minima(args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("binary runs");
-    assert!(out.status.success(), "minima {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "minima {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out
 }
 
@@ -29,7 +33,9 @@ fn path(p: &Path) -> &str {
 }
 
 fn int(atoms: &Atoms, key: &str) -> i64 {
-    atoms.info[key].as_i64().unwrap_or_else(|| panic!("{key} is not an integer"))
+    atoms.info[key]
+        .as_i64()
+        .unwrap_or_else(|| panic!("{key} is not an integer"))
 }
 
 #[test]
@@ -37,16 +43,33 @@ fn generators_make_the_papers_counts_and_splits_keep_structures_together() {
     let dir = tempfile::tempdir().unwrap();
     let d = |name: &str| dir.path().join(name);
     minima(&["data", "growth", "-o", path(&d("stable.extxyz"))]);
-    minima(&["data", "growth", "--subset", "unstable", "-o", path(&d("unstable.extxyz"))]);
+    minima(&[
+        "data",
+        "growth",
+        "--subset",
+        "unstable",
+        "-o",
+        path(&d("unstable.extxyz")),
+    ]);
     minima(&["data", "fcc", "-o", path(&d("fcc.extxyz"))]);
     let stable = extxyz::read_all(&d("stable.extxyz")).unwrap();
     let unstable = extxyz::read_all(&d("unstable.extxyz")).unwrap();
     assert_eq!((stable.len(), unstable.len()), (4000, 10000));
     assert_eq!(extxyz::read_all(&d("fcc.extxyz")).unwrap().len(), 2000);
     let sizes: HashSet<usize> = stable.iter().map(Atoms::len).collect();
-    assert_eq!((sizes.len(), sizes.iter().min(), sizes.iter().max()), (100, Some(&15), Some(&114)));
+    assert_eq!(
+        (sizes.len(), sizes.iter().min(), sizes.iter().max()),
+        (100, Some(&15), Some(&114))
+    );
 
-    minima(&["data", "split", "-i", path(&d("unstable.extxyz")), "--out-dir", path(&d("split"))]);
+    minima(&[
+        "data",
+        "split",
+        "-i",
+        path(&d("unstable.extxyz")),
+        "--out-dir",
+        path(&d("split")),
+    ]);
     let growth_of = |file: &str| -> HashSet<(String, i64)> {
         extxyz::read_all(&d(&format!("split/{file}.extxyz")))
             .unwrap()
@@ -75,7 +98,10 @@ fn label_until_killed(input: &Path, output: &Path, frames: usize) {
             break;
         }
         assert!(start.elapsed() < Duration::from_secs(120), "labelling made no progress");
-        assert!(child.try_wait().unwrap().is_none(), "labelling ended before it could be killed");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "labelling ended before it could be killed"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     child.kill().unwrap();
@@ -86,16 +112,48 @@ fn label_until_killed(input: &Path, output: &Path, frames: usize) {
 fn xtb_scans_killed_and_resumed_lose_and_repeat_nothing_and_have_their_minimum_at_equilibrium() {
     let dir = tempfile::tempdir().unwrap();
     let scan = dir.path().join("scan.extxyz");
-    minima(&["data", "qm9-scan", "--qm9", path(&qm9_archive()), "--molecules", "12", "-o", path(&scan)]);
+    minima(&[
+        "data",
+        "qm9-scan",
+        "--qm9",
+        path(&qm9_archive()),
+        "--molecules",
+        "12",
+        "-o",
+        path(&scan),
+    ]);
 
     let resumed = dir.path().join("resumed.extxyz");
     label_until_killed(&scan, &resumed, 40);
-    let partial = std::fs::read_to_string(&resumed).unwrap().matches("label_index=").count();
+    let partial = std::fs::read_to_string(&resumed)
+        .unwrap()
+        .matches("label_index=")
+        .count();
     assert!((40..120).contains(&partial), "killed after {partial} of 120 frames");
-    minima(&["label", "--calc", "xtb", "-i", path(&scan), "-o", path(&resumed), "--jobs", "2"]);
+    minima(&[
+        "label",
+        "--calc",
+        "xtb",
+        "-i",
+        path(&scan),
+        "-o",
+        path(&resumed),
+        "--jobs",
+        "2",
+    ]);
 
     let straight = dir.path().join("straight.extxyz");
-    minima(&["label", "--calc", "xtb", "-i", path(&scan), "-o", path(&straight), "--jobs", "2"]);
+    minima(&[
+        "label",
+        "--calc",
+        "xtb",
+        "-i",
+        path(&scan),
+        "-o",
+        path(&straight),
+        "--jobs",
+        "2",
+    ]);
     let frames = extxyz::read_all(&resumed).unwrap();
     let indices: Vec<i64> = frames.iter().map(|a| int(a, "label_index")).collect();
     assert_eq!(indices, (0..120).collect::<Vec<_>>());
@@ -117,7 +175,10 @@ fn xtb_scans_killed_and_resumed_lose_and_repeat_nothing_and_have_their_minimum_a
     for (molecule, curve) in curves {
         let (scales, energies): (Vec<f64>, Vec<f64>) = curve.into_iter().unzip();
         let (minimum, _) = minima_data::curve::parabolic_minimum(&scales, &energies).unwrap();
-        assert!((minimum - 1.0).abs() < 0.05, "molecule {molecule}: minimum at scale {minimum}");
+        assert!(
+            (minimum - 1.0).abs() < 0.05,
+            "molecule {molecule}: minimum at scale {minimum}"
+        );
     }
 }
 

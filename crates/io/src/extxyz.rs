@@ -377,7 +377,7 @@ fn parse_properties(text: &str) -> Result<Vec<Column>, String> {
 }
 
 /// Writes one frame in ASE's layout: Lattice, Properties, info, pbc.
-pub fn write_frame<W: Write>(out: &mut W, atoms: &Atoms) -> io::Result<()> {
+pub fn write_frame<W: Write + ?Sized>(out: &mut W, atoms: &Atoms) -> io::Result<()> {
     writeln!(out, "{}", atoms.len())?;
     let mut comment = Vec::new();
     if let Some(cell) = atoms.cell() {
@@ -431,13 +431,19 @@ pub fn write_frame<W: Write>(out: &mut W, atoms: &Atoms) -> io::Result<()> {
 
 /// Writes all frames to `path` atomically, bzip2-compressed when the name ends in `.bz2`.
 pub fn write_all(path: &Path, frames: &[Atoms]) -> io::Result<()> {
+    write_with(path, |out| frames.iter().try_for_each(|a| write_frame(out, a)))
+}
+
+/// Writes `path` atomically with what `write` produces, bzip2-compressed when the name ends in
+/// `.bz2` (streaming writers: a file of any size in the memory of one frame).
+pub fn write_with(path: &Path, write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> io::Result<()> {
     crate::write_atomic(path, |out| {
         if is_bzip2(path) {
             let mut compressed = bzip2::write::BzEncoder::new(out, bzip2::Compression::best());
-            frames.iter().try_for_each(|a| write_frame(&mut compressed, a))?;
+            write(&mut compressed)?;
             compressed.finish().map(drop)
         } else {
-            frames.iter().try_for_each(|a| write_frame(out, a))
+            write(out)
         }
     })
 }

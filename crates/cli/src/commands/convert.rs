@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use clap::ValueEnum;
 use minima_atoms::Atoms;
-use minima_io::{extxyz, qm9, write_atomic, ReadError};
+use minima_io::{extxyz, qm9, ReadError};
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum Format {
@@ -58,7 +58,7 @@ fn write(
 ) -> Result<usize> {
     let mut read_error = None;
     let mut count = 0;
-    write_atomic(output, |out| {
+    extxyz::write_with(output, |out| {
         for frame in frames {
             let atoms = frame.map_err(|e| {
                 let message = e.to_string();
