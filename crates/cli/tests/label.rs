@@ -108,6 +108,20 @@ fn label_until_killed(input: &Path, output: &Path, frames: usize) {
     child.wait().unwrap();
 }
 
+fn label_xtb(input: &Path, output: &Path) {
+    minima(&[
+        "label",
+        "--calc",
+        "xtb",
+        "-i",
+        path(input),
+        "-o",
+        path(output),
+        "--jobs",
+        "2",
+    ]);
+}
+
 #[test]
 fn xtb_scans_killed_and_resumed_lose_and_repeat_nothing_and_have_their_minimum_at_equilibrium() {
     let dir = tempfile::tempdir().unwrap();
@@ -130,30 +144,10 @@ fn xtb_scans_killed_and_resumed_lose_and_repeat_nothing_and_have_their_minimum_a
         .matches("label_index=")
         .count();
     assert!((40..120).contains(&partial), "killed after {partial} of 120 frames");
-    minima(&[
-        "label",
-        "--calc",
-        "xtb",
-        "-i",
-        path(&scan),
-        "-o",
-        path(&resumed),
-        "--jobs",
-        "2",
-    ]);
+    label_xtb(&scan, &resumed);
 
     let straight = dir.path().join("straight.extxyz");
-    minima(&[
-        "label",
-        "--calc",
-        "xtb",
-        "-i",
-        path(&scan),
-        "-o",
-        path(&straight),
-        "--jobs",
-        "2",
-    ]);
+    label_xtb(&scan, &straight);
     let frames = extxyz::read_all(&resumed).unwrap();
     let indices: Vec<i64> = frames.iter().map(|a| int(a, "label_index")).collect();
     assert_eq!(indices, (0..120).collect::<Vec<_>>());

@@ -15,7 +15,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use minima_atoms::{Atoms, BOHR_ANGSTROM, HARTREE_EV};
+use minima_atoms::Atoms;
 
 use crate::process::run_in_temporary_directory;
 use crate::{CalcError, Calculator, Labels};
@@ -203,7 +203,7 @@ fn parse_output(text: &str, n: usize) -> Result<Labels, String> {
                 .map(|w| w.parse::<f64>())
                 .collect::<Result<_, _>>()
                 .map_err(|_| format!("bad force line {line:?}"))?;
-            forces.push(std::array::from_fn(|k| f[k] * HARTREE_EV / BOHR_ANGSTROM));
+            forces.push([f[0], f[1], f[2]]);
             if forces.len() == n {
                 break;
             }
@@ -212,17 +212,13 @@ fn parse_output(text: &str, n: usize) -> Result<Labels, String> {
     if forces.len() != n {
         return Err(format!("{} forces for {n} atoms", forces.len()));
     }
-    Ok(Labels {
-        energy: energy * HARTREE_EV,
-        forces,
-        energies: None,
-        stress: None,
-    })
+    Ok(Labels::from_atomic_units(energy, forces))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use minima_atoms::{BOHR_ANGSTROM, HARTREE_EV};
 
     #[test]
     fn parses_energy_and_forces_and_refuses_unconverged_runs() {

@@ -37,6 +37,21 @@ pub struct Labels {
 }
 
 impl Labels {
+    /// Labels from a quantum-chemistry code's atomic units: energy in Hartree, forces in
+    /// Hartree/bohr.
+    pub(crate) fn from_atomic_units(energy: f64, forces: Vec<Vec3>) -> Labels {
+        use minima_atoms::{BOHR_ANGSTROM, HARTREE_EV};
+        Labels {
+            energy: energy * HARTREE_EV,
+            forces: forces
+                .into_iter()
+                .map(|f| f.map(|x| x * HARTREE_EV / BOHR_ANGSTROM))
+                .collect(),
+            energies: None,
+            stress: None,
+        }
+    }
+
     /// Writes the labels into `atoms` as ASE's extxyz does: `energy` and `stress` (3×3) in
     /// the info, `forces` and `energies` per atom.
     pub fn apply(&self, atoms: &mut Atoms) -> Result<(), CalcError> {

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use minima_atoms::{Atoms, Value, BOHR_ANGSTROM, HARTREE_EV};
+use minima_atoms::{Atoms, Value};
 
 use crate::process::run_in_temporary_directory;
 use crate::{CalcError, Calculator, Labels};
@@ -119,19 +119,15 @@ fn parse_gradient(text: &str, n: usize) -> Result<Labels, String> {
         if values.len() != 3 {
             return Err(format!("bad gradient line {line:?}"));
         }
-        forces.push(std::array::from_fn(|k| -values[k] * HARTREE_EV / BOHR_ANGSTROM));
+        forces.push([-values[0], -values[1], -values[2]]);
     }
-    Ok(Labels {
-        energy: energy * HARTREE_EV,
-        forces,
-        energies: None,
-        stress: None,
-    })
+    Ok(Labels::from_atomic_units(energy, forces))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use minima_atoms::{BOHR_ANGSTROM, HARTREE_EV};
 
     #[test]
     fn reads_turbomole_gradient_in_ev_per_angstrom() {
