@@ -4,22 +4,31 @@ use crate::{Atoms, Cell};
 
 /// A periodic fcc crystal of `reps³` cubic cells with lattice constant `a` (Å), 4 atoms each.
 pub fn fcc_supercell(number: u8, a: f64, reps: usize) -> Atoms {
+    fcc_block(number, a, [reps; 3])
+}
+
+/// A periodic fcc crystal of `reps[0] × reps[1] × reps[2]` cubic cells with lattice constant
+/// `a` (Å), 4 atoms each.
+pub fn fcc_block(number: u8, a: f64, reps: [usize; 3]) -> Atoms {
     let basis = [[0.0, 0.0, 0.0], [0.5, 0.5, 0.0], [0.5, 0.0, 0.5], [0.0, 0.5, 0.5]];
-    let mut positions = Vec::with_capacity(4 * reps.pow(3));
-    for x in 0..reps {
-        for y in 0..reps {
-            for z in 0..reps {
+    let mut positions = Vec::with_capacity(4 * reps.iter().product::<usize>());
+    for x in 0..reps[0] {
+        for y in 0..reps[1] {
+            for z in 0..reps[2] {
                 for b in &basis {
                     positions.push([(x as f64 + b[0]) * a, (y as f64 + b[1]) * a, (z as f64 + b[2]) * a]);
                 }
             }
         }
     }
-    let side = a * reps as f64;
+    let side = reps.map(|r| a * r as f64);
     let n = positions.len();
     Atoms::new(vec![number; n], positions)
         .expect("finite positions of a known element")
-        .with_cell(Cell::orthorhombic(side, side, side).expect("positive side"), [true; 3])
+        .with_cell(
+            Cell::orthorhombic(side[0], side[1], side[2]).expect("positive sides"),
+            [true; 3],
+        )
 }
 
 #[cfg(test)]

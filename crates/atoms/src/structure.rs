@@ -185,6 +185,32 @@ impl Atoms {
         crate::cell::norm(self.displacement(i, j))
     }
 
+    /// A copy scaled isotropically by `factor`: a periodic structure with its cell (atoms keep
+    /// their fractional coordinates), an open one about its centroid. `factor` must be positive
+    /// and finite.
+    pub fn scaled(&self, factor: f64) -> Result<Atoms, AtomsError> {
+        let mut out = self.clone();
+        let positions = match self.cell {
+            Some(cell) if self.is_periodic() => {
+                let resized = cell.scaled(factor)?;
+                out.cell = Some(resized);
+                self.positions
+                    .iter()
+                    .map(|&r| resized.cartesian(cell.fractional(r)))
+                    .collect()
+            }
+            _ => {
+                let c = self.centroid();
+                self.positions
+                    .iter()
+                    .map(|r| std::array::from_fn(|k| c[k] + factor * (r[k] - c[k])))
+                    .collect()
+            }
+        };
+        out.set_positions(positions)?;
+        Ok(out)
+    }
+
     /// Mean of the positions (unweighted), the centre of isotropic molecular scans.
     pub fn centroid(&self) -> Vec3 {
         let n = self.len().max(1) as f64;

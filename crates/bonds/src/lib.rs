@@ -18,7 +18,7 @@ pub mod record;
 mod rings;
 mod valence;
 
-use minima_atoms::{Atoms, Cell};
+use minima_atoms::Atoms;
 
 pub use connectivity::{connectivity, Contact};
 pub use record::bonds_of;
@@ -154,31 +154,7 @@ pub fn reference_geometry(atoms: &Atoms) -> Result<Atoms, BondError> {
     if !(scale.is_finite() && scale > 0.0) {
         return Err(BondError::BadScale(scale));
     }
-    let mut reference = atoms.clone();
-    let positions = match atoms.cell() {
-        Some(cell) if atoms.is_periodic() => {
-            let unscaled: Cell = cell.scaled(1.0 / scale).map_err(|_| BondError::BadScale(scale))?;
-            let positions = atoms
-                .positions()
-                .iter()
-                .map(|&r| unscaled.cartesian(cell.fractional(r)))
-                .collect();
-            reference = reference.with_cell(unscaled, atoms.pbc());
-            positions
-        }
-        _ => {
-            let c = atoms.centroid();
-            atoms
-                .positions()
-                .iter()
-                .map(|r| std::array::from_fn(|k| c[k] + (r[k] - c[k]) / scale))
-                .collect()
-        }
-    };
-    reference
-        .set_positions(positions)
-        .expect("finite scaled positions of the same atoms");
-    Ok(reference)
+    atoms.scaled(1.0 / scale).map_err(|_| BondError::BadScale(scale))
 }
 
 #[cfg(test)]

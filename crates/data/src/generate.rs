@@ -67,27 +67,7 @@ pub const PAPER_SCALES: Grid = Grid {
 /// `atoms` scaled by `factor` about its centroid (open) or with its cell (periodic, atoms
 /// keeping their fractional coordinates); `scale` records the factor.
 pub fn scaled(atoms: &Atoms, factor: f64) -> Atoms {
-    let mut out = atoms.clone();
-    let positions = match atoms.cell() {
-        Some(cell) if atoms.is_periodic() => {
-            let bigger = cell.scaled(factor).expect("a positive factor keeps a cell regular");
-            out = out.with_cell(bigger, atoms.pbc());
-            atoms
-                .positions()
-                .iter()
-                .map(|&r| bigger.cartesian(cell.fractional(r)))
-                .collect()
-        }
-        _ => {
-            let c = atoms.centroid();
-            atoms
-                .positions()
-                .iter()
-                .map(|r| std::array::from_fn(|k| c[k] + factor * (r[k] - c[k])))
-                .collect()
-        }
-    };
-    out.set_positions(positions).expect("scaling keeps coordinates finite");
+    let mut out = atoms.scaled(factor).expect("grid scales are positive and finite");
     out.info.insert("scale".into(), Value::Float(factor));
     out
 }

@@ -18,7 +18,7 @@ use std::time::Duration;
 use minima_atoms::Atoms;
 
 use crate::process::run_in_temporary_directory;
-use crate::{CalcError, Calculator, Labels};
+use crate::{integer_info, CalcError, Calculator, Labels};
 
 #[derive(Debug, Clone)]
 pub struct Cp2k {
@@ -79,7 +79,7 @@ impl Cp2k {
     /// The CP2K input for `atoms`, centred in its cubic box.
     fn input(&self, atoms: &Atoms) -> Result<String, CalcError> {
         let valences = self.valences()?;
-        let charge = atoms.info.get("charge").and_then(|v| v.as_i64()).unwrap_or(0);
+        let charge = integer_info(atoms, "charge")?.unwrap_or(0);
         let mut electrons = -charge;
         let mut kinds = String::new();
         let mut seen = Vec::new();
@@ -252,7 +252,12 @@ mod tests {
         assert!(input.contains("ABC 11.520000 11.520000 11.520000"), "{input}");
         assert_eq!(input.matches("&KIND H").count(), 1);
         assert!(input.contains("POTENTIAL GTH-PBE-q6") && !input.contains("UKS"));
-        let hydroxyl = Atoms::new(vec![8, 1], vec![[0.0; 3], [0.0, 0.0, 0.97]]).unwrap();
+        let mut hydroxyl = Atoms::new(vec![8, 1], vec![[0.0; 3], [0.0, 0.0, 0.97]]).unwrap();
         assert!(cp2k.input(&hydroxyl).unwrap().contains("MULTIPLICITY 2"));
+        hydroxyl
+            .info
+            .insert("charge".into(), minima_atoms::Value::Str("minus one".into()));
+        let err = cp2k.input(&hydroxyl).unwrap_err().to_string();
+        assert!(err.contains("charge") && err.contains("not an integer"), "{err}");
     }
 }

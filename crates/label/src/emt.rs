@@ -121,11 +121,6 @@ impl Emt {
     fn cutoff(&self, r: f64) -> f64 {
         1.0 / (1.0 + (self.acut * (r - self.rc)).exp())
     }
-
-    /// The elements EMT has parameters for.
-    pub fn supported() -> impl Iterator<Item = &'static str> {
-        PARAMETERS.iter().map(|(s, _)| *s)
-    }
 }
 
 /// One pair {i, j} within the neighbour radius (each pair once), with what the force pass

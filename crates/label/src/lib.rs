@@ -87,6 +87,16 @@ impl Labels {
     }
 }
 
+/// An integer setting a frame carries in its info (`charge`, `uhf`); an error when present but
+/// not an integer, so a mistyped charge is never silently replaced by a default.
+pub(crate) fn integer_info(atoms: &Atoms, key: &str) -> Result<Option<i64>, CalcError> {
+    match atoms.info.get(key) {
+        None => Ok(None),
+        Some(Value::Int(i)) => Ok(Some(*i)),
+        Some(other) => Err(CalcError::Input(format!("info {key}={other:?} is not an integer"))),
+    }
+}
+
 /// Why a structure got no labels.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum CalcError {

@@ -11,10 +11,10 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use minima_atoms::{Atoms, Value};
+use minima_atoms::Atoms;
 
 use crate::process::run_in_temporary_directory;
-use crate::{CalcError, Calculator, Labels};
+use crate::{integer_info, CalcError, Calculator, Labels};
 
 #[derive(Debug, Clone)]
 pub struct Xtb {
@@ -37,20 +37,12 @@ impl Default for Xtb {
 }
 
 /// The xyz text of `atoms` (Å), as xtb reads it.
-pub(crate) fn xyz(atoms: &Atoms) -> String {
+fn xyz(atoms: &Atoms) -> String {
     let mut text = format!("{}\n\n", atoms.len());
     for (e, r) in atoms.elements().zip(atoms.positions()) {
         text.push_str(&format!("{} {:.12} {:.12} {:.12}\n", e.symbol, r[0], r[1], r[2]));
     }
     text
-}
-
-fn integer_info(atoms: &Atoms, key: &str) -> Result<Option<i64>, CalcError> {
-    match atoms.info.get(key) {
-        None => Ok(None),
-        Some(Value::Int(i)) => Ok(Some(*i)),
-        Some(other) => Err(CalcError::Input(format!("info {key}={other:?} is not an integer"))),
-    }
 }
 
 impl Calculator for Xtb {

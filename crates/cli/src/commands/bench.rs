@@ -106,8 +106,7 @@ fn neighbors(sizes: &[usize], cutoff: f64, repeat: usize) -> Result<()> {
         if edges == 0 {
             bail!("no neighbours found: cutoff {cutoff} Å is below the Cu–Cu distance");
         }
-        times.sort_by(f64::total_cmp);
-        let (best, median) = (times[0], times[times.len() / 2]);
+        let (best, median) = best_and_median(times);
         let mib = |b: usize| b as f64 / (1 << 20) as f64;
         println!(
             "{:>10} {:>12} {:>10.3} {:>10.3} {:>14.1} {:>14}",
@@ -133,6 +132,12 @@ fn neighbors(sizes: &[usize], cutoff: f64, repeat: usize) -> Result<()> {
     }
     println!("{}", serde_json::to_string(&rows)?);
     Ok(())
+}
+
+/// The fastest and the median of repeated timings (at least one).
+fn best_and_median(mut times: Vec<f64>) -> (f64, f64) {
+    times.sort_by(f64::total_cmp);
+    (times[0], times[times.len() / 2])
 }
 
 /// Resets the kernel's peak-RSS counter of this process (Linux `clear_refs`), returning the
@@ -242,8 +247,7 @@ fn emt(cells: &[usize], input: Option<&Path>, write: Option<&Path>, repeat: usiz
         energy = emt.calculate(&atoms)?.energy;
         times.push(start.elapsed().as_secs_f64());
     }
-    times.sort_by(f64::total_cmp);
-    let (best, median) = (times[0], times[times.len() / 2]);
+    let (best, median) = best_and_median(times);
     println!(
         "EMT energy + forces, {} atoms: best {:.3} ms, median {:.3} ms (E = {energy:.6} eV)",
         atoms.len(),
@@ -261,24 +265,13 @@ fn emt(cells: &[usize], input: Option<&Path>, write: Option<&Path>, repeat: usiz
 /// (seed 0) so that forces are not zero by symmetry.
 fn rattled_copper(nx: usize, ny: usize, nz: usize) -> minima_atoms::Atoms {
     use rand::{Rng, SeedableRng};
-    let a = 3.61;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
-    let basis = [[0.0, 0.0, 0.0], [0.5, 0.5, 0.0], [0.5, 0.0, 0.5], [0.0, 0.5, 0.5]];
-    let mut positions = Vec::with_capacity(4 * nx * ny * nz);
-    for x in 0..nx {
-        for y in 0..ny {
-            for z in 0..nz {
-                for b in &basis {
-                    let site = [x as f64 + b[0], y as f64 + b[1], z as f64 + b[2]];
-                    positions.push(site.map(|c| c * a + rng.random_range(-0.1..0.1)));
-                }
-            }
-        }
-    }
-    let n = positions.len();
-    let cell =
-        minima_atoms::Cell::orthorhombic(nx as f64 * a, ny as f64 * a, nz as f64 * a).expect("positive cell lengths");
-    minima_atoms::Atoms::new(vec![29; n], positions)
-        .expect("finite positions")
-        .with_cell(cell, [true; 3])
+    let mut crystal = minima_atoms::build::fcc_block(29, 3.61, [nx, ny, nz]);
+    let rattled = crystal
+        .positions()
+        .iter()
+        .map(|r| r.map(|c| c + rng.random_range(-0.1..0.1)))
+        .collect();
+    crystal.set_positions(rattled).expect("finite positions");
+    crystal
 }
