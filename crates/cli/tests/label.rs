@@ -198,3 +198,70 @@ fn cp2k_dft_binds_hydrogen() {
     // Total energies: about −31.6 eV for PBE H2 with GTH pseudopotentials.
     assert!((energy[1] + 31.6).abs() < 0.5, "{energy:?}");
 }
+
+/// Runs minima expecting it to fail; returns its one-line error.
+fn minima_error(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_minima"))
+        .args(args)
+        .output()
+        .expect("binary runs");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "minima {args:?} should fail");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr
+}
+
+#[test]
+fn bad_input_to_data_and_label_gets_one_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = |name: &str| dir.path().join(name);
+    let molecule = Atoms::new(vec![26, 29], vec![[0.0; 3], [0.0, 0.0, 2.4]]).unwrap();
+    extxyz::write_all(&d("in.extxyz"), &[molecule]).unwrap();
+    let (input, out) = (path(&d("in.extxyz")).to_string(), path(&d("out.extxyz")).to_string());
+
+    let cases: [(Vec<&str>, &str); 7] = [
+        (
+            vec!["label", "--calc", "vasp", "-i", &input, "-o", &out],
+            "unknown calculator \"vasp\"",
+        ),
+        (
+            vec!["label", "--calc", "emt", "-i", &input, "-o", &out, "--shard", "4/4"],
+            "0 <= i < N",
+        ),
+        (
+            vec!["label", "--calc", "emt", "-i", &input, "-o", "x.extxyz.bz2"],
+            "uncompressed",
+        ),
+        (
+            vec!["data", "fcc", "--scales", "1.5:0.9:3", "-o", &out],
+            "0 < start <= stop",
+        ),
+        (
+            vec!["data", "fcc", "--lattice", "Cu=abc", "-o", &out],
+            "\"abc\" is not a number",
+        ),
+        (
+            vec!["data", "split", "-i", &input, "--out-dir", &out],
+            "cannot tell the dataset",
+        ),
+        (vec!["merge", &input, "-o", &out], "no label_index"),
+    ];
+    for (args, expected) in cases {
+        let error = minima_error(&args);
+        assert!(error.contains(expected), "minima {args:?}: {error}");
+    }
+
+    // A truncated input names its file and frame; nothing is written.
+    std::fs::write(d("cut.extxyz"), "3\nProperties=species:S:1:pos:R:3\nCu 0 0 0\n").unwrap();
+    let error = minima_error(&["label", "--calc", "emt", "-i", path(&d("cut.extxyz")), "-o", &out]);
+    assert!(error.contains("cut.extxyz") && error.contains("frame 0"), "{error}");
+
+    // An element EMT has no parameters for fails that structure, with the reason on record.
+    // A rerun finds the (empty) output and the failure on record and has nothing left to do.
+    for _ in 0..2 {
+        minima(&["label", "--calc", "emt", "-i", &input, "-o", &out]);
+        assert_eq!(std::fs::read_to_string(d("out.extxyz")).unwrap(), "");
+        let failed = std::fs::read_to_string(d("out.extxyz.failed")).unwrap();
+        assert_eq!(failed, "0\tEMT has no parameters for Fe\n");
+    }
+}

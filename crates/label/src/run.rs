@@ -149,10 +149,8 @@ pub fn label(
                 let k = next.fetch_add(1, Ordering::Relaxed);
                 let Some(&index) = todo.get(k) else { break };
                 let result = labelled_frame(calculator, &frames[index], index);
-                let stop = matches!(result, Err(CalcError::Missing(_)));
-                if send.send((index, result)).is_err() || stop {
-                    // The receiver has given up, or nothing can run: let the others drain.
-                    next.store(todo.len(), Ordering::Relaxed);
+                if send.send((index, result)).is_err() {
+                    // The receiver has stopped (an error): take no more work.
                     break;
                 }
             });
@@ -166,6 +164,7 @@ pub fn label(
                     summary.labelled += 1;
                 }
                 Err(CalcError::Missing(message)) => {
+                    // Nothing can run: stop handing out work rather than fail every frame.
                     next.store(todo.len(), Ordering::Relaxed);
                     return Err(LabelError::Calculator(CalcError::Missing(message)));
                 }
@@ -226,11 +225,11 @@ impl Appender {
 
     fn frame(&mut self, atoms: &Atoms) -> Result<(), LabelError> {
         let text = extxyz::to_string(std::slice::from_ref(atoms));
-        let path = self.output.clone();
-        self.journal
+        let journal = &mut self.journal;
+        journal
             .write_all(text.as_bytes())
-            .and_then(|_| self.journal.sync_data())
-            .map_err(io_error(&path))
+            .and_then(|_| journal.sync_data())
+            .map_err(io_error(&self.output))
     }
 
     fn failure(&mut self, index: usize, error: &CalcError) -> Result<(), LabelError> {
@@ -265,6 +264,10 @@ fn recover_journal(output: &Path, inputs: &[Atoms]) -> Result<BTreeMap<usize, At
         file.set_len(complete as u64)
             .and_then(|_| file.sync_all())
             .map_err(io_error(output))?;
+    }
+    if complete == 0 {
+        // Killed before its first frame, or every structure failed: nothing to recover.
+        return Ok(journal);
     }
     let source = output.display().to_string();
     for (frame, atoms) in extxyz::read_str(&text[..complete], &source)?.into_iter().enumerate() {
