@@ -66,6 +66,7 @@ impl Cell {
     }
 
     /// Cartesian point of fractional coordinates.
+    #[inline]
     pub fn cartesian(&self, s: Vec3) -> Vec3 {
         mat_vec(&self.vectors, s)
     }
@@ -82,6 +83,7 @@ impl Cell {
     }
 
     /// Lattice vector combination `n · cell` for integer image offsets.
+    #[inline]
     pub fn shift(&self, n: [i32; 3]) -> Vec3 {
         self.cartesian(n.map(f64::from))
     }

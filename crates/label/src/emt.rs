@@ -10,9 +10,9 @@
 //! E_i = E0_i [(1 + λ_i s_i) e^{−λ_i s_i} − 1] + 6 V0_i e^{−κ_i s_i}
 //!       − ¼ Σ_j w [V0_i/γ2_i χ_ij e^{−κ_j (r/β − s0_j)} + V0_j/γ2_j χ_ji e^{−κ_i (r/β − s0_i)}].
 
-use minima_atoms::cell::{dot, Vec3};
+use minima_atoms::cell::Vec3;
 use minima_atoms::{element, Atoms};
-use minima_neighbors::half_neighbor_list;
+use minima_neighbors::{fold_half_pairs, Edge};
 
 use crate::{CalcError, Calculator, Labels};
 
@@ -55,7 +55,7 @@ struct Element {
 }
 
 /// The EMT calculator. Cheap to build; holds no per-structure state, so one instance serves
-/// many threads.
+/// many threads. Single-threaded per structure unless built [`Emt::with_threads`]. Single-threaded per structure unless built [`Emt::with_threads`].
 #[derive(Debug, Clone)]
 pub struct Emt {
     /// Midpoint of the logistic cutoff (Å).
@@ -66,6 +66,8 @@ pub struct Emt {
     acut: f64,
     /// Indexed by atomic number; `None` where EMT has no parameters.
     elements: Vec<Option<Element>>,
+    /// Threads one structure is split over.
+    threads: usize,
 }
 
 impl Default for Emt {
@@ -85,6 +87,7 @@ impl Emt {
             rc_list: rc + 0.5,
             acut,
             elements: vec![None; 119],
+            threads: 1,
         };
         for (symbol, p) in PARAMETERS {
             let z = element::by_symbol(symbol).expect("table symbols are elements").number;
@@ -136,8 +139,55 @@ struct Pair {
     /// j's contribution to σ1_i and i's to σ1_j.
     sigma1_i: f64,
     sigma1_j: f64,
-    /// d/dr of the pair's atomic-sphere correction energy.
+    /// The pair's atomic-sphere correction energy (half to each end) and its d/dr.
+    sphere_energy: f64,
     sphere_de_dr: f64,
+}
+
+impl Emt {
+    /// The same calculator, splitting each structure over `threads` threads (for single large
+    /// structures; labelling many structures parallelises over structures instead). Only the
+    /// search and the exponentials are split; the sums stay serial and in one order, so the
+    /// result does not depend on the number of threads.
+    pub fn with_threads(threads: usize) -> Emt {
+        Emt {
+            threads: threads.max(1),
+            ..Emt::new()
+        }
+    }
+
+    /// The density and atomic-sphere terms of one pair.
+    fn pair(&self, params: &[&Element], edge: Edge) -> Pair {
+        let (i, j) = (edge.i as usize, edge.j as usize);
+        let r = edge.d2.sqrt();
+        let (pi, pj) = (params[i], params[j]);
+        let w = self.cutoff(r);
+        let dw_over_w = self.acut * (w - 1.0);
+        let chi = pj.n0 / pi.n0;
+        let sigma1_i = (-pj.eta2 * (r - BETA * pj.s0)).exp() * chi * w;
+        // Atomic-sphere correction: half of the pair's energy to each end.
+        let e_i = pi.neg_half_v0_over_gamma2 * (-pj.kappa * (r / BETA - pj.s0)).exp() * chi * w;
+        // Between atoms of one element both directions are equal: half the exponentials.
+        let (sigma1_j, e_j) = if std::ptr::eq(pi, pj) {
+            (sigma1_i, e_i)
+        } else {
+            (
+                (-pi.eta2 * (r - BETA * pi.s0)).exp() / chi * w,
+                pj.neg_half_v0_over_gamma2 * (-pi.kappa * (r / BETA - pi.s0)).exp() / chi * w,
+            )
+        };
+        Pair {
+            i,
+            j,
+            d: edge.d,
+            r,
+            dw_over_w,
+            sigma1_i,
+            sigma1_j,
+            sphere_energy: 0.5 * (e_i + e_j),
+            sphere_de_dr: e_i * (dw_over_w - pj.kappa / BETA) + e_j * (dw_over_w - pi.kappa / BETA),
+        }
+    }
 }
 
 impl Calculator for Emt {
@@ -155,49 +205,19 @@ impl Calculator for Emt {
             })
             .collect::<Result<_, _>>()?;
         let n = atoms.len();
-        let list = half_neighbor_list(atoms, self.rc_list).map_err(|e| CalcError::Input(e.to_string()))?;
-        let positions = atoms.positions();
+        // The pair terms as the search finds the pairs: no neighbour list is stored.
+        let runs = fold_half_pairs(atoms, self.rc_list, self.threads, Vec::with_capacity, |pairs, edge| {
+            pairs.push(self.pair(&params, edge))
+        })
+        .map_err(|e| CalcError::Input(e.to_string()))?;
+        let pairs = || runs.iter().flatten();
         let mut energies = vec![0.0; n];
         let mut sigma1 = vec![0.0; n];
-        let mut pairs = Vec::with_capacity(list.len());
-        for e in 0..list.len() {
-            let (i, j) = (list.first[e] as usize, list.second[e] as usize);
-            let shift = atoms.cell().map_or([0.0; 3], |c| c.shift(list.shifts[e]));
-            let d: Vec3 = std::array::from_fn(|k| positions[j][k] + shift[k] - positions[i][k]);
-            let r = dot(d, d).sqrt();
-            if r >= self.rc_list {
-                continue;
-            }
-            let (pi, pj) = (params[i], params[j]);
-            let w = self.cutoff(r);
-            let dw_over_w = self.acut * (w - 1.0);
-            let chi = pj.n0 / pi.n0;
-            let sigma1_i = (-pj.eta2 * (r - BETA * pj.s0)).exp() * chi * w;
-            // Atomic-sphere correction: half of the pair's energy to each end.
-            let e_i = pi.neg_half_v0_over_gamma2 * (-pj.kappa * (r / BETA - pj.s0)).exp() * chi * w;
-            // Between atoms of one element both directions are equal: half the exponentials.
-            let (sigma1_j, e_j) = if std::ptr::eq(pi, pj) {
-                (sigma1_i, e_i)
-            } else {
-                (
-                    (-pi.eta2 * (r - BETA * pi.s0)).exp() / chi * w,
-                    pj.neg_half_v0_over_gamma2 * (-pi.kappa * (r / BETA - pi.s0)).exp() / chi * w,
-                )
-            };
-            sigma1[i] += sigma1_i;
-            sigma1[j] += sigma1_j;
-            energies[i] += 0.5 * (e_i + e_j);
-            energies[j] += 0.5 * (e_i + e_j);
-            pairs.push(Pair {
-                i,
-                j,
-                d,
-                r,
-                dw_over_w,
-                sigma1_i,
-                sigma1_j,
-                sphere_de_dr: e_i * (dw_over_w - pj.kappa / BETA) + e_j * (dw_over_w - pi.kappa / BETA),
-            });
+        for p in pairs() {
+            sigma1[p.i] += p.sigma1_i;
+            sigma1[p.j] += p.sigma1_j;
+            energies[p.i] += p.sphere_energy;
+            energies[p.j] += p.sphere_energy;
         }
 
         // Cohesive energy of each atom's effective medium and its derivative by σ1; an atom
@@ -219,12 +239,12 @@ impl Calculator for Emt {
 
         let mut forces = vec![[0.0; 3]; n];
         let mut virial = [[0.0; 3]; 3];
-        for p in &pairs {
+        for p in pairs() {
             let (pi, pj) = (params[p.i], params[p.j]);
             let de_dr = p.sphere_de_dr
                 + de_dsigma1[p.i] * p.sigma1_i * (p.dw_over_w - pj.eta2)
                 + de_dsigma1[p.j] * p.sigma1_j * (p.dw_over_w - pi.eta2);
-            let f: Vec3 = std::array::from_fn(|k| de_dr / p.r * p.d[k]);
+            let f: Vec3 = p.d.map(|x| de_dr / p.r * x);
             for k in 0..3 {
                 forces[p.i][k] += f[k];
                 forces[p.j][k] -= f[k];
@@ -310,6 +330,19 @@ mod tests {
         assert!(per_atom(3.59) < per_atom(3.45) && per_atom(3.59) < per_atom(3.75));
         let energies = labels.energies.unwrap();
         assert!(energies.iter().all(|e| (e - energies[0]).abs() < 1e-12));
+    }
+
+    #[test]
+    fn threads_do_not_change_the_result() {
+        // 864 atoms: the search is really split over the threads.
+        let crystal = rattled(&fcc_supercell(29, 3.6, 6), 0.1, 3);
+        let serial = Emt::new().calculate(&crystal).unwrap();
+        for threads in [2, 3] {
+            let parallel = Emt::with_threads(threads).calculate(&crystal).unwrap();
+            assert_eq!(parallel.energy.to_bits(), serial.energy.to_bits());
+            assert_eq!(parallel.forces, serial.forces);
+            assert_eq!(parallel.stress, serial.stress);
+        }
     }
 
     #[test]

@@ -145,7 +145,8 @@ fn half_list_holds_each_pair_once() {
             .with_cell(cell, pbc);
         let cutoff = rng.random_range(0.5..8.0);
         let full = neighbor_list(&atoms, cutoff).unwrap();
-        let half = half_neighbor_list(&atoms, cutoff).unwrap();
+        let half = half_neighbor_list(&atoms, cutoff, 1).unwrap();
+        assert_eq!(half, half_neighbor_list(&atoms, cutoff, 3).unwrap());
         let first_nonzero_positive = |s: &[i32; 3]| s.iter().find(|&&c| c != 0).is_some_and(|&c| c > 0);
         let mut expected: Vec<(Edge, f64)> = sorted_edges(&full)
             .into_iter()
@@ -158,5 +159,24 @@ fn half_list_holds_each_pair_once() {
         assert_eq!(pairs(&found), pairs(&expected));
         // Found from either end: the same length up to rounding.
         assert!(found.iter().zip(&expected).all(|(a, b)| (a.1 - b.1).abs() < 1e-12));
+    }
+}
+
+#[test]
+fn threads_give_the_same_half_list() {
+    // Enough atoms that the search really is split (a few hundred centre atoms per thread).
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let crystal = fcc_supercell(29, 3.6, 6);
+    let positions: Vec<Vec3> = crystal
+        .positions()
+        .iter()
+        .map(|r| std::array::from_fn(|k| r[k] + rng.random_range(-0.2..0.2)))
+        .collect();
+    let mut atoms = crystal.clone();
+    atoms.set_positions(positions).unwrap();
+    let serial = half_neighbor_list(&atoms, 5.9, 1).unwrap();
+    assert_eq!(2 * serial.len(), neighbor_list(&atoms, 5.9).unwrap().len());
+    for threads in [2, 3] {
+        assert_eq!(half_neighbor_list(&atoms, 5.9, threads).unwrap(), serial);
     }
 }

@@ -37,6 +37,9 @@ pub enum Bench {
         /// Write the benchmarked structure here (extxyz), for the comparison with ASE.
         #[arg(long)]
         write: Option<PathBuf>,
+        /// Thread counts to measure (the structure's pairs split over them).
+        #[arg(long, value_delimiter = ',', default_value = "1,2")]
+        threads: Vec<usize>,
         #[arg(long, default_value_t = 20)]
         repeat: usize,
     },
@@ -76,8 +79,9 @@ pub fn run(bench: Bench) -> Result<()> {
             cells,
             input,
             write,
+            threads,
             repeat,
-        } => emt(&cells, input.as_deref(), write.as_deref(), repeat.max(1)),
+        } => emt(&cells, input.as_deref(), write.as_deref(), &threads, repeat.max(1)),
     }
 }
 
@@ -222,7 +226,7 @@ fn model(args: &ModelArgs) -> Result<()> {
     Ok(())
 }
 
-fn emt(cells: &[usize], input: Option<&Path>, write: Option<&Path>, repeat: usize) -> Result<()> {
+fn emt(cells: &[usize], input: Option<&Path>, write: Option<&Path>, threads: &[usize], repeat: usize) -> Result<()> {
     use minima_label::Calculator;
     let atoms = match input {
         Some(path) => minima_io::extxyz::read_all(path)?
@@ -239,25 +243,26 @@ fn emt(cells: &[usize], input: Option<&Path>, write: Option<&Path>, repeat: usiz
     if let Some(path) = write {
         minima_io::extxyz::write_all(path, std::slice::from_ref(&atoms))?;
     }
-    let emt = minima_label::Emt::new();
-    let mut times = Vec::with_capacity(repeat);
-    let mut energy = 0.0;
-    for _ in 0..repeat {
-        let start = Instant::now();
-        energy = emt.calculate(&atoms)?.energy;
-        times.push(start.elapsed().as_secs_f64());
+    let mut results = Vec::new();
+    for &threads in threads {
+        let emt = minima_label::Emt::with_threads(threads);
+        let mut times = Vec::with_capacity(repeat);
+        let mut energy = 0.0;
+        for _ in 0..repeat {
+            let start = Instant::now();
+            energy = emt.calculate(&atoms)?.energy;
+            times.push(start.elapsed().as_secs_f64());
+        }
+        let (best, median) = best_and_median(times);
+        println!(
+            "EMT energy + forces, {} atoms, {threads} thread(s): best {:.3} ms, median {:.3} ms (E = {energy:.6} eV)",
+            atoms.len(),
+            best * 1e3,
+            median * 1e3
+        );
+        results.push(json!({"threads": threads, "best_s": best, "median_s": median, "energy": energy}));
     }
-    let (best, median) = best_and_median(times);
-    println!(
-        "EMT energy + forces, {} atoms: best {:.3} ms, median {:.3} ms (E = {energy:.6} eV)",
-        atoms.len(),
-        best * 1e3,
-        median * 1e3
-    );
-    println!(
-        "{}",
-        json!({"atoms": atoms.len(), "best_s": best, "median_s": median, "energy": energy})
-    );
+    println!("{}", json!({"atoms": atoms.len(), "runs": results}));
     Ok(())
 }
 
