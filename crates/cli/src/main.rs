@@ -39,6 +39,10 @@ enum Command {
     Eval(commands::eval::Args),
     /// Predict energies, forces and per-atom contributions into an extxyz file.
     Predict(commands::predict::Args),
+    /// Energy against isotropic scale from a model and/or a reference, minima marked; CSV, SVG, PNG.
+    Curve(commands::curve::Args),
+    /// Relax structures (FIRE or L-BFGS) with a model or a reference calculator.
+    Relax(commands::relax::Args),
     /// Benchmarks (speed and memory targets are measured here, never in tests).
     #[command(subcommand)]
     Bench(commands::bench::Bench),
@@ -56,6 +60,8 @@ fn main() {
         Command::Train(args) => commands::train::run(args),
         Command::Eval(args) => commands::eval::run(args),
         Command::Predict(args) => commands::predict::run(args),
+        Command::Curve(args) => commands::curve::run(args),
+        Command::Relax(args) => commands::relax::run(args),
         Command::Bench(bench) => commands::bench::run(bench),
     };
     if let Err(error) = result {

@@ -36,32 +36,39 @@ pub fn predict_samples(
     let mut out = Vec::with_capacity(samples.len());
     for chunk in samples.chunks(batch_size.max(1)) {
         let graphs: Vec<&minima_data::Graph> = chunk.iter().map(|s| &s.graph).collect();
-        let run = || {
-            let batch = potential.batch(&graphs, forces);
-            let p = potential.predict(&batch, forces, false, false);
-            let to_vec = |t: &tch::Tensor| Vec::<f64>::try_from(t.detach().to_kind(Kind::Double).flatten(0, -1));
-            Ok::<_, tch::TchError>((
-                to_vec(&p.energy)?,
-                to_vec(&p.atom_energy)?,
-                p.forces.as_ref().map(to_vec).transpose()?,
-            ))
-        };
-        let (energies, atom_energies, all_forces) = if forces { run()? } else { tch::no_grad(run)? };
-        let mut start = 0;
-        for (s, graph) in graphs.iter().enumerate() {
-            let end = start + graph.len();
-            out.push(Predicted {
-                energy: energies[s],
-                atom_energies: atom_energies[start..end].to_vec(),
-                forces: all_forces
-                    .as_ref()
-                    .map(|f| f[3 * start..3 * end].chunks(3).map(|c| [c[0], c[1], c[2]]).collect()),
-            });
-            start = end;
-        }
+        out.extend(predict_graphs(potential, &graphs, forces)?);
         bar.inc(chunk.len() as u64);
     }
     bar.finish_and_clear();
+    Ok(out)
+}
+
+/// One batch of graphs (elements already checked), with forces when `forces`.
+pub fn predict_graphs(potential: &Potential, graphs: &[&minima_data::Graph], forces: bool) -> Result<Vec<Predicted>> {
+    let run = || {
+        let batch = potential.batch(graphs, forces);
+        let p = potential.predict(&batch, forces, false, false);
+        let to_vec = |t: &tch::Tensor| Vec::<f64>::try_from(t.detach().to_kind(Kind::Double).flatten(0, -1));
+        Ok::<_, tch::TchError>((
+            to_vec(&p.energy)?,
+            to_vec(&p.atom_energy)?,
+            p.forces.as_ref().map(to_vec).transpose()?,
+        ))
+    };
+    let (energies, atom_energies, all_forces) = if forces { run()? } else { tch::no_grad(run)? };
+    let mut out = Vec::with_capacity(graphs.len());
+    let mut start = 0;
+    for (s, graph) in graphs.iter().enumerate() {
+        let end = start + graph.len();
+        out.push(Predicted {
+            energy: energies[s],
+            atom_energies: atom_energies[start..end].to_vec(),
+            forces: all_forces
+                .as_ref()
+                .map(|f| f[3 * start..3 * end].chunks(3).map(|c| [c[0], c[1], c[2]]).collect()),
+        });
+        start = end;
+    }
     Ok(out)
 }
 

@@ -7,10 +7,12 @@
 //! `--resume` continues a killed run with the same result as an uninterrupted one.
 
 pub mod adam;
+pub mod calculator;
 pub mod config;
 pub mod evaluate;
 pub mod trainer;
 
+pub use calculator::ModelCalculator;
 pub use config::RunConfig;
 pub use evaluate::{evaluate, predict_samples, EvalReport};
 pub use trainer::{train, TrainOutcome};

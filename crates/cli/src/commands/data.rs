@@ -159,12 +159,16 @@ pub fn run(data: Data) -> Result<()> {
         } => {
             let frames = extxyz::read_all(&input)?;
             let scheme = match scheme.as_deref() {
-                None => Scheme::detect(&frames).with_context(|| {
+                // A detected scheme still takes the options given.
+                None => match Scheme::detect(&frames).with_context(|| {
                     format!(
                         "{}: cannot tell the dataset (no qm9_index, element or seed); give --scheme",
                         input.display()
                     )
-                })?,
+                })? {
+                    Scheme::Fcc { .. } => Scheme::Fcc { train_points },
+                    detected => detected,
+                },
                 Some("qm9") => Scheme::Qm9,
                 Some("fcc") => Scheme::Fcc { train_points },
                 Some("growth") => Scheme::Growth,

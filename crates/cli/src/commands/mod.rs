@@ -1,11 +1,13 @@
 pub mod bench;
 pub mod bonds;
 pub mod convert;
+pub mod curve;
 pub mod data;
 pub mod eval;
 pub mod info;
 pub mod label;
 pub mod predict;
+pub mod relax;
 pub mod train;
 
 use std::path::{Path, PathBuf};
@@ -47,4 +49,63 @@ impl ModelArgs {
         let device = minima_model::parse_device(&self.device)?;
         Ok(minima_model::Potential::load(&self.model, device)?)
     }
+}
+
+/// Where energies and forces come from: a trained model, a reference calculator, or (for
+/// commands that compare them) both.
+#[derive(clap::Args)]
+pub struct CalculatorArgs {
+    /// Trained model checkpoint (`best.safetensors` of a run, its `.toml` beside it).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Reference calculator: emt, xtb or cp2k (in place of a model, or beside it where the
+    /// command compares them).
+    #[arg(long, visible_alias = "calculator")]
+    pub reference: Option<String>,
+    /// cpu, cuda or cuda:N (models).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// libtorch intra-op threads (models).
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+}
+
+impl CalculatorArgs {
+    /// The model and the reference that were asked for, model first; at least one.
+    pub fn load(&self) -> Result<Vec<Box<dyn minima_label::Calculator>>> {
+        let mut calculators: Vec<Box<dyn minima_label::Calculator>> = Vec::new();
+        if let Some(path) = &self.model {
+            minima_model::configure_threads(self.threads);
+            let device = minima_model::parse_device(&self.device)?;
+            calculators.push(Box::new(minima_train::ModelCalculator::load(path, device)?));
+        }
+        if let Some(name) = &self.reference {
+            calculators.push(minima_label::calculator_by_name(name, &Default::default())?);
+        }
+        if calculators.is_empty() {
+            anyhow::bail!("give --model CHECKPOINT, --reference CALCULATOR (emt, xtb, cp2k), or both");
+        }
+        Ok(calculators)
+    }
+
+    /// Exactly one calculator: the model, else the reference.
+    pub fn load_one(&self) -> Result<Box<dyn minima_label::Calculator>> {
+        if self.model.is_some() && self.reference.is_some() {
+            anyhow::bail!("give either --model or --reference/--calculator, not both");
+        }
+        Ok(self.load()?.remove(0))
+    }
+}
+
+/// Frame `index` of an extxyz file.
+pub fn read_frame(path: &Path, index: usize) -> Result<Atoms> {
+    let mut count = 0;
+    for frame in ExtxyzReader::open(path)? {
+        let frame = frame?;
+        if count == index {
+            return Ok(frame);
+        }
+        count += 1;
+    }
+    anyhow::bail!("{}: frame {index} asked for, the file has {count}", path.display())
 }

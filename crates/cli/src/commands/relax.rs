@@ -1,0 +1,94 @@
+//! `minima relax`: FIRE or L-BFGS relaxation of every frame of a file, with a model or a
+//! reference calculator.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use minima_explore::{Optimizer, RelaxOptions};
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    calculator: super::CalculatorArgs,
+    /// Structures to relax (extxyz); every frame is relaxed.
+    #[arg(short, long)]
+    input: PathBuf,
+    /// The relaxed structures with their energy and forces (extxyz).
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Converged when every atomic force is below this (eV/Å).
+    #[arg(long, default_value_t = 0.05)]
+    fmax: f64,
+    /// fire (as ASE's) or lbfgs (More–Thuente line search).
+    #[arg(long, default_value = "fire")]
+    optimizer: Optimizer,
+    /// Step limit per structure.
+    #[arg(long, default_value_t = 1000)]
+    steps: usize,
+    /// Largest displacement of an atom in one step (Å).
+    #[arg(long, default_value_t = 0.2)]
+    max_step: f64,
+    /// Every accepted step of every structure, with energy and forces (extxyz).
+    #[arg(long)]
+    trajectory: Option<PathBuf>,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let calculator = args.calculator.load_one()?;
+    let frames = minima_io::extxyz::read_all(&args.input)?;
+    let options = RelaxOptions {
+        optimizer: args.optimizer,
+        fmax: args.fmax,
+        steps: args.steps,
+        max_step: args.max_step,
+        ..RelaxOptions::default()
+    };
+    let mut trajectory = Vec::new();
+    let mut relaxed = Vec::with_capacity(frames.len());
+    for (index, frame) in frames.iter().enumerate() {
+        let start = minima_explore::curve::with_fixed_bonds(frame);
+        let bar = super::progress(args.steps as u64, &format!("relax {index}"));
+        let result = minima_explore::relax(calculator.as_ref(), &start, &options, |step| {
+            bar.set_position(step.step as u64);
+            bar.set_message(format!("E {:.4} eV, fmax {:.4} eV/Å", step.labels.energy, step.fmax));
+            if args.trajectory.is_some() {
+                trajectory.push(step.atoms.clone());
+            }
+        })
+        .with_context(|| format!("{}: frame {index}", args.input.display()))?;
+        bar.finish_and_clear();
+        println!(
+            "frame {index} ({}): {} after {} steps ({} {} calls), E = {:.6} eV, fmax = {:.4} eV/Å",
+            frame.formula(),
+            result.stop,
+            result.steps,
+            result.evaluations,
+            calculator.name(),
+            result.labels.energy,
+            result.fmax()
+        );
+        let mut atoms = result.atoms;
+        atoms
+            .info
+            .insert("relax_stop".into(), minima_atoms::Value::Str(result.stop.to_string()));
+        atoms
+            .info
+            .insert("relax_steps".into(), minima_atoms::Value::Int(result.steps as i64));
+        relaxed.push(atoms);
+    }
+    write_frames(&args.output, &relaxed)?;
+    if let Some(path) = &args.trajectory {
+        write_frames(path, &trajectory)?;
+    }
+    println!("{} structures → {}", relaxed.len(), args.output.display());
+    Ok(())
+}
+
+fn write_frames(path: &std::path::Path, frames: &[minima_atoms::Atoms]) -> Result<()> {
+    minima_io::write_atomic(path, |w| {
+        frames.iter().try_for_each(|f| minima_io::extxyz::write_frame(w, f))?;
+        w.flush()
+    })?;
+    Ok(())
+}

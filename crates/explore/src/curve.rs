@@ -1,0 +1,169 @@
+//! Energy against isotropic scale (the papers' Fig. 3 and 5): a molecule scaled about its
+//! centroid, a crystal with its cell, each scale evaluated by one or more calculators, and each
+//! curve's minimum refined by the parabola through the lowest grid point and its neighbours.
+
+use std::io::Write;
+use std::path::Path;
+
+use minima_atoms::{Atoms, Value};
+use minima_bonds::record::BONDS_KEY;
+use minima_data::curve::parabolic_minimum;
+use minima_data::generate::scaled;
+use minima_label::Calculator;
+use serde::Serialize;
+
+use crate::plot::{Figure, Style};
+use crate::ExploreError;
+
+/// One calculator's curve.
+#[derive(Debug, Clone, Serialize)]
+pub struct Curve {
+    /// The calculator's name (`emt`, `xtb`, a model's checkpoint…).
+    pub name: String,
+    /// Energy at each scale (eV).
+    pub energies: Vec<f64>,
+    /// (scale, energy) of the refined minimum.
+    pub minimum: Option<(f64, f64)>,
+}
+
+/// Curves of one structure on one grid of scales.
+#[derive(Debug, Clone, Serialize)]
+pub struct Scan {
+    pub scales: Vec<f64>,
+    pub curves: Vec<Curve>,
+    /// Nearest-neighbour distance of the unscaled structure (Å), to read scales as lengths.
+    pub nearest_neighbor: Option<f64>,
+}
+
+/// `structure` with its bonds recorded (those it records, else perceived at its reference
+/// geometry), so that every moved or scaled copy keeps them: a model's bond features must not
+/// change along a scan or a relaxation. Structures whose bonds cannot be perceived (a metal
+/// cluster, say) are returned unchanged.
+pub fn with_fixed_bonds(structure: &Atoms) -> Atoms {
+    let mut base = structure.clone();
+    if let Ok(bonds) = minima_bonds::bonds_of(structure) {
+        base.info
+            .insert(BONDS_KEY.into(), Value::Str(minima_bonds::record::encode(&bonds)));
+    }
+    base
+}
+
+/// The geometry scales are measured from: a frame of a scan (with `scale`, as the dataset
+/// generators write) brought back to scale 1, any other structure as given; bonds fixed.
+pub fn reference_of(structure: &Atoms) -> Result<Atoms, ExploreError> {
+    let mut base = with_fixed_bonds(structure);
+    if let Some(scale) = base.info.shift_remove("scale").and_then(|v| v.as_f64()) {
+        base = base
+            .scaled(1.0 / scale)
+            .map_err(|e| ExploreError::Input(format!("scale={scale}: {e}")))?;
+    }
+    Ok(base)
+}
+
+/// The scan of `structure` (its [`reference_of`]) over `scales` with each calculator;
+/// `progress` is called once per evaluated structure.
+pub fn scan(
+    structure: &Atoms,
+    scales: &[f64],
+    calculators: &[&dyn Calculator],
+    mut progress: impl FnMut(),
+) -> Result<Scan, ExploreError> {
+    if scales.iter().any(|&s| !(s.is_finite() && s > 0.0)) {
+        return Err(ExploreError::Input("scales must be positive".into()));
+    }
+    let base = reference_of(structure)?;
+    let frames: Vec<Atoms> = scales.iter().map(|&s| scaled(&base, s)).collect();
+    let mut curves = Vec::with_capacity(calculators.len());
+    for calculator in calculators {
+        let mut energies = Vec::with_capacity(frames.len());
+        for (frame, &scale) in frames.iter().zip(scales) {
+            let labels = calculator
+                .calculate_checked(frame)
+                .map_err(|e| ExploreError::Input(format!("{} at scale {scale}: {e}", calculator.name())))?;
+            energies.push(labels.energy);
+            progress();
+        }
+        curves.push(Curve {
+            name: calculator.name().to_string(),
+            minimum: parabolic_minimum(scales, &energies),
+            energies,
+        });
+    }
+    Ok(Scan {
+        scales: scales.to_vec(),
+        curves,
+        nearest_neighbor: base.closest_pair().map(|(_, _, d)| d),
+    })
+}
+
+impl Scan {
+    /// `scale,<name> energy (eV),…` with one row per scale.
+    pub fn write_csv(&self, path: &Path) -> Result<(), ExploreError> {
+        minima_io::write_atomic(path, |w| {
+            write!(w, "scale")?;
+            for curve in &self.curves {
+                write!(w, ",{}_energy_eV", curve.name)?;
+            }
+            writeln!(w)?;
+            for (k, scale) in self.scales.iter().enumerate() {
+                write!(w, "{scale}")?;
+                for curve in &self.curves {
+                    write!(w, ",{}", curve.energies[k])?;
+                }
+                writeln!(w)?;
+            }
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    /// Energy relative to each curve's own minimum against scale, every minimum marked. Each
+    /// curve is shifted by its own lowest energy, as in the papers' figures: a model and its
+    /// reference may differ by a constant (the atomic reference energies) that says nothing
+    /// about where the minimum lies.
+    pub fn figure(&self, title: &str) -> Figure {
+        let mut figure = Figure::new(title, "scale (1 = equilibrium or input geometry)", "E − E_min (eV)");
+        for (k, curve) in self.curves.iter().enumerate() {
+            let lowest = curve
+                .minimum
+                .map(|(_, e)| e)
+                .unwrap_or_else(|| curve.energies.iter().copied().fold(f64::INFINITY, f64::min));
+            let points = self
+                .scales
+                .iter()
+                .zip(&curve.energies)
+                .map(|(&s, &e)| (s, e - lowest))
+                .collect();
+            figure = figure.with_series(&curve.name, points, Style::Line);
+            if let Some((s, e)) = curve.minimum {
+                figure = figure.with_marker(format!("{} minimum: scale {s:.3}", curve.name), (s, e - lowest), k);
+            }
+        }
+        figure
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use minima_atoms::build::fcc_supercell;
+    use minima_label::Emt;
+
+    #[test]
+    fn the_emt_copper_curve_has_its_minimum_near_the_emt_lattice_constant() {
+        // Built at 3.8 Å; EMT's copper lattice constant is about 3.59 Å.
+        let crystal = fcc_supercell(29, 3.8, 2);
+        let scales: Vec<f64> = (0..41).map(|k| 0.85 + 0.2 * k as f64 / 40.0).collect();
+        let mut calls = 0;
+        let scan = scan(&crystal, &scales, &[&Emt::new()], || calls += 1).unwrap();
+        assert_eq!(calls, 41);
+        let (scale, _) = scan.curves[0].minimum.unwrap();
+        assert!((3.8 * scale - 3.59).abs() < 0.02, "{}", 3.8 * scale);
+        let folder = tempfile::tempdir().unwrap();
+        let csv = folder.path().join("curve.csv");
+        scan.write_csv(&csv).unwrap();
+        let text = std::fs::read_to_string(csv).unwrap();
+        assert!(text.starts_with("scale,emt_energy_eV\n0.85,"));
+        assert_eq!(text.lines().count(), 42);
+    }
+}

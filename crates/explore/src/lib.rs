@@ -1,0 +1,28 @@
+//! What users run a potential for: finding stable configurations. Every tool here takes a
+//! [`minima_label::Calculator`], so a trained model (minima-train's `ModelCalculator`) and a
+//! reference method (EMT, xtb, CP2K) are used the same way and can be drawn together.
+//!
+//! - [`curve`]: isotropic energy scans and their minima;
+//! - [`relax`]: FIRE and L-BFGS relaxation;
+//! - [`benchmark`]: the re-optimisation benchmark (perturb equilibrium molecules, relax,
+//!   measure ΔP and ΔE_g) and molecule assembly;
+//! - [`plot`]: the figures, SVG and PNG.
+
+pub mod benchmark;
+pub mod curve;
+pub mod plot;
+pub mod relax;
+
+pub use relax::{relax, Optimizer, RelaxOptions, Relaxation, Stop};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExploreError {
+    #[error(transparent)]
+    Calc(#[from] minima_label::CalcError),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Input(String),
+    #[error("drawing the figure: {0}")]
+    Plot(String),
+}

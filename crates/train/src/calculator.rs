@@ -1,0 +1,63 @@
+//! A trained model as a [`Calculator`], so that everything built for reference methods
+//! (relaxation, energy curves, the benchmarks) runs on a model unchanged.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use minima_atoms::Atoms;
+use minima_data::Sample;
+use minima_label::{CalcError, Calculator, Labels};
+use minima_model::Potential;
+use tch::Device;
+
+use crate::evaluate::predict_graphs;
+
+/// A loaded checkpoint. Each call builds the structure's graph (with the bonds the frame
+/// records, else perceived at its reference geometry) and predicts energy, forces and the
+/// per-atom contributions. libtorch tensors may not be shared between threads, so calls take
+/// turns (a model call is itself parallel through libtorch's threads).
+pub struct ModelCalculator {
+    potential: Mutex<Potential>,
+    name: String,
+}
+
+impl ModelCalculator {
+    pub fn new(potential: Potential, name: impl Into<String>) -> ModelCalculator {
+        ModelCalculator {
+            potential: Mutex::new(potential),
+            name: name.into(),
+        }
+    }
+
+    /// Loads a checkpoint (its `.toml` beside it), named after its run folder.
+    pub fn load(path: &Path, device: Device) -> Result<ModelCalculator, minima_model::ModelError> {
+        let potential = Potential::load(path, device)?;
+        let run = path.parent().and_then(Path::file_name).and_then(|n| n.to_str());
+        Ok(ModelCalculator::new(potential, run.unwrap_or("model")))
+    }
+}
+
+impl Calculator for ModelCalculator {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn calculate(&self, atoms: &Atoms) -> Result<Labels, CalcError> {
+        let potential = self.potential.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let sample = Sample::from_atoms(atoms, 0, "structure", &potential.config.graph_spec())
+            .map_err(|e| CalcError::Input(e.to_string()))?;
+        potential
+            .check_elements(&sample.graph, 0)
+            .map_err(|e| CalcError::Unsupported(e.to_string()))?;
+        let predicted = predict_graphs(&potential, &[&sample.graph], true)
+            .map_err(|e| CalcError::Failed(e.to_string()))?
+            .pop()
+            .expect("one graph in, one prediction out");
+        Ok(Labels {
+            energy: predicted.energy,
+            forces: predicted.forces.unwrap_or_default(),
+            energies: Some(predicted.atom_energies),
+            stress: None,
+        })
+    }
+}
