@@ -43,6 +43,10 @@ enum Command {
     Curve(commands::curve::Args),
     /// Relax structures (FIRE or L-BFGS) with a model or a reference calculator.
     Relax(commands::relax::Args),
+    /// The re-optimisation benchmark: perturb equilibrium molecules, relax, report ΔP and ΔE_g.
+    BenchRelax(commands::bench_relax::Args),
+    /// Molecule assembly: move functional groups away, relax, check that the bonds reform.
+    Assemble(commands::assemble::Args),
     /// Benchmarks (speed and memory targets are measured here, never in tests).
     #[command(subcommand)]
     Bench(commands::bench::Bench),
@@ -62,6 +66,8 @@ fn main() {
         Command::Predict(args) => commands::predict::run(args),
         Command::Curve(args) => commands::curve::run(args),
         Command::Relax(args) => commands::relax::run(args),
+        Command::BenchRelax(args) => commands::bench_relax::run(args),
+        Command::Assemble(args) => commands::assemble::run(args),
         Command::Bench(bench) => commands::bench::run(bench),
     };
     if let Err(error) = result {

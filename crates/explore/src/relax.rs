@@ -74,6 +74,10 @@ pub enum Stop {
     /// The optimiser could make no further progress (a line search found no lower energy,
     /// typically at the noise floor of a model's energy) before `fmax` was reached.
     Stalled(String),
+    /// The calculator failed on a structure the optimiser reached (a model that lets atoms
+    /// collapse onto each other, an SCF that does not converge); the result is the last
+    /// structure it did evaluate. A failure on the starting structure is an error instead.
+    Failed(String),
 }
 
 impl std::fmt::Display for Stop {
@@ -82,6 +86,7 @@ impl std::fmt::Display for Stop {
             Stop::Converged => write!(f, "converged"),
             Stop::StepLimit => write!(f, "step limit reached before convergence"),
             Stop::Stalled(why) => write!(f, "stalled before convergence: {why}"),
+            Stop::Failed(why) => write!(f, "calculator failed during the relaxation: {why}"),
         }
     }
 }
@@ -219,7 +224,11 @@ fn fire(mut path: Path, options: &RelaxOptions) -> Result<Relaxation, ExploreErr
     let mut positions = path.atoms.positions().to_vec();
     let mut step = 0;
     loop {
-        let labels = path.evaluate(positions.clone())?;
+        let labels = match path.evaluate(positions.clone()) {
+            Ok(labels) => labels,
+            Err(e) if path.accepted.is_some() => return path.finish(Stop::Failed(e.to_string())),
+            Err(e) => return Err(e),
+        };
         let forces = labels.forces.clone();
         path.accept(step, labels);
         if fmax(&forces) < options.fmax {
@@ -471,6 +480,7 @@ fn lbfgs(path: Path, options: &RelaxOptions) -> Result<Relaxation, ExploreError>
             other => Stop::Stalled(format!("{other:?}")),
         },
         Err(error) => match error.downcast::<CalcOrOther>() {
+            Ok(CalcOrOther(e)) if path.borrow().accepted.is_some() => Stop::Failed(e.to_string()),
             Ok(CalcOrOther(e)) => return Err(e),
             // A line search that cannot lower the energy ends the run where it stands.
             Err(other) => Stop::Stalled(other.to_string()),

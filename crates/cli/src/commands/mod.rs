@@ -1,4 +1,6 @@
+pub mod assemble;
 pub mod bench;
+pub mod bench_relax;
 pub mod bonds;
 pub mod convert;
 pub mod curve;

@@ -1,0 +1,127 @@
+//! `minima bench-relax`: the re-optimisation benchmark of the physics-transformer paper
+//! (section 4.3): perturb equilibrium molecules, relax, report ΔP and ΔE_g.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use minima_explore::benchmark::{cumulative, reoptimize, select_molecules, Spread};
+use minima_explore::plot::{Figure, Style};
+use minima_explore::{Optimizer, RelaxOptions};
+use serde_json::json;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    calculator: super::CalculatorArgs,
+    /// Equilibrium molecules: QM9 (archive or folder) or extxyz.
+    #[arg(short, long, default_value = "../shared/data/qm9/qm9_first10k.tar.bz2")]
+    input: PathBuf,
+    /// The smallest molecules taken (the paper: 128) …
+    #[arg(long, default_value_t = 128)]
+    smallest: usize,
+    /// … and this many more drawn at random from the rest (the paper: 128).
+    #[arg(long, default_value_t = 128)]
+    random: usize,
+    /// Standard deviation of the Gaussian displacement of each coordinate (Å).
+    #[arg(long, default_value_t = 0.05)]
+    sigma: f64,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    #[arg(long, default_value_t = 0.01)]
+    fmax: f64,
+    #[arg(long, default_value = "fire")]
+    optimizer: Optimizer,
+    #[arg(long, default_value_t = 500)]
+    steps: usize,
+    /// Output stem: STEM.json (every molecule and the summary), STEM.svg/.png (distributions).
+    #[arg(short, long, default_value = "bench_relax")]
+    output: PathBuf,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let calculator = args.calculator.load_one()?;
+    let molecules = minima_data::read_frames(&args.input)?;
+    let chosen = select_molecules(&molecules, args.smallest, args.random, args.seed);
+    let options = RelaxOptions {
+        optimizer: args.optimizer,
+        fmax: args.fmax,
+        steps: args.steps,
+        ..RelaxOptions::default()
+    };
+    let bar = super::progress(chosen.len() as u64, "bench-relax");
+    let records = reoptimize(
+        calculator.as_ref(),
+        &molecules,
+        &chosen,
+        args.sigma,
+        args.seed,
+        &options,
+        |r| {
+            bar.set_message(format!("{} ΔP {:.3} Å", r.formula, r.delta_p));
+            bar.inc(1);
+        },
+    )?;
+    bar.finish_and_clear();
+    let delta_p: Vec<f64> = records.iter().map(|r| r.delta_p).collect();
+    let delta_e: Vec<f64> = records.iter().map(|r| r.delta_e.abs()).collect();
+    let start: Vec<f64> = records.iter().map(|r| r.start_displacement).collect();
+    let converged = records
+        .iter()
+        .filter(|r| r.stop == minima_explore::Stop::Converged)
+        .count();
+    let below = delta_p.iter().filter(|&&p| p < 0.1).count();
+    let (p, e, s) = (Spread::of(&delta_p), Spread::of(&delta_e), Spread::of(&start));
+    println!(
+        "{} molecules ({} smallest + {} random), {} converged to fmax {} eV/Å with {}",
+        records.len(),
+        args.smallest.min(records.len()),
+        records.len().saturating_sub(args.smallest),
+        converged,
+        args.fmax,
+        calculator.name()
+    );
+    println!("{:>22} {:>10} {:>10} {:>10} {:>10}", "", "mean", "median", "90%", "max");
+    for (name, spread) in [("start displacement Å", s), ("ΔP Å", p), ("|ΔE_g| eV", e)] {
+        println!(
+            "{name:>22} {:>10.4} {:>10.4} {:>10.4} {:>10.4}",
+            spread.mean, spread.median, spread.p90, spread.max
+        );
+    }
+    println!("ΔP < 0.1 Å: {below} of {}", records.len());
+    let report = json!({
+        "calculator": calculator.name(), "input": args.input, "sigma": args.sigma, "seed": args.seed,
+        "fmax": args.fmax, "optimizer": args.optimizer, "converged": converged,
+        "delta_p": p, "abs_delta_e": e, "start_displacement": s, "delta_p_below_0.1": below,
+        "molecules": records,
+    });
+    let text = serde_json::to_string_pretty(&report)?;
+    minima_io::write_atomic(&args.output.with_extension("json"), |w| {
+        std::io::Write::write_all(w, text.as_bytes())
+    })?;
+    let log10 = |values: &[f64]| -> Vec<(f64, f64)> {
+        cumulative(values)
+            .into_iter()
+            .map(|(v, f)| (v.max(1e-8).log10(), f))
+            .collect()
+    };
+    let figure = Figure::new(
+        format!(
+            "re-optimisation of {} perturbed molecules ({})",
+            records.len(),
+            calculator.name()
+        ),
+        "log10 of ΔP (Å) or |ΔE_g| (eV)",
+        "fraction of molecules at or below",
+    )
+    .with_series("start displacement (Å)", log10(&start), Style::Line)
+    .with_series("ΔP after relaxation (Å)", log10(&delta_p), Style::Line)
+    .with_series("|ΔE_g| (eV)", log10(&delta_e), Style::Line);
+    let [svg, png] = figure.save(&args.output)?;
+    println!(
+        "{} → {}, {}",
+        args.output.with_extension("json").display(),
+        svg.display(),
+        png.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,228 @@
+//! Explore end to end: relaxation checked against physics (xtb's own optimiser), energy curves
+//! with their minima and figures, the re-optimisation benchmark and molecule assembly. Needs
+//! the `xtb` program, which `scripts/test.sh` installs; fails (not skips) without it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use minima_atoms::{Atoms, Vec3};
+use minima_io::extxyz;
+use rand::{Rng, SeedableRng};
+
+fn minima(args: &[&str]) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_minima"))
+        .args(args)
+        .output()
+        .expect("binary runs");
+    assert!(
+        out.status.success(),
+        "minima {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn qm9_archive() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/qm9/qm9_first10k.tar.bz2")
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// QM9 molecule `index` (1-based, as QM9 numbers them).
+fn qm9_molecule(dir: &Path, index: usize) -> Atoms {
+    let file = dir.join("qm9_head.extxyz");
+    minima(&[
+        "convert",
+        "--from",
+        "qm9",
+        path(&qm9_archive()),
+        "--first",
+        &index.to_string(),
+        "-o",
+        path(&file),
+    ]);
+    let frames = extxyz::read_all(&file).unwrap();
+    let molecule = frames
+        .into_iter()
+        .find(|f| f.info["qm9_index"].as_i64() == Some(index as i64))
+        .unwrap();
+    Atoms::new(molecule.numbers().to_vec(), molecule.positions().to_vec()).unwrap()
+}
+
+/// xtb's own optimisation (its ANCopt, `--opt extreme`), at the accuracy minima's xtb uses.
+fn xtb_optimised(molecule: &Atoms, dir: &Path) -> Atoms {
+    let mut xyz = format!("{}\n\n", molecule.len());
+    for (e, r) in molecule.elements().zip(molecule.positions()) {
+        xyz += &format!("{} {:.10} {:.10} {:.10}\n", e.symbol, r[0], r[1], r[2]);
+    }
+    std::fs::write(dir.join("start.xyz"), xyz).unwrap();
+    let out = Command::new("xtb")
+        .args(["start.xyz", "--gfn", "2", "--opt", "extreme", "--acc", "1"])
+        .env("OMP_NUM_THREADS", "1")
+        .current_dir(dir)
+        .output()
+        .expect("xtb runs (scripts/setup.sh --python installs it)");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = std::fs::read_to_string(dir.join("xtbopt.xyz")).unwrap();
+    let positions: Vec<Vec3> = text
+        .lines()
+        .skip(2)
+        .take(molecule.len())
+        .map(|line| {
+            let f: Vec<f64> = line.split_whitespace().skip(1).map(|x| x.parse().unwrap()).collect();
+            [f[0], f[1], f[2]]
+        })
+        .collect();
+    Atoms::new(molecule.numbers().to_vec(), positions).unwrap()
+}
+
+/// Largest change of any interatomic distance from `reference` (Å): the geometry without
+/// its position and orientation, which cost no energy.
+fn largest_deviation(atoms: &Atoms, reference: &Atoms) -> f64 {
+    let mut largest: f64 = 0.0;
+    for i in 0..atoms.len() {
+        for j in i + 1..atoms.len() {
+            largest = largest.max((atoms.distance(i, j) - reference.distance(i, j)).abs());
+        }
+    }
+    largest
+}
+
+#[test]
+fn relaxing_perturbed_ethanol_with_xtb_reaches_xtbs_own_minimum() {
+    let dir = tempfile::tempdir().unwrap();
+    let ethanol = qm9_molecule(dir.path(), 14);
+    assert_eq!(ethanol.formula(), "C2H6O");
+    let minimum = xtb_optimised(&ethanol, dir.path());
+    // Every coordinate moved by up to ±0.15 Å (seeded).
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(14);
+    let mut start = minimum.clone();
+    start
+        .set_positions(
+            minimum
+                .positions()
+                .iter()
+                .map(|r| r.map(|x| x + rng.random_range(-0.15..0.15)))
+                .collect(),
+        )
+        .unwrap();
+    assert!(largest_deviation(&start, &minimum) > 0.1);
+    let input = dir.path().join("perturbed.extxyz");
+    extxyz::write_all(&input, &[start]).unwrap();
+    for optimizer in ["fire", "lbfgs"] {
+        let output = dir.path().join(format!("relaxed_{optimizer}.extxyz"));
+        let trajectory = dir.path().join(format!("trajectory_{optimizer}.extxyz"));
+        let out = minima(&[
+            "relax",
+            "--reference",
+            "xtb",
+            "-i",
+            path(&input),
+            "-o",
+            path(&output),
+            "--fmax",
+            "0.01",
+            "--optimizer",
+            optimizer,
+            "--trajectory",
+            path(&trajectory),
+        ]);
+        let report = String::from_utf8_lossy(&out.stdout);
+        assert!(report.contains("converged after"), "{report}");
+        let relaxed = extxyz::read_all(&output).unwrap().remove(0);
+        let deviation = largest_deviation(&relaxed, &minimum);
+        println!("{optimizer}: distances within {deviation:.4} Å of xtb's minimum");
+        assert!(deviation < 0.05, "{optimizer}: {deviation} Å from xtb's minimum");
+        let steps = extxyz::read_all(&trajectory).unwrap();
+        assert!(steps.len() > 2 && steps.iter().all(|s| s.energy().is_some() && s.forces().is_some()));
+        // The energy went down from the perturbed start.
+        assert!(steps.last().unwrap().energy().unwrap() < steps[0].energy().unwrap());
+    }
+}
+
+#[test]
+fn curve_writes_csv_json_and_figures_with_the_minimum() {
+    let dir = tempfile::tempdir().unwrap();
+    let crystal = dir.path().join("cu.extxyz");
+    minima(&[
+        "data",
+        "fcc",
+        "--elements",
+        "Cu",
+        "--scales",
+        "1:1:1",
+        "-o",
+        path(&crystal),
+    ]);
+    let stem = dir.path().join("cu_curve");
+    let out = minima(&["curve", "--reference", "emt", "-i", path(&crystal), "-o", path(&stem)]);
+    let report = String::from_utf8_lossy(&out.stdout);
+    // EMT's copper lattice constant (3.59 Å) over the experimental 3.615 Å the crystal is built at.
+    let scale: f64 = report
+        .split("minimum at scale ")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("{report}"));
+    assert!((scale * 3.615 - 3.59).abs() < 0.02, "{scale}");
+    let csv = std::fs::read_to_string(stem.with_extension("csv")).unwrap();
+    assert_eq!(csv.lines().count(), 77);
+    assert!(std::fs::read_to_string(stem.with_extension("svg"))
+        .unwrap()
+        .contains("emt minimum"));
+    assert!(std::fs::metadata(stem.with_extension("png")).unwrap().len() > 10_000);
+}
+
+#[test]
+fn bench_relax_and_assemble_produce_their_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let stem = dir.path().join("bench");
+    let out = minima(&[
+        "bench-relax",
+        "--reference",
+        "xtb",
+        "-i",
+        path(&qm9_archive()),
+        "--smallest",
+        "3",
+        "--random",
+        "2",
+        "-o",
+        path(&stem),
+    ]);
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(report.contains("ΔP Å") && report.contains("|ΔE_g| eV"), "{report}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(stem.with_extension("json")).unwrap()).unwrap();
+    let molecules = json["molecules"].as_array().unwrap();
+    assert_eq!(molecules.len(), 5);
+    // xtb relaxes the perturbed QM9 (B3LYP) geometries close to where they started from.
+    for m in molecules {
+        assert!(m["delta_p"].as_f64().unwrap() < 0.15, "{m}");
+    }
+    assert!(std::fs::metadata(stem.with_extension("png")).is_ok());
+
+    let assembled = dir.path().join("assemble.json");
+    let out = minima(&[
+        "assemble",
+        "--reference",
+        "xtb",
+        "-i",
+        path(&qm9_archive()),
+        "--molecules",
+        "2",
+        "-o",
+        path(&assembled),
+    ]);
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(report.contains("bonds reformed in"), "{report}");
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(assembled).unwrap()).unwrap();
+    for m in json["molecules"].as_array().unwrap() {
+        assert!(
+            m["broken"].as_u64().unwrap() >= 1,
+            "moving a group breaks its bond: {m}"
+        );
+    }
+}
