@@ -43,6 +43,8 @@ enum Command {
     Curve(commands::curve::Args),
     /// Relax structures (FIRE or L-BFGS) with a model or a reference calculator.
     Relax(commands::relax::Args),
+    /// Per-atom energy contributions, optionally along a scan moving one atom; CSV, SVG, PNG.
+    Contributions(commands::contributions::Args),
     /// The re-optimisation benchmark: perturb equilibrium molecules, relax, report ΔP and ΔE_g.
     BenchRelax(commands::bench_relax::Args),
     /// Molecule assembly: move functional groups away, relax, check that the bonds reform.
@@ -66,6 +68,7 @@ fn main() {
         Command::Predict(args) => commands::predict::run(args),
         Command::Curve(args) => commands::curve::run(args),
         Command::Relax(args) => commands::relax::run(args),
+        Command::Contributions(args) => commands::contributions::run(args),
         Command::BenchRelax(args) => commands::bench_relax::run(args),
         Command::Assemble(args) => commands::assemble::run(args),
         Command::Bench(bench) => commands::bench::run(bench),

@@ -9,6 +9,7 @@
 //! - [`plot`]: the figures, SVG and PNG.
 
 pub mod benchmark;
+pub mod contributions;
 pub mod curve;
 pub mod plot;
 pub mod relax;

@@ -431,8 +431,11 @@ where
     ) -> Result<(LbfgsState, Option<KV>), argmin::core::Error> {
         let step = state.get_iter() as usize + 1;
         let (state, kv) = self.inner.next_iter(problem, state)?;
-        let landscape = problem.problem.as_ref().expect("the problem is present");
-        landscape.accept(step, state.get_param().expect("L-BFGS keeps its point"))?;
+        // argmin's L-BFGS ends the run when its line search fails, without handing the
+        // problem back; there is then no new point to accept.
+        if let Some(landscape) = problem.problem.as_ref() {
+            landscape.accept(step, state.get_param().expect("L-BFGS keeps its point"))?;
+        }
         Ok((state, kv))
     }
 
@@ -477,6 +480,7 @@ fn lbfgs(path: Path, options: &RelaxOptions) -> Result<Relaxation, ExploreError>
         Ok(result) => match result.state().get_termination_reason() {
             Some(TerminationReason::SolverConverged) => Stop::Converged,
             Some(TerminationReason::MaxItersReached) => Stop::StepLimit,
+            Some(TerminationReason::SolverExit(why)) => Stop::Stalled(why.clone()),
             other => Stop::Stalled(format!("{other:?}")),
         },
         Err(error) => match error.downcast::<CalcOrOther>() {

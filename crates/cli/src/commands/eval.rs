@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
+use minima_explore::plot::{Figure, Style};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -14,6 +15,10 @@ pub struct Args {
     /// Where to write the metrics as JSON.
     #[arg(long, default_value = "eval.json")]
     json: PathBuf,
+    /// Also draw energy MAE against the number of atoms (the VIMPNN paper's Fig. 6) to
+    /// STEM.svg and STEM.png, STEM being the JSON path without its extension + `_by_size`.
+    #[arg(long)]
+    by_size: bool,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -24,5 +29,38 @@ pub fn run(args: Args) -> Result<()> {
     let text = serde_json::to_string_pretty(&report)?;
     minima_io::write_atomic(&args.json, |w| std::io::Write::write_all(w, text.as_bytes()))?;
     println!("metrics: {}", args.json.display());
+    if args.by_size {
+        let stem = args.json.with_file_name(format!(
+            "{}_by_size",
+            args.json.file_stem().and_then(|s| s.to_str()).unwrap_or("eval")
+        ));
+        println!("{:>6} {:>10} {:>14}", "atoms", "structures", "energy MAE eV");
+        for (size, stats) in &report.by_size {
+            println!("{size:>6} {:>10} {:>14.4}", stats.count, stats.mae.mean);
+        }
+        let mae = report.by_size.iter().map(|(&n, s)| (n as f64, s.mae.mean)).collect();
+        let count = report
+            .by_size
+            .iter()
+            .map(|(&n, s)| (n as f64, s.count as f64))
+            .collect();
+        let title = format!("energy error by size, {} structures", report.structures);
+        let [svg, png] = Figure::new(title, "atoms per structure", "energy MAE (eV)")
+            .with_series("energy MAE", mae, Style::Line)
+            .save(&stem)?;
+        let [count_svg, count_png] = Figure::new("structures by size", "atoms per structure", "structures")
+            .with_series("structures in the set", count, Style::Points)
+            .save(&stem.with_file_name(format!(
+                "{}_counts",
+                stem.file_name().and_then(|s| s.to_str()).unwrap_or("by_size")
+            )))?;
+        println!(
+            "MAE by size: {}, {}; structures by size: {}, {}",
+            svg.display(),
+            png.display(),
+            count_svg.display(),
+            count_png.display()
+        );
+    }
     Ok(())
 }

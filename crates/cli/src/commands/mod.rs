@@ -2,6 +2,7 @@ pub mod assemble;
 pub mod bench;
 pub mod bench_relax;
 pub mod bonds;
+pub mod contributions;
 pub mod convert;
 pub mod curve;
 pub mod data;

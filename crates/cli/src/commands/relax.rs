@@ -11,9 +11,12 @@ use minima_explore::{Optimizer, RelaxOptions};
 pub struct Args {
     #[command(flatten)]
     calculator: super::CalculatorArgs,
-    /// Structures to relax (extxyz); every frame is relaxed.
+    /// Structures to relax (extxyz); every frame is relaxed, unless --frame picks one.
     #[arg(short, long)]
     input: PathBuf,
+    /// Relax only this frame (0-based).
+    #[arg(long)]
+    frame: Option<usize>,
     /// The relaxed structures with their energy and forces (extxyz).
     #[arg(short, long)]
     output: PathBuf,
@@ -32,11 +35,23 @@ pub struct Args {
     /// Every accepted step of every structure, with energy and forces (extxyz).
     #[arg(long)]
     trajectory: Option<PathBuf>,
+    /// First displace every coordinate by Gaussian noise of this standard deviation (Å), as
+    /// ASE's `rattle`; seeded with --seed plus the frame index.
+    #[arg(long)]
+    rattle: Option<f64>,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
 }
 
 pub fn run(args: Args) -> Result<()> {
     let calculator = args.calculator.load_one()?;
-    let frames = minima_io::extxyz::read_all(&args.input)?;
+    let frames: Vec<(usize, minima_atoms::Atoms)> = match args.frame {
+        Some(k) => vec![(k, super::read_frame(&args.input, k)?)],
+        None => minima_io::extxyz::read_all(&args.input)?
+            .into_iter()
+            .enumerate()
+            .collect(),
+    };
     let options = RelaxOptions {
         optimizer: args.optimizer,
         fmax: args.fmax,
@@ -46,8 +61,12 @@ pub fn run(args: Args) -> Result<()> {
     };
     let mut trajectory = Vec::new();
     let mut relaxed = Vec::with_capacity(frames.len());
-    for (index, frame) in frames.iter().enumerate() {
-        let start = minima_explore::curve::with_fixed_bonds(frame);
+    for (index, frame) in &frames {
+        let index = *index;
+        let mut start = minima_explore::curve::with_fixed_bonds(frame);
+        if let Some(sigma) = args.rattle {
+            start = minima_explore::benchmark::perturbed(&start, sigma, args.seed.wrapping_add(index as u64));
+        }
         let bar = super::progress(args.steps as u64, &format!("relax {index}"));
         let result = minima_explore::relax(calculator.as_ref(), &start, &options, |step| {
             bar.set_position(step.step as u64);
