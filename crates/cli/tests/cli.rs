@@ -2,18 +2,10 @@
 //! line (never a panic) for bad input.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn minima(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_minima"))
-        .args(args)
-        .output()
-        .expect("binary runs")
-}
-
-fn qm9_archive() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/qm9/qm9_first10k.tar.bz2")
-}
+mod common;
+use common::{qm9_archive, run};
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -21,7 +13,7 @@ fn text(bytes: &[u8]) -> String {
 
 fn convert_first(dir: &Path, n: &str) -> PathBuf {
     let out = dir.join("q.extxyz");
-    let result = minima(&[
+    let result = run(&[
         "convert",
         "--from",
         "qm9",
@@ -39,14 +31,14 @@ fn convert_first(dir: &Path, n: &str) -> PathBuf {
 fn convert_info_and_bonds_on_qm9() {
     let dir = tempfile::tempdir().unwrap();
     let out = convert_first(dir.path(), "30");
-    let info = minima(&["info", out.to_str().unwrap()]);
+    let info = run(&["info", out.to_str().unwrap()]);
     assert!(info.status.success());
     let report = text(&info.stdout);
     assert!(report.contains("frames    30 (0 periodic, 30 open)"), "{report}");
     assert!(report.contains("energy "), "{report}");
     assert!(report.contains("qm9_index"), "{report}");
 
-    let bonds = minima(&["bonds", "-i", out.to_str().unwrap(), "--json"]);
+    let bonds = run(&["bonds", "-i", out.to_str().unwrap(), "--json"]);
     assert!(bonds.status.success(), "{}", text(&bonds.stderr));
     let lines: Vec<serde_json::Value> = text(&bonds.stdout)
         .lines()
@@ -89,7 +81,7 @@ fn extxyz_round_trips_through_convert() {
     let dir = tempfile::tempdir().unwrap();
     let first = convert_first(dir.path(), "10");
     let second = dir.path().join("again.extxyz");
-    let result = minima(&[
+    let result = run(&[
         "convert",
         "--from",
         "extxyz",
@@ -137,7 +129,7 @@ fn bad_input_gives_one_clear_error_and_no_panic() {
             vec!["info", path.to_str().unwrap()],
             vec!["bonds", "-i", path.to_str().unwrap()],
         ] {
-            let result = minima(&command);
+            let result = run(&command);
             assert_eq!(result.status.code(), Some(1), "{command:?}");
             let stderr = text(&result.stderr);
             assert!(stderr.contains(expected), "{command:?}: {stderr}");
@@ -149,7 +141,7 @@ fn bad_input_gives_one_clear_error_and_no_panic() {
     let bad = dir.path().join("second_bad.extxyz");
     std::fs::write(&bad, "1\n\nH 0 0 0\n1\n\nH 0 0\n").unwrap();
     let out = dir.path().join("never.extxyz");
-    let result = minima(&[
+    let result = run(&[
         "convert",
         "--from",
         "extxyz",
@@ -165,7 +157,7 @@ fn bad_input_gives_one_clear_error_and_no_panic() {
     );
     assert!(!out.exists());
 
-    let missing = minima(&["info", "/nonexistent.extxyz"]);
+    let missing = run(&["info", "/nonexistent.extxyz"]);
     assert_eq!(missing.status.code(), Some(1));
     assert!(text(&missing.stderr).contains("/nonexistent.extxyz: cannot open"));
 }
@@ -174,7 +166,7 @@ fn bad_input_gives_one_clear_error_and_no_panic() {
 fn train_eval_predict_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
     let data = convert_first(dir.path(), "60");
-    let run = dir.path().join("run");
+    let run_dir = dir.path().join("run");
     let config = dir.path().join("run.toml");
     std::fs::write(
         &config,
@@ -182,11 +174,11 @@ fn train_eval_predict_end_to_end() {
             "[model]\nkind = \"vimpnn\"\nhidden = 16\nreadout_hidden = 16\n[model.aux]\nscale = false\n\
              [data]\nfile = {:?}\nsplit = [0.6, 0.2, 0.2]\n[train]\noutput = {:?}\nmax_epochs = 3\nlearning_rate = 1e-3\n",
             data.to_str().unwrap(),
-            run.to_str().unwrap()
+            run_dir.to_str().unwrap()
         ),
     )
     .unwrap();
-    let result = minima(&[
+    let result = run(&[
         "train",
         "--config",
         config.to_str().unwrap(),
@@ -199,13 +191,13 @@ fn train_eval_predict_end_to_end() {
         "{}",
         text(&result.stdout)
     );
-    let curve = std::fs::read_to_string(run.join("learning_curve.csv")).unwrap();
+    let curve = std::fs::read_to_string(run_dir.join("learning_curve.csv")).unwrap();
     assert_eq!(curve.lines().count(), 4);
 
-    let model = run.join("best.safetensors");
-    let test_set = run.join("test.extxyz");
+    let model = run_dir.join("best.safetensors");
+    let test_set = run_dir.join("test.extxyz");
     let json = dir.path().join("eval.json");
-    let result = minima(&[
+    let result = run(&[
         "eval",
         "--model",
         model.to_str().unwrap(),
@@ -228,7 +220,7 @@ fn train_eval_predict_end_to_end() {
     assert!(report["by_size"].as_object().is_some_and(|m| !m.is_empty()));
 
     let predicted = dir.path().join("predicted.extxyz");
-    let result = minima(&[
+    let result = run(&[
         "predict",
         "--model",
         model.to_str().unwrap(),
@@ -248,7 +240,7 @@ fn train_eval_predict_end_to_end() {
     }
 
     // A checkpoint that is not there, and a model asked about an element it never saw.
-    let result = minima(&[
+    let result = run(&[
         "eval",
         "--model",
         "nowhere.safetensors",
@@ -258,7 +250,7 @@ fn train_eval_predict_end_to_end() {
     assert!(!result.status.success() && text(&result.stderr).starts_with("error: "));
     let copper = dir.path().join("cu.extxyz");
     std::fs::write(&copper, "1\nenergy=-1.0 Properties=species:S:1:pos:R:3\nCu 0 0 0\n").unwrap();
-    let result = minima(&[
+    let result = run(&[
         "eval",
         "--model",
         model.to_str().unwrap(),

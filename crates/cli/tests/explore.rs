@@ -2,33 +2,15 @@
 //! with their minima and figures, the re-optimisation benchmark and molecule assembly. Needs
 //! the `xtb` program, which `scripts/test.sh` installs; fails (not skips) without it.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Command;
 
 use minima_atoms::{Atoms, Vec3};
 use minima_io::extxyz;
 use rand::{Rng, SeedableRng};
 
-fn minima(args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_minima"))
-        .args(args)
-        .output()
-        .expect("binary runs");
-    assert!(
-        out.status.success(),
-        "minima {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn qm9_archive() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/qm9/qm9_first10k.tar.bz2")
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
+mod common;
+use common::{minima, minima_error, path, qm9_archive};
 
 /// QM9 molecule `index` (1-based, as QM9 numbers them).
 fn qm9_molecule(dir: &Path, index: usize) -> Atoms {
@@ -224,5 +206,78 @@ fn bench_relax_and_assemble_produce_their_tables() {
             m["broken"].as_u64().unwrap() >= 1,
             "moving a group breaks its bond: {m}"
         );
+    }
+}
+
+#[test]
+fn bad_input_to_explore_gets_one_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = |name: &str| dir.path().join(name);
+    std::fs::write(d("h2.extxyz"), "2\n\nH 0 0 0\nH 0 0 0.74\n").unwrap();
+    std::fs::write(d("fe2.extxyz"), "2\n\nFe 0 0 0\nFe 0 0 2.5\n").unwrap();
+    std::fs::write(d("truncated.extxyz"), "3\n\nH 0 0 0\nH 0 0 1\n").unwrap();
+    let (h2, fe2, truncated, out) = (d("h2.extxyz"), d("fe2.extxyz"), d("truncated.extxyz"), d("out"));
+    let (h2, fe2, truncated, out) = (path(&h2), path(&fe2), path(&truncated), path(&out));
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["curve", "-i", h2, "-o", out],
+            "give --model CHECKPOINT, --reference CALCULATOR",
+        ),
+        (
+            vec!["curve", "--reference", "nosuch", "-i", h2, "-o", out],
+            "unknown calculator \"nosuch\"",
+        ),
+        (
+            vec!["curve", "--reference", "emt", "-i", h2, "--scales", "1:0.5", "-o", out],
+            "is not start:stop:count",
+        ),
+        (
+            vec!["relax", "--reference", "emt", "-i", h2, "--frame", "5", "-o", out],
+            "frame 5 asked for, the file has 1",
+        ),
+        (
+            vec!["relax", "--reference", "emt", "-i", truncated, "-o", out],
+            "truncated.extxyz: frame 0",
+        ),
+        (
+            vec!["relax", "--reference", "emt", "-i", fe2, "-o", out],
+            "EMT has no parameters for Fe",
+        ),
+        (
+            vec!["relax", "--reference", "emt", "-i", h2, "--fmax=-1", "-o", out],
+            "must be positive",
+        ),
+        (
+            vec!["relax", "--reference", "emt", "--model", h2, "-i", h2, "-o", out],
+            "not both",
+        ),
+        (
+            vec!["assemble", "--reference", "emt", "--groups", "3", "-o", out],
+            "--groups is 1 or 2",
+        ),
+        (
+            vec![
+                "contributions",
+                "--reference",
+                "emt",
+                "-i",
+                fe2,
+                "--move-atom",
+                "9",
+                "-o",
+                out,
+            ],
+            "atom 9 asked for",
+        ),
+        (
+            vec!["contributions", "--reference", "xtb", "-i", h2, "-o", out],
+            "xtb gives no per-atom energies",
+        ),
+    ];
+    for (args, expected) in cases {
+        // The first line says it all (clap adds a `--help` hint below its own).
+        let error = minima_error(&args);
+        let first = error.lines().next().unwrap_or_default();
+        assert!(first.contains(expected), "minima {args:?}: {error}");
     }
 }

@@ -4,33 +4,15 @@
 //! `scripts/test.sh` installs; these tests fail (not skip) without them.
 
 use std::collections::{BTreeMap, HashSet};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use minima_atoms::{Atoms, Value};
 use minima_io::extxyz;
 
-fn minima(args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_minima"))
-        .args(args)
-        .output()
-        .expect("binary runs");
-    assert!(
-        out.status.success(),
-        "minima {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn qm9_archive() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/qm9/qm9_first10k.tar.bz2")
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
+mod common;
+use common::{minima, minima_error, path, qm9_archive};
 
 fn int(atoms: &Atoms, key: &str) -> i64 {
     atoms.info[key]
@@ -197,18 +179,6 @@ fn cp2k_dft_binds_hydrogen() {
     }
     // Total energies: about −31.6 eV for PBE H2 with GTH pseudopotentials.
     assert!((energy[1] + 31.6).abs() < 0.5, "{energy:?}");
-}
-
-/// Runs minima expecting it to fail; returns its one-line error.
-fn minima_error(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_minima"))
-        .args(args)
-        .output()
-        .expect("binary runs");
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!out.status.success(), "minima {args:?} should fail");
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    stderr
 }
 
 #[test]

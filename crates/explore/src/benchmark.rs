@@ -15,6 +15,7 @@
 
 use std::collections::BTreeSet;
 
+use minima_atoms::cell::{norm, sub};
 use minima_atoms::{Atoms, Vec3};
 use minima_bonds::BondOrder;
 use minima_label::Calculator;
@@ -34,7 +35,7 @@ pub fn mean_displacement(atoms: &Atoms, reference: &Atoms) -> f64 {
         .positions()
         .iter()
         .zip(reference.positions())
-        .map(|(a, b)| ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2) + (a[2] - b[2]).powi(2)).sqrt())
+        .map(|(&a, &b)| norm(sub(a, b)))
         .sum::<f64>()
         / n
 }
@@ -225,7 +226,7 @@ pub fn assemble(
     let mut positions: Vec<Vec3> = original.positions().to_vec();
     for g in &groups {
         let axis = original.displacement(g.anchor, g.head);
-        let length = (axis[0] * axis[0] + axis[1] * axis[1] + axis[2] * axis[2]).sqrt();
+        let length = norm(axis);
         for &a in &g.atoms {
             for k in 0..3 {
                 positions[a][k] += distance * axis[k] / length;

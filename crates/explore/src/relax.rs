@@ -10,6 +10,7 @@ use argmin::core::{
 };
 use argmin::solver::linesearch::{LineSearch, MoreThuenteLineSearch};
 use argmin::solver::quasinewton::LBFGS;
+use minima_atoms::cell::{dot, norm};
 use minima_atoms::{Atoms, Vec3};
 use minima_label::{CalcError, Calculator, Labels};
 use serde::Serialize;
@@ -120,18 +121,12 @@ impl Relaxation {
 
 /// The largest atomic force (eV/Å).
 pub fn fmax(forces: &[Vec3]) -> f64 {
-    forces.iter().map(norm).fold(0.0, f64::max)
+    forces.iter().map(|&f| norm(f)).fold(0.0, f64::max)
 }
 
 /// The largest per-atom length of a flattened 3N vector.
 fn largest_per_atom(flat: &[f64]) -> f64 {
-    flat.chunks(3)
-        .map(|c| (c[0] * c[0] + c[1] * c[1] + c[2] * c[2]).sqrt())
-        .fold(0.0, f64::max)
-}
-
-fn norm(v: &Vec3) -> f64 {
-    (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt()
+    flat.chunks(3).map(|c| norm([c[0], c[1], c[2]])).fold(0.0, f64::max)
 }
 
 /// Relaxes `start` with `calculator`; `observe` sees every accepted configuration (for a
@@ -287,11 +282,9 @@ fn fire(mut path: Path, options: &RelaxOptions) -> Result<Relaxation, ExploreErr
     }
 }
 
+/// The dot product of two 3N vectors.
 fn dot_all(a: &[Vec3], b: &[Vec3]) -> f64 {
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| x[0] * y[0] + x[1] * y[1] + x[2] * y[2])
-        .sum()
+    a.iter().zip(b).map(|(&x, &y)| dot(x, y)).sum()
 }
 
 /// The energy landscape as argmin sees it: parameters are the flattened positions, the
@@ -440,12 +433,7 @@ where
     }
 
     fn terminate(&mut self, state: &LbfgsState) -> TerminationStatus {
-        let largest = state.get_gradient().map(|g| {
-            g.chunks(3)
-                .map(|c| (c[0] * c[0] + c[1] * c[1] + c[2] * c[2]).sqrt())
-                .fold(0.0, f64::max)
-        });
-        if largest.is_some_and(|f| f < self.fmax) {
+        if state.get_gradient().is_some_and(|g| largest_per_atom(g) < self.fmax) {
             return TerminationStatus::Terminated(TerminationReason::SolverConverged);
         }
         self.inner.terminate(state)
@@ -503,6 +491,7 @@ impl From<CalcError> for CalcOrOther {
 mod tests {
     use super::*;
     use minima_atoms::build::fcc_supercell;
+    use minima_atoms::cell::sub;
     use minima_label::Emt;
     use rand::{Rng, SeedableRng};
 
@@ -525,12 +514,10 @@ mod tests {
             .positions()
             .iter()
             .zip(reference.positions())
-            .map(|(a, b)| std::array::from_fn(|k| a[k] - b[k]))
+            .map(|(&a, &b)| sub(a, b))
             .collect();
         let mean: Vec3 = std::array::from_fn(|k| d.iter().map(|x| x[k]).sum::<f64>() / d.len() as f64);
-        d.iter()
-            .map(|x| norm(&std::array::from_fn(|k| x[k] - mean[k])))
-            .fold(0.0, f64::max)
+        d.iter().map(|&x| norm(sub(x, mean))).fold(0.0, f64::max)
     }
 
     #[test]

@@ -5,7 +5,6 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use minima_explore::benchmark::{assemble, select_molecules, Spread};
-use minima_explore::{Optimizer, RelaxOptions};
 use serde_json::json;
 
 #[derive(clap::Args)]
@@ -26,12 +25,8 @@ pub struct Args {
     distance: f64,
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    #[arg(long, default_value_t = 0.01)]
-    fmax: f64,
-    #[arg(long, default_value = "fire")]
-    optimizer: Optimizer,
-    #[arg(long, default_value_t = 500)]
-    steps: usize,
+    #[command(flatten)]
+    relax: super::BenchmarkRelaxArgs,
     /// Every molecule and the summary (JSON).
     #[arg(short, long, default_value = "assemble.json")]
     output: PathBuf,
@@ -42,12 +37,7 @@ pub fn run(args: Args) -> Result<()> {
     let calculator = args.calculator.load_one()?;
     let molecules = minima_data::read_frames(&args.input)?;
     let order = select_molecules(&molecules, 0, molecules.len(), args.seed);
-    let options = RelaxOptions {
-        optimizer: args.optimizer,
-        fmax: args.fmax,
-        steps: args.steps,
-        ..RelaxOptions::default()
-    };
+    let options = args.relax.options();
     let bar = super::progress(args.molecules as u64, "assemble");
     let mut records = Vec::new();
     for frame in order {
@@ -97,7 +87,7 @@ pub fn run(args: Args) -> Result<()> {
     );
     let report = json!({
         "calculator": calculator.name(), "input": args.input, "groups": args.groups,
-        "distance": args.distance, "seed": args.seed, "fmax": args.fmax, "optimizer": args.optimizer,
+        "distance": args.distance, "seed": args.seed, "fmax": options.fmax, "optimizer": options.optimizer,
         "reformed": reformed, "delta_p": delta_p, "molecules": records,
     });
     let text = serde_json::to_string_pretty(&report)?;

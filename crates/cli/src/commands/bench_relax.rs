@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use anyhow::Result;
 use minima_explore::benchmark::{cumulative, reoptimize, select_molecules, Spread};
 use minima_explore::plot::{Figure, Style};
-use minima_explore::{Optimizer, RelaxOptions};
 use serde_json::json;
 
 #[derive(clap::Args)]
@@ -27,12 +26,8 @@ pub struct Args {
     sigma: f64,
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    #[arg(long, default_value_t = 0.01)]
-    fmax: f64,
-    #[arg(long, default_value = "fire")]
-    optimizer: Optimizer,
-    #[arg(long, default_value_t = 500)]
-    steps: usize,
+    #[command(flatten)]
+    relax: super::BenchmarkRelaxArgs,
     /// Output stem: STEM.json (every molecule and the summary), STEM.svg/.png (distributions).
     #[arg(short, long, default_value = "bench_relax")]
     output: PathBuf,
@@ -42,12 +37,7 @@ pub fn run(args: Args) -> Result<()> {
     let calculator = args.calculator.load_one()?;
     let molecules = minima_data::read_frames(&args.input)?;
     let chosen = select_molecules(&molecules, args.smallest, args.random, args.seed);
-    let options = RelaxOptions {
-        optimizer: args.optimizer,
-        fmax: args.fmax,
-        steps: args.steps,
-        ..RelaxOptions::default()
-    };
+    let options = args.relax.options();
     let bar = super::progress(chosen.len() as u64, "bench-relax");
     let records = reoptimize(
         calculator.as_ref(),
@@ -77,7 +67,7 @@ pub fn run(args: Args) -> Result<()> {
         args.smallest.min(records.len()),
         records.len().saturating_sub(args.smallest),
         converged,
-        args.fmax,
+        options.fmax,
         calculator.name()
     );
     println!("{:>22} {:>10} {:>10} {:>10} {:>10}", "", "mean", "median", "90%", "max");
@@ -90,7 +80,7 @@ pub fn run(args: Args) -> Result<()> {
     println!("ΔP < 0.1 Å: {below} of {}", records.len());
     let report = json!({
         "calculator": calculator.name(), "input": args.input, "sigma": args.sigma, "seed": args.seed,
-        "fmax": args.fmax, "optimizer": args.optimizer, "converged": converged,
+        "fmax": options.fmax, "optimizer": options.optimizer, "converged": converged,
         "delta_p": p, "abs_delta_e": e, "start_displacement": s, "delta_p_below_0.1": below,
         "molecules": records,
     });

@@ -77,9 +77,11 @@ pub fn run(args: Args) -> Result<()> {
                 Ok(())
             })?;
             // The moved atom, its nearest neighbour at the start, and all the others summed.
-            let start = &scan
+            // Energies relative to the point nearest the start (scale 1).
+            let offset = scan
                 .iter()
-                .min_by(|a, b| (a.scale - 1.0).abs().total_cmp(&(b.scale - 1.0).abs()));
+                .min_by(|a, b| (a.scale - 1.0).abs().total_cmp(&(b.scale - 1.0).abs()))
+                .map_or(0.0, |p| p.energy);
             let nearest = (0..structure.len())
                 .filter(|&a| a != atom)
                 .min_by(|&a, &b| structure.distance(atom, a).total_cmp(&structure.distance(atom, b)))
@@ -87,7 +89,6 @@ pub fn run(args: Args) -> Result<()> {
             let series = |f: &dyn Fn(&minima_explore::contributions::MovedAtom) -> f64| {
                 scan.iter().map(|p| (p.nearest, f(p))).collect::<Vec<_>>()
             };
-            let offset = start.map_or(0.0, |p| p.energy);
             println!(
                 "{:>8} {:>11} {:>12} {:>14}",
                 "scale", "nearest Å", "E − E(1) eV", "moved atom eV"

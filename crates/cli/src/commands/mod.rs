@@ -112,3 +112,29 @@ pub fn read_frame(path: &Path, index: usize) -> Result<Atoms> {
     }
     anyhow::bail!("{}: frame {index} asked for, the file has {count}", path.display())
 }
+
+/// How the benchmark commands relax each molecule (tighter than `relax`'s defaults, as the
+/// paper's re-optimisation asks for recovered minima).
+#[derive(clap::Args)]
+pub struct BenchmarkRelaxArgs {
+    /// Converged when every atomic force is below this (eV/Å).
+    #[arg(long, default_value_t = 0.01)]
+    fmax: f64,
+    /// fire (as ASE's) or lbfgs (More–Thuente line search).
+    #[arg(long, default_value = "fire")]
+    optimizer: minima_explore::Optimizer,
+    /// Step limit per molecule.
+    #[arg(long, default_value_t = 500)]
+    steps: usize,
+}
+
+impl BenchmarkRelaxArgs {
+    pub fn options(&self) -> minima_explore::RelaxOptions {
+        minima_explore::RelaxOptions {
+            optimizer: self.optimizer,
+            fmax: self.fmax,
+            steps: self.steps,
+            ..Default::default()
+        }
+    }
+}

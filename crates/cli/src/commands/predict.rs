@@ -32,9 +32,7 @@ pub fn run(args: Args) -> Result<()> {
         atoms.set_forces(p.forces.unwrap_or_default().into_iter().flatten().collect())?;
         atoms.set_array("energies", 1, ArrayData::Float(p.atom_energies))?;
     }
-    minima_io::write_atomic(&args.output, |w| {
-        frames.iter().try_for_each(|f| minima_io::extxyz::write_frame(w, f))
-    })?;
+    minima_io::extxyz::write_all(&args.output, &frames)?;
     println!("{} structures → {}", frames.len(), args.output.display());
     Ok(())
 }

@@ -1,7 +1,6 @@
 //! `minima relax`: FIRE or L-BFGS relaxation of every frame of a file, with a model or a
 //! reference calculator.
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
@@ -96,18 +95,10 @@ pub fn run(args: Args) -> Result<()> {
             .insert("relax_steps".into(), minima_atoms::Value::Int(result.steps as i64));
         relaxed.push(atoms);
     }
-    write_frames(&args.output, &relaxed)?;
+    minima_io::extxyz::write_all(&args.output, &relaxed)?;
     if let Some(path) = &args.trajectory {
-        write_frames(path, &trajectory)?;
+        minima_io::extxyz::write_all(path, &trajectory)?;
     }
     println!("{} structures → {}", relaxed.len(), args.output.display());
-    Ok(())
-}
-
-fn write_frames(path: &std::path::Path, frames: &[minima_atoms::Atoms]) -> Result<()> {
-    minima_io::write_atomic(path, |w| {
-        frames.iter().try_for_each(|f| minima_io::extxyz::write_frame(w, f))?;
-        w.flush()
-    })?;
     Ok(())
 }
