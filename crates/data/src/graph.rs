@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use minima_atoms::{Atoms, Vec3};
+use minima_atoms::{Atoms, Cell, Vec3};
 use minima_bonds::BondOrder;
 use serde::{Deserialize, Serialize};
 
@@ -66,6 +66,9 @@ pub struct Graph {
     pub neighbor: Vec<u32>,
     pub offset: Vec<Vec3>,
     pub bond: Vec<BondClass>,
+    /// The structure's cell and periodicity, so that [`Graph::moved`] can search edges again.
+    pub cell: Option<Cell>,
+    pub pbc: [bool; 3],
 }
 
 impl Graph {
@@ -73,16 +76,7 @@ impl Graph {
     /// perceived at its reference geometry (a frame recording `scale` is unscaled first, so
     /// stretched bonds keep their type).
     pub fn build(atoms: &Atoms, spec: &GraphSpec) -> Result<Graph, String> {
-        let (center, neighbor, shifts) = match spec.cutoff {
-            Some(cutoff) => {
-                let list = minima_neighbors::neighbor_list(atoms, cutoff).map_err(|e| e.to_string())?;
-                (list.first, list.second, list.shifts)
-            }
-            None if atoms.is_periodic() => {
-                return Err("a periodic structure needs a finite cutoff (set the model's cutoff)".into())
-            }
-            None => all_pairs(atoms.len()),
-        };
+        let (center, neighbor, shifts) = edges(atoms.positions(), atoms.cell(), atoms.pbc(), spec)?;
         let bonds = minima_bonds::bonds_of(atoms).map_err(|e| e.to_string())?;
         let mut bonded: HashMap<(u32, u32, [i32; 3]), BondClass> = HashMap::new();
         for bond in &bonds {
@@ -97,17 +91,50 @@ impl Graph {
             .zip(&shifts)
             .map(|((&i, &j), &s)| bonded.get(&(i, j, s)).copied().unwrap_or(BondClass::None))
             .collect();
-        let offset = shifts
-            .iter()
-            .map(|&s| atoms.cell().map_or([0.0; 3], |cell| cell.shift(s)))
-            .collect();
         Ok(Graph {
             numbers: atoms.numbers().to_vec(),
             positions: atoms.positions().to_vec(),
+            offset: offsets(&shifts, atoms.cell()),
             center,
             neighbor,
-            offset,
             bond,
+            cell: atoms.cell().copied(),
+            pbc: atoms.pbc(),
+        })
+    }
+
+    /// The graph of the same structure with its atoms at `positions`, its edges searched
+    /// again (pairs that come within the cutoff become edges, pairs that leave it stop being
+    /// ones), each keeping the bond type of the reference geometry (`None` for new pairs).
+    /// For displacements large enough to change the neighbours, as the bound loss makes them.
+    pub fn moved(&self, positions: Vec<Vec3>, spec: &GraphSpec) -> Result<Graph, String> {
+        assert_eq!(positions.len(), self.len(), "one position per atom");
+        let shift_of = |e: usize| -> [i32; 3] {
+            match &self.cell {
+                Some(cell) => cell.fractional(self.offset[e]).map(|f| f.round() as i32),
+                None => [0; 3],
+            }
+        };
+        let bonded: HashMap<(u32, u32, [i32; 3]), BondClass> = (0..self.edge_count())
+            .filter(|&e| self.bond[e] != BondClass::None)
+            .map(|e| ((self.center[e], self.neighbor[e], shift_of(e)), self.bond[e]))
+            .collect();
+        let (center, neighbor, shifts) = edges(&positions, self.cell.as_ref(), self.pbc, spec)?;
+        let bond = (0..center.len())
+            .map(|e| {
+                let key = (center[e], neighbor[e], shifts[e]);
+                bonded.get(&key).copied().unwrap_or(BondClass::None)
+            })
+            .collect();
+        Ok(Graph {
+            numbers: self.numbers.clone(),
+            positions,
+            offset: offsets(&shifts, self.cell.as_ref()),
+            center,
+            neighbor,
+            bond,
+            cell: self.cell,
+            pbc: self.pbc,
         })
     }
 
@@ -132,6 +159,29 @@ impl Graph {
             ..self.clone()
         }
     }
+}
+
+/// Directed edges (centre, neighbour, lattice shift of the neighbour's image).
+type Edges = (Vec<u32>, Vec<u32>, Vec<[i32; 3]>);
+
+fn edges(positions: &[Vec3], cell: Option<&Cell>, pbc: [bool; 3], spec: &GraphSpec) -> Result<Edges, String> {
+    match spec.cutoff {
+        Some(cutoff) => {
+            let list = minima_neighbors::neighbor_list_of(positions, cell, pbc, cutoff).map_err(|e| e.to_string())?;
+            Ok((list.first, list.second, list.shifts))
+        }
+        None if pbc.iter().any(|&p| p) => {
+            Err("a periodic structure needs a finite cutoff (set the model's cutoff)".into())
+        }
+        None => Ok(all_pairs(positions.len())),
+    }
+}
+
+fn offsets(shifts: &[[i32; 3]], cell: Option<&Cell>) -> Vec<Vec3> {
+    shifts
+        .iter()
+        .map(|&s| cell.map_or([0.0; 3], |cell| cell.shift(s)))
+        .collect()
 }
 
 fn all_pairs(n: usize) -> (Vec<u32>, Vec<u32>, Vec<[i32; 3]>) {
@@ -204,5 +254,35 @@ mod tests {
             assert!((minima_atoms::cell::norm(d) - 3.6 / 2f64.sqrt()).abs() < 1e-9);
         }
         assert!(Graph::build(&cu, &GraphSpec { cutoff: None }).is_err());
+    }
+
+    #[test]
+    fn moved_graph_searches_edges_again_and_keeps_reference_bonds() {
+        let spec = GraphSpec { cutoff: Some(1.5) };
+        let graph = Graph::build(&ethylene(), &spec).unwrap();
+        // C–C 1.33 Å and four C–H bonds are within 1.5 Å: 2 × 5 directed edges.
+        assert_eq!(graph.edge_count(), 10);
+        // Pull one hydrogen off its carbon and push it next to the other hydrogen on that side.
+        let mut positions = graph.positions.clone();
+        positions[2] = [0.0, -0.5, 2.2];
+        let moved = graph.moved(positions, &spec).unwrap();
+        let class = |i: u32, j: u32| {
+            (0..moved.edge_count())
+                .find(|&e| moved.center[e] == i && moved.neighbor[e] == j)
+                .map(|e| moved.bond[e])
+        };
+        assert_eq!(class(0, 2), None, "the stretched C–H left the cutoff");
+        assert_eq!(class(2, 3), Some(BondClass::None), "a new pair within the cutoff");
+        assert_eq!(class(0, 1), Some(BondClass::Double), "the reference bond type stays");
+        assert_eq!(class(4, 1), Some(BondClass::Single));
+
+        // In a crystal, an atom moved across the cell boundary keeps its neighbours.
+        let cu = minima_atoms::build::fcc_supercell(29, 3.6, 1);
+        let cu_spec = GraphSpec { cutoff: Some(2.7) };
+        let crystal = Graph::build(&cu, &cu_spec).unwrap();
+        let mut shifted = crystal.positions.clone();
+        shifted[0] = [-0.01, -0.01, -0.01];
+        let moved = crystal.moved(shifted, &cu_spec).unwrap();
+        assert_eq!(moved.edge_count(), crystal.edge_count());
     }
 }

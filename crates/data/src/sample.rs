@@ -41,6 +41,19 @@ impl Sample {
         })
     }
 
+    /// Whether the frame is taken to be at an equilibrium geometry (a local energy minimum),
+    /// where the true forces vanish: the zero-force and bound losses and the zero-reference
+    /// force MAE apply to these. A frame recording its `scale` is at equilibrium when the
+    /// scale is 1; a frame recording neither a scale nor forces is one of an optimised set
+    /// such as QM9, whose files hold relaxed geometries only. Frames with forces and no scale
+    /// (trajectories, rattled structures) are not assumed to be at equilibrium.
+    pub fn is_equilibrium(&self) -> bool {
+        match self.scale {
+            Some(scale) => (scale - 1.0).abs() < 1e-9,
+            None => self.forces.is_none(),
+        }
+    }
+
     /// Mean over atoms of the distance to the nearest neighbour at the equilibrium geometry
     /// (this frame's distances divided by its scale): converts scale errors to Å.
     pub fn reference_nearest_neighbor(&self) -> Option<f64> {

@@ -10,6 +10,7 @@ use crate::ModelError;
 pub enum ModelKind {
     Mpnn,
     Vimpnn,
+    Transformer,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -136,6 +137,64 @@ impl VimpnnConfig {
     }
 }
 
+/// Which pairs carry a physics-head pair energy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PairSet {
+    /// Every pair within the cutoff (Eq. 6 sums over all pairs; the cutoff bounds the cost).
+    Cutoff,
+    /// Only pairs bonded at the reference geometry (the adjacency matrix A).
+    Bonded,
+}
+
+/// The physics Transformer (physics-transformer paper, sections 3.2–3.4). Every part that its
+/// ablation table (Table 2) switches is a flag here; the loss terms are weights in `[train]`.
+/// The node size d is `model.hidden`, n_b is `model.radial_basis`, τ is `model.cutoff`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TransformerConfig {
+    /// Molecular Attention Blocks L.
+    pub layers: usize,
+    pub heads: i64,
+    /// m, the size of queries, keys, values and the distance filters D^K, D^V (a multiple of
+    /// `heads`).
+    pub attention: i64,
+    /// Add the [CLS] token; its final embedding adds f_mol(x₀) to the energy (Table 2, [CLS]).
+    pub cls: bool,
+    /// Σᵢ f_atom(xᵢ): the atom-sum readout, and the self-energies of Eq. 6.
+    pub atom_energy: bool,
+    /// The physics head (Eq. 5–6, Table 2 "LJP"): Coulomb + Lennard-Jones pair energies with
+    /// parameters β predicted per pair.
+    pub physics: bool,
+    pub pairs: PairSet,
+    /// Width (Å) over which pair energies are switched smoothly to zero before the cutoff.
+    pub pair_switch: f64,
+    /// β4 (Å) and β3 at initialisation, the same for every pair: the model is not told bond
+    /// lengths, so β4 near a bond length after training is learnt.
+    pub initial_distance: f64,
+    pub initial_exponent: f64,
+    /// The bond-adjacency mask on the attention weights (section 3.3).
+    pub adjacency_mask: bool,
+}
+
+impl Default for TransformerConfig {
+    fn default() -> Self {
+        TransformerConfig {
+            layers: 4,
+            heads: 4,
+            attention: 64,
+            cls: true,
+            atom_energy: true,
+            physics: true,
+            pairs: PairSet::Cutoff,
+            pair_switch: 1.0,
+            initial_distance: 1.5,
+            initial_exponent: 6.0,
+            adjacency_mask: true,
+        }
+    }
+}
+
 /// The `[model]` table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -158,6 +217,7 @@ pub struct ModelConfig {
     pub elements: Vec<u8>,
     pub vimpnn: VimpnnConfig,
     pub aux: AuxConfig,
+    pub transformer: TransformerConfig,
 }
 
 impl Default for ModelConfig {
@@ -175,6 +235,7 @@ impl Default for ModelConfig {
             elements: Vec::new(),
             vimpnn: VimpnnConfig::default(),
             aux: AuxConfig::default(),
+            transformer: TransformerConfig::default(),
         }
     }
 }
@@ -209,7 +270,37 @@ impl ModelConfig {
         if self.aux.scale && !(first < last && n >= 2 && self.aux.scale_width > 0.0) {
             return bad("model.aux.scale_grid must be (first < last, points ≥ 2) with scale_width > 0");
         }
+        if self.kind == ModelKind::Transformer {
+            self.validate_transformer()?;
+        }
         self.vimpnn.channel_of_class().map(|_| ())
+    }
+
+    fn validate_transformer(&self) -> Result<(), ModelError> {
+        let t = &self.transformer;
+        let bad = |m: String| Err(ModelError::Config(m));
+        let Some(cutoff) = self.cutoff else {
+            return bad("model.cutoff: the transformer attends within a cutoff τ; set one (Å)".into());
+        };
+        if self.hidden < 2 {
+            return bad("model.hidden must be ≥ 2 for the transformer (embedding plus electronegativity)".into());
+        }
+        if t.layers < 1 || t.heads < 1 || t.attention < 1 || t.attention % t.heads != 0 {
+            return bad(format!(
+                "model.transformer: layers and heads must be ≥ 1 and attention ({}) a multiple of heads ({})",
+                t.attention, t.heads
+            ));
+        }
+        if !(t.cls || t.atom_energy || t.physics) {
+            return bad("model.transformer: cls, atom_energy and physics are all off; no energy is left".into());
+        }
+        if !(t.pair_switch > 0.0 && t.pair_switch <= cutoff) {
+            return bad(format!("model.transformer.pair_switch must be in (0, cutoff = {cutoff}] Å"));
+        }
+        if !(t.initial_distance > 0.0 && t.initial_exponent > 0.0) {
+            return bad("model.transformer.initial_distance and initial_exponent must be positive".into());
+        }
+        Ok(())
     }
 }
 
@@ -250,8 +341,26 @@ mod tests {
         assert!(error(channels.clone()).contains("two channels"));
         channels.vimpnn.channels = vec!["none".into(), "single".into()];
         assert!(error(channels).contains("double is in no channel"));
-        let mut grid = good;
+        let mut grid = good.clone();
         grid.aux.scale_grid = (1.5, 0.9, 10);
         assert!(error(grid).contains("scale_grid"));
+        let mut transformer = ModelConfig {
+            kind: ModelKind::Transformer,
+            ..good
+        };
+        assert!(error(transformer.clone()).contains("cutoff"));
+        transformer.cutoff = Some(5.0);
+        assert!(transformer.validate().is_ok());
+        transformer.transformer.attention = 10;
+        transformer.transformer.heads = 4;
+        assert!(error(transformer.clone()).contains("multiple of heads"));
+        transformer.transformer.attention = 8;
+        transformer.transformer.cls = false;
+        transformer.transformer.atom_energy = false;
+        transformer.transformer.physics = false;
+        assert!(error(transformer.clone()).contains("no energy"));
+        transformer.transformer.physics = true;
+        transformer.transformer.pair_switch = 6.0;
+        assert!(error(transformer).contains("pair_switch"));
     }
 }

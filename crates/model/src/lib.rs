@@ -5,8 +5,10 @@
 //! normalisation (per-element reference energies and residual scale), so that it returns
 //! total energies in eV, per-atom contributions, and forces −∂E/∂r by autograd.
 //!
-//! Architectures, one file each: [`mpnn`] (Gilmer et al. 2017, the VIMPNN paper's baseline)
-//! and [`vimpnn`] (bond-type channels and auxiliary physical targets).
+//! Architectures, one file each: [`mpnn`] (Gilmer et al. 2017, the VIMPNN paper's baseline),
+//! [`vimpnn`] (bond-type channels and auxiliary physical targets) and [`transformer`] (the
+//! physics-empowered Transformer with its Coulomb + Lennard-Jones pair head and masked atomic
+//! modelling).
 
 pub mod aux;
 pub mod batch;
@@ -15,25 +17,46 @@ pub mod config;
 pub mod device;
 pub mod mpnn;
 pub mod potential;
+pub mod transformer;
 pub mod vimpnn;
 
 pub use aux::{AuxOutput, AuxTargets};
 pub use batch::GraphBatch;
 pub use config::{Dtype, ModelConfig, ModelKind};
 pub use device::{configure_threads, parse_device};
-pub use potential::{Potential, Prediction};
+pub use potential::{PairOutput, Potential, Prediction};
 
 /// What every architecture produces for a batch.
 pub struct AtomOutput {
     /// Normalised per-atom energy, shape (atoms,).
     pub energy: tch::Tensor,
     pub aux: AuxOutput,
+    /// The physics head's pair terms, for architectures that have one.
+    pub pairs: Option<PairTerms>,
+}
+
+/// Pair energies of a physics head (normalised units, like [`AtomOutput::energy`]).
+pub struct PairTerms {
+    /// Index into the batch's edges of each pair term, (pairs,) int64; both directions of a
+    /// pair appear, each carrying the same β.
+    pub edge: tch::Tensor,
+    /// β0..β4 per term, (pairs, 5).
+    pub beta: tch::Tensor,
+    /// E_ij per term, (pairs,); the structure's pair energy is half their sum.
+    pub energy: tch::Tensor,
 }
 
 /// One architecture: a function of the graph batch, its parameters in a `VarStore`.
 pub trait Architecture: Send {
     /// `train` is true while training (architectures with stochastic parts use it).
     fn forward(&self, batch: &GraphBatch, train: bool) -> AtomOutput;
+
+    /// Masked atomic modelling: logits over the model's elements (in `ModelConfig::elements`
+    /// order) for every atom, computed with the atoms where `mask` (atoms,) is true hidden.
+    /// `None` for architectures without a masked-atom head.
+    fn masked_atom_logits(&self, _batch: &GraphBatch, _mask: &tch::Tensor) -> Option<tch::Tensor> {
+        None
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -45,6 +45,7 @@ impl Architecture for Mpnn {
         AtomOutput {
             energy: self.readout.forward(&features).squeeze_dim(-1),
             aux: AuxOutput::default(),
+            pairs: None,
         }
     }
 }

@@ -13,6 +13,7 @@ use crate::batch::GraphBatch;
 use crate::blocks::MAX_Z;
 use crate::config::{ModelConfig, ModelKind};
 use crate::mpnn::Mpnn;
+use crate::transformer::Transformer;
 use crate::vimpnn::Vimpnn;
 use crate::{Architecture, AuxOutput, ModelError};
 
@@ -44,6 +45,19 @@ pub struct Prediction {
     /// −∂E/∂r, eV/Å, (atoms, 3), when asked for.
     pub forces: Option<Tensor>,
     pub aux: AuxOutput,
+    /// The physics head's pair terms, for models that have one.
+    pub pairs: Option<PairOutput>,
+}
+
+/// Pair terms of a physics head in physical units.
+pub struct PairOutput {
+    /// Index into the batch's edges, (pairs,); both directions of a pair appear.
+    pub edge: Tensor,
+    /// β0..β4, (pairs, 5): β0 the charge product (dimensionless), β1 and β2 in eV (the
+    /// architecture's coefficients times σ), β3 the exponent, β4 the distance in Å.
+    pub beta: Tensor,
+    /// E_ij, eV, (pairs,).
+    pub energy: Tensor,
 }
 
 /// libtorch's random generator is one per process: initialisation holds this lock from
@@ -67,6 +81,7 @@ impl Potential {
             match config.kind {
                 ModelKind::Mpnn => Box::new(Mpnn::new(&root / "mpnn", &config)),
                 ModelKind::Vimpnn => Box::new(Vimpnn::new(&root / "vimpnn", &config)?),
+                ModelKind::Transformer => Box::new(Transformer::new(&root / "transformer", &config)),
             }
         };
         let kind = config.dtype.kind();
@@ -134,13 +149,31 @@ impl Potential {
             let gradient = Tensor::run_backward(&[energy.sum(energy.kind())], &[&batch.positions], true, create_graph);
             -&gradient[0]
         });
+        let sigma = self.refs.scale;
+        let pairs = output.pairs.map(|p| {
+            let units = Tensor::from_slice(&[1.0, sigma, sigma, 1.0, 1.0])
+                .to_kind(p.beta.kind())
+                .to_device(p.beta.device());
+            PairOutput {
+                edge: p.edge,
+                beta: p.beta * units,
+                energy: p.energy * sigma,
+            }
+        });
         Prediction {
             normalized_energy: batch.sum_per_structure(&output.energy),
             energy,
             atom_energy,
             forces,
             aux: output.aux,
+            pairs,
         }
+    }
+
+    /// Masked atomic modelling logits (see [`Architecture::masked_atom_logits`]); `None` for
+    /// models without the head.
+    pub fn masked_atom_logits(&self, batch: &GraphBatch, mask: &Tensor) -> Option<Tensor> {
+        self.architecture.masked_atom_logits(batch, mask)
     }
 
     /// Writes `path` (`.safetensors`) and its TOML beside it, each atomically.

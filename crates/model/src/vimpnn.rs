@@ -124,6 +124,7 @@ impl Architecture for Vimpnn {
             } else {
                 AuxOutput::default()
             },
+            pairs: None,
         }
     }
 }

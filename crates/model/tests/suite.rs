@@ -1,12 +1,14 @@
 //! The model suite every architecture passes (in f64): invariance of the energy under
 //! rotation, translation and permutation, equivariance of the forces, forces equal to central
 //! finite differences of the energy, a batch equal to its structures alone, smoothness where an
-//! atom crosses the cutoff, and checkpoints that reload to identical predictions.
+//! atom crosses the cutoff, and checkpoints that reload to identical predictions; for models
+//! with a physics head, pair terms that add up to the energy with physical β's, and for models
+//! with a masked-atom head, predictions that cannot see the masked element.
 //! Learning (overfitting a tiny dataset) is tested with the trainer, in minima-train.
 
 use minima_atoms::{Atoms, Cell, Vec3};
 use minima_data::{AtomRefs, Graph};
-use minima_model::config::{Combine, Dtype, ModelConfig, ModelKind};
+use minima_model::config::{Combine, Dtype, ModelConfig, ModelKind, PairSet};
 use minima_model::Potential;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -53,6 +55,40 @@ fn models() -> Vec<(String, ModelConfig)> {
         config.vimpnn.combine = combine;
         list.push((format!("vimpnn {combine:?}"), config));
     }
+    list.extend(transformers(&base));
+    list
+}
+
+/// The transformer in every combination of the architecture switches of the paper's Table 2
+/// ([CLS], the LJP physics head) with the adjacency mask, plus the physics head alone and on
+/// bonded pairs only. (Table 2's Mask, Force and Bound columns are loss terms; the
+/// masked-atom head is part of every transformer.)
+fn transformers(base: &ModelConfig) -> Vec<(String, ModelConfig)> {
+    let mut list = Vec::new();
+    let transformer = |cls: bool, physics: bool, adjacency_mask: bool| {
+        let mut config = ModelConfig {
+            kind: ModelKind::Transformer,
+            ..base.clone()
+        };
+        let t = &mut config.transformer;
+        (t.layers, t.heads, t.attention) = (2, 2, 8);
+        (t.cls, t.physics, t.adjacency_mask) = (cls, physics, adjacency_mask);
+        config
+    };
+    for cls in [false, true] {
+        for physics in [false, true] {
+            for adjacency in [false, true] {
+                let name = format!("transformer cls={cls} physics={physics} adjacency={adjacency}");
+                list.push((name, transformer(cls, physics, adjacency)));
+            }
+        }
+    }
+    let mut pairs_only = transformer(false, true, true);
+    pairs_only.transformer.atom_energy = false;
+    list.push(("transformer physics head alone".into(), pairs_only));
+    let mut bonded = transformer(true, true, true);
+    bonded.transformer.pairs = PairSet::Bonded;
+    list.push(("transformer bonded pairs".into(), bonded));
     list
 }
 
@@ -326,5 +362,80 @@ fn checkpoint_reloads_to_identical_predictions() {
             let g = graph(&atoms, &config);
             assert_eq!(evaluate(&potential, &g), evaluate(&reloaded, &g), "{name}");
         }
+    }
+}
+
+#[test]
+fn pair_terms_are_symmetric_positive_and_add_up_to_the_energy() {
+    for (name, config) in models() {
+        let potential = potential(&config);
+        for atoms in structures(config.cutoff.is_some()) {
+            let g = graph(&atoms, &config);
+            let batch = potential.batch(&[&g], false);
+            let prediction = potential.predict(&batch, false, false, false);
+            let Some(pairs) = prediction.pairs else {
+                assert!(!config.transformer.physics || config.kind != ModelKind::Transformer, "{name}");
+                continue;
+            };
+            let edge: Vec<i64> = Vec::try_from(&pairs.edge).unwrap();
+            let beta: Vec<f64> = Vec::try_from(pairs.beta.flatten(0, 1)).unwrap();
+            let energy: Vec<f64> = Vec::try_from(&pairs.energy).unwrap();
+            let mut seen = std::collections::HashMap::new();
+            for (k, &e) in edge.iter().enumerate() {
+                let e = e as usize;
+                let b = &beta[5 * k..5 * k + 5];
+                assert!(b[1..].iter().all(|&x| x > 0.0), "{name}: β1..β4 must be positive: {b:?}");
+                if config.transformer.pairs == PairSet::Bonded {
+                    assert_ne!(g.bond[e], minima_data::BondClass::None, "{name}");
+                }
+                // Periodic images of one pair are different terms: the lattice offset is part
+                // of the key.
+                let offset = g.offset[e].map(|x| (x * 1e6).round() as i64);
+                let key = (g.center[e], g.neighbor[e], offset);
+                let back = (g.neighbor[e], g.center[e], offset.map(|x| -x));
+                if let Some(&(other_b, other_e)) = seen.get(&back) {
+                    let other_b: &[f64] = &beta[5 * other_b..5 * other_b + 5];
+                    for (x, y) in b.iter().zip(other_b) {
+                        assert!(close(*x, *y, 1e-9), "{name}: β of {key:?} and its reverse differ");
+                    }
+                    assert!(close(energy[k], other_e, 1e-9), "{name}: E_ij ≠ E_ji");
+                }
+                seen.insert(key, (k, energy[k]));
+            }
+            // The pair part of the energy is half the sum over both directions; without the
+            // other readouts the total is exactly that plus the reference energies.
+            let t = &config.transformer;
+            if !t.atom_energy && !t.cls {
+                let total = prediction.energy.double_value(&[0]);
+                let references: f64 = g.numbers.iter().map(|&z| potential.refs.energy_of(z).unwrap()).sum();
+                let pair_sum = 0.5 * energy.iter().sum::<f64>();
+                assert!(close(total, references + pair_sum, 1e-9), "{name}: {total} vs {}", references + pair_sum);
+            }
+        }
+    }
+}
+
+#[test]
+fn masked_atoms_are_predicted_without_seeing_their_element() {
+    for (name, config) in models() {
+        let potential = potential(&config);
+        let water = molecule(&[8, 1, 1], &[[0.0, 0.0, 0.0], [0.96, 0.0, 0.0], [-0.24, 0.93, 0.0]]);
+        let ammonia_like = molecule(&[7, 1, 1], &[[0.0, 0.0, 0.0], [0.96, 0.0, 0.0], [-0.24, 0.93, 0.0]]);
+        let logits = |atoms: &Atoms, masked: bool| {
+            let g = graph(atoms, &config);
+            let batch = potential.batch(&[&g], false);
+            let mask = tch::Tensor::from_slice(&[masked, false, false]);
+            potential
+                .masked_atom_logits(&batch, &mask)
+                .map(|l| Vec::<f64>::try_from(l.flatten(0, 1)).unwrap())
+        };
+        let Some(hidden_o) = logits(&water, true) else {
+            assert_ne!(config.kind, ModelKind::Transformer, "{name}: no masked-atom head");
+            continue;
+        };
+        assert_eq!(hidden_o.len(), 3 * config.elements.len(), "{name}");
+        // Masking the central atom makes O and N the same input; unmasked they differ.
+        assert_eq!(hidden_o, logits(&ammonia_like, true).unwrap(), "{name}: the mask leaks the element");
+        assert_ne!(logits(&water, false), logits(&ammonia_like, false), "{name}");
     }
 }
