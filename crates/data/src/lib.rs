@@ -19,6 +19,13 @@ pub use split::{split_by_group, Scheme, Split};
 
 use minima_atoms::Atoms;
 
+/// A standard normal deviate (Box–Muller), for seeded perturbations.
+pub fn gaussian(rng: &mut impl rand::Rng) -> f64 {
+    let u: f64 = 1.0 - rng.random::<f64>();
+    let v: f64 = rng.random();
+    (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+}
+
 /// Errors while turning frames into samples; each names the file and frame.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {

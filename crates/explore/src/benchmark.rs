@@ -59,7 +59,7 @@ pub fn perturbed(atoms: &Atoms, sigma: f64, seed: u64) -> Atoms {
     let moved = atoms
         .positions()
         .iter()
-        .map(|r| r.map(|x| x + sigma * gaussian(&mut rng)))
+        .map(|r| r.map(|x| x + sigma * minima_data::gaussian(&mut rng)))
         .collect();
     let mut out = atoms.clone();
     out.set_positions(moved).expect("finite noise");
@@ -293,13 +293,6 @@ pub fn cumulative(values: &[f64]) -> Vec<(f64, f64)> {
         .enumerate()
         .map(|(k, v)| (v, (k + 1) as f64 / n))
         .collect()
-}
-
-/// A standard normal deviate (Box–Muller).
-fn gaussian(rng: &mut impl Rng) -> f64 {
-    let u: f64 = 1.0 - rng.random::<f64>();
-    let v: f64 = rng.random();
-    (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
 }
 
 #[cfg(test)]

@@ -21,6 +21,19 @@ impl Mlp {
             .collect();
         Mlp { layers }
     }
+
+    /// The same perceptron with its last layer zeroed: it outputs exactly zero at first, so
+    /// that what its outputs parametrise starts where chosen.
+    pub fn zero_output(self) -> Mlp {
+        let last = self.layers.last().expect("at least one layer");
+        tch::no_grad(|| {
+            let _ = last.ws.shallow_clone().zero_();
+            if let Some(bias) = &last.bs {
+                let _ = bias.shallow_clone().zero_();
+            }
+        });
+        self
+    }
 }
 
 impl Module for Mlp {

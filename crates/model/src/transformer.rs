@@ -22,8 +22,10 @@
 //! - Physics head (Eq. 5–6): β = f_bond([xᵢ; xⱼ]), averaged over both orders so that
 //!   E_ij = E_ji. β0 (the charge product qᵢqⱼ) keeps its sign; β1, β2 (the Coulomb and
 //!   Lennard-Jones coefficients), β3 (the exponent) and β4 (the equilibrium distance, Å) go
-//!   through softplus, which keeps them positive. β3 and β4 start at `initial_exponent` and
-//!   `initial_distance` for every pair, β2 near [`INITIAL_DEPTH`]. E_ij is switched to zero
+//!   through softplus, which keeps them positive. The head's last layer starts at zero, so
+//!   every pair starts from the same β: β0 = 0, β1 = ln 2, β2 = [`INITIAL_DEPTH`], β3 and β4 at
+//!   `initial_exponent` and `initial_distance` (the exponentials make larger random starts
+//!   blow the energies up). E_ij is switched to zero
 //!   over the last `pair_switch` Å before τ (smooth in value and slope), and (β4/d)^β3 is
 //!   evaluated as exp(min(β3·ln(β4/d), [`MAX_POWER`])). β1 and β2, like every energy of an
 //!   architecture, are in units of the potential's residual scale σ.
@@ -237,7 +239,9 @@ impl Transformer {
             norm: nn::layer_norm(&path / "norm", vec![d], Default::default()),
             atom_head: head("atom_head", t.atom_energy),
             molecule_head: head("molecule_head", t.cls),
-            pair_head: t.physics.then(|| Mlp::new(&path / "pair_head", &[2 * d, d, 5])),
+            pair_head: t
+                .physics
+                .then(|| Mlp::new(&path / "pair_head", &[2 * d, d, 5]).zero_output()),
             pairs: t.pairs,
             cutoff,
             pair_switch: t.pair_switch,

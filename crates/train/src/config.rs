@@ -57,6 +57,21 @@ pub struct TrainConfig {
     /// Weights of the energy and force terms of the loss; forces need labelled forces.
     pub energy_weight: f64,
     pub force_weight: f64,
+    /// λ_mask of the physics-transformer paper's Eq. 10: masked atomic modelling, the
+    /// cross-entropy of the element predicted for masked atoms (models with a masked-atom head).
+    pub mask_weight: f64,
+    /// ρ: the probability that an atom is masked (paper: 0.3).
+    pub mask_ratio: f64,
+    /// λ_force: zero-force regularisation, Σᵢ‖Fᵢ‖² (in units of σ/Å) on equilibrium structures
+    /// (`Sample::is_equilibrium`), averaged over them; trained through second-order autograd.
+    pub zero_force_weight: f64,
+    /// λ_bound: the bound loss, max(0, E(equilibrium) − E(perturbed)) (units of σ), averaged
+    /// over the equilibrium structures of a batch, each perturbed afresh every step.
+    pub bound_weight: f64,
+    /// The perturbation's amplitude (Å), read as the root-mean-square displacement of an atom:
+    /// every coordinate gets Gaussian noise of standard deviation `bound_noise / √3`
+    /// (paper: "Gaussian random noise with an amplitude of 0.5 Å").
+    pub bound_noise: f64,
     /// Seeds the split, the initial weights and the batch order of every epoch.
     pub seed: u64,
     pub device: String,
@@ -76,6 +91,11 @@ impl Default for TrainConfig {
             early_stop: 50,
             energy_weight: 1.0,
             force_weight: 0.0,
+            mask_weight: 0.0,
+            mask_ratio: 0.3,
+            zero_force_weight: 0.0,
+            bound_weight: 0.0,
+            bound_noise: 0.5,
             seed: 0,
             device: "cpu".into(),
             threads: 1,
@@ -127,6 +147,13 @@ impl RunConfig {
         }
         if !(t.energy_weight >= 0.0 && t.force_weight >= 0.0) || t.energy_weight + t.force_weight == 0.0 {
             bail!("train.energy_weight and train.force_weight must be ≥ 0, not both 0");
+        }
+        let regularisers = [t.mask_weight, t.zero_force_weight, t.bound_weight];
+        if regularisers.iter().any(|w| !(*w >= 0.0)) {
+            bail!("train.mask_weight, train.zero_force_weight and train.bound_weight must be ≥ 0");
+        }
+        if !(t.mask_ratio > 0.0 && t.mask_ratio <= 1.0) || !(t.bound_noise > 0.0 && t.bound_noise.is_finite()) {
+            bail!("train.mask_ratio must be in (0, 1] and train.bound_noise a positive distance (Å)");
         }
         Ok(())
     }

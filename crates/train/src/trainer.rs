@@ -8,9 +8,9 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use minima_atoms::Atoms;
 use minima_data::{read_frames, samples_of, split_by_group, AtomRefs, Sample};
-use minima_model::{AuxTargets, ModelKind, Potential};
+use minima_model::{AuxTargets, GraphBatch, ModelKind, Potential};
 use rand::seq::SliceRandom;
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
@@ -37,6 +37,13 @@ struct CurveRow {
     train_energy: f64,
     train_forces: f64,
     train_aux: f64,
+    /// The physics-transformer terms (zero when their weight is).
+    #[serde(default)]
+    train_mask: f64,
+    #[serde(default)]
+    train_zero_force: f64,
+    #[serde(default)]
+    train_bound: f64,
     validation_loss: f64,
     validation_energy_mae: f64,
     validation_force_mae: Option<f64>,
@@ -132,88 +139,173 @@ impl<'a> Targets<'a> {
     }
 }
 
-/// Loss terms of one batch, each a scalar tensor.
+/// Loss terms of one batch: the weighted total as a tensor, each term as a number.
 struct BatchLoss {
     total: Tensor,
     energy: f64,
     forces: f64,
     aux: f64,
+    mask: f64,
+    zero_force: f64,
+    bound: f64,
     energy_abs_errors: Vec<f64>,
     force_abs_error_sum: f64,
     force_components: usize,
 }
 
+/// The loss of the samples `indices`. `stochastic` (training) draws the masks and the bound
+/// loss's perturbations from `rng`; validation leaves those two terms out.
 fn batch_loss(
     potential: &Potential,
     config: &RunConfig,
     targets: &Targets,
     indices: &[usize],
     train: bool,
+    rng: Option<&mut ChaCha8Rng>,
 ) -> Result<BatchLoss> {
+    let t = &config.train;
     let samples: Vec<&Sample> = indices.iter().map(|&i| targets.samples[i]).collect();
     let graphs: Vec<&minima_data::Graph> = samples.iter().map(|s| &s.graph).collect();
-    let want_forces = config.train.force_weight > 0.0;
+    let want_forces = t.force_weight > 0.0 || t.zero_force_weight > 0.0;
     let batch = potential.batch(&graphs, want_forces);
     let prediction = potential.predict(&batch, want_forces, want_forces && train, train);
     let kind = potential.kind();
     let device = potential.device();
+    let scale = potential.refs.scale;
     let target: Vec<f64> = indices.iter().map(|&i| targets.normalized[i]).collect();
     let target = Tensor::from_slice(&target).to_kind(kind).to_device(device);
     let energy_error = &prediction.normalized_energy - &target;
     let energy_loss = energy_error.square().mean(kind);
-    let scale = potential.refs.scale;
     let energy_abs_errors: Vec<f64> = Vec::try_from(energy_error.abs().detach().to_kind(Kind::Double) * scale)?;
-    let mut total = &energy_loss * config.train.energy_weight;
-    let (mut forces, mut force_abs_error_sum, mut force_components) = (0.0, 0.0, 0);
+    let mut total = &energy_loss * t.energy_weight;
+    let mut loss = BatchLoss {
+        energy: energy_loss.double_value(&[]),
+        total: Tensor::new(),
+        forces: 0.0,
+        aux: 0.0,
+        mask: 0.0,
+        zero_force: 0.0,
+        bound: 0.0,
+        energy_abs_errors,
+        force_abs_error_sum: 0.0,
+        force_components: 0,
+    };
+    let equilibrium: Vec<usize> = (0..samples.len()).filter(|&s| samples[s].is_equilibrium()).collect();
     if let Some(predicted) = &prediction.forces {
-        let reference: Vec<f64> = samples
-            .iter()
-            .map(|s| {
-                s.forces
-                    .as_ref()
-                    .with_context(|| format!("frame {}: missing label: no forces (train.force_weight > 0)", s.frame))
-            })
-            .collect::<Result<Vec<_>>>()?
-            .into_iter()
-            .flatten()
-            .flatten()
-            .copied()
-            .collect();
-        let reference = Tensor::from_slice(&reference)
-            .view([-1, 3])
-            .to_kind(kind)
-            .to_device(device);
-        let error = (predicted - reference) / scale;
-        let force_loss = error.square().mean(kind);
-        forces = force_loss.double_value(&[]);
-        force_abs_error_sum = error.abs().sum(Kind::Double).double_value(&[]) * scale;
-        force_components = error.numel();
-        total += force_loss * config.train.force_weight;
+        if t.force_weight > 0.0 {
+            let reference: Vec<f64> = samples
+                .iter()
+                .map(|s| {
+                    s.forces.as_ref().with_context(|| {
+                        format!("frame {}: missing label: no forces (train.force_weight > 0)", s.frame)
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?
+                .into_iter()
+                .flatten()
+                .flatten()
+                .copied()
+                .collect();
+            let reference = Tensor::from_slice(&reference)
+                .view([-1, 3])
+                .to_kind(kind)
+                .to_device(device);
+            let error = (predicted - reference) / scale;
+            let force_loss = error.square().mean(kind);
+            loss.forces = force_loss.double_value(&[]);
+            loss.force_abs_error_sum = error.abs().sum(Kind::Double).double_value(&[]) * scale;
+            loss.force_components = error.numel();
+            total += force_loss * t.force_weight;
+        }
+        if t.zero_force_weight > 0.0 && !equilibrium.is_empty() {
+            let per_structure = batch.sum_per_structure(&(predicted / scale).square().sum_dim_intlist(-1, false, kind));
+            let chosen = Tensor::from_slice(&equilibrium.iter().map(|&s| s as i64).collect::<Vec<_>>()).to_device(device);
+            let zero_force = per_structure.index_select(0, &chosen).mean(kind);
+            loss.zero_force = zero_force.double_value(&[]);
+            total += zero_force * t.zero_force_weight;
+        }
     }
-    let mut aux = 0.0;
     if potential.config.kind == ModelKind::Vimpnn {
-        let aux_targets = AuxTargets::new(
-            &samples,
-            &potential.config.elements,
-            &potential.config.aux,
-            kind,
-            device,
-        )
-        .map_err(anyhow::Error::msg)?;
+        let aux_targets = AuxTargets::new(&samples, &potential.config.elements, &potential.config.aux, kind, device)
+            .map_err(anyhow::Error::msg)?;
         if let Some(aux_loss) = aux_targets.loss(&prediction.aux) {
-            aux = aux_loss.double_value(&[]);
+            loss.aux = aux_loss.double_value(&[]);
             total += aux_loss * potential.config.aux.weight;
         }
     }
-    Ok(BatchLoss {
-        energy: energy_loss.double_value(&[]),
-        total,
-        forces,
-        aux,
-        energy_abs_errors,
-        force_abs_error_sum,
-        force_components,
-    })
+    if let Some(rng) = rng {
+        if t.mask_weight > 0.0 {
+            if let Some(mask_loss) = masked_atom_loss(potential, &batch, t.mask_ratio, rng)? {
+                loss.mask = mask_loss.double_value(&[]);
+                total += mask_loss * t.mask_weight;
+            }
+        }
+        if t.bound_weight > 0.0 && !equilibrium.is_empty() {
+            let bound = bound_loss(potential, config, &samples, &equilibrium, &prediction.normalized_energy, rng)?;
+            loss.bound = bound.double_value(&[]);
+            total += bound * t.bound_weight;
+        }
+    }
+    loss.total = total;
+    Ok(loss)
+}
+
+/// Cross-entropy of the elements of atoms masked with probability `ratio` (at least one per
+/// batch), predicted from the rest of the structure.
+fn masked_atom_loss(potential: &Potential, batch: &GraphBatch, ratio: f64, rng: &mut ChaCha8Rng) -> Result<Option<Tensor>> {
+    let numbers: Vec<i64> = Vec::try_from(&batch.numbers)?;
+    let mut mask: Vec<bool> = numbers.iter().map(|_| rng.random_bool(ratio)).collect();
+    if !mask.iter().any(|&m| m) {
+        let pick = rng.random_range(0..mask.len());
+        mask[pick] = true;
+    }
+    let device = potential.device();
+    let Some(logits) = potential.masked_atom_logits(batch, &Tensor::from_slice(&mask).to_device(device)) else {
+        bail!(
+            "train.mask_weight > 0, but a {:?} model has no masked-atom head (set it to 0)",
+            potential.config.kind
+        );
+    };
+    let elements = &potential.config.elements;
+    let (mut rows, mut classes) = (Vec::new(), Vec::new());
+    for (a, (&z, &masked)) in numbers.iter().zip(&mask).enumerate() {
+        if masked {
+            rows.push(a as i64);
+            classes.push(elements.binary_search(&(z as u8)).expect("elements checked") as i64);
+        }
+    }
+    let rows = Tensor::from_slice(&rows).to_device(device);
+    let classes = Tensor::from_slice(&classes).to_device(device);
+    Ok(Some(logits.index_select(0, &rows).cross_entropy_for_logits(&classes)))
+}
+
+/// max(0, E(equilibrium) − E(perturbed)), averaged over the `equilibrium` samples, in units of
+/// σ. `equilibrium_energy` holds the batch's normalised energies.
+fn bound_loss(
+    potential: &Potential,
+    config: &RunConfig,
+    samples: &[&Sample],
+    equilibrium: &[usize],
+    equilibrium_energy: &Tensor,
+    rng: &mut ChaCha8Rng,
+) -> Result<Tensor> {
+    let sigma = config.train.bound_noise / 3f64.sqrt();
+    let spec = potential.config.graph_spec();
+    let perturbed: Vec<minima_data::Graph> = equilibrium
+        .iter()
+        .map(|&s| {
+            let graph = &samples[s].graph;
+            let positions = graph.positions.iter().map(|r| r.map(|x| x + sigma * minima_data::gaussian(rng))).collect();
+            graph
+                .moved(positions, &spec)
+                .map_err(|e| anyhow::anyhow!("frame {}: perturbing for the bound loss: {e}", samples[s].frame))
+        })
+        .collect::<Result<_>>()?;
+    let batch = potential.batch(&perturbed.iter().collect::<Vec<_>>(), false);
+    let perturbed_energy = potential.predict(&batch, false, false, true).normalized_energy;
+    let chosen = Tensor::from_slice(&equilibrium.iter().map(|&s| s as i64).collect::<Vec<_>>()).to_device(potential.device());
+    let kind = potential.kind();
+    Ok((equilibrium_energy.index_select(0, &chosen) - perturbed_energy).relu().mean(kind))
 }
 
 /// One optimisation step on `samples` (a whole batch), as the training loop makes it; returns
@@ -221,7 +313,8 @@ fn batch_loss(
 pub fn training_step(potential: &Potential, config: &RunConfig, samples: &[Sample], adam: &mut Adam) -> Result<f64> {
     let targets = Targets::new(samples, potential)?;
     let all: Vec<usize> = (0..samples.len()).collect();
-    let loss = batch_loss(potential, config, &targets, &all, true)?;
+    let mut rng = ChaCha8Rng::seed_from_u64(config.train.seed);
+    let loss = batch_loss(potential, config, &targets, &all, true, Some(&mut rng))?;
     adam.zero_grad();
     loss.total.backward();
     adam.step();
@@ -229,19 +322,22 @@ pub fn training_step(potential: &Potential, config: &RunConfig, samples: &[Sampl
 }
 
 /// Validation: the loss that selects the best model and drives decay and early stopping is
-/// the weighted energy + force loss (the auxiliary terms only shape training).
+/// the weighted energy + force + zero-force loss, the terms that measure the potential-energy
+/// surface itself (the auxiliary and masked-atom terms only shape training, and the bound
+/// loss is a random draw).
 fn validate(potential: &Potential, config: &RunConfig, targets: &Targets) -> Result<(f64, f64, Option<f64>)> {
     let n = targets.samples.len();
     let (mut weighted, mut abs_errors, mut force_sum, mut force_count) = (0.0, Vec::new(), 0.0, 0usize);
     let order: Vec<usize> = (0..n).collect();
     for chunk in order.chunks(config.train.batch_size.max(64)) {
-        let loss = if config.train.force_weight > 0.0 {
-            batch_loss(potential, config, targets, chunk, false)?
+        let t = &config.train;
+        let loss = if t.force_weight > 0.0 || t.zero_force_weight > 0.0 {
+            batch_loss(potential, config, targets, chunk, false, None)?
         } else {
-            tch::no_grad(|| batch_loss(potential, config, targets, chunk, false))?
+            tch::no_grad(|| batch_loss(potential, config, targets, chunk, false, None))?
         };
-        weighted +=
-            (config.train.energy_weight * loss.energy + config.train.force_weight * loss.forces) * chunk.len() as f64;
+        let terms = t.energy_weight * loss.energy + t.force_weight * loss.forces + t.zero_force_weight * loss.zero_force;
+        weighted += terms * chunk.len() as f64;
         abs_errors.extend(loss.energy_abs_errors);
         force_sum += loss.force_abs_error_sum;
         force_count += loss.force_components;
@@ -366,14 +462,15 @@ pub fn train(config: &RunConfig, resume: bool) -> Result<TrainOutcome> {
         let epoch = state.epoch + 1;
         let started = Instant::now();
         let mut order: Vec<usize> = (0..splits.train.len()).collect();
-        order.shuffle(&mut ChaCha8Rng::seed_from_u64(
-            t.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
-        ));
+        // One generator per epoch, first for the order, then for the masks and perturbations:
+        // a resumed run draws what an uninterrupted one does.
+        let mut rng = ChaCha8Rng::seed_from_u64(t.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        order.shuffle(&mut rng);
         let batches: Vec<&[usize]> = order.chunks(t.batch_size).collect();
         let bar = crate::progress_bar(batches.len() as u64, &format!("epoch {epoch}/{}", t.max_epochs));
-        let (mut sums, mut count) = ([0.0; 4], 0usize);
+        let (mut sums, mut count) = ([0.0; 7], 0usize);
         for indices in batches {
-            let loss = batch_loss(&potential, config, &train_targets, indices, true)?;
+            let loss = batch_loss(&potential, config, &train_targets, indices, true, Some(&mut rng))?;
             adam.zero_grad();
             loss.total.backward();
             adam.step();
@@ -382,7 +479,8 @@ pub fn train(config: &RunConfig, resume: bool) -> Result<TrainOutcome> {
                 bail!("epoch {epoch}: the training loss became {total}; lower train.learning_rate");
             }
             let n = indices.len() as f64;
-            for (sum, value) in sums.iter_mut().zip([total, loss.energy, loss.forces, loss.aux]) {
+            let terms = [total, loss.energy, loss.forces, loss.aux, loss.mask, loss.zero_force, loss.bound];
+            for (sum, value) in sums.iter_mut().zip(terms) {
                 *sum += value * n;
             }
             count += indices.len();
@@ -399,6 +497,9 @@ pub fn train(config: &RunConfig, resume: bool) -> Result<TrainOutcome> {
             train_energy: mean(1),
             train_forces: mean(2),
             train_aux: mean(3),
+            train_mask: mean(4),
+            train_zero_force: mean(5),
+            train_bound: mean(6),
             validation_loss,
             validation_energy_mae: validation_mae,
             validation_force_mae,
@@ -419,8 +520,13 @@ pub fn train(config: &RunConfig, resume: bool) -> Result<TrainOutcome> {
                 state.epochs_since_decay = 0;
             }
         }
+        let physics = [("mask", t.mask_weight, 4), ("zero-force", t.zero_force_weight, 5), ("bound", t.bound_weight, 6)]
+            .iter()
+            .filter(|(_, weight, _)| *weight > 0.0)
+            .map(|(name, _, k)| format!(" {name} {:.4}", mean(*k)))
+            .collect::<String>();
         eprintln!(
-            "epoch {epoch:>4}  train loss {:.5}  validation loss {validation_loss:.5}  energy MAE {validation_mae:.4} eV{}  lr {:.2e}{}",
+            "epoch {epoch:>4}  train loss {:.5}{physics}  validation loss {validation_loss:.5}  energy MAE {validation_mae:.4} eV{}  lr {:.2e}{}",
             mean(0),
             validation_force_mae.map_or(String::new(), |f| format!("  force MAE {f:.4} eV/Å")),
             adam.learning_rate,
@@ -449,17 +555,20 @@ pub fn train(config: &RunConfig, resume: bool) -> Result<TrainOutcome> {
 /// atomically, the state last so that it never points past the weights.
 fn save_state(potential: &Potential, adam: &Adam, state: &RunState, out: &Path) -> Result<()> {
     let mut csv = String::from(
-        "epoch,learning_rate,train_loss,train_energy,train_forces,train_aux,validation_loss,validation_energy_mae,validation_force_mae,seconds\n",
+        "epoch,learning_rate,train_loss,train_energy,train_forces,train_aux,train_mask,train_zero_force,train_bound,validation_loss,validation_energy_mae,validation_force_mae,seconds\n",
     );
     for r in &state.curve {
         csv.push_str(&format!(
-            "{},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{},{:.3}\n",
+            "{},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{},{:.3}\n",
             r.epoch,
             r.learning_rate,
             r.train_loss,
             r.train_energy,
             r.train_forces,
             r.train_aux,
+            r.train_mask,
+            r.train_zero_force,
+            r.train_bound,
             r.validation_loss,
             r.validation_energy_mae,
             r.validation_force_mae.map_or(String::new(), |f| format!("{f:e}")),
