@@ -45,6 +45,8 @@ enum Command {
     Relax(commands::relax::Args),
     /// Per-atom energy contributions, optionally along a scan moving one atom; CSV, SVG, PNG.
     Contributions(commands::contributions::Args),
+    /// The physics head's pair parameters β0..β4 and pair energies of a structure.
+    Pairs(commands::pairs::Args),
     /// The re-optimisation benchmark: perturb equilibrium molecules, relax, report ΔP and ΔE_g.
     BenchRelax(commands::bench_relax::Args),
     /// Molecule assembly: move functional groups away, relax, check that the bonds reform.
@@ -69,6 +71,7 @@ fn main() {
         Command::Curve(args) => commands::curve::run(args),
         Command::Relax(args) => commands::relax::run(args),
         Command::Contributions(args) => commands::contributions::run(args),
+        Command::Pairs(args) => commands::pairs::run(args),
         Command::BenchRelax(args) => commands::bench_relax::run(args),
         Command::Assemble(args) => commands::assemble::run(args),
         Command::Bench(bench) => commands::bench::run(bench),

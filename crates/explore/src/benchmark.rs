@@ -20,7 +20,7 @@ use minima_atoms::{Atoms, Vec3};
 use minima_bonds::BondOrder;
 use minima_label::Calculator;
 use rand::seq::SliceRandom;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 

@@ -295,7 +295,9 @@ impl ModelConfig {
             return bad("model.transformer: cls, atom_energy and physics are all off; no energy is left".into());
         }
         if !(t.pair_switch > 0.0 && t.pair_switch <= cutoff) {
-            return bad(format!("model.transformer.pair_switch must be in (0, cutoff = {cutoff}] Å"));
+            return bad(format!(
+                "model.transformer.pair_switch must be in (0, cutoff = {cutoff}] Å"
+            ));
         }
         if !(t.initial_distance > 0.0 && t.initial_exponent > 0.0) {
             return bad("model.transformer.initial_distance and initial_exponent must be positive".into());

@@ -133,9 +133,7 @@ impl AttentionBlock {
             value: linear("value", d, m),
             key_filter: linear("key_filter", basis, m),
             value_filter: linear("value_filter", basis, m),
-            cls_filters: t
-                .cls
-                .then(|| path.var("cls_filters", &[2, m], nn::Init::Const(1.0))),
+            cls_filters: t.cls.then(|| path.var("cls_filters", &[2, m], nn::Init::Const(1.0))),
             adjacency: t.adjacency_mask.then(|| linear("adjacency", 1, t.heads)),
             output: linear("output", m, d),
             feed_forward_norm: nn::layer_norm(&path / "feed_forward_norm", vec![d], Default::default()),
@@ -232,7 +230,9 @@ impl Transformer {
             neighbor_filter: nn::linear(&path / "neighbor_filter", config.radial_basis as i64, d, no_bias),
             neighbor_mix: nn::linear(&path / "neighbor_mix", d, d, no_bias),
             combine: nn::linear(&path / "combine", 2 * d, d, no_bias),
-            cls_token: t.cls.then(|| path.var("cls_token", &[d], nn::Init::Randn { mean: 0.0, stdev: 1.0 })),
+            cls_token: t
+                .cls
+                .then(|| path.var("cls_token", &[d], nn::Init::Randn { mean: 0.0, stdev: 1.0 })),
             blocks: (0..t.layers)
                 .map(|l| AttentionBlock::new(&path / "block" / l, config))
                 .collect(),
@@ -255,11 +255,7 @@ impl Transformer {
     fn encode(&self, batch: &GraphBatch, numbers: &Tensor) -> Encoded {
         let kind = batch.kind();
         let n = batch.n_atoms();
-        let distance = batch
-            .edge_vectors()
-            .square()
-            .sum_dim_intlist(-1, false, kind)
-            .sqrt();
+        let distance = batch.edge_vectors().square().sum_dim_intlist(-1, false, kind).sqrt();
         let edge_basis = self.basis.expand(&distance, &numbers.index_select(0, &batch.center));
         let self_basis = self.basis.expand(&Tensor::zeros([n], (kind, batch.device())), numbers);
 
@@ -285,7 +281,15 @@ impl Transformer {
             let s = batch.n_structures;
             let tokens = Tensor::arange_start(n, n + s, (Kind::Int64, batch.device()));
             let own_token = &batch.structure + n;
-            center = Tensor::cat(&[center, own_token.shallow_clone(), atoms.shallow_clone(), tokens.shallow_clone()], 0);
+            center = Tensor::cat(
+                &[
+                    center,
+                    own_token.shallow_clone(),
+                    atoms.shallow_clone(),
+                    tokens.shallow_clone(),
+                ],
+                0,
+            );
             neighbor = Tensor::cat(&[neighbor, atoms, own_token, tokens], 0);
             cls_edges = 2 * n + s;
             x = Tensor::cat(&[x, token.to_kind(kind).unsqueeze(0).expand([s, -1], false)], 0);
@@ -296,8 +300,14 @@ impl Transformer {
             neighbor,
             basis: Tensor::cat(&[edge_basis, self_basis], 0),
             envelope: Tensor::cat(&[cosine_cutoff(&distance, self.cutoff), ones], 0).unsqueeze(-1),
-            bonded: Tensor::cat(&[batch.bond.ne(0).to_kind(kind), Tensor::zeros([n], (kind, batch.device()))], 0)
-                .unsqueeze(-1),
+            bonded: Tensor::cat(
+                &[
+                    batch.bond.ne(0).to_kind(kind),
+                    Tensor::zeros([n], (kind, batch.device())),
+                ],
+                0,
+            )
+            .unsqueeze(-1),
             cls_edges,
         };
         for block in &self.blocks {
@@ -352,11 +362,16 @@ impl Architecture for Transformer {
         };
         if let (Some(head), Some(cls)) = (&self.molecule_head, &encoded.cls) {
             let sizes: Vec<f64> = batch.sizes.iter().map(|&n| n.max(1) as f64).collect();
-            let sizes = Tensor::from_slice(&sizes).to_kind(energy.kind()).to_device(energy.device());
+            let sizes = Tensor::from_slice(&sizes)
+                .to_kind(energy.kind())
+                .to_device(energy.device());
             let shared = head.forward(cls).squeeze_dim(-1) / sizes;
-            energy = energy + shared.index_select(0, &batch.structure);
+            energy += shared.index_select(0, &batch.structure);
         }
-        let pairs = self.pair_head.as_ref().map(|head| self.pair_terms(head, batch, &encoded));
+        let pairs = self
+            .pair_head
+            .as_ref()
+            .map(|head| self.pair_terms(head, batch, &encoded));
         if let Some(pairs) = &pairs {
             let centers = batch.center.index_select(0, &pairs.edge);
             energy = energy.index_add(0, &centers, &(&pairs.energy * 0.5));

@@ -374,7 +374,10 @@ fn pair_terms_are_symmetric_positive_and_add_up_to_the_energy() {
             let batch = potential.batch(&[&g], false);
             let prediction = potential.predict(&batch, false, false, false);
             let Some(pairs) = prediction.pairs else {
-                assert!(!config.transformer.physics || config.kind != ModelKind::Transformer, "{name}");
+                assert!(
+                    !config.transformer.physics || config.kind != ModelKind::Transformer,
+                    "{name}"
+                );
                 continue;
             };
             let edge: Vec<i64> = Vec::try_from(&pairs.edge).unwrap();
@@ -384,7 +387,10 @@ fn pair_terms_are_symmetric_positive_and_add_up_to_the_energy() {
             for (k, &e) in edge.iter().enumerate() {
                 let e = e as usize;
                 let b = &beta[5 * k..5 * k + 5];
-                assert!(b[1..].iter().all(|&x| x > 0.0), "{name}: β1..β4 must be positive: {b:?}");
+                assert!(
+                    b[1..].iter().all(|&x| x > 0.0),
+                    "{name}: β1..β4 must be positive: {b:?}"
+                );
                 if config.transformer.pairs == PairSet::Bonded {
                     assert_ne!(g.bond[e], minima_data::BondClass::None, "{name}");
                 }
@@ -409,7 +415,11 @@ fn pair_terms_are_symmetric_positive_and_add_up_to_the_energy() {
                 let total = prediction.energy.double_value(&[0]);
                 let references: f64 = g.numbers.iter().map(|&z| potential.refs.energy_of(z).unwrap()).sum();
                 let pair_sum = 0.5 * energy.iter().sum::<f64>();
-                assert!(close(total, references + pair_sum, 1e-9), "{name}: {total} vs {}", references + pair_sum);
+                assert!(
+                    close(total, references + pair_sum, 1e-9),
+                    "{name}: {total} vs {}",
+                    references + pair_sum
+                );
             }
         }
     }
@@ -435,7 +445,11 @@ fn masked_atoms_are_predicted_without_seeing_their_element() {
         };
         assert_eq!(hidden_o.len(), 3 * config.elements.len(), "{name}");
         // Masking the central atom makes O and N the same input; unmasked they differ.
-        assert_eq!(hidden_o, logits(&ammonia_like, true).unwrap(), "{name}: the mask leaks the element");
+        assert_eq!(
+            hidden_o,
+            logits(&ammonia_like, true).unwrap(),
+            "{name}: the mask leaks the element"
+        );
         assert_ne!(logits(&water, false), logits(&ammonia_like, false), "{name}");
     }
 }

@@ -149,10 +149,10 @@ impl RunConfig {
             bail!("train.energy_weight and train.force_weight must be ≥ 0, not both 0");
         }
         let regularisers = [t.mask_weight, t.zero_force_weight, t.bound_weight];
-        if regularisers.iter().any(|w| !(*w >= 0.0)) {
+        if regularisers.iter().any(|w| w.is_nan() || *w < 0.0) {
             bail!("train.mask_weight, train.zero_force_weight and train.bound_weight must be ≥ 0");
         }
-        if !(t.mask_ratio > 0.0 && t.mask_ratio <= 1.0) || !(t.bound_noise > 0.0 && t.bound_noise.is_finite()) {
+        if !(t.mask_ratio > 0.0 && t.mask_ratio <= 1.0 && t.bound_noise > 0.0 && t.bound_noise.is_finite()) {
             bail!("train.mask_ratio must be in (0, 1] and train.bound_noise a positive distance (Å)");
         }
         Ok(())
@@ -214,6 +214,11 @@ mod tests {
             format!("{wrong_type:#}").contains("invalid configuration"),
             "{wrong_type:#}"
         );
+        for bad in ["train.mask_ratio=1.5", "train.bound_noise=0", "train.bound_weight=-1"] {
+            let error = RunConfig::load(&path, &[bad.into()]).unwrap_err();
+            let key = bad.split('=').next().unwrap();
+            assert!(format!("{error:#}").contains(key), "{bad}: {error:#}");
+        }
         let no_data = RunConfig::load(&path, &["data.file=[]".into()]).unwrap_err();
         assert!(!format!("{no_data:#}").is_empty());
     }

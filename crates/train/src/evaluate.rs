@@ -134,8 +134,13 @@ pub struct EvalReport {
     pub structures: usize,
     pub energy: ErrorStats,
     pub energy_per_atom: ErrorStats,
-    /// Force MAE over components, eV/Å (frames with forces).
+    /// Force MAE over components, eV/Å: against the labelled forces, and against zero for
+    /// equilibrium frames without forces (`Sample::is_equilibrium`; QM9's relaxed molecules,
+    /// as in the physics-transformer paper's Table 1).
     pub force_mae: Option<MeanStd>,
+    /// Structures in the force MAE, and how many of them had the zero reference.
+    pub force_structures: usize,
+    pub force_zero_reference: usize,
     /// By the set of elements present ("C,H,O").
     pub by_elements: BTreeMap<String, ErrorStats>,
     /// By number of atoms.
@@ -146,11 +151,12 @@ pub struct EvalReport {
 /// Evaluates `potential` on labelled `samples`.
 pub fn evaluate(potential: &Potential, samples: &[Sample], batch_size: usize) -> Result<EvalReport> {
     let refs: Vec<&Sample> = samples.iter().collect();
-    let with_forces = samples.iter().any(|s| s.forces.is_some());
-    let predicted = predict_samples(potential, &refs, batch_size, with_forces)?;
+    // Forces for every model and every set: labelled ones, or zero at equilibrium.
+    let predicted = predict_samples(potential, &refs, batch_size, true)?;
     let mut total = Vec::new();
     let mut per_atom = Vec::new();
     let mut force_errors = Vec::new();
+    let (mut force_structures, mut zero_reference) = (0, 0);
     let mut by_elements: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
     let mut by_size: BTreeMap<usize, Vec<(f64, f64)>> = BTreeMap::new();
     for (sample, p) in samples.iter().zip(&predicted) {
@@ -165,7 +171,17 @@ pub fn evaluate(potential: &Potential, samples: &[Sample], batch_size: usize) ->
             .or_default()
             .push((p.energy, y));
         by_size.entry(sample.graph.len()).or_default().push((p.energy, y));
-        if let (Some(reference), Some(forces)) = (&sample.forces, &p.forces) {
+        let zero = vec![[0.0; 3]; sample.graph.len()];
+        let reference = match &sample.forces {
+            Some(labelled) => Some(labelled),
+            None if sample.is_equilibrium() => {
+                zero_reference += 1;
+                Some(&zero)
+            }
+            None => None,
+        };
+        if let (Some(reference), Some(forces)) = (reference, &p.forces) {
+            force_structures += 1;
             for (f, r) in forces.iter().zip(reference) {
                 force_errors.extend((0..3).map(|k| (f[k] - r[k]).abs()));
             }
@@ -176,6 +192,8 @@ pub fn evaluate(potential: &Potential, samples: &[Sample], batch_size: usize) ->
         energy: ErrorStats::of(&total),
         energy_per_atom: ErrorStats::of(&per_atom),
         force_mae: (!force_errors.is_empty()).then(|| MeanStd::of(&force_errors)),
+        force_structures,
+        force_zero_reference: zero_reference,
         by_elements: by_elements.into_iter().map(|(k, v)| (k, ErrorStats::of(&v))).collect(),
         by_size: by_size.into_iter().map(|(k, v)| (k, ErrorStats::of(&v))).collect(),
         dsc: dsc(samples, &predicted),
@@ -239,7 +257,15 @@ impl EvalReport {
         text += &row("energy", &self.energy, "eV");
         text += &row("energy per atom", &self.energy_per_atom, "eV");
         if let Some(f) = &self.force_mae {
-            text += &format!("{:<16} MAE {:.4} ({:.4}) eV/Å\n", "forces", f.mean, f.std);
+            let reference = match self.force_zero_reference {
+                0 => String::new(),
+                n if n == self.force_structures => " (reference: zero at equilibrium)".to_string(),
+                n => format!(" (reference: zero for the {n} equilibrium structures without forces)"),
+            };
+            text += &format!(
+                "{:<16} MAE {:.4} ({:.4}) eV/Å over {} structures{reference}\n",
+                "forces", f.mean, f.std, self.force_structures
+            );
         }
         if let Some(d) = &self.dsc {
             text += &format!(

@@ -219,15 +219,22 @@ fn batch_loss(
         }
         if t.zero_force_weight > 0.0 && !equilibrium.is_empty() {
             let per_structure = batch.sum_per_structure(&(predicted / scale).square().sum_dim_intlist(-1, false, kind));
-            let chosen = Tensor::from_slice(&equilibrium.iter().map(|&s| s as i64).collect::<Vec<_>>()).to_device(device);
+            let chosen =
+                Tensor::from_slice(&equilibrium.iter().map(|&s| s as i64).collect::<Vec<_>>()).to_device(device);
             let zero_force = per_structure.index_select(0, &chosen).mean(kind);
             loss.zero_force = zero_force.double_value(&[]);
             total += zero_force * t.zero_force_weight;
         }
     }
     if potential.config.kind == ModelKind::Vimpnn {
-        let aux_targets = AuxTargets::new(&samples, &potential.config.elements, &potential.config.aux, kind, device)
-            .map_err(anyhow::Error::msg)?;
+        let aux_targets = AuxTargets::new(
+            &samples,
+            &potential.config.elements,
+            &potential.config.aux,
+            kind,
+            device,
+        )
+        .map_err(anyhow::Error::msg)?;
         if let Some(aux_loss) = aux_targets.loss(&prediction.aux) {
             loss.aux = aux_loss.double_value(&[]);
             total += aux_loss * potential.config.aux.weight;
@@ -241,7 +248,14 @@ fn batch_loss(
             }
         }
         if t.bound_weight > 0.0 && !equilibrium.is_empty() {
-            let bound = bound_loss(potential, config, &samples, &equilibrium, &prediction.normalized_energy, rng)?;
+            let bound = bound_loss(
+                potential,
+                config,
+                &samples,
+                &equilibrium,
+                &prediction.normalized_energy,
+                rng,
+            )?;
             loss.bound = bound.double_value(&[]);
             total += bound * t.bound_weight;
         }
@@ -252,7 +266,12 @@ fn batch_loss(
 
 /// Cross-entropy of the elements of atoms masked with probability `ratio` (at least one per
 /// batch), predicted from the rest of the structure.
-fn masked_atom_loss(potential: &Potential, batch: &GraphBatch, ratio: f64, rng: &mut ChaCha8Rng) -> Result<Option<Tensor>> {
+fn masked_atom_loss(
+    potential: &Potential,
+    batch: &GraphBatch,
+    ratio: f64,
+    rng: &mut ChaCha8Rng,
+) -> Result<Option<Tensor>> {
     let numbers: Vec<i64> = Vec::try_from(&batch.numbers)?;
     let mut mask: Vec<bool> = numbers.iter().map(|_| rng.random_bool(ratio)).collect();
     if !mask.iter().any(|&m| m) {
@@ -295,7 +314,11 @@ fn bound_loss(
         .iter()
         .map(|&s| {
             let graph = &samples[s].graph;
-            let positions = graph.positions.iter().map(|r| r.map(|x| x + sigma * minima_data::gaussian(rng))).collect();
+            let positions = graph
+                .positions
+                .iter()
+                .map(|r| r.map(|x| x + sigma * minima_data::gaussian(rng)))
+                .collect();
             graph
                 .moved(positions, &spec)
                 .map_err(|e| anyhow::anyhow!("frame {}: perturbing for the bound loss: {e}", samples[s].frame))
@@ -303,9 +326,12 @@ fn bound_loss(
         .collect::<Result<_>>()?;
     let batch = potential.batch(&perturbed.iter().collect::<Vec<_>>(), false);
     let perturbed_energy = potential.predict(&batch, false, false, true).normalized_energy;
-    let chosen = Tensor::from_slice(&equilibrium.iter().map(|&s| s as i64).collect::<Vec<_>>()).to_device(potential.device());
+    let chosen =
+        Tensor::from_slice(&equilibrium.iter().map(|&s| s as i64).collect::<Vec<_>>()).to_device(potential.device());
     let kind = potential.kind();
-    Ok((equilibrium_energy.index_select(0, &chosen) - perturbed_energy).relu().mean(kind))
+    Ok((equilibrium_energy.index_select(0, &chosen) - perturbed_energy)
+        .relu()
+        .mean(kind))
 }
 
 /// One optimisation step on `samples` (a whole batch), as the training loop makes it; returns
@@ -336,7 +362,8 @@ fn validate(potential: &Potential, config: &RunConfig, targets: &Targets) -> Res
         } else {
             tch::no_grad(|| batch_loss(potential, config, targets, chunk, false, None))?
         };
-        let terms = t.energy_weight * loss.energy + t.force_weight * loss.forces + t.zero_force_weight * loss.zero_force;
+        let terms =
+            t.energy_weight * loss.energy + t.force_weight * loss.forces + t.zero_force_weight * loss.zero_force;
         weighted += terms * chunk.len() as f64;
         abs_errors.extend(loss.energy_abs_errors);
         force_sum += loss.force_abs_error_sum;
@@ -379,8 +406,11 @@ pub fn train(config: &RunConfig, resume: bool) -> Result<TrainOutcome> {
             )
         })?;
         let mut saved: RunConfig = toml::from_str(&saved).with_context(|| run_file.display().to_string())?;
-        // A resumed run may be given more epochs; everything else must match.
+        // A resumed run may be given more epochs, and may run on other threads or another
+        // device (which change no result beyond rounding); everything else must match.
         saved.train.max_epochs = run.train.max_epochs;
+        saved.train.threads = run.train.threads;
+        saved.train.device.clone_from(&run.train.device);
         if saved != run {
             bail!(
                 "--resume: the configuration differs from the one {} was started with",
@@ -479,7 +509,15 @@ pub fn train(config: &RunConfig, resume: bool) -> Result<TrainOutcome> {
                 bail!("epoch {epoch}: the training loss became {total}; lower train.learning_rate");
             }
             let n = indices.len() as f64;
-            let terms = [total, loss.energy, loss.forces, loss.aux, loss.mask, loss.zero_force, loss.bound];
+            let terms = [
+                total,
+                loss.energy,
+                loss.forces,
+                loss.aux,
+                loss.mask,
+                loss.zero_force,
+                loss.bound,
+            ];
             for (sum, value) in sums.iter_mut().zip(terms) {
                 *sum += value * n;
             }
@@ -520,11 +558,15 @@ pub fn train(config: &RunConfig, resume: bool) -> Result<TrainOutcome> {
                 state.epochs_since_decay = 0;
             }
         }
-        let physics = [("mask", t.mask_weight, 4), ("zero-force", t.zero_force_weight, 5), ("bound", t.bound_weight, 6)]
-            .iter()
-            .filter(|(_, weight, _)| *weight > 0.0)
-            .map(|(name, _, k)| format!(" {name} {:.4}", mean(*k)))
-            .collect::<String>();
+        let physics = [
+            ("mask", t.mask_weight, 4),
+            ("zero-force", t.zero_force_weight, 5),
+            ("bound", t.bound_weight, 6),
+        ]
+        .iter()
+        .filter(|(_, weight, _)| *weight > 0.0)
+        .map(|(name, _, k)| format!(" {name} {:.4}", mean(*k)))
+        .collect::<String>();
         eprintln!(
             "epoch {epoch:>4}  train loss {:.5}{physics}  validation loss {validation_loss:.5}  energy MAE {validation_mae:.4} eV{}  lr {:.2e}{}",
             mean(0),

@@ -97,7 +97,11 @@ fn curve(out: &Path) -> Curve {
 impl Curve {
     /// The column `name` as numbers.
     fn column(&self, name: &str) -> Vec<f64> {
-        let k = self.header.iter().position(|h| h == name).unwrap_or_else(|| panic!("no column {name}"));
+        let k = self
+            .header
+            .iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("no column {name}"));
         self.rows.iter().map(|r| r[k].parse().unwrap()).collect()
     }
 
@@ -235,11 +239,18 @@ fn transformer_trains_with_every_physics_loss_and_resumes() {
     let (energy0, energy) = first_and_last("train_energy");
     let bound = curve.column("train_bound");
     assert!(mask < 0.5 * mask0, "masked-atom cross-entropy {mask0} → {mask}");
-    assert!(zero_force < 0.2 * zero_force0, "zero-force term {zero_force0} → {zero_force}");
+    assert!(
+        zero_force < 0.2 * zero_force0,
+        "zero-force term {zero_force0} → {zero_force}"
+    );
     assert!(energy < 0.1 * energy0, "energy term {energy0} → {energy}");
     assert!(bound.iter().all(|b| b.is_finite() && *b >= 0.0), "bound term {bound:?}");
     // No structure in this set is perturbed downhill for long: the term ends small.
-    assert!(bound.last().unwrap() < &0.05, "bound term ends at {}", bound.last().unwrap());
+    assert!(
+        bound.last().unwrap() < &0.05,
+        "bound term ends at {}",
+        bound.last().unwrap()
+    );
 
     assert_resumed_run_matches(&config, &dir.path().join("straight"), &dir.path().join("interrupted"));
 }

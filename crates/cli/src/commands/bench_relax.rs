@@ -1,11 +1,13 @@
 //! `minima bench-relax`: the re-optimisation benchmark of the physics-transformer paper
 //! (section 4.3): perturb equilibrium molecules, relax, report ΔP and ΔE_g.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
+use minima_atoms::Atoms;
 use minima_explore::benchmark::{cumulative, reoptimize, select_molecules, Spread};
 use minima_explore::plot::{Figure, Style};
+use minima_label::Calculator;
 use serde_json::json;
 
 #[derive(clap::Args)]
@@ -15,6 +17,16 @@ pub struct Args {
     /// Equilibrium molecules: QM9 (archive or folder) or extxyz.
     #[arg(short, long, default_value = "../shared/data/qm9/qm9_first10k.tar.bz2")]
     input: PathBuf,
+    #[command(flatten)]
+    settings: Settings,
+    /// Output stem: STEM.json (every molecule and the summary), STEM.svg/.png (distributions).
+    #[arg(short, long, default_value = "bench_relax")]
+    output: PathBuf,
+}
+
+/// What the benchmark does; `minima eval --relax` takes the same options.
+#[derive(clap::Args)]
+pub struct Settings {
     /// The smallest molecules taken (the paper: 128) …
     #[arg(long, default_value_t = 128)]
     smallest: usize,
@@ -28,29 +40,33 @@ pub struct Args {
     seed: u64,
     #[command(flatten)]
     relax: super::BenchmarkRelaxArgs,
-    /// Output stem: STEM.json (every molecule and the summary), STEM.svg/.png (distributions).
-    #[arg(short, long, default_value = "bench_relax")]
-    output: PathBuf,
 }
 
 pub fn run(args: Args) -> Result<()> {
     let calculator = args.calculator.load_one()?;
     let molecules = minima_data::read_frames(&args.input)?;
-    let chosen = select_molecules(&molecules, args.smallest, args.random, args.seed);
+    let source = args.input.display().to_string();
+    benchmark(calculator.as_ref(), &molecules, &source, &args.settings, &args.output)?;
+    Ok(())
+}
+
+/// Runs the benchmark on `molecules` (read from `source`), prints its table, writes
+/// OUTPUT.json and the distributions' figure, and returns the summary (the JSON without the
+/// per-molecule records).
+pub fn benchmark(
+    calculator: &dyn Calculator,
+    molecules: &[Atoms],
+    source: &str,
+    args: &Settings,
+    output: &Path,
+) -> Result<serde_json::Value> {
+    let chosen = select_molecules(molecules, args.smallest, args.random, args.seed);
     let options = args.relax.options();
     let bar = super::progress(chosen.len() as u64, "bench-relax");
-    let records = reoptimize(
-        calculator.as_ref(),
-        &molecules,
-        &chosen,
-        args.sigma,
-        args.seed,
-        &options,
-        |r| {
-            bar.set_message(format!("{} ΔP {:.3} Å", r.formula, r.delta_p));
-            bar.inc(1);
-        },
-    )?;
+    let records = reoptimize(calculator, molecules, &chosen, args.sigma, args.seed, &options, |r| {
+        bar.set_message(format!("{} ΔP {:.3} Å", r.formula, r.delta_p));
+        bar.inc(1);
+    })?;
     bar.finish_and_clear();
     let delta_p: Vec<f64> = records.iter().map(|r| r.delta_p).collect();
     let delta_e: Vec<f64> = records.iter().map(|r| r.delta_e.abs()).collect();
@@ -78,14 +94,15 @@ pub fn run(args: Args) -> Result<()> {
         );
     }
     println!("ΔP < 0.1 Å: {below} of {}", records.len());
-    let report = json!({
-        "calculator": calculator.name(), "input": args.input, "sigma": args.sigma, "seed": args.seed,
-        "fmax": options.fmax, "optimizer": options.optimizer, "converged": converged,
+    let summary = json!({
+        "calculator": calculator.name(), "input": source, "sigma": args.sigma, "seed": args.seed,
+        "fmax": options.fmax, "optimizer": options.optimizer, "molecules": records.len(), "converged": converged,
         "delta_p": p, "abs_delta_e": e, "start_displacement": s, "delta_p_below_0.1": below,
-        "molecules": records,
     });
+    let mut report = summary.clone();
+    report["molecules"] = serde_json::to_value(&records)?;
     let text = serde_json::to_string_pretty(&report)?;
-    minima_io::write_atomic(&args.output.with_extension("json"), |w| {
+    minima_io::write_atomic(&output.with_extension("json"), |w| {
         std::io::Write::write_all(w, text.as_bytes())
     })?;
     let log10 = |values: &[f64]| -> Vec<(f64, f64)> {
@@ -106,12 +123,12 @@ pub fn run(args: Args) -> Result<()> {
     .with_series("start displacement (Å)", log10(&start), Style::Line)
     .with_series("ΔP after relaxation (Å)", log10(&delta_p), Style::Line)
     .with_series("|ΔE_g| (eV)", log10(&delta_e), Style::Line);
-    let [svg, png] = figure.save(&args.output)?;
+    let [svg, png] = figure.save(output)?;
     println!(
         "{} → {}, {}",
-        args.output.with_extension("json").display(),
+        output.with_extension("json").display(),
         svg.display(),
         png.display()
     );
-    Ok(())
+    Ok(summary)
 }

@@ -19,6 +19,13 @@ pub struct Args {
     /// STEM.svg and STEM.png, STEM being the JSON path without its extension + `_by_size`.
     #[arg(long)]
     by_size: bool,
+    /// Also run the re-optimisation benchmark (physics-transformer paper, section 4.3) on the
+    /// equilibrium structures of --data: perturb, relax with the model, report ΔP and ΔE_g
+    /// (written to STEM_relax.json/.svg/.png, STEM from --json, and into the metrics' JSON).
+    #[arg(long)]
+    relax: bool,
+    #[command(flatten)]
+    relax_settings: super::bench_relax::Settings,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -26,14 +33,33 @@ pub fn run(args: Args) -> Result<()> {
     let samples = minima_data::load(&args.data, &potential.config.graph_spec(), true)?;
     let report = minima_train::evaluate(&potential, &samples, args.model.batch)?;
     print!("{}", report.summary());
-    let text = serde_json::to_string_pretty(&report)?;
+    let mut json = serde_json::to_value(&report)?;
+    if args.relax {
+        let molecules: Vec<minima_atoms::Atoms> = minima_data::read_frames(&args.data)?
+            .into_iter()
+            .zip(&samples)
+            .filter(|(_, sample)| sample.is_equilibrium())
+            .map(|(atoms, _)| atoms)
+            .collect();
+        if molecules.is_empty() {
+            anyhow::bail!("--relax: {} holds no equilibrium structures", args.data.display());
+        }
+        let name = args
+            .model
+            .model
+            .parent()
+            .and_then(|p| p.file_name())
+            .and_then(|n| n.to_str());
+        let calculator = minima_train::ModelCalculator::new(potential, name.unwrap_or("model"));
+        let output = stem(&args.json, "relax");
+        let source = format!("{} (equilibrium structures)", args.data.display());
+        json["relax"] = super::bench_relax::benchmark(&calculator, &molecules, &source, &args.relax_settings, &output)?;
+    }
+    let text = serde_json::to_string_pretty(&json)?;
     minima_io::write_atomic(&args.json, |w| std::io::Write::write_all(w, text.as_bytes()))?;
     println!("metrics: {}", args.json.display());
     if args.by_size {
-        let stem = args.json.with_file_name(format!(
-            "{}_by_size",
-            args.json.file_stem().and_then(|s| s.to_str()).unwrap_or("eval")
-        ));
+        let stem = stem(&args.json, "by_size");
         println!("{:>6} {:>10} {:>14}", "atoms", "structures", "energy MAE eV");
         for (size, stats) in &report.by_size {
             println!("{size:>6} {:>10} {:>14.4}", stats.count, stats.mae.mean);
@@ -63,4 +89,10 @@ pub fn run(args: Args) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// `dir/eval.json` → `dir/eval_SUFFIX`.
+fn stem(json: &std::path::Path, suffix: &str) -> PathBuf {
+    let name = json.file_stem().and_then(|s| s.to_str()).unwrap_or("eval");
+    json.with_file_name(format!("{name}_{suffix}"))
 }

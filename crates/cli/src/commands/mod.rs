@@ -9,6 +9,7 @@ pub mod data;
 pub mod eval;
 pub mod info;
 pub mod label;
+pub mod pairs;
 pub mod predict;
 pub mod relax;
 pub mod train;
@@ -100,8 +101,18 @@ impl CalculatorArgs {
     }
 }
 
-/// Frame `index` of an extxyz file.
+/// Frame `index` of an extxyz file, or molecule `index` (0-based) of QM9 in its original layout.
 pub fn read_frame(path: &Path, index: usize) -> Result<Atoms> {
+    if !path.to_string_lossy().contains(".xyz") {
+        let mut frames = minima_data::read_frames(path)?;
+        let count = frames.len();
+        anyhow::ensure!(
+            index < count,
+            "{}: frame {index} asked for, it holds {count}",
+            path.display()
+        );
+        return Ok(frames.swap_remove(index));
+    }
     let mut count = 0;
     for frame in ExtxyzReader::open(path)? {
         let frame = frame?;
