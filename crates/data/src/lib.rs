@@ -14,7 +14,7 @@ pub mod split;
 
 pub use atomref::AtomRefs;
 pub use graph::{BondClass, Graph, GraphSpec};
-pub use sample::{load, read_frames, samples_of, Sample};
+pub use sample::{is_qm9_layout, load, read_frames, samples_of, Sample};
 pub use split::{split_by_group, Scheme, Split};
 
 use minima_atoms::Atoms;

@@ -71,12 +71,17 @@ impl Sample {
     }
 }
 
+/// Whether `path` is QM9 in its original layout (a directory, or a `.tar` / `.tar.bz2`
+/// archive) rather than an extxyz file.
+pub fn is_qm9_layout(path: &Path) -> bool {
+    let name = path.to_string_lossy();
+    path.is_dir() || name.ends_with(".tar.bz2") || name.ends_with(".tar")
+}
+
 /// Reads every frame of an extxyz file, or of QM9 in its original layout (a directory of
 /// `dsgdb9nsd_*.xyz` files or their `.tar.bz2`), told apart by the path.
 pub fn read_frames(path: &Path) -> Result<Vec<Atoms>, DataError> {
-    let name = path.to_string_lossy();
-    let is_qm9 = path.is_dir() || name.ends_with(".tar.bz2") || name.ends_with(".tar");
-    Ok(if is_qm9 {
+    Ok(if is_qm9_layout(path) {
         qm9::read(path, qm9::Selection::default())?
     } else {
         extxyz::read_all(path)?

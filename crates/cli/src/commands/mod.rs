@@ -103,7 +103,7 @@ impl CalculatorArgs {
 
 /// Frame `index` of an extxyz file, or molecule `index` (0-based) of QM9 in its original layout.
 pub fn read_frame(path: &Path, index: usize) -> Result<Atoms> {
-    if !path.to_string_lossy().contains(".xyz") {
+    if minima_data::is_qm9_layout(path) {
         let mut frames = minima_data::read_frames(path)?;
         let count = frames.len();
         anyhow::ensure!(
