@@ -190,7 +190,7 @@ fn close(a: f64, b: f64, relative: f64) -> bool {
 }
 
 fn assert_forces_close(got: &[Vec3], want: &[Vec3], tolerance: f64, what: &str) {
-    let scale = want.iter().flatten().fold(0.0f64, |m, x| m.max(x.abs())).max(1e-3);
+    let scale = want.iter().flatten().fold(0.0f64, |m, x| m.max(x.abs())).max(0.1);
     for (a, (g, w)) in got.iter().zip(want).enumerate() {
         for k in 0..3 {
             assert!(
