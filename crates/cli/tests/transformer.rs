@@ -11,35 +11,41 @@ fn repository() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
 }
 
-/// Trains `config` (a file of configs/) on the first 40 QM9 molecules for 3 epochs, small.
-fn train(config: &str, out: &Path) {
+/// Trains `config` (a file of configs/) on the first 40 QM9 molecules for 3 epochs, small,
+/// with further `--set` `overrides`.
+fn train(config: &str, out: &Path, overrides: &[&str]) {
     let config = repository().join("configs").join(config);
     let output = format!("train.output={:?}", path(out));
     let data = format!("data.file={:?}", path(&qm9_archive()));
     let stderr = String::from_utf8_lossy(
-        &minima(&[
-            "train",
-            "--config",
-            path(&config),
-            "--set",
-            &data,
-            "--set",
-            "data.limit=40",
-            "--set",
-            "data.split=[0.6, 0.2, 0.2]",
-            "--set",
-            &output,
-            "--set",
-            "train.max_epochs=3",
-            "--set",
-            "train.batch_size=8",
-            "--set",
-            "model.hidden=16",
-            "--set",
-            "model.transformer.attention=16",
-            "--set",
-            "model.transformer.layers=1",
-        ])
+        &minima(
+            &[
+                "train",
+                "--config",
+                path(&config),
+                "--set",
+                &data,
+                "--set",
+                "data.limit=40",
+                "--set",
+                "data.split=[0.6, 0.2, 0.2]",
+                "--set",
+                &output,
+                "--set",
+                "train.max_epochs=3",
+                "--set",
+                "train.batch_size=8",
+                "--set",
+                "model.hidden=16",
+                "--set",
+                "model.transformer.attention=16",
+                "--set",
+                "model.transformer.layers=1",
+            ]
+            .into_iter()
+            .chain(overrides.iter().flat_map(|o| ["--set", o]))
+            .collect::<Vec<_>>(),
+        )
         .stderr,
     )
     .into_owned();
@@ -54,7 +60,7 @@ fn both_transformer_configurations_train_evaluate_and_show_their_pairs() {
         ("qm9-transformer-energy.toml", false),
     ] {
         let out = dir.path().join(config);
-        train(config, &out);
+        train(config, &out, &[]);
         let curve = std::fs::read_to_string(out.join("learning_curve.csv")).unwrap();
         let header: Vec<&str> = curve.lines().next().unwrap().split(',').collect();
         let last: Vec<f64> = curve
@@ -127,42 +133,18 @@ fn both_transformer_configurations_train_evaluate_and_show_their_pairs() {
 #[test]
 fn pairs_of_a_model_without_a_physics_head_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("energy");
-    train("qm9-transformer-energy.toml", &out);
-    // The same run without the head: a checkpoint whose configuration switches it off.
     let stripped = dir.path().join("stripped");
-    let error = {
-        let output = format!("train.output={:?}", path(&stripped));
-        let data = format!("data.file={:?}", path(&qm9_archive()));
-        let config = repository().join("configs/qm9-transformer-energy.toml");
-        minima(&[
-            "train",
-            "--config",
-            path(&config),
-            "--set",
-            &data,
-            "--set",
-            "data.limit=20",
-            "--set",
-            &output,
-            "--set",
-            "train.max_epochs=1",
-            "--set",
-            "model.hidden=8",
-            "--set",
-            "model.transformer.attention=8",
-            "--set",
-            "model.transformer.layers=1",
-            "--set",
-            "model.transformer.physics=false",
-        ]);
-        minima_error(&[
-            "pairs",
-            "--model",
-            path(&stripped.join("best.safetensors")),
-            "-i",
-            path(&qm9_archive()),
-        ])
-    };
+    train(
+        "qm9-transformer-energy.toml",
+        &stripped,
+        &["model.transformer.physics=false"],
+    );
+    let error = minima_error(&[
+        "pairs",
+        "--model",
+        path(&stripped.join("best.safetensors")),
+        "-i",
+        path(&qm9_archive()),
+    ]);
     assert!(error.contains("no physics head"), "{error}");
 }

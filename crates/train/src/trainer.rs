@@ -190,7 +190,10 @@ fn batch_loss(
         force_abs_error_sum: 0.0,
         force_components: 0,
     };
-    let equilibrium: Vec<usize> = (0..samples.len()).filter(|&s| samples[s].is_equilibrium()).collect();
+    let equilibrium: Vec<i64> = (0..samples.len() as i64)
+        .filter(|&s| samples[s as usize].is_equilibrium())
+        .collect();
+    let equilibrium_index = Tensor::from_slice(&equilibrium).to_device(device);
     if let Some(predicted) = &prediction.forces {
         if t.force_weight > 0.0 {
             let reference: Vec<f64> = samples
@@ -219,9 +222,7 @@ fn batch_loss(
         }
         if t.zero_force_weight > 0.0 && !equilibrium.is_empty() {
             let per_structure = batch.sum_per_structure(&(predicted / scale).square().sum_dim_intlist(-1, false, kind));
-            let chosen =
-                Tensor::from_slice(&equilibrium.iter().map(|&s| s as i64).collect::<Vec<_>>()).to_device(device);
-            let zero_force = per_structure.index_select(0, &chosen).mean(kind);
+            let zero_force = per_structure.index_select(0, &equilibrium_index).mean(kind);
             loss.zero_force = zero_force.double_value(&[]);
             total += zero_force * t.zero_force_weight;
         }
@@ -248,14 +249,8 @@ fn batch_loss(
             }
         }
         if t.bound_weight > 0.0 && !equilibrium.is_empty() {
-            let bound = bound_loss(
-                potential,
-                config,
-                &samples,
-                &equilibrium,
-                &prediction.normalized_energy,
-                rng,
-            )?;
+            let equilibrium_energy = prediction.normalized_energy.index_select(0, &equilibrium_index);
+            let bound = bound_loss(potential, config, &samples, &equilibrium, &equilibrium_energy, rng)?;
             loss.bound = bound.double_value(&[]);
             total += bound * t.bound_weight;
         }
@@ -299,12 +294,12 @@ fn masked_atom_loss(
 }
 
 /// max(0, E(equilibrium) − E(perturbed)), averaged over the `equilibrium` samples, in units of
-/// σ. `equilibrium_energy` holds the batch's normalised energies.
+/// σ. `equilibrium_energy` holds their normalised energies, in the same order.
 fn bound_loss(
     potential: &Potential,
     config: &RunConfig,
     samples: &[&Sample],
-    equilibrium: &[usize],
+    equilibrium: &[i64],
     equilibrium_energy: &Tensor,
     rng: &mut ChaCha8Rng,
 ) -> Result<Tensor> {
@@ -313,7 +308,8 @@ fn bound_loss(
     let perturbed: Vec<minima_data::Graph> = equilibrium
         .iter()
         .map(|&s| {
-            let graph = &samples[s].graph;
+            let sample = samples[s as usize];
+            let graph = &sample.graph;
             let positions = graph
                 .positions
                 .iter()
@@ -321,17 +317,13 @@ fn bound_loss(
                 .collect();
             graph
                 .moved(positions, &spec)
-                .map_err(|e| anyhow::anyhow!("frame {}: perturbing for the bound loss: {e}", samples[s].frame))
+                .map_err(|e| anyhow::anyhow!("frame {}: perturbing for the bound loss: {e}", sample.frame))
         })
         .collect::<Result<_>>()?;
     let batch = potential.batch(&perturbed.iter().collect::<Vec<_>>(), false);
     let perturbed_energy = potential.predict(&batch, false, false, true).normalized_energy;
-    let chosen =
-        Tensor::from_slice(&equilibrium.iter().map(|&s| s as i64).collect::<Vec<_>>()).to_device(potential.device());
     let kind = potential.kind();
-    Ok((equilibrium_energy.index_select(0, &chosen) - perturbed_energy)
-        .relu()
-        .mean(kind))
+    Ok((equilibrium_energy - perturbed_energy).relu().mean(kind))
 }
 
 /// One optimisation step on `samples` (a whole batch), as the training loop makes it; returns

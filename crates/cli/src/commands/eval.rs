@@ -30,12 +30,14 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<()> {
     let potential = args.model.load()?;
-    let samples = minima_data::load(&args.data, &potential.config.graph_spec(), true)?;
+    let frames = minima_data::read_frames(&args.data)?;
+    let source = args.data.display().to_string();
+    let samples = minima_data::samples_of(&frames, &source, &potential.config.graph_spec(), true, || {})?;
     let report = minima_train::evaluate(&potential, &samples, args.model.batch)?;
     print!("{}", report.summary());
     let mut json = serde_json::to_value(&report)?;
     if args.relax {
-        let molecules: Vec<minima_atoms::Atoms> = minima_data::read_frames(&args.data)?
+        let molecules: Vec<minima_atoms::Atoms> = frames
             .into_iter()
             .zip(&samples)
             .filter(|(_, sample)| sample.is_equilibrium())
