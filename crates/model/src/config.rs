@@ -173,6 +173,10 @@ pub struct TransformerConfig {
     /// lengths, so β4 near a bond length after training is learnt.
     pub initial_distance: f64,
     pub initial_exponent: f64,
+    /// β2, the Lennard-Jones well depth, at initialisation (units of the residual scale σ).
+    /// Deep enough that the pair terms carry part of the geometry from the start, so the
+    /// zero-force and bound losses shape β4; too deep makes the first steps stiff.
+    pub initial_depth: f64,
     /// The bond-adjacency mask on the attention weights (section 3.3).
     pub adjacency_mask: bool,
 }
@@ -190,6 +194,7 @@ impl Default for TransformerConfig {
             pair_switch: 1.0,
             initial_distance: 1.5,
             initial_exponent: 6.0,
+            initial_depth: 1.0,
             adjacency_mask: true,
         }
     }
@@ -299,8 +304,10 @@ impl ModelConfig {
                 "model.transformer.pair_switch must be in (0, cutoff = {cutoff}] Å"
             ));
         }
-        if !(t.initial_distance > 0.0 && t.initial_exponent > 0.0) {
-            return bad("model.transformer.initial_distance and initial_exponent must be positive".into());
+        if !(t.initial_distance > 0.0 && t.initial_exponent > 0.0 && t.initial_depth > 0.0) {
+            return bad(
+                "model.transformer.initial_distance, initial_exponent and initial_depth must be positive".into(),
+            );
         }
         Ok(())
     }

@@ -44,6 +44,9 @@ pub struct PairTerms {
     pub beta: tch::Tensor,
     /// E_ij per term, (pairs,); the structure's pair energy is half their sum.
     pub energy: tch::Tensor,
+    /// ∂E_ij/∂d of the unswitched pair formula, (pairs,): zero when the pair sits at the
+    /// minimum of its potential.
+    pub slope: tch::Tensor,
 }
 
 /// One architecture: a function of the graph batch, its parameters in a `VarStore`.

@@ -58,6 +58,8 @@ pub struct PairOutput {
     pub beta: Tensor,
     /// E_ij, eV, (pairs,).
     pub energy: Tensor,
+    /// ∂E_ij/∂d of Eq. 5 before the cutoff switch, eV/Å, (pairs,).
+    pub slope: Tensor,
 }
 
 /// libtorch's random generator is one per process: initialisation holds this lock from
@@ -158,6 +160,7 @@ impl Potential {
                 edge: p.edge,
                 beta: p.beta * units,
                 energy: p.energy * sigma,
+                slope: p.slope * sigma,
             }
         });
         Prediction {

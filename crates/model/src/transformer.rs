@@ -23,7 +23,7 @@
 //!   E_ij = E_ji. β0 (the charge product qᵢqⱼ) keeps its sign; β1, β2 (the Coulomb and
 //!   Lennard-Jones coefficients), β3 (the exponent) and β4 (the equilibrium distance, Å) go
 //!   through softplus, which keeps them positive. The head's last layer starts at zero, so
-//!   every pair starts from the same β: β0 = 0, β1 = ln 2, β2 = [`INITIAL_DEPTH`], β3 and β4 at
+//!   every pair starts from the same β: β0 = 0, β1 = ln 2, β2, β3 and β4 at `initial_depth`,
 //!   `initial_exponent` and `initial_distance` (the exponentials make larger random starts
 //!   blow the energies up). E_ij is switched to zero
 //!   over the last `pair_switch` Å before τ (smooth in value and slope), and (β4/d)^β3 is
@@ -47,8 +47,6 @@ const MASKED: i64 = 0;
 /// Largest exponent argument β3·ln(β4/d) of the Lennard-Jones terms: e^60 stays finite in
 /// f32, and no physical pair comes near it.
 pub const MAX_POWER: f64 = 30.0;
-/// β2 at initialisation (units of σ): a mild repulsion for pairs closer than β4 at first.
-pub const INITIAL_DEPTH: f64 = 0.05;
 
 /// y such that softplus(y) = x, for x > 0.
 fn inverse_softplus(x: f64) -> f64 {
@@ -245,7 +243,7 @@ impl Transformer {
             pairs: t.pairs,
             cutoff,
             pair_switch: t.pair_switch,
-            pair_offsets: [INITIAL_DEPTH, t.initial_exponent, t.initial_distance].map(inverse_softplus),
+            pair_offsets: [t.initial_depth, t.initial_exponent, t.initial_distance].map(inverse_softplus),
             mask_head: Mlp::new(&path / "mask_head", &[d, d, config.elements.len() as i64]),
         }
     }
@@ -340,13 +338,19 @@ impl Transformer {
             (&raw[4] + distance).softplus(),
         ];
         let d = encoded.distance.index_select(0, &edge);
-        let power = (&beta[3] * (&beta[4] / &d).log()).clamp_max(MAX_POWER);
-        let lennard_jones = &beta[2] * ((&power * 2.0).exp() - power.exp() * 2.0);
+        let exponent = &beta[3] * (&beta[4] / &d).log();
+        let unclamped = exponent.lt(MAX_POWER).to_kind(d.kind());
+        let power = exponent.clamp_max(MAX_POWER).exp();
+        let lennard_jones = &beta[2] * (power.square() - &power * 2.0);
         let coulomb = -(&beta[1] * &beta[0]) / &d;
+        // ∂/∂d of both terms: d(β4/d)^β3/dd = −β3/d·(β4/d)^β3 (zero where clamped).
+        let slope =
+            &beta[1] * &beta[0] / d.square() - &beta[2] * &beta[3] * unclamped * &power * (&power - 1.0) * 2.0 / &d;
         let switch_start = self.cutoff - self.pair_switch;
         let switch = cosine_cutoff(&(&d - switch_start).clamp_min(0.0), self.pair_switch);
         PairTerms {
             energy: (coulomb + lennard_jones) * switch,
+            slope,
             beta: Tensor::stack(&beta, -1),
             edge,
         }

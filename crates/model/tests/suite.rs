@@ -366,7 +366,7 @@ fn checkpoint_reloads_to_identical_predictions() {
 }
 
 #[test]
-fn pair_terms_are_symmetric_positive_and_add_up_to_the_energy() {
+fn pair_terms_are_symmetric_positive_follow_eq5_and_add_up_to_the_energy() {
     for (name, config) in models() {
         let potential = potential(&config);
         for atoms in structures(config.cutoff.is_some()) {
@@ -383,6 +383,8 @@ fn pair_terms_are_symmetric_positive_and_add_up_to_the_energy() {
             let edge: Vec<i64> = Vec::try_from(&pairs.edge).unwrap();
             let beta: Vec<f64> = Vec::try_from(pairs.beta.flatten(0, 1)).unwrap();
             let energy: Vec<f64> = Vec::try_from(&pairs.energy).unwrap();
+            let slope: Vec<f64> = Vec::try_from(&pairs.slope).unwrap();
+            let switch_start = config.cutoff.unwrap() - config.transformer.pair_switch;
             let mut seen = std::collections::HashMap::new();
             for (k, &e) in edge.iter().enumerate() {
                 let e = e as usize;
@@ -391,6 +393,30 @@ fn pair_terms_are_symmetric_positive_and_add_up_to_the_energy() {
                     b[1..].iter().all(|&x| x > 0.0),
                     "{name}: β1..β4 must be positive: {b:?}"
                 );
+                // Eq. 5 from the exposed β (eV, Å) gives E_ij before the switch, and the slope
+                // is its derivative in d.
+                let eq5 =
+                    |d: f64| -b[1] * b[0] / d + b[2] * ((b[4] / d).powf(2.0 * b[3]) - 2.0 * (b[4] / d).powf(b[3]));
+                let (i, j) = (g.center[e] as usize, g.neighbor[e] as usize);
+                let d = (0..3)
+                    .map(|a| (g.positions[j][a] + g.offset[e][a] - g.positions[i][a]).powi(2))
+                    .sum::<f64>()
+                    .sqrt();
+                let h = 1e-5;
+                let numeric = (eq5(d + h) - eq5(d - h)) / (2.0 * h);
+                assert!(
+                    close(slope[k], numeric, 1e-6),
+                    "{name}: slope {} vs {numeric} at d = {d}",
+                    slope[k]
+                );
+                if d < switch_start {
+                    assert!(
+                        close(energy[k], eq5(d), 1e-9),
+                        "{name}: E_ij {} vs Eq. 5 {}",
+                        energy[k],
+                        eq5(d)
+                    );
+                }
                 if config.transformer.pairs == PairSet::Bonded {
                     assert_ne!(g.bond[e], minima_data::BondClass::None, "{name}");
                 }

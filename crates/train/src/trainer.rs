@@ -44,6 +44,8 @@ struct CurveRow {
     train_zero_force: f64,
     #[serde(default)]
     train_bound: f64,
+    #[serde(default)]
+    train_pair_equilibrium: f64,
     validation_loss: f64,
     validation_energy_mae: f64,
     validation_force_mae: Option<f64>,
@@ -148,6 +150,7 @@ struct BatchLoss {
     mask: f64,
     zero_force: f64,
     bound: f64,
+    pair_equilibrium: f64,
     energy_abs_errors: Vec<f64>,
     force_abs_error_sum: f64,
     force_components: usize,
@@ -186,6 +189,7 @@ fn batch_loss(
         mask: 0.0,
         zero_force: 0.0,
         bound: 0.0,
+        pair_equilibrium: 0.0,
         energy_abs_errors,
         force_abs_error_sum: 0.0,
         force_components: 0,
@@ -225,6 +229,13 @@ fn batch_loss(
             let zero_force = per_structure.index_select(0, &equilibrium_index).mean(kind);
             loss.zero_force = zero_force.double_value(&[]);
             total += zero_force * t.zero_force_weight;
+        }
+    }
+    if t.pair_equilibrium_weight > 0.0 && !equilibrium.is_empty() {
+        let flags: Vec<bool> = samples.iter().map(|s| s.is_equilibrium()).collect();
+        if let Some(term) = pair_equilibrium_loss(potential, &batch, &prediction, &flags)? {
+            loss.pair_equilibrium = term.double_value(&[]);
+            total += term * t.pair_equilibrium_weight;
         }
     }
     if potential.config.kind == ModelKind::Vimpnn {
@@ -291,6 +302,36 @@ fn masked_atom_loss(
     let rows = Tensor::from_slice(&rows).to_device(device);
     let classes = Tensor::from_slice(&classes).to_device(device);
     Ok(Some(logits.index_select(0, &rows).cross_entropy_for_logits(&classes)))
+}
+
+/// Mean (∂E_ij/∂d)² in (σ/Å)² over the bonded pair terms of the structures flagged as at
+/// equilibrium; `None` when the batch has no such pair.
+fn pair_equilibrium_loss(
+    potential: &Potential,
+    batch: &GraphBatch,
+    prediction: &minima_model::Prediction,
+    equilibrium: &[bool],
+) -> Result<Option<Tensor>> {
+    let Some(pairs) = &prediction.pairs else {
+        bail!(
+            "train.pair_equilibrium_weight > 0, but a {:?} model has no physics head (set it to 0)",
+            potential.config.kind
+        );
+    };
+    let structure = batch
+        .structure
+        .index_select(0, &batch.center.index_select(0, &pairs.edge));
+    let equilibrium = Tensor::from_slice(equilibrium).to_device(potential.device());
+    let selected = batch
+        .bond
+        .index_select(0, &pairs.edge)
+        .ne(0)
+        .logical_and(&equilibrium.index_select(0, &structure));
+    if selected.sum(Kind::Int64).int64_value(&[]) == 0 {
+        return Ok(None);
+    }
+    let slope = &pairs.slope / potential.refs.scale;
+    Ok(Some(slope.masked_select(&selected).square().mean(potential.kind())))
 }
 
 /// max(0, E(equilibrium) − E(perturbed)), averaged over the `equilibrium` samples, in units of
@@ -490,7 +531,7 @@ pub fn train(config: &RunConfig, resume: bool) -> Result<TrainOutcome> {
         order.shuffle(&mut rng);
         let batches: Vec<&[usize]> = order.chunks(t.batch_size).collect();
         let bar = crate::progress_bar(batches.len() as u64, &format!("epoch {epoch}/{}", t.max_epochs));
-        let (mut sums, mut count) = ([0.0; 7], 0usize);
+        let (mut sums, mut count) = ([0.0; 8], 0usize);
         for indices in batches {
             let loss = batch_loss(&potential, config, &train_targets, indices, true, Some(&mut rng))?;
             adam.zero_grad();
@@ -509,6 +550,7 @@ pub fn train(config: &RunConfig, resume: bool) -> Result<TrainOutcome> {
                 loss.mask,
                 loss.zero_force,
                 loss.bound,
+                loss.pair_equilibrium,
             ];
             for (sum, value) in sums.iter_mut().zip(terms) {
                 *sum += value * n;
@@ -530,6 +572,7 @@ pub fn train(config: &RunConfig, resume: bool) -> Result<TrainOutcome> {
             train_mask: mean(4),
             train_zero_force: mean(5),
             train_bound: mean(6),
+            train_pair_equilibrium: mean(7),
             validation_loss,
             validation_energy_mae: validation_mae,
             validation_force_mae,
@@ -554,6 +597,7 @@ pub fn train(config: &RunConfig, resume: bool) -> Result<TrainOutcome> {
             ("mask", t.mask_weight, 4),
             ("zero-force", t.zero_force_weight, 5),
             ("bound", t.bound_weight, 6),
+            ("pair-equilibrium", t.pair_equilibrium_weight, 7),
         ]
         .iter()
         .filter(|(_, weight, _)| *weight > 0.0)
@@ -589,11 +633,11 @@ pub fn train(config: &RunConfig, resume: bool) -> Result<TrainOutcome> {
 /// atomically, the state last so that it never points past the weights.
 fn save_state(potential: &Potential, adam: &Adam, state: &RunState, out: &Path) -> Result<()> {
     let mut csv = String::from(
-        "epoch,learning_rate,train_loss,train_energy,train_forces,train_aux,train_mask,train_zero_force,train_bound,validation_loss,validation_energy_mae,validation_force_mae,seconds\n",
+        "epoch,learning_rate,train_loss,train_energy,train_forces,train_aux,train_mask,train_zero_force,train_bound,train_pair_equilibrium,validation_loss,validation_energy_mae,validation_force_mae,seconds\n",
     );
     for r in &state.curve {
         csv.push_str(&format!(
-            "{},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{},{:.3}\n",
+            "{},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{},{:.3}\n",
             r.epoch,
             r.learning_rate,
             r.train_loss,
@@ -603,6 +647,7 @@ fn save_state(potential: &Potential, adam: &Adam, state: &RunState, out: &Path) 
             r.train_mask,
             r.train_zero_force,
             r.train_bound,
+            r.train_pair_equilibrium,
             r.validation_loss,
             r.validation_energy_mae,
             r.validation_force_mae.map_or(String::new(), |f| format!("{f:e}")),

@@ -214,9 +214,11 @@ fn assert_resumed_run_matches(config: &RunConfig, straight: &Path, interrupted: 
     }
 }
 
-/// The full physics-transformer objective (Eq. 10) on equilibrium QM9 molecules: every term is
-/// logged, the zero-force term falls through second-order autograd, the masked elements come to
-/// be predicted, and a killed run resumes to the same result, masks and perturbations included.
+/// The full physics-transformer objective (Eq. 10), plus the pair-equilibrium term, on
+/// equilibrium QM9 molecules: every term is logged, the zero-force term falls through
+/// second-order autograd, the masked elements come to be predicted, the bonds settle at the
+/// minima of their pair potentials, and a killed run resumes to the same result, masks and
+/// perturbations included.
 #[test]
 fn transformer_trains_with_every_physics_loss_and_resumes() {
     let dir = tempfile::tempdir().unwrap();
@@ -227,6 +229,7 @@ fn transformer_trains_with_every_physics_loss_and_resumes() {
     config.train.mask_weight = 0.5;
     config.train.zero_force_weight = 0.1;
     config.train.bound_weight = 1.0;
+    config.train.pair_equilibrium_weight = 1.0;
     config.train.max_epochs = 150;
     minima_train::train(&config, false).unwrap();
     let curve = curve(&out);
@@ -237,6 +240,7 @@ fn transformer_trains_with_every_physics_loss_and_resumes() {
     let (mask0, mask) = first_and_last("train_mask");
     let (zero_force0, zero_force) = first_and_last("train_zero_force");
     let (energy0, energy) = first_and_last("train_energy");
+    let (pair0, pair) = first_and_last("train_pair_equilibrium");
     let bound = curve.column("train_bound");
     assert!(mask < 0.5 * mask0, "masked-atom cross-entropy {mask0} → {mask}");
     assert!(
@@ -244,6 +248,7 @@ fn transformer_trains_with_every_physics_loss_and_resumes() {
         "zero-force term {zero_force0} → {zero_force}"
     );
     assert!(energy < 0.1 * energy0, "energy term {energy0} → {energy}");
+    assert!(pair < 0.01 * pair0, "pair-equilibrium term {pair0} → {pair}");
     assert!(bound.iter().all(|b| b.is_finite() && *b >= 0.0), "bound term {bound:?}");
     // No structure in this set is perturbed downhill for long: the term ends small.
     assert!(

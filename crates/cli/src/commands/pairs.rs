@@ -36,6 +36,8 @@ struct Pair {
     beta: [f64; 5],
     /// E_ij, eV.
     energy: f64,
+    /// ∂E_ij/∂d, eV/Å: zero where the pair sits at the minimum of its potential.
+    slope: f64,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -45,7 +47,7 @@ pub fn run(args: Args) -> Result<()> {
     let sample = Sample::from_atoms(&atoms, args.frame, &source, &potential.config.graph_spec())?;
     potential.check_elements(&sample.graph, args.frame)?;
     let g = &sample.graph;
-    let (edge, beta, energy) = tch::no_grad(|| -> Result<_> {
+    let (edge, beta, energy, slope) = tch::no_grad(|| -> Result<_> {
         let batch = potential.batch(&[g], false);
         let Some(pairs) = potential.predict(&batch, false, false, false).pairs else {
             bail!(
@@ -59,6 +61,7 @@ pub fn run(args: Args) -> Result<()> {
             Vec::<i64>::try_from(&pairs.edge)?,
             double(&pairs.beta)?,
             double(&pairs.energy)?,
+            double(&pairs.slope)?,
         ))
     })?;
     let symbol = |a: usize| minima_atoms::element::by_number(g.numbers[a]).map_or("?", |e| e.symbol);
@@ -82,6 +85,7 @@ pub fn run(args: Args) -> Result<()> {
             distance: minima_atoms::cell::norm(vector),
             beta: std::array::from_fn(|c| beta[5 * k + c]),
             energy: energy[k],
+            slope: slope[k],
         });
     }
     pairs.sort_by(|a, b| a.distance.total_cmp(&b.distance));
@@ -94,14 +98,14 @@ pub fn run(args: Args) -> Result<()> {
         pairs.len()
     );
     println!(
-        "{:>4} {:>4} {:>6} {:>9} {:>8} {:>9} {:>9} {:>9} {:>7} {:>8} {:>10}",
-        "i", "j", "pair", "bond", "d Å", "β0", "β1 eV", "β2 eV", "β3", "β4 Å", "E_ij eV"
+        "{:>4} {:>4} {:>6} {:>9} {:>8} {:>9} {:>9} {:>9} {:>7} {:>8} {:>10} {:>11}",
+        "i", "j", "pair", "bond", "d Å", "β0", "β1 eV", "β2 eV", "β3", "β4 Å", "E_ij eV", "dE/dd eV/Å"
     );
     for p in &pairs {
         let [b0, b1, b2, b3, b4] = p.beta;
         println!(
-            "{:>4} {:>4} {:>6} {:>9} {:>8.4} {b0:>9.4} {b1:>9.4} {b2:>9.4} {b3:>7.3} {b4:>8.4} {:>10.4}",
-            p.i, p.j, p.elements, p.bond, p.distance, p.energy
+            "{:>4} {:>4} {:>6} {:>9} {:>8.4} {b0:>9.4} {b1:>9.4} {b2:>9.4} {b3:>7.3} {b4:>8.4} {:>10.4} {:>11.4}",
+            p.i, p.j, p.elements, p.bond, p.distance, p.energy, p.slope
         );
     }
     // Bonded pairs by element pair: mean distance against mean β4.
