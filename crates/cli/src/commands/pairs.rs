@@ -38,6 +38,39 @@ struct Pair {
     energy: f64,
     /// ∂E_ij/∂d, eV/Å: zero where the pair sits at the minimum of its potential.
     slope: f64,
+    /// Where Eq. 5 with this pair's β is lowest (Å): β4 when β0 = 0, shifted by the Coulomb
+    /// term otherwise; `None` when it has no minimum below 5 Å.
+    minimum: Option<f64>,
+}
+
+/// Eq. 5 (without the cutoff switch) for the exposed β (β1, β2 in eV, β4 in Å).
+fn pair_energy(beta: &[f64; 5], d: f64) -> f64 {
+    let [b0, b1, b2, b3, b4] = *beta;
+    let power = (b4 / d).powf(b3);
+    -b1 * b0 / d + b2 * (power * power - 2.0 * power)
+}
+
+/// The lowest point of Eq. 5 on (0.3, 5) Å: a 1 mÅ scan, then golden-section refinement;
+/// `None` when it lies on the scan's ends (no well, or one beyond 5 Å).
+fn pair_minimum(beta: &[f64; 5]) -> Option<f64> {
+    let (start, step, count) = (0.3, 1e-3, 4700);
+    let best = (0..=count)
+        .map(|k| start + step * k as f64)
+        .min_by(|a, b| pair_energy(beta, *a).total_cmp(&pair_energy(beta, *b)))?;
+    if best <= start || best >= start + step * (count - 1) as f64 {
+        return None;
+    }
+    let (mut low, mut high) = (best - step, best + step);
+    let ratio = (5f64.sqrt() - 1.0) / 2.0;
+    while high - low > 1e-9 {
+        let (a, b) = (high - ratio * (high - low), low + ratio * (high - low));
+        if pair_energy(beta, a) < pair_energy(beta, b) {
+            high = b;
+        } else {
+            low = a;
+        }
+    }
+    Some(0.5 * (low + high))
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -86,7 +119,11 @@ pub fn run(args: Args) -> Result<()> {
             beta: std::array::from_fn(|c| beta[5 * k + c]),
             energy: energy[k],
             slope: slope[k],
+            minimum: None,
         });
+    }
+    for pair in &mut pairs {
+        pair.minimum = pair_minimum(&pair.beta);
     }
     pairs.sort_by(|a, b| a.distance.total_cmp(&b.distance));
     println!(
@@ -98,14 +135,21 @@ pub fn run(args: Args) -> Result<()> {
         pairs.len()
     );
     println!(
-        "{:>4} {:>4} {:>6} {:>9} {:>8} {:>9} {:>9} {:>9} {:>7} {:>8} {:>10} {:>11}",
-        "i", "j", "pair", "bond", "d Å", "β0", "β1 eV", "β2 eV", "β3", "β4 Å", "E_ij eV", "dE/dd eV/Å"
+        "{:>4} {:>4} {:>6} {:>9} {:>8} {:>9} {:>9} {:>9} {:>7} {:>8} {:>10} {:>11} {:>9}",
+        "i", "j", "pair", "bond", "d Å", "β0", "β1 eV", "β2 eV", "β3", "β4 Å", "E_ij eV", "dE/dd eV/Å", "min Å"
     );
     for p in &pairs {
         let [b0, b1, b2, b3, b4] = p.beta;
         println!(
-            "{:>4} {:>4} {:>6} {:>9} {:>8.4} {b0:>9.4} {b1:>9.4} {b2:>9.4} {b3:>7.3} {b4:>8.4} {:>10.4} {:>11.4}",
-            p.i, p.j, p.elements, p.bond, p.distance, p.energy, p.slope
+            "{:>4} {:>4} {:>6} {:>9} {:>8.4} {b0:>9.4} {b1:>9.4} {b2:>9.4} {b3:>7.3} {b4:>8.4} {:>10.4} {:>11.4} {:>9}",
+            p.i,
+            p.j,
+            p.elements,
+            p.bond,
+            p.distance,
+            p.energy,
+            p.slope,
+            p.minimum.map_or("-".into(), |m| format!("{m:.4}"))
         );
     }
     // Bonded pairs by element pair: mean distance against mean β4.
@@ -122,8 +166,14 @@ pub fn run(args: Args) -> Result<()> {
             .filter(|p| p.elements == elements && p.bond == bond)
             .collect();
         let mean = |f: &dyn Fn(&Pair) -> f64| group.iter().map(|p| f(p)).sum::<f64>() / group.len() as f64;
+        let minima: Vec<f64> = group.iter().filter_map(|p| p.minimum).collect();
+        let minimum = if minima.is_empty() {
+            "no well".to_string()
+        } else {
+            format!("{:.4} Å", minima.iter().sum::<f64>() / minima.len() as f64)
+        };
         println!(
-            "{elements} {bond} bonds ({}): mean d {:.4} Å, mean β4 {:.4} Å, mean β3 {:.3}",
+            "{elements} {bond} bonds ({}): mean d {:.4} Å, mean β4 {:.4} Å, mean β3 {:.3}, mean pair minimum {minimum}",
             group.len(),
             mean(&|p| p.distance),
             mean(&|p| p.beta[4]),
@@ -136,4 +186,25 @@ pub fn run(args: Args) -> Result<()> {
             .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pair_minimum_is_beta4_without_charges_and_moves_out_with_repulsion() {
+        let neutral = [0.0, 0.5, 1.0, 6.0, 1.09];
+        assert!((pair_minimum(&neutral).unwrap() - 1.09).abs() < 1e-7);
+        // A repulsive Coulomb term (β0 < 0) pushes the minimum outward, to where its slope
+        // β1·|β0|/d² balances the Lennard-Jones pull.
+        let repulsive = [-0.5, 0.5, 1.0, 6.0, 1.09];
+        let shifted = pair_minimum(&repulsive).unwrap();
+        assert!(shifted > 1.091, "{shifted}");
+        let h = 1e-6;
+        let slope = (pair_energy(&repulsive, shifted + h) - pair_energy(&repulsive, shifted - h)) / (2.0 * h);
+        assert!(slope.abs() < 1e-5, "{slope}");
+        // Pure Coulomb repulsion has no well.
+        assert_eq!(pair_minimum(&[-1.0, 1.0, 0.0, 6.0, 1.0]), None);
+    }
 }
