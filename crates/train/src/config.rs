@@ -164,7 +164,9 @@ impl RunConfig {
             t.pair_equilibrium_weight,
         ];
         if regularisers.iter().any(|w| w.is_nan() || *w < 0.0) {
-            bail!("train.mask_weight, zero_force_weight, bound_weight and pair_equilibrium_weight must be ≥ 0");
+            bail!(
+                "train.mask_weight, train.zero_force_weight, train.bound_weight and train.pair_equilibrium_weight must be ≥ 0"
+            );
         }
         if !(t.mask_ratio > 0.0 && t.mask_ratio <= 1.0 && t.bound_noise > 0.0 && t.bound_noise.is_finite()) {
             bail!("train.mask_ratio must be in (0, 1] and train.bound_noise a positive distance (Å)");
@@ -228,7 +230,12 @@ mod tests {
             format!("{wrong_type:#}").contains("invalid configuration"),
             "{wrong_type:#}"
         );
-        for bad in ["train.mask_ratio=1.5", "train.bound_noise=0", "train.bound_weight=-1"] {
+        for bad in [
+            "train.mask_ratio=1.5",
+            "train.bound_noise=0",
+            "train.bound_weight=-1",
+            "train.pair_equilibrium_weight=-1",
+        ] {
             let error = RunConfig::load(&path, &[bad.into()]).unwrap_err();
             let key = bad.split('=').next().unwrap();
             assert!(format!("{error:#}").contains(key), "{bad}: {error:#}");
