@@ -53,6 +53,38 @@ fn inverse_softplus(x: f64) -> f64 {
     x + (-(-x).exp_m1()).ln()
 }
 
+/// Eq. 5 in f64, without the cutoff switch, for β as a [`crate::PairOutput`] exposes them
+/// (β1, β2 in eV, β4 in Å): the energy of one pair at distance `d`, for inspection and tests.
+pub fn pair_energy(beta: &[f64; 5], d: f64) -> f64 {
+    let [b0, b1, b2, b3, b4] = *beta;
+    let power = (b4 / d).powf(b3);
+    -b1 * b0 / d + b2 * (power * power - 2.0 * power)
+}
+
+/// The lowest point of Eq. 5 on (0.3, 5) Å: a 1 mÅ scan, then golden-section refinement;
+/// `None` when it lies on the scan's ends (no well, or one beyond 5 Å). With β0 = 0 it is β4;
+/// a Coulomb term shifts it.
+pub fn pair_minimum(beta: &[f64; 5]) -> Option<f64> {
+    let (start, step, count) = (0.3, 1e-3, 4700);
+    let best = (0..=count)
+        .map(|k| start + step * k as f64)
+        .min_by(|a, b| pair_energy(beta, *a).total_cmp(&pair_energy(beta, *b)))?;
+    if best <= start || best >= start + step * (count - 1) as f64 {
+        return None;
+    }
+    let (mut low, mut high) = (best - step, best + step);
+    let ratio = (5f64.sqrt() - 1.0) / 2.0;
+    while high - low > 1e-9 {
+        let (a, b) = (high - ratio * (high - low), low + ratio * (high - low));
+        if pair_energy(beta, a) < pair_energy(beta, b) {
+            high = b;
+        } else {
+            low = a;
+        }
+    }
+    Some(0.5 * (low + high))
+}
+
 /// Gaussians in e^{−d} with centres and widths per centre element (Eq. 2), times φ(d).
 #[derive(Debug)]
 struct RadialBasis {
@@ -390,5 +422,26 @@ impl Architecture for Transformer {
     fn masked_atom_logits(&self, batch: &GraphBatch, mask: &Tensor) -> Option<Tensor> {
         let numbers = batch.numbers.masked_fill(mask, MASKED);
         Some(self.mask_head.forward(&self.encode(batch, &numbers).atoms))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pair_minimum_is_beta4_without_charges_and_moves_out_with_repulsion() {
+        let neutral = [0.0, 0.5, 1.0, 6.0, 1.09];
+        assert!((pair_minimum(&neutral).unwrap() - 1.09).abs() < 1e-7);
+        // A repulsive Coulomb term (β0 < 0) pushes the minimum outward, to where its slope
+        // β1·|β0|/d² balances the Lennard-Jones pull.
+        let repulsive = [-0.5, 0.5, 1.0, 6.0, 1.09];
+        let shifted = pair_minimum(&repulsive).unwrap();
+        assert!(shifted > 1.091, "{shifted}");
+        let h = 1e-6;
+        let slope = (pair_energy(&repulsive, shifted + h) - pair_energy(&repulsive, shifted - h)) / (2.0 * h);
+        assert!(slope.abs() < 1e-5, "{slope}");
+        // Pure Coulomb repulsion has no well.
+        assert_eq!(pair_minimum(&[-1.0, 1.0, 0.0, 6.0, 1.0]), None);
     }
 }

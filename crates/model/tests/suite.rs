@@ -9,6 +9,7 @@
 use minima_atoms::{Atoms, Cell, Vec3};
 use minima_data::{AtomRefs, Graph};
 use minima_model::config::{Combine, Dtype, ModelConfig, ModelKind, PairSet};
+use minima_model::transformer::pair_energy;
 use minima_model::Potential;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -395,8 +396,7 @@ fn pair_terms_are_symmetric_positive_follow_eq5_and_add_up_to_the_energy() {
                 );
                 // Eq. 5 from the exposed β (eV, Å) gives E_ij before the switch, and the slope
                 // is its derivative in d.
-                let eq5 =
-                    |d: f64| -b[1] * b[0] / d + b[2] * ((b[4] / d).powf(2.0 * b[3]) - 2.0 * (b[4] / d).powf(b[3]));
+                let eq5 = |d: f64| pair_energy(b.try_into().unwrap(), d);
                 let (i, j) = (g.center[e] as usize, g.neighbor[e] as usize);
                 let d = (0..3)
                     .map(|a| (g.positions[j][a] + g.offset[e][a] - g.positions[i][a]).powi(2))

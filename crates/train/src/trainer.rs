@@ -194,8 +194,9 @@ fn batch_loss(
         force_abs_error_sum: 0.0,
         force_components: 0,
     };
+    let is_equilibrium: Vec<bool> = samples.iter().map(|s| s.is_equilibrium()).collect();
     let equilibrium: Vec<i64> = (0..samples.len() as i64)
-        .filter(|&s| samples[s as usize].is_equilibrium())
+        .filter(|&s| is_equilibrium[s as usize])
         .collect();
     let equilibrium_index = Tensor::from_slice(&equilibrium).to_device(device);
     if let Some(predicted) = &prediction.forces {
@@ -232,8 +233,7 @@ fn batch_loss(
         }
     }
     if t.pair_equilibrium_weight > 0.0 && !equilibrium.is_empty() {
-        let flags: Vec<bool> = samples.iter().map(|s| s.is_equilibrium()).collect();
-        if let Some(term) = pair_equilibrium_loss(potential, &batch, &prediction, &flags)? {
+        if let Some(term) = pair_equilibrium_loss(potential, &batch, &prediction, &is_equilibrium)? {
             loss.pair_equilibrium = term.double_value(&[]);
             total += term * t.pair_equilibrium_weight;
         }

@@ -274,6 +274,15 @@ fn bad_configurations_and_data_are_clear_errors() {
     config.train.force_weight = 1.0;
     let error = minima_train::train(&config, false).unwrap_err();
     assert!(format!("{error:#}").contains("no forces"), "{error:#}");
+    // Physics-transformer terms asked of a model without their heads.
+    config.train.force_weight = 0.0;
+    config.train.mask_weight = 0.1;
+    let error = minima_train::train(&config, false).unwrap_err();
+    assert!(format!("{error:#}").contains("no masked-atom head"), "{error:#}");
+    config.train.mask_weight = 0.0;
+    config.train.pair_equilibrium_weight = 1.0;
+    let error = minima_train::train(&config, false).unwrap_err();
+    assert!(format!("{error:#}").contains("no physics head"), "{error:#}");
     // Resuming a run that never started.
     config.train.output = dir.path().join("never");
     let error = minima_train::train(&config, true).unwrap_err();

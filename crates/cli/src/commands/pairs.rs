@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use minima_data::{BondClass, Sample};
+use minima_model::transformer::pair_minimum;
 use serde::Serialize;
 
 #[derive(clap::Args)]
@@ -41,36 +42,6 @@ struct Pair {
     /// Where Eq. 5 with this pair's β is lowest (Å): β4 when β0 = 0, shifted by the Coulomb
     /// term otherwise; `None` when it has no minimum below 5 Å.
     minimum: Option<f64>,
-}
-
-/// Eq. 5 (without the cutoff switch) for the exposed β (β1, β2 in eV, β4 in Å).
-fn pair_energy(beta: &[f64; 5], d: f64) -> f64 {
-    let [b0, b1, b2, b3, b4] = *beta;
-    let power = (b4 / d).powf(b3);
-    -b1 * b0 / d + b2 * (power * power - 2.0 * power)
-}
-
-/// The lowest point of Eq. 5 on (0.3, 5) Å: a 1 mÅ scan, then golden-section refinement;
-/// `None` when it lies on the scan's ends (no well, or one beyond 5 Å).
-fn pair_minimum(beta: &[f64; 5]) -> Option<f64> {
-    let (start, step, count) = (0.3, 1e-3, 4700);
-    let best = (0..=count)
-        .map(|k| start + step * k as f64)
-        .min_by(|a, b| pair_energy(beta, *a).total_cmp(&pair_energy(beta, *b)))?;
-    if best <= start || best >= start + step * (count - 1) as f64 {
-        return None;
-    }
-    let (mut low, mut high) = (best - step, best + step);
-    let ratio = (5f64.sqrt() - 1.0) / 2.0;
-    while high - low > 1e-9 {
-        let (a, b) = (high - ratio * (high - low), low + ratio * (high - low));
-        if pair_energy(beta, a) < pair_energy(beta, b) {
-            high = b;
-        } else {
-            low = a;
-        }
-    }
-    Some(0.5 * (low + high))
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -110,20 +81,18 @@ pub fn run(args: Args) -> Result<()> {
             continue;
         }
         let vector: [f64; 3] = std::array::from_fn(|c| g.positions[j][c] + g.offset[e][c] - g.positions[i][c]);
+        let pair_beta: [f64; 5] = std::array::from_fn(|c| beta[5 * k + c]);
         pairs.push(Pair {
             i,
             j,
             elements: format!("{}-{}", symbol(i), symbol(j)),
             bond: BondClass::NAMES[g.bond[e] as usize],
             distance: minima_atoms::cell::norm(vector),
-            beta: std::array::from_fn(|c| beta[5 * k + c]),
+            beta: pair_beta,
             energy: energy[k],
             slope: slope[k],
-            minimum: None,
+            minimum: pair_minimum(&pair_beta),
         });
-    }
-    for pair in &mut pairs {
-        pair.minimum = pair_minimum(&pair.beta);
     }
     pairs.sort_by(|a, b| a.distance.total_cmp(&b.distance));
     println!(
@@ -186,25 +155,4 @@ pub fn run(args: Args) -> Result<()> {
             .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_pair_minimum_is_beta4_without_charges_and_moves_out_with_repulsion() {
-        let neutral = [0.0, 0.5, 1.0, 6.0, 1.09];
-        assert!((pair_minimum(&neutral).unwrap() - 1.09).abs() < 1e-7);
-        // A repulsive Coulomb term (β0 < 0) pushes the minimum outward, to where its slope
-        // β1·|β0|/d² balances the Lennard-Jones pull.
-        let repulsive = [-0.5, 0.5, 1.0, 6.0, 1.09];
-        let shifted = pair_minimum(&repulsive).unwrap();
-        assert!(shifted > 1.091, "{shifted}");
-        let h = 1e-6;
-        let slope = (pair_energy(&repulsive, shifted + h) - pair_energy(&repulsive, shifted - h)) / (2.0 * h);
-        assert!(slope.abs() < 1e-5, "{slope}");
-        // Pure Coulomb repulsion has no well.
-        assert_eq!(pair_minimum(&[-1.0, 1.0, 0.0, 6.0, 1.0]), None);
-    }
 }
