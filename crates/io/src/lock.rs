@@ -1,0 +1,85 @@
+//! Exclusive locks on outputs: two processes writing one output (a run folder, a labelled
+//! file) would interleave or overwrite each other's work, so each holds a lock file beside
+//! its output while it writes. The lock is the operating system's (`flock`), released when the
+//! process ends however it ends, so a killed run never leaves a stale lock behind.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Held while a process writes `output`; dropping it releases the lock.
+#[derive(Debug)]
+pub struct OutputLock {
+    _file: File,
+    path: PathBuf,
+}
+
+impl OutputLock {
+    /// Locks `output` (a file or a folder) through the hidden file `.NAME.lock` beside it
+    /// (inside it, for a folder that exists). Fails at once, naming the output, when another
+    /// process holds the lock.
+    pub fn acquire(output: &Path) -> io::Result<OutputLock> {
+        let path = lock_path(output);
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: cannot create lock file: {e}", path.display())))?;
+        match file.try_lock() {
+            Ok(()) => Ok(OutputLock { _file: file, path }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                format!(
+                    "{}: another minima process is writing this output (lock {}); wait for it or choose another output",
+                    output.display(),
+                    path.display()
+                ),
+            )),
+            Err(std::fs::TryLockError::Error(e)) => Err(io::Error::new(
+                e.kind(),
+                format!("{}: cannot lock: {e}", path.display()),
+            )),
+        }
+    }
+
+    /// The lock file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+fn lock_path(output: &Path) -> PathBuf {
+    if output.is_dir() {
+        return output.join(".minima.lock");
+    }
+    let name = output
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    output.with_file_name(format!(".{name}.lock"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_lock_on_the_same_output_fails_until_the_first_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let output = dir.path().join("labelled.extxyz");
+        let first = OutputLock::acquire(&output).unwrap();
+        let error = OutputLock::acquire(&output).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::WouldBlock);
+        assert!(error.to_string().contains("labelled.extxyz"), "{error}");
+        drop(first);
+        OutputLock::acquire(&output).unwrap();
+    }
+
+    #[test]
+    fn a_folder_is_locked_from_inside() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock = OutputLock::acquire(dir.path()).unwrap();
+        assert_eq!(lock.path(), dir.path().join(".minima.lock"));
+    }
+}
