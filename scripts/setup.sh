@@ -2,6 +2,8 @@
 # Idempotent set-up; a second run takes seconds.
 #   scripts/setup.sh           libtorch (PyPI's torch wheel) in the project-local .venv, then
 #                              build the minima binary (target/release/minima)
+#   scripts/setup.sh --xtb     also the xtb program (Debian package, installed with apt-get
+#                              when missing): the main job (scripts/demo.sh) labels with it
 #   scripts/setup.sh --python  also the reference tools the tests compare against: ASE, RDKit
 #                              and pytest in .venv; the xtb and CP2K programs (Debian packages,
 #                              installed with apt-get when missing)
@@ -26,6 +28,30 @@ fi
 site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 [[ "$(readlink .venv/torch)" == "$site/torch" ]] || ln -sfn "$site/torch" .venv/torch
 
+# Debian packages, installed only when their program is missing (apt-get update only if the
+# package lists are too old to have them).
+install_programs() {
+  local missing=()
+  while (($#)); do
+    command -v "$1" >/dev/null || missing+=("$2")
+    shift 2
+  done
+  ((${#missing[@]})) || return 0
+  echo "setup: installing ${missing[*]} (Debian packages)" >&2
+  local sudo=""
+  [[ $(id -u) == 0 ]] || sudo=sudo
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get install -y -q "${missing[@]}" >/dev/null ||
+    { $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q "${missing[@]}" >/dev/null; }
+}
+
+case "${1:-}" in
+  "") ;;
+  --xtb) install_programs xtb xtb ;;
+  --python) ;;
+  *) echo "usage: scripts/setup.sh [--xtb | --python]" >&2; exit 2 ;;
+esac
+
 if [[ "${1:-}" == "--python" ]]; then
   stamp=.venv/.requirements.sha256
   want=$(sha256sum python/requirements-test.txt | cut -d' ' -f1)
@@ -34,13 +60,7 @@ if [[ "${1:-}" == "--python" ]]; then
     .venv/bin/pip install -q --disable-pip-version-check -r python/requirements-test.txt
     echo "$want" >"$stamp"
   fi
-  if ! command -v xtb >/dev/null || ! command -v cp2k.psmp >/dev/null; then
-    echo "setup: installing xtb and cp2k (Debian packages)" >&2
-    sudo=""; [[ $(id -u) == 0 ]] || sudo=sudo
-    export DEBIAN_FRONTEND=noninteractive
-    $sudo apt-get install -y -q xtb cp2k >/dev/null ||
-      { $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q xtb cp2k >/dev/null; }
-  fi
+  install_programs xtb xtb cp2k.psmp cp2k
 fi
 
 echo "setup: building minima (release)" >&2
