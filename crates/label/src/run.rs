@@ -497,7 +497,10 @@ impl ShardPart {
     /// finished.
     fn read(path: &Path) -> Result<ShardPart, LabelError> {
         let mut frames = Vec::new();
-        for (frame, atoms) in extxyz::read_all(path)?.into_iter().enumerate() {
+        // A shard whose every frame failed is an empty file, which is no extxyz file to read.
+        let empty = std::fs::metadata(path).is_ok_and(|m| m.len() == 0);
+        let labelled = if empty { Vec::new() } else { extxyz::read_all(path)? };
+        for (frame, atoms) in labelled.into_iter().enumerate() {
             let index = atoms.info.get(LABEL_INDEX).and_then(Value::as_i64);
             let Some(index) = index.and_then(|i| usize::try_from(i).ok()) else {
                 return Err(LabelError::Journal(format!(
