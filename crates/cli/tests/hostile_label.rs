@@ -17,7 +17,9 @@ use common::{minima, minima_error, path};
 
 /// A copper cluster of `n` atoms in a row, `spacing` Å apart.
 fn cluster(n: usize, spacing: f64) -> Atoms {
-    let positions = (0..n).map(|i| [i as f64 * spacing, 0.2 * (i % 2) as f64, 0.0]).collect();
+    let positions = (0..n)
+        .map(|i| [i as f64 * spacing, 0.2 * (i % 2) as f64, 0.0])
+        .collect();
     Atoms::new(vec![29; n], positions).unwrap()
 }
 
@@ -93,23 +95,28 @@ const SLOW_XTB: &str = "echo $$ > pid\nexec sleep 60";
 /// Starts `minima label --calc xtb` with a [`SLOW_XTB`] on `input` into `output`; returns it and
 /// the PID of its running fake xtb once that has started (the output is locked by then).
 fn start_slow_label(fake: &FakeXtb, input: &Path, output: &Path) -> (Child, u32) {
-    let child = fake
+    let mut child = fake
         .command(&["label", "--calc", "xtb", "-i", path(input), "-o", path(output)])
         .spawn()
         .unwrap();
     let start = Instant::now();
-    loop {
+    let pid = loop {
         let pid = fake
             .work_dirs()
             .iter()
             .find_map(|d| std::fs::read_to_string(d.join("pid")).ok())
             .and_then(|p| p.trim().parse().ok());
-        if let Some(pid) = pid {
-            return (child, pid);
+        if pid.is_some() || start.elapsed() > Duration::from_secs(60) || child.try_wait().unwrap().is_some() {
+            break pid;
         }
-        assert!(start.elapsed() < Duration::from_secs(60), "the fake xtb never started");
         std::thread::sleep(Duration::from_millis(10));
-    }
+    };
+    let Some(pid) = pid else {
+        let _ = child.kill();
+        child.wait().unwrap();
+        panic!("the fake xtb never started");
+    };
+    (child, pid)
 }
 
 /// Ends a process this test started, by its PID, with SIGKILL.
@@ -141,8 +148,19 @@ fn a_resume_relabels_frames_whose_atoms_moved_and_says_how_many() {
     let rerun = minima(&["label", "--calc", "emt", "-i", &input, "-o", &out]);
     let said = String::from_utf8_lossy(&rerun.stdout);
     assert!(said.contains("2 labelled now, 3 done before"), "{said}");
-    assert!(said.contains("2 frames were done again because their input changed since"), "{said}");
-    minima(&["label", "--calc", "emt", "-i", &input, "-o", path(&d("straight.extxyz"))]);
+    assert!(
+        said.contains("2 frames were done again because their input changed since"),
+        "{said}"
+    );
+    minima(&[
+        "label",
+        "--calc",
+        "emt",
+        "-i",
+        &input,
+        "-o",
+        path(&d("straight.extxyz")),
+    ]);
     assert_eq!(
         std::fs::read(d("out.extxyz")).unwrap(),
         std::fs::read(d("straight.extxyz")).unwrap(),
@@ -172,7 +190,9 @@ fn merge_refuses_an_incomplete_set_of_shards_naming_what_is_missing() {
     let error = minima_error(&["merge", &shards[0], &shards[1], &shards[2], &shards[3], "-o", &merged]);
     assert!(error.contains("s3.extxyz: its labelling has not finished"), "{error}");
 
-    minima(&["label", "--calc", "emt", "-i", &input, "-o", &shards[3], "--shard", "3/4"]);
+    minima(&[
+        "label", "--calc", "emt", "-i", &input, "-o", &shards[3], "--shard", "3/4",
+    ]);
     minima(&["merge", &shards[0], &shards[1], &shards[2], &shards[3], "-o", &merged]);
     assert_eq!(extxyz::read_all(&d("all.extxyz")).unwrap().len(), 8);
 }
@@ -195,12 +215,19 @@ fn failed_frames_make_label_and_merge_exit_non_zero_keeping_the_rest() {
     let failed = std::fs::read_to_string(d("out.extxyz.failed")).unwrap();
     let lines: Vec<&str> = failed.lines().collect();
     assert!(lines[0].starts_with("1\tEMT has no parameters for Fe\t"), "{failed}");
-    assert!(lines[1].starts_with("3\tatoms 0 and 1 coincide (0.000 Å apart"), "{failed}");
+    assert!(
+        lines[1].starts_with("3\tatoms 0 and 1 coincide (0.000 Å apart"),
+        "{failed}"
+    );
 
     // Shards with failures merge what they labelled, list the failures, and exit non-zero.
     let shards: Vec<String> = (0..2).map(|i| path(&d(&format!("s{i}.extxyz"))).to_string()).collect();
-    minima(&["label", "--calc", "emt", "-i", &input, "-o", &shards[0], "--shard", "0/2"]);
-    minima_error(&["label", "--calc", "emt", "-i", &input, "-o", &shards[1], "--shard", "1/2"]);
+    minima(&[
+        "label", "--calc", "emt", "-i", &input, "-o", &shards[0], "--shard", "0/2",
+    ]);
+    minima_error(&[
+        "label", "--calc", "emt", "-i", &input, "-o", &shards[1], "--shard", "1/2",
+    ]);
     let merged = path(&d("all.extxyz")).to_string();
     let error = minima_error(&["merge", &shards[0], &shards[1], "-o", &merged]);
     assert!(error.contains("2 frames failed in the shards (frames 1, 3)"), "{error}");
@@ -220,7 +247,10 @@ fn a_second_label_process_on_the_same_output_fails_at_once() {
     assert!(start.elapsed() < Duration::from_secs(20), "the second process waited");
     assert!(!second.status.success());
     let error = stderr(&second);
-    assert!(error.contains("another minima process is writing this output"), "{error}");
+    assert!(
+        error.contains("another minima process is writing this output"),
+        "{error}"
+    );
     assert!(error.contains("out.extxyz"), "{error}");
     // The first is still at work, undisturbed.
     assert!(first.try_wait().unwrap().is_none());
@@ -237,7 +267,15 @@ fn work_directories_of_killed_runs_are_removed_by_the_next_run_and_live_ones_kep
     extxyz::write_all(&fake.file("cu.extxyz"), &[cluster(2, 2.5)]).unwrap();
     let label_copper = |name: &str| {
         let out = fake.file(name);
-        let run = fake.run(&["label", "--calc", "emt", "-i", path(&fake.file("cu.extxyz")), "-o", path(&out)]);
+        let run = fake.run(&[
+            "label",
+            "--calc",
+            "emt",
+            "-i",
+            path(&fake.file("cu.extxyz")),
+            "-o",
+            path(&out),
+        ]);
         assert!(run.status.success(), "{}", stderr(&run));
     };
 
@@ -297,9 +335,16 @@ fn garbage_from_a_reference_program_is_a_failure_never_a_label() {
         let run = fake.run(&["label", "--calc", "xtb", "-i", path(&input), "-o", path(&output)]);
         assert!(!run.status.success(), "{script}: exit 0");
         assert!(stderr(&run).contains("1 of 1 frames failed"), "{}", stderr(&run));
-        assert_eq!(std::fs::read_to_string(&output).unwrap(), "", "{script}: a label was written");
+        assert_eq!(
+            std::fs::read_to_string(&output).unwrap(),
+            "",
+            "{script}: a label was written"
+        );
         let failed = std::fs::read_to_string(fake.file("out.extxyz.failed")).unwrap();
-        assert!(failed.starts_with("0\t") && failed.contains(reason), "{script}: {failed}");
+        assert!(
+            failed.starts_with("0\t") && failed.contains(reason),
+            "{script}: {failed}"
+        );
         assert!(fake.work_dirs().is_empty(), "{script}: work directory left behind");
     }
 }

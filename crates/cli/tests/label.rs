@@ -243,7 +243,10 @@ fn bad_input_to_data_and_label_gets_one_clear_error() {
         assert!(error.contains("1 of 1 frames failed (frames 0)"), "{error}");
         assert_eq!(std::fs::read_to_string(d("out.extxyz")).unwrap(), "");
         let failed = std::fs::read_to_string(d("out.extxyz.failed")).unwrap();
-        assert!(failed.starts_with("0\tEMT has no parameters for Fe\tfnv1a-"), "{failed}");
+        assert!(
+            failed.starts_with("0\tEMT has no parameters for Fe\tfnv1a-"),
+            "{failed}"
+        );
         assert_eq!(failed.lines().count(), 1);
     }
 }

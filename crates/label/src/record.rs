@@ -195,7 +195,9 @@ impl RunRecord {
             self.calculator,
             self.input_path.replace(['\n', '\t'], " ")
         );
-        minima_io::write_atomic(&done_path(output), |out| std::io::Write::write_all(out, text.as_bytes()))
+        minima_io::write_atomic(&done_path(output), |out| {
+            std::io::Write::write_all(out, text.as_bytes())
+        })
     }
 
     /// The record of `output`: `Ok(None)` when there is none, an error naming the file when it
@@ -239,7 +241,9 @@ mod tests {
         let base = fingerprint(&atoms);
         let mut labelled = atoms.clone();
         labelled.set_energy(-1.0);
-        labelled.info.insert("note".into(), minima_atoms::Value::Str("x".into()));
+        labelled
+            .info
+            .insert("note".into(), minima_atoms::Value::Str("x".into()));
         assert_eq!(fingerprint(&labelled), base);
         let moved = Atoms::new(vec![29, 29], vec![[0.0; 3], [0.0, 0.0, 2.5f64.next_up()]]).unwrap();
         let other = Atoms::new(vec![29, 28], vec![[0.0; 3], [0.0, 0.0, 2.5]]).unwrap();

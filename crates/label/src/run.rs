@@ -275,8 +275,8 @@ fn check_labellable(atoms: &Atoms) -> Result<(), CalcError> {
     if atoms.is_empty() {
         return Err(CalcError::Input("the frame has no atoms".into()));
     }
-    let close = minima_neighbors::neighbor_list(atoms, COINCIDENT_DISTANCE)
-        .map_err(|e| CalcError::Input(e.to_string()))?;
+    let close =
+        minima_neighbors::neighbor_list(atoms, COINCIDENT_DISTANCE).map_err(|e| CalcError::Input(e.to_string()))?;
     if !close.is_empty() {
         let (a, b, d) = (close.first[0], close.second[0], close.distances[0]);
         let (i, j) = (a.min(b), a.max(b));
@@ -388,7 +388,9 @@ fn recover_journal(
     let source = output.display().to_string();
     for (frame, atoms) in extxyz::read_str(&text[..complete], &source)?.into_iter().enumerate() {
         let index = atoms.info.get(LABEL_INDEX).and_then(Value::as_i64);
-        let input = index.and_then(|i| usize::try_from(i).ok()).filter(|&i| i < inputs.len());
+        let input = index
+            .and_then(|i| usize::try_from(i).ok())
+            .filter(|&i| i < inputs.len());
         let Some(i) = input.filter(|&i| inputs[i].numbers() == atoms.numbers()) else {
             return Err(LabelError::Journal(format!(
                 "{source}: frame {frame} is not a labelled frame of this input (no matching {LABEL_INDEX}); \
@@ -571,7 +573,10 @@ impl ShardPart {
         } else if a.shard.count != b.shard.count {
             Some(format!("split the input differently ({} and {})", a.shard, b.shard))
         } else if a.calculator != b.calculator {
-            Some(format!("were labelled by different calculators ({} and {})", a.calculator, b.calculator))
+            Some(format!(
+                "were labelled by different calculators ({} and {})",
+                a.calculator, b.calculator
+            ))
         } else if a.shard == b.shard {
             Some(format!("are both shard {}", a.shard))
         } else {
@@ -764,7 +769,11 @@ mod tests {
     }
 
     fn energies(path: &Path) -> Vec<f64> {
-        extxyz::read_all(path).unwrap().iter().map(|a| a.energy().unwrap()).collect()
+        extxyz::read_all(path)
+            .unwrap()
+            .iter()
+            .map(|a| a.energy().unwrap())
+            .collect()
     }
 
     #[test]
@@ -783,7 +792,10 @@ mod tests {
         let after = energies(&output);
         assert_eq!(after, energies(&straight));
         assert_ne!(after[2], before[2]);
-        assert_eq!(std::fs::read_to_string(&output).unwrap(), std::fs::read_to_string(&straight).unwrap());
+        assert_eq!(
+            std::fs::read_to_string(&output).unwrap(),
+            std::fs::read_to_string(&straight).unwrap()
+        );
 
         // A journal from before fingerprints: its frames' own geometry is checked instead.
         let mut old: Vec<Atoms> = extxyz::read_all(&output).unwrap();
@@ -813,7 +825,10 @@ mod tests {
         assert_eq!((summary.failed, summary.changed), (1, 1));
         let failed = std::fs::read_to_string(failures_path(&output)).unwrap();
         assert_eq!(failed.lines().count(), 1, "{failed}");
-        assert_eq!(failed.split('\t').nth(2).unwrap().trim(), fingerprint(&extxyz::read_all(&input).unwrap()[1]));
+        assert_eq!(
+            failed.split('\t').nth(2).unwrap().trim(),
+            fingerprint(&extxyz::read_all(&input).unwrap()[1])
+        );
     }
 
     #[test]
@@ -872,8 +887,17 @@ mod tests {
 
         std::fs::remove_file(done_path(&shards[1])).unwrap();
         let err = merge(&shards, &merged).unwrap_err();
-        assert!(err.to_string().contains("s1.extxyz: its labelling has not finished"), "{err}");
-        label(&Emt::new(), &input, &shards[1], &quiet(1, Some(Shard { index: 1, count: 3 }))).unwrap();
+        assert!(
+            err.to_string().contains("s1.extxyz: its labelling has not finished"),
+            "{err}"
+        );
+        label(
+            &Emt::new(),
+            &input,
+            &shards[1],
+            &quiet(1, Some(Shard { index: 1, count: 3 })),
+        )
+        .unwrap();
 
         // A shard that lost frames (a hand-edited file) names them.
         let mut frames = extxyz::read_all(&shards[2]).unwrap();
@@ -881,7 +905,10 @@ mod tests {
         frames.remove(1);
         extxyz::write_all(&shards[2], &frames).unwrap();
         let err = merge(&shards, &merged).unwrap_err();
-        assert!(err.to_string().contains("frames 5 of shard 2/3 are neither labelled"), "{err}");
+        assert!(
+            err.to_string().contains("frames 5 of shard 2/3 are neither labelled"),
+            "{err}"
+        );
         extxyz::write_all(&shards[2], &complete).unwrap();
 
         let other = dir.path().join("other.extxyz");
@@ -904,8 +931,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let input = input_file(dir.path(), 6);
         let output = dir.path().join("out.extxyz");
-        label(&Emt::new(), &input, &output, &quiet(1, Some(Shard { index: 0, count: 2 }))).unwrap();
-        let err = label(&Emt::new(), &input, &output, &quiet(1, Some(Shard { index: 1, count: 2 }))).unwrap_err();
+        label(
+            &Emt::new(),
+            &input,
+            &output,
+            &quiet(1, Some(Shard { index: 0, count: 2 })),
+        )
+        .unwrap();
+        let err = label(
+            &Emt::new(),
+            &input,
+            &output,
+            &quiet(1, Some(Shard { index: 1, count: 2 })),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("is not in shard 1/2"), "{err}");
     }
 }
