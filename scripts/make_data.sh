@@ -17,7 +17,8 @@ mkdir -p "$work"
 qm9=../shared/data/qm9/qm9_first10k.tar.bz2
 
 label() { # calculator, raw file, labelled name
-  "$minima" label --calc "$1" -i "$2" -o "$work/$3.extxyz" --jobs 2
+  # label exits non-zero when frames failed (listed in .failed); a finished run (.done) goes on.
+  "$minima" label --calc "$1" -i "$2" -o "$work/$3.extxyz" --jobs 2 || [[ -e "$work/$3.extxyz.done" ]]
   "$minima" convert --from extxyz "$work/$3.extxyz" -o "data/$3.extxyz.bz2"
 }
 

@@ -8,17 +8,20 @@
 //!
 //! [`label`] runs a calculator over an extxyz file the way long jobs must run: parallel jobs,
 //! a journal appended atomically per structure so a killed run resumes without losing or
-//! repeating any, shards for cluster arrays, failures recorded with their reason.
+//! repeating any (and relabels a frame whose input changed), the output locked while written,
+//! shards for cluster arrays that [`merge`] joins only when all are there and finished, failures
+//! recorded with their reason.
 
 pub mod cp2k;
 pub mod emt;
 mod process;
+mod record;
 pub mod run;
 pub mod xtb;
 
 pub use cp2k::Cp2k;
 pub use emt::Emt;
-pub use run::{label, merge, LabelOptions, LabelSummary, Shard};
+pub use run::{label, merge, LabelOptions, LabelSummary, MergeSummary, Shard};
 pub use xtb::Xtb;
 
 use minima_atoms::{Atoms, Value, Vec3};

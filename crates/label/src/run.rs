@@ -2,14 +2,26 @@
 //!
 //! The output file is the journal. Each labelled structure is appended to it as one extxyz
 //! frame in a single write, then synced, and carries `label_index` (its frame number in the
-//! input) and `calculator`. A rerun first drops a torn last frame (a kill in mid-write), then
-//! skips every index already present; when every structure is done the file is rewritten in
-//! input order (atomically). Structures the calculator cannot label go, with the reason, to
-//! `OUTPUT.failed` (one `index<TAB>reason` line each) and are not retried unless that file is
-//! removed. `--shard i/N` takes the frames with `index % N == i` so that N array jobs split a
-//! file; [`merge`] joins their outputs in input order.
+//! input), `label_fingerprint` (the [`fingerprint`] of that input frame) and `calculator`. A
+//! rerun first drops a torn last frame (a kill in mid-write), then skips every index already
+//! present whose fingerprint still matches the input; a frame whose atoms moved, whose cell or
+//! charge changed since it was labelled, is labelled again (the summary says how many), and
+//! its stale label is dropped. A frame of an old journal without `label_fingerprint` is checked
+//! by the geometry it stores, which the writer keeps to the last bit. A journal frame with other
+//! atoms than its input frame, or another shard's, means another input: refused. When every
+//! structure is done the file is rewritten in input order (atomically).
+//!
+//! Structures the calculator cannot label go, with the reason and their fingerprint, to
+//! `OUTPUT.failed` (one `index<TAB>reason<TAB>fingerprint` line each) and are not retried
+//! unless that file is removed or the frame changes (lines of older files, without the
+//! fingerprint, are kept as they are). A finished run writes `OUTPUT.done`
+//! ([`RunRecord`]: the input's identity, the shard); [`merge`] joins shards in input order only
+//! when it has every shard of one input, each finished. The output is locked
+//! ([`OutputLock`]) while a run or a merge writes it.
+//!
+//! `--shard i/N` takes the frames with `index % N == i` so that N array jobs split a file.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -17,18 +29,41 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 
 use minima_atoms::{keys, Atoms, Value};
-use minima_io::{extxyz, ReadError};
+use minima_io::{extxyz, OutputLock, ReadError};
 
+pub use crate::record::{done_path, failures_path, fingerprint, RunRecord, LABEL_FINGERPRINT};
+use crate::record::{input_fingerprint, read_failures, remove_if_present, write_failures, Failure};
 use crate::{CalcError, Calculator};
 
 /// The info key holding a labelled frame's index in the input file.
 pub const LABEL_INDEX: &str = "label_index";
+
+/// Closer than this (Å), two atoms sit on one site: a duplicated line, a unit slip. Every
+/// calculator here would answer such a frame with a meaningless number (EMT's forces divide by
+/// the distance), so it is recorded as failed instead.
+pub const COINCIDENT_DISTANCE: f64 = 0.1;
 
 /// One of `count` interleaved parts of the input: frames with `index % count == index_of_shard`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Shard {
     pub index: usize,
     pub count: usize,
+}
+
+impl Shard {
+    /// The whole input as one shard.
+    pub const ALL: Shard = Shard { index: 0, count: 1 };
+
+    /// Whether frame `index` of the input belongs to this shard.
+    pub fn covers(&self, index: usize) -> bool {
+        index % self.count == self.index
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
 }
 
 impl std::str::FromStr for Shard {
@@ -79,8 +114,11 @@ pub struct LabelSummary {
     pub labelled: usize,
     /// Failed now (see the `.failed` file).
     pub failed: usize,
-    /// Failed in all, this run and earlier ones.
-    pub failed_total: usize,
+    /// Labelled or failed by an earlier run, but the input frame has changed since: done again
+    /// now.
+    pub changed: usize,
+    /// Every frame of this shard without labels, failed now or before, in input order.
+    pub failed_frames: Vec<usize>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +132,9 @@ pub enum LabelError {
     /// The calculator cannot run at all (program missing): stop rather than fail every frame.
     #[error("{0}")]
     Calculator(CalcError),
+    /// Another process is writing the output (the lock's message names it).
+    #[error("{0}")]
+    Busy(std::io::Error),
 }
 
 fn io_error(path: &Path) -> impl Fn(std::io::Error) -> LabelError + '_ {
@@ -103,11 +144,31 @@ fn io_error(path: &Path) -> impl Fn(std::io::Error) -> LabelError + '_ {
     }
 }
 
-/// The file failures of `output` are recorded in.
-pub fn failures_path(output: &Path) -> PathBuf {
-    let mut name = output.file_name().unwrap_or_default().to_os_string();
-    name.push(".failed");
-    output.with_file_name(name)
+/// Up to ten frame numbers, then how many there are in all: for messages.
+pub fn frame_list(frames: &[usize]) -> String {
+    const SHOWN: usize = 10;
+    let shown: Vec<String> = frames.iter().take(SHOWN).map(usize::to_string).collect();
+    if frames.len() > SHOWN {
+        format!("{}, … ({} in all)", shown.join(", "), frames.len())
+    } else {
+        shown.join(", ")
+    }
+}
+
+/// Refuses to write `output` when it is the file `source` (the input, a shard): it would be
+/// read as a journal or overwritten while read.
+fn refuse_same_file(source: &Path, output: &Path, what: &str) -> Result<(), LabelError> {
+    let same = match (source.canonicalize(), output.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    if same {
+        return Err(LabelError::Journal(format!(
+            "{}: the output is {what}; give another output file",
+            output.display()
+        )));
+    }
+    Ok(())
 }
 
 /// Labels the frames of `input` with `calculator` into `output`, resuming what a previous run
@@ -118,21 +179,28 @@ pub fn label(
     output: &Path,
     options: &LabelOptions,
 ) -> Result<LabelSummary, LabelError> {
+    refuse_same_file(input, output, "the input")?;
+    let _lock = OutputLock::acquire(output).map_err(LabelError::Busy)?;
+    crate::process::remove_abandoned_work_dirs();
     let frames = extxyz::read_all(input)?;
-    let selected: Vec<usize> = (0..frames.len())
-        .filter(|i| options.shard.is_none_or(|s| i % s.count == s.index))
-        .collect();
-    let mut journal = recover_journal(output, &frames)?;
-    let failed_before = recover_failures(&failures_path(output))?;
-    let done: HashSet<usize> = journal.keys().chain(failed_before.iter()).copied().collect();
-    let todo: Vec<usize> = selected.iter().copied().filter(|i| !done.contains(i)).collect();
+    let fingerprints: Vec<String> = frames.iter().map(fingerprint).collect();
+    let shard = options.shard.unwrap_or(Shard::ALL);
+    let selected: Vec<usize> = (0..frames.len()).filter(|&i| shard.covers(i)).collect();
+    let (mut journal, changed_labels) = recover_journal(output, &frames, &fingerprints, shard)?;
+    let (mut failures, changed_failures) = recover_failures(output, &fingerprints, shard)?;
+    failures.retain(|i, _| !journal.contains_key(i));
+    let done = |i: &usize| journal.contains_key(i) || failures.contains_key(i);
+    let changed = changed_labels.union(&changed_failures).filter(|&&i| !done(&i)).count();
+    let todo: Vec<usize> = selected.iter().copied().filter(|i| !done(i)).collect();
     let mut summary = LabelSummary {
         selected: selected.len(),
         already_done: selected.len() - todo.len(),
-        failed_total: failed_before.len(),
+        changed,
         ..LabelSummary::default()
     };
 
+    // This run changes the output: it is a finished one again only when the run finishes.
+    remove_if_present(&done_path(output)).map_err(io_error(&done_path(output)))?;
     let bar = if options.progress {
         minima_io::progress_bar(todo.len() as u64, calculator.name())
     } else {
@@ -144,11 +212,11 @@ pub fn label(
     let outcome = std::thread::scope(|scope| -> Result<(), LabelError> {
         for _ in 0..options.jobs.max(1).min(todo.len().max(1)) {
             let send = send.clone();
-            let (next, todo, frames) = (&next, &todo, &frames);
+            let (next, todo, frames, fingerprints) = (&next, &todo, &frames, &fingerprints);
             scope.spawn(move || loop {
                 let k = next.fetch_add(1, Ordering::Relaxed);
                 let Some(&index) = todo.get(k) else { break };
-                let result = labelled_frame(calculator, &frames[index], index);
+                let result = labelled_frame(calculator, &frames[index], index, &fingerprints[index]);
                 if send.send((index, result)).is_err() {
                     // The receiver has stopped (an error): take no more work.
                     break;
@@ -169,9 +237,15 @@ pub fn label(
                     return Err(LabelError::Calculator(CalcError::Missing(message)));
                 }
                 Err(error) => {
-                    appender.failure(index, &error)?;
-                    summary.failed += 1;
                     bar.println(format!("frame {index}: failed: {error}"));
+                    let failure = Failure {
+                        index,
+                        reason: error.to_string(),
+                        fingerprint: Some(fingerprints[index].clone()),
+                    };
+                    appender.failure(&failure)?;
+                    failures.insert(index, failure);
+                    summary.failed += 1;
                 }
             }
             bar.inc(1);
@@ -180,15 +254,50 @@ pub fn label(
     });
     bar.finish_and_clear();
     outcome?;
-    summary.failed_total += summary.failed;
-    // Everything this shard covers is done: put the file in input order.
+    // Everything this shard covers is done: put the file in input order, drop what is stale.
     let ordered: Vec<Atoms> = journal.into_values().collect();
     extxyz::write_all(output, &ordered).map_err(io_error(output))?;
+    write_failures(output, failures.values()).map_err(io_error(&failures_path(output)))?;
+    let record = RunRecord {
+        input: input_fingerprint(&fingerprints),
+        frames: frames.len(),
+        shard,
+        calculator: calculator.name().to_string(),
+        input_path: input.display().to_string(),
+    };
+    record.write(output).map_err(io_error(&done_path(output)))?;
+    summary.failed_frames = failures.into_keys().collect();
     Ok(summary)
 }
 
-/// `atoms` with its old labels replaced by the calculator's.
-fn labelled_frame(calculator: &dyn Calculator, atoms: &Atoms, index: usize) -> Result<Atoms, CalcError> {
+/// Refuses a frame no calculator can label meaningfully: no atoms, or two on one site.
+fn check_labellable(atoms: &Atoms) -> Result<(), CalcError> {
+    if atoms.is_empty() {
+        return Err(CalcError::Input("the frame has no atoms".into()));
+    }
+    let close =
+        minima_neighbors::neighbor_list(atoms, COINCIDENT_DISTANCE).map_err(|e| CalcError::Input(e.to_string()))?;
+    if !close.is_empty() {
+        let (a, b, d) = (close.first[0], close.second[0], close.distances[0]);
+        let (i, j) = (a.min(b), a.max(b));
+        return Err(CalcError::Input(if i == j {
+            format!("atom {i} is {d:.3} Å from its own periodic image (is the cell in Å?)")
+        } else {
+            format!("atoms {i} and {j} coincide ({d:.3} Å apart, under {COINCIDENT_DISTANCE} Å)")
+        }));
+    }
+    Ok(())
+}
+
+/// `atoms` with its old labels replaced by the calculator's, marked with its input index and
+/// fingerprint.
+fn labelled_frame(
+    calculator: &dyn Calculator,
+    atoms: &Atoms,
+    index: usize,
+    fingerprint: &str,
+) -> Result<Atoms, CalcError> {
+    check_labellable(atoms)?;
     let labels = calculator.calculate_checked(atoms)?;
     let mut out = atoms.clone();
     for key in [keys::ENERGY, "free_energy", "stress"] {
@@ -197,6 +306,8 @@ fn labelled_frame(calculator: &dyn Calculator, atoms: &Atoms, index: usize) -> R
     out.remove_array("energies");
     labels.apply(&mut out)?;
     out.info.insert(LABEL_INDEX.into(), Value::Int(index as i64));
+    out.info
+        .insert(LABEL_FINGERPRINT.into(), Value::Str(fingerprint.to_string()));
     out.info
         .insert("calculator".into(), Value::Str(calculator.name().into()));
     Ok(out)
@@ -232,7 +343,7 @@ impl Appender {
             .map_err(io_error(&self.output))
     }
 
-    fn failure(&mut self, index: usize, error: &CalcError) -> Result<(), LabelError> {
+    fn failure(&mut self, failure: &Failure) -> Result<(), LabelError> {
         let path = failures_path(&self.output);
         if self.failures.is_none() {
             let file = OpenOptions::new()
@@ -242,20 +353,25 @@ impl Appender {
                 .map_err(io_error(&path))?;
             self.failures = Some(file);
         }
-        let reason = error.to_string().replace(['\n', '\t'], " ");
         let file = self.failures.as_mut().expect("opened above");
-        file.write_all(format!("{index}\t{reason}\n").as_bytes())
+        file.write_all(failure.line().as_bytes())
             .and_then(|_| file.sync_data())
             .map_err(io_error(&path))
     }
 }
 
-/// The frames already in `output` by input index, after cutting off a torn last frame.
-fn recover_journal(output: &Path, inputs: &[Atoms]) -> Result<BTreeMap<usize, Atoms>, LabelError> {
-    let mut journal = BTreeMap::new();
+/// The frames already in `output` whose input frame is unchanged, by input index, and the
+/// indices whose input changed since they were labelled; a torn last frame is cut off first.
+fn recover_journal(
+    output: &Path,
+    inputs: &[Atoms],
+    fingerprints: &[String],
+    shard: Shard,
+) -> Result<(BTreeMap<usize, Atoms>, BTreeSet<usize>), LabelError> {
+    let (mut journal, mut changed) = (BTreeMap::new(), BTreeSet::new());
     let text = match std::fs::read_to_string(output) {
         Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(journal),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((journal, changed)),
         Err(e) => return Err(io_error(output)(e)),
     };
     let complete = complete_frames_length(&text);
@@ -267,27 +383,43 @@ fn recover_journal(output: &Path, inputs: &[Atoms]) -> Result<BTreeMap<usize, At
     }
     if complete == 0 {
         // Killed before its first frame, or every structure failed: nothing to recover.
-        return Ok(journal);
+        return Ok((journal, changed));
     }
     let source = output.display().to_string();
     for (frame, atoms) in extxyz::read_str(&text[..complete], &source)?.into_iter().enumerate() {
         let index = atoms.info.get(LABEL_INDEX).and_then(Value::as_i64);
-        let matches = index
-            .and_then(|i| inputs.get(i as usize))
-            .map(|input| input.numbers() == atoms.numbers());
-        match (index, matches) {
-            (Some(i), Some(true)) => {
-                journal.insert(i as usize, atoms);
-            }
-            _ => {
-                return Err(LabelError::Journal(format!(
-                    "{source}: frame {frame} is not a labelled frame of this input (no matching {LABEL_INDEX}); \
-                     choose another output file to label a different input"
-                )))
-            }
+        let input = index
+            .and_then(|i| usize::try_from(i).ok())
+            .filter(|&i| i < inputs.len());
+        let Some(i) = input.filter(|&i| inputs[i].numbers() == atoms.numbers()) else {
+            return Err(LabelError::Journal(format!(
+                "{source}: frame {frame} is not a labelled frame of this input (no matching {LABEL_INDEX}); \
+                 choose another output file to label a different input"
+            )));
+        };
+        if !shard.covers(i) {
+            return Err(another_shard(&source, &format!("frame {frame}"), i, shard));
+        }
+        // An old journal has no fingerprint: the frame's own geometry, written to the last
+        // bit, stands in for it.
+        let recorded = match atoms.info.get(LABEL_FINGERPRINT) {
+            Some(Value::Str(f)) => f.clone(),
+            _ => fingerprint(&atoms),
+        };
+        if recorded == fingerprints[i] {
+            journal.insert(i, atoms);
+        } else {
+            changed.insert(i);
         }
     }
-    Ok(journal)
+    Ok((journal, changed))
+}
+
+fn another_shard(source: &str, what: &str, index: usize, shard: Shard) -> LabelError {
+    LabelError::Journal(format!(
+        "{source}: {what} ({LABEL_INDEX}={index}) is not in shard {shard}: this output holds another \
+         shard's labels; give each shard its own output"
+    ))
 }
 
 /// The length of the longest prefix of `text` made of whole extxyz frames (count line,
@@ -315,42 +447,204 @@ fn complete_frames_length(text: &str) -> usize {
     }
 }
 
-/// Indices recorded as failed; a torn last line is dropped.
-fn recover_failures(path: &Path) -> Result<HashSet<usize>, LabelError> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(HashSet::new()),
-        Err(e) => return Err(io_error(path)(e)),
-    };
-    Ok(text
-        .split_inclusive('\n')
-        .filter(|l| l.ends_with('\n'))
-        .filter_map(|l| l.split('\t').next()?.parse().ok())
-        .collect())
+/// The failures recorded for `output` that still hold (their input frame is unchanged, or the
+/// line is too old to tell), and the indices whose input changed since they failed.
+fn recover_failures(
+    output: &Path,
+    fingerprints: &[String],
+    shard: Shard,
+) -> Result<(BTreeMap<usize, Failure>, BTreeSet<usize>), LabelError> {
+    let path = failures_path(output);
+    let source = path.display().to_string();
+    let mut changed = BTreeSet::new();
+    let mut failures = read_failures(&path).map_err(io_error(&path))?;
+    for (&i, failure) in &failures {
+        let Some(current) = fingerprints.get(i) else {
+            return Err(LabelError::Journal(format!(
+                "{source}: frame {i} failed, but the input has {} frames: recorded for another input; \
+                 choose another output file to label a different input",
+                fingerprints.len()
+            )));
+        };
+        if !shard.covers(i) {
+            return Err(another_shard(&source, "a failure", i, shard));
+        }
+        if failure.fingerprint.as_ref().is_some_and(|f| f != current) {
+            changed.insert(i);
+        }
+    }
+    failures.retain(|i, _| !changed.contains(i));
+    Ok((failures, changed))
 }
 
-/// Joins labelled shards into one file in input order. Refuses frames without
-/// `label_index` and indices present twice; returns how many frames were written.
-pub fn merge(shards: &[PathBuf], output: &Path) -> Result<usize, LabelError> {
-    let mut all: BTreeMap<i64, Atoms> = BTreeMap::new();
-    for path in shards {
-        for (frame, atoms) in extxyz::read_all(path)?.into_iter().enumerate() {
-            let where_ = || format!("{}: frame {frame}", path.display());
-            let index =
-                atoms.info.get(LABEL_INDEX).and_then(Value::as_i64).ok_or_else(|| {
-                    LabelError::Journal(format!("{}: no {LABEL_INDEX}: not a labelled frame", where_()))
-                })?;
-            if all.insert(index, atoms).is_some() {
+/// What [`merge`] wrote.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MergeSummary {
+    /// Labelled frames written.
+    pub written: usize,
+    /// Frames the shards recorded as failed, in input order (listed in `OUTPUT.failed`).
+    pub failed_frames: Vec<usize>,
+}
+
+/// One shard as [`merge`] reads it: its record, labelled frames and failures.
+struct ShardPart {
+    path: PathBuf,
+    record: RunRecord,
+    frames: Vec<(usize, Atoms)>,
+    failures: BTreeMap<usize, Failure>,
+}
+
+impl ShardPart {
+    /// Reads `path`, refusing a frame without `label_index` and a shard whose labelling has not
+    /// finished.
+    fn read(path: &Path) -> Result<ShardPart, LabelError> {
+        let mut frames = Vec::new();
+        // A shard whose every frame failed is an empty file, which is no extxyz file to read.
+        let empty = std::fs::metadata(path).is_ok_and(|m| m.len() == 0);
+        let labelled = if empty { Vec::new() } else { extxyz::read_all(path)? };
+        for (frame, atoms) in labelled.into_iter().enumerate() {
+            let index = atoms.info.get(LABEL_INDEX).and_then(Value::as_i64);
+            let Some(index) = index.and_then(|i| usize::try_from(i).ok()) else {
                 return Err(LabelError::Journal(format!(
-                    "{}: {LABEL_INDEX}={index} also appears in an earlier shard",
-                    where_()
+                    "{}: frame {frame}: no {LABEL_INDEX}: not a labelled frame",
+                    path.display()
+                )));
+            };
+            frames.push((index, atoms));
+        }
+        let record = RunRecord::read(path).map_err(LabelError::Journal)?.ok_or_else(|| {
+            LabelError::Journal(format!(
+                "{}: its labelling has not finished ({} is missing): rerun the `minima label` command \
+                 that wrote it; it resumes where it stopped",
+                path.display(),
+                done_path(path).display()
+            ))
+        })?;
+        let failures = read_failures(&failures_path(path)).map_err(io_error(&failures_path(path)))?;
+        Ok(ShardPart {
+            path: path.to_path_buf(),
+            record,
+            frames,
+            failures,
+        })
+    }
+
+    /// Refuses a frame or failure outside this shard, and a frame of the shard that is neither
+    /// labelled nor recorded as failed.
+    fn check_complete(&self) -> Result<(), LabelError> {
+        let RunRecord { shard, frames, .. } = self.record;
+        let source = self.path.display().to_string();
+        let outside = |i: usize| i >= frames || !shard.covers(i);
+        let mut seen = BTreeSet::new();
+        for (frame, &(index, _)) in self.frames.iter().enumerate() {
+            if outside(index) {
+                return Err(another_shard(&source, &format!("frame {frame}"), index, shard));
+            }
+            if !seen.insert(index) {
+                return Err(LabelError::Journal(format!(
+                    "{source}: frame {frame}: {LABEL_INDEX}={index} appears twice"
                 )));
             }
         }
+        if let Some(&index) = self.failures.keys().find(|&&i| outside(i)) {
+            return Err(another_shard(&source, "a failure", index, shard));
+        }
+        let missing: Vec<usize> = (0..frames)
+            .filter(|&i| shard.covers(i) && !seen.contains(&i) && !self.failures.contains_key(&i))
+            .collect();
+        if !missing.is_empty() {
+            return Err(LabelError::Journal(format!(
+                "{source}: frames {} of shard {shard} are neither labelled nor recorded as failed: rerun \
+                 the `minima label` command that wrote it",
+                frame_list(&missing)
+            )));
+        }
+        Ok(())
     }
-    let frames: Vec<Atoms> = all.into_values().collect();
+
+    /// Refuses a shard that does not belong with `first`: another input, calculator or split.
+    fn check_matches(&self, first: &ShardPart) -> Result<(), LabelError> {
+        let (a, b) = (&first.record, &self.record);
+        let differs = if a.input != b.input || a.frames != b.frames {
+            Some(format!(
+                "were labelled from different inputs ({} and {})",
+                a.input_path, b.input_path
+            ))
+        } else if a.shard.count != b.shard.count {
+            Some(format!("split the input differently ({} and {})", a.shard, b.shard))
+        } else if a.calculator != b.calculator {
+            Some(format!(
+                "were labelled by different calculators ({} and {})",
+                a.calculator, b.calculator
+            ))
+        } else if a.shard == b.shard {
+            Some(format!("are both shard {}", a.shard))
+        } else {
+            None
+        };
+        match differs {
+            Some(why) => Err(LabelError::Journal(format!(
+                "{} and {} {why}",
+                first.path.display(),
+                self.path.display()
+            ))),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Joins labelled shards into one file in input order, and their failures into `OUTPUT.failed`.
+/// Refuses, writing nothing, unless it has every shard of one input, each finished: names the
+/// missing shards, or the frames a shard lacks.
+pub fn merge(shards: &[PathBuf], output: &Path) -> Result<MergeSummary, LabelError> {
+    for shard in shards {
+        refuse_same_file(shard, output, "one of the shards")?;
+    }
+    let _lock = OutputLock::acquire(output).map_err(LabelError::Busy)?;
+    let mut parts: Vec<ShardPart> = Vec::with_capacity(shards.len());
+    for path in shards {
+        let part = ShardPart::read(path)?;
+        for earlier in &parts {
+            part.check_matches(earlier)?;
+        }
+        part.check_complete()?;
+        parts.push(part);
+    }
+    let Some(first) = parts.first() else {
+        return Err(LabelError::Journal("merge needs at least one shard".into()));
+    };
+    let count = first.record.shard.count;
+    let missing: Vec<String> = (0..count)
+        .filter(|&i| !parts.iter().any(|p| p.record.shard.index == i))
+        .map(|index| Shard { index, count }.to_string())
+        .collect();
+    if !missing.is_empty() {
+        return Err(LabelError::Journal(format!(
+            "{} of the {count} shards missing: {} (input {}); merge needs every shard",
+            missing.len(),
+            missing.join(", "),
+            first.record.input_path
+        )));
+    }
+    let record = RunRecord {
+        shard: Shard::ALL,
+        ..first.record.clone()
+    };
+    let mut frames = BTreeMap::new();
+    let mut failures = BTreeMap::new();
+    for part in parts {
+        frames.extend(part.frames);
+        failures.extend(part.failures);
+    }
+    failures.retain(|i, _| !frames.contains_key(i));
+    let frames: Vec<Atoms> = frames.into_values().collect();
     extxyz::write_all(output, &frames).map_err(io_error(output))?;
-    Ok(frames.len())
+    write_failures(output, failures.values()).map_err(io_error(&failures_path(output)))?;
+    record.write(output).map_err(io_error(&done_path(output)))?;
+    Ok(MergeSummary {
+        written: frames.len(),
+        failed_frames: failures.into_keys().collect(),
+    })
 }
 
 #[cfg(test)]
@@ -441,12 +735,16 @@ mod tests {
         // Frames 1 and 6 have three atoms.
         assert_eq!(failed, 2);
         let merged = dir.path().join("all.extxyz");
-        assert_eq!(merge(&shards, &merged).unwrap(), 9);
+        let summary = merge(&shards, &merged).unwrap();
+        assert_eq!((summary.written, summary.failed_frames), (9, vec![1, 6]));
         let frames = extxyz::read_all(&merged).unwrap();
         let indices: Vec<i64> = frames.iter().map(|a| a.info[LABEL_INDEX].as_i64().unwrap()).collect();
         assert_eq!(indices, vec![0, 2, 3, 4, 5, 7, 8, 9, 10]);
+        let failed = std::fs::read_to_string(failures_path(&merged)).unwrap();
+        assert_eq!(failed.lines().count(), 2);
+        assert!(failed.starts_with("1\tabnormal termination\t"), "{failed}");
         let twice = merge(&[shards[0].clone(), shards[0].clone()], &merged).unwrap_err();
-        assert!(twice.to_string().contains("also appears"), "{twice}");
+        assert!(twice.to_string().contains("are both shard 0/3"), "{twice}");
         assert!("3/3".parse::<Shard>().is_err() && "1/4".parse::<Shard>().is_ok());
     }
 
@@ -458,5 +756,195 @@ mod tests {
         extxyz::write_all(&output, &[cluster(7, 2.5)]).unwrap();
         let err = label(&Emt::new(), &input, &output, &quiet(1, None)).unwrap_err();
         assert!(err.to_string().contains("not a labelled frame of this input"), "{err}");
+    }
+
+    /// `frames` written to `path` with atom `atom` of frame `frame` moved by `dx` along x.
+    fn moved(path: &Path, frame: usize, atom: usize, dx: f64) {
+        let mut frames = extxyz::read_all(path).unwrap();
+        let mut positions = frames[frame].positions().to_vec();
+        positions[atom][0] += dx;
+        let numbers = frames[frame].numbers().to_vec();
+        frames[frame] = Atoms::new(numbers, positions).unwrap();
+        extxyz::write_all(path, &frames).unwrap();
+    }
+
+    fn energies(path: &Path) -> Vec<f64> {
+        extxyz::read_all(path)
+            .unwrap()
+            .iter()
+            .map(|a| a.energy().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn a_resume_relabels_exactly_the_frames_whose_atoms_moved() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = input_file(dir.path(), 6);
+        let output = dir.path().join("out.extxyz");
+        label(&Emt::new(), &input, &output, &quiet(2, None)).unwrap();
+        let before = energies(&output);
+        // Same species, same count: only the geometry of frame 2 changes.
+        moved(&input, 2, 1, 0.05);
+        let summary = label(&Emt::new(), &input, &output, &quiet(2, None)).unwrap();
+        assert_eq!((summary.changed, summary.labelled, summary.already_done), (1, 1, 5));
+        let straight = dir.path().join("straight.extxyz");
+        label(&Emt::new(), &input, &straight, &quiet(1, None)).unwrap();
+        let after = energies(&output);
+        assert_eq!(after, energies(&straight));
+        assert_ne!(after[2], before[2]);
+        assert_eq!(
+            std::fs::read_to_string(&output).unwrap(),
+            std::fs::read_to_string(&straight).unwrap()
+        );
+
+        // A journal from before fingerprints: its frames' own geometry is checked instead.
+        let mut old: Vec<Atoms> = extxyz::read_all(&output).unwrap();
+        for atoms in &mut old {
+            atoms.info.shift_remove(LABEL_FINGERPRINT);
+        }
+        extxyz::write_all(&output, &old).unwrap();
+        moved(&input, 4, 0, -0.02);
+        let summary = label(&Emt::new(), &input, &output, &quiet(1, None)).unwrap();
+        assert_eq!((summary.changed, summary.labelled, summary.already_done), (1, 1, 5));
+        label(&Emt::new(), &input, &straight, &quiet(1, None)).unwrap();
+        assert_eq!(energies(&output), energies(&straight));
+    }
+
+    #[test]
+    fn a_failure_is_retried_when_its_frame_changes_and_kept_when_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = input_file(dir.path(), 4);
+        let output = dir.path().join("out.extxyz");
+        let summary = label(&Picky, &input, &output, &quiet(1, None)).unwrap();
+        assert_eq!(summary.failed_frames, vec![1]);
+        let summary = label(&Picky, &input, &output, &quiet(1, None)).unwrap();
+        assert_eq!((summary.labelled, summary.failed, summary.changed), (0, 0, 0));
+        assert_eq!(summary.failed_frames, vec![1]);
+        moved(&input, 1, 0, 0.1);
+        let summary = label(&Picky, &input, &output, &quiet(1, None)).unwrap();
+        assert_eq!((summary.failed, summary.changed), (1, 1));
+        let failed = std::fs::read_to_string(failures_path(&output)).unwrap();
+        assert_eq!(failed.lines().count(), 1, "{failed}");
+        assert_eq!(
+            failed.split('\t').nth(2).unwrap().trim(),
+            fingerprint(&extxyz::read_all(&input).unwrap()[1])
+        );
+    }
+
+    #[test]
+    fn frames_no_method_can_label_are_failures_with_their_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("in.extxyz");
+        let twins = Atoms::new(vec![29; 3], vec![[0.0; 3], [2.5, 0.0, 0.0], [2.5, 0.0, 0.001]]).unwrap();
+        let empty = Atoms::new(vec![], vec![]).unwrap();
+        let iron = Atoms::new(vec![26, 29], vec![[0.0; 3], [2.5, 0.0, 0.0]]).unwrap();
+        extxyz::write_all(&input, &[cluster(3, 2.5), twins, empty, iron]).unwrap();
+        let output = dir.path().join("out.extxyz");
+        let summary = label(&Emt::new(), &input, &output, &quiet(1, None)).unwrap();
+        assert_eq!((summary.labelled, summary.failed_frames.clone()), (1, vec![1, 2, 3]));
+        let failed = std::fs::read_to_string(failures_path(&output)).unwrap();
+        let reasons: Vec<&str> = failed.lines().map(|l| l.split('\t').nth(1).unwrap()).collect();
+        assert_eq!(
+            reasons,
+            [
+                "atoms 1 and 2 coincide (0.001 Å apart, under 0.1 Å)",
+                "the frame has no atoms",
+                "EMT has no parameters for Fe"
+            ]
+        );
+        assert_eq!(extxyz::read_all(&output).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_locked_output_is_refused_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = input_file(dir.path(), 2);
+        let output = dir.path().join("out.extxyz");
+        let held = OutputLock::acquire(&output).unwrap();
+        let err = label(&Emt::new(), &input, &output, &quiet(1, None)).unwrap_err();
+        assert!(err.to_string().contains("another minima process is writing"), "{err}");
+        assert!(!output.exists());
+        drop(held);
+        label(&Emt::new(), &input, &output, &quiet(1, None)).unwrap();
+        let err = label(&Emt::new(), &input, &input, &quiet(1, None)).unwrap_err();
+        assert!(err.to_string().contains("the output is the input"), "{err}");
+    }
+
+    #[test]
+    fn merge_refuses_missing_unfinished_and_foreign_shards() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = input_file(dir.path(), 10);
+        let shard = |i: usize, input: &Path, name: &str| {
+            let out = dir.path().join(format!("{name}{i}.extxyz"));
+            label(&Emt::new(), input, &out, &quiet(1, Some(Shard { index: i, count: 3 }))).unwrap();
+            out
+        };
+        let shards: Vec<PathBuf> = (0..3).map(|i| shard(i, &input, "s")).collect();
+        let merged = dir.path().join("all.extxyz");
+        let err = merge(&[shards[0].clone(), shards[2].clone()], &merged).unwrap_err();
+        assert!(err.to_string().contains("1 of the 3 shards missing: 1/3"), "{err}");
+        assert!(!merged.exists());
+
+        std::fs::remove_file(done_path(&shards[1])).unwrap();
+        let err = merge(&shards, &merged).unwrap_err();
+        assert!(
+            err.to_string().contains("s1.extxyz: its labelling has not finished"),
+            "{err}"
+        );
+        label(
+            &Emt::new(),
+            &input,
+            &shards[1],
+            &quiet(1, Some(Shard { index: 1, count: 3 })),
+        )
+        .unwrap();
+
+        // A shard that lost frames (a hand-edited file) names them.
+        let mut frames = extxyz::read_all(&shards[2]).unwrap();
+        let complete = frames.clone();
+        frames.remove(1);
+        extxyz::write_all(&shards[2], &frames).unwrap();
+        let err = merge(&shards, &merged).unwrap_err();
+        assert!(
+            err.to_string().contains("frames 5 of shard 2/3 are neither labelled"),
+            "{err}"
+        );
+        extxyz::write_all(&shards[2], &complete).unwrap();
+
+        let other = dir.path().join("other.extxyz");
+        std::fs::copy(&input, &other).unwrap();
+        moved(&other, 4, 0, 0.01);
+        let foreign = shard(1, &other, "o");
+        let err = merge(&[shards[0].clone(), foreign, shards[2].clone()], &merged).unwrap_err();
+        assert!(err.to_string().contains("were labelled from different inputs"), "{err}");
+
+        let summary = merge(&shards, &merged).unwrap();
+        assert_eq!((summary.written, summary.failed_frames.len()), (10, 0));
+        let straight = dir.path().join("straight.extxyz");
+        label(&Emt::new(), &input, &straight, &quiet(1, None)).unwrap();
+        assert_eq!(std::fs::read(&merged).unwrap(), std::fs::read(&straight).unwrap());
+        assert_eq!(RunRecord::read(&merged).unwrap(), RunRecord::read(&straight).unwrap());
+    }
+
+    #[test]
+    fn an_output_of_another_shard_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = input_file(dir.path(), 6);
+        let output = dir.path().join("out.extxyz");
+        label(
+            &Emt::new(),
+            &input,
+            &output,
+            &quiet(1, Some(Shard { index: 0, count: 2 })),
+        )
+        .unwrap();
+        let err = label(
+            &Emt::new(),
+            &input,
+            &output,
+            &quiet(1, Some(Shard { index: 1, count: 2 })),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("is not in shard 1/2"), "{err}");
     }
 }

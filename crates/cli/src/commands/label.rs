@@ -1,10 +1,12 @@
 //! `minima label` and `minima merge`: reference energies and forces for a file of structures,
-//! resumable and sharded (see minima-label's `run`).
+//! resumable and sharded (see minima-label's `run`). Both keep what succeeded and exit non-zero
+//! when any frame failed, naming the frames and the file with the reasons.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Result};
+use minima_label::run::{failures_path, frame_list};
 use minima_label::{calculator_by_name, label, merge, CalculatorOptions, LabelOptions, Shard};
 
 #[derive(clap::Args)]
@@ -14,7 +16,8 @@ pub struct Args {
     calc: String,
     #[arg(short, long)]
     input: PathBuf,
-    /// Output extxyz (also the journal a rerun resumes from; failures go to OUTPUT.failed).
+    /// Output extxyz (also the journal a rerun resumes from; failures go to OUTPUT.failed,
+    /// OUTPUT.done records a finished run). Locked while labelling: one process per output.
     #[arg(short, long)]
     output: PathBuf,
     /// Structures labelled in parallel (xtb and cp2k: one process each).
@@ -33,7 +36,8 @@ pub struct Args {
 
 #[derive(clap::Args)]
 pub struct MergeArgs {
-    /// Labelled shards (outputs of `minima label --shard i/N`).
+    /// Labelled shards (outputs of `minima label --shard i/N`): every shard of one input, each
+    /// finished (its `.done` record beside it); their `.failed` lists are joined too.
     #[arg(required = true)]
     shards: Vec<PathBuf>,
     #[arg(short, long)]
@@ -55,31 +59,56 @@ pub fn run(args: Args) -> Result<()> {
         progress: true,
     };
     let summary = label(calculator.as_ref(), &args.input, &args.output, &options)?;
+    let changed = if summary.changed > 0 {
+        format!(
+            "; {} frames were done again because their input changed since",
+            summary.changed
+        )
+    } else {
+        String::new()
+    };
     println!(
-        "{}: {} labelled now, {} done before, {} failed now ({} failed in all{})",
+        "{}: {} labelled now, {} done before, {} failed now ({} failed in all){changed}",
         args.output.display(),
         summary.labelled,
         summary.already_done,
         summary.failed,
-        summary.failed_total,
-        if summary.failed_total > 0 {
-            format!(
-                ", reasons in {}; delete it to retry them",
-                minima_label::run::failures_path(&args.output).display()
-            )
-        } else {
-            String::new()
-        }
+        summary.failed_frames.len(),
     );
+    let failed = &summary.failed_frames;
+    if !failed.is_empty() {
+        // The rule for multi-frame commands: keep what succeeded, list what failed, exit non-zero.
+        bail!(
+            "{} of {} frames failed (frames {}); reasons in {} (delete it to retry them); the {} others are labelled in {}",
+            failed.len(),
+            summary.selected,
+            frame_list(failed),
+            failures_path(&args.output).display(),
+            summary.selected - failed.len(),
+            args.output.display()
+        );
+    }
     Ok(())
 }
 
 pub fn merge_shards(args: MergeArgs) -> Result<()> {
-    let written = merge(&args.shards, &args.output)?;
+    let summary = merge(&args.shards, &args.output)?;
     println!(
-        "{}: {written} frames from {} shards",
+        "{}: {} frames from {} shards",
         args.output.display(),
+        summary.written,
         args.shards.len()
     );
+    let failed = &summary.failed_frames;
+    if !failed.is_empty() {
+        bail!(
+            "{} frames failed in the shards (frames {}), listed in {}; the {} others are in {}",
+            failed.len(),
+            frame_list(failed),
+            failures_path(&args.output).display(),
+            summary.written,
+            args.output.display()
+        );
+    }
     Ok(())
 }
