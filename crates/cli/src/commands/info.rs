@@ -22,6 +22,9 @@ struct Summary {
     info_keys: BTreeMap<String, usize>,
     arrays: BTreeMap<String, usize>,
     energy_range: Option<(f64, f64)>,
+    /// Frames whose `energy` is NaN or infinite (kept by the reader as written; refused as a
+    /// training or evaluation target).
+    energy_non_finite: usize,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -44,8 +47,12 @@ pub fn run(args: Args) -> Result<()> {
         for name in atoms.arrays().keys() {
             *s.arrays.entry(name.clone()).or_default() += 1;
         }
-        if let Some(e) = atoms.energy() {
-            s.energy_range = Some(s.energy_range.map_or((e, e), |(lo, hi)| (lo.min(e), hi.max(e))));
+        match atoms.energy() {
+            Some(e) if e.is_finite() => {
+                s.energy_range = Some(s.energy_range.map_or((e, e), |(lo, hi)| (lo.min(e), hi.max(e))));
+            }
+            Some(_) => s.energy_non_finite += 1,
+            None => {}
         }
         Ok(())
     })?;
@@ -79,9 +86,13 @@ pub fn run(args: Args) -> Result<()> {
     };
     println!("info      {}", labels(&s.info_keys));
     println!("per-atom  {}", labels(&s.arrays));
+    let non_finite = match s.energy_non_finite {
+        0 => String::new(),
+        n => format!(" ({n} frames non-finite)"),
+    };
     match s.energy_range {
-        Some((lo, hi)) => println!("energy    {lo:.6} to {hi:.6} eV"),
-        None => println!("energy    none"),
+        Some((lo, hi)) => println!("energy    {lo:.6} to {hi:.6} eV{non_finite}"),
+        None => println!("energy    none{non_finite}"),
     }
     Ok(())
 }
