@@ -32,7 +32,7 @@ pub fn gaussian(rng: &mut impl rand::Rng) -> f64 {
 pub enum DataError {
     #[error(transparent)]
     Read(#[from] minima_io::ReadError),
-    #[error("{source_name}: frame {frame}{}: {message}", line.map(|l| format!(", line {l}")).unwrap_or_default())]
+    #[error("{source_name}: frame {frame}{}: {message}", .line.map(|l| format!(", line {l}")).unwrap_or_default())]
     Frame {
         source_name: String,
         frame: usize,

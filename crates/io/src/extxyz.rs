@@ -131,7 +131,8 @@ impl<R: BufRead> ExtxyzReader<R> {
                     "line is longer than {MAX_LINE_BYTES} bytes (no newline?): not an extxyz file"
                 )))
             }
-            Err(e) => Err(self.error(format!("read failed: {e}"))),
+            // The line that could not be read is the next one.
+            Err(e) => Err(self.error_at(self.line_no + 1, format!("read failed: {e}"))),
         }
     }
 

@@ -230,3 +230,12 @@ fn non_finite_info_is_kept_and_non_finite_columns_are_refused() {
     let err = extxyz::read_str(text, "f.xyz").unwrap_err().to_string();
     assert!(err.starts_with("f.xyz: frame 1, line 7: atom 1, column forces: non-finite"), "{err}");
 }
+
+#[test]
+fn a_read_failure_names_the_line_it_was_reading() {
+    // Opening a directory succeeds on Linux; reading it fails.
+    let dir = tempfile::tempdir().unwrap();
+    let err = extxyz::read_all(dir.path()).unwrap_err();
+    assert_eq!((err.frame, err.line), (Some(0), Some(1)), "{err}");
+    assert!(err.message.starts_with("read failed"), "{err}");
+}
