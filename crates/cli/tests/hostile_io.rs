@@ -16,7 +16,12 @@ fn write(dir: &Path, name: &str, text: impl AsRef<[u8]>) -> PathBuf {
 
 /// One line of stderr, short enough to read.
 fn assert_one_short_line(stderr: &str) {
-    assert!(stderr.len() < 400, "{} bytes of stderr: {}", stderr.len(), &stderr[..400.min(stderr.len())]);
+    assert!(
+        stderr.len() < 400,
+        "{} bytes of stderr: {}",
+        stderr.len(),
+        &stderr[..400.min(stderr.len())]
+    );
     assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
 }
 
@@ -28,10 +33,22 @@ fn a_file_without_newlines_gives_one_short_error() {
     for args in [
         vec!["info", path(&input)],
         vec!["convert", "--from", "extxyz", path(&input), "-o", path(&out)],
-        vec!["data", "split", "-i", path(&input), "--scheme", "qm9", "--out-dir", path(&out)],
+        vec![
+            "data",
+            "split",
+            "-i",
+            path(&input),
+            "--scheme",
+            "qm9",
+            "--out-dir",
+            path(&out),
+        ],
     ] {
         let err = minima_error(&args);
-        assert!(err.contains(&format!("{}: frame 0, line 1: line is longer", input.display())), "{err}");
+        assert!(
+            err.contains(&format!("{}: frame 0, line 1: line is longer", input.display())),
+            "{err}"
+        );
         assert_one_short_line(&err);
     }
     assert!(!out.exists());
@@ -41,10 +58,17 @@ fn a_file_without_newlines_gives_one_short_error() {
 fn an_unknown_element_is_reported_on_its_own_line() {
     let dir = tempfile::tempdir().unwrap();
     // Frame 1's atoms are on lines 7, 8 and 9; the second is unknown.
-    let input = write(dir.path(), "e.extxyz", format!("{GOOD}3\n\nO 0 0 0\nQq 0 0 1\nH 0 1 0\n"));
+    let input = write(
+        dir.path(),
+        "e.extxyz",
+        format!("{GOOD}3\n\nO 0 0 0\nQq 0 0 1\nH 0 1 0\n"),
+    );
     let out = dir.path().join("out.extxyz");
     let err = minima_error(&["convert", "--from", "extxyz", path(&input), "-o", path(&out)]);
-    assert!(err.contains("e.extxyz: frame 1, line 8: atom 1: unknown element symbol \"Qq\""), "{err}");
+    assert!(
+        err.contains("e.extxyz: frame 1, line 8: atom 1: unknown element symbol \"Qq\""),
+        "{err}"
+    );
     assert!(!out.exists());
 }
 
@@ -55,7 +79,17 @@ fn data_split_refuses_fractions_that_do_not_sum_to_one() {
     let out = dir.path().join("split");
     let split = |fractions: &str| {
         let flag = format!("--fractions={fractions}");
-        let args = ["data", "split", "-i", path(&input), "--scheme", "qm9", &flag, "--out-dir", path(&out)];
+        let args = [
+            "data",
+            "split",
+            "-i",
+            path(&input),
+            "--scheme",
+            "qm9",
+            &flag,
+            "--out-dir",
+            path(&out),
+        ];
         minima_error(&args)
     };
     let err = split("0.8,0.1,0.2");
@@ -67,9 +101,28 @@ fn data_split_refuses_fractions_that_do_not_sum_to_one() {
     assert!(split("0.5,0.5").contains("three numbers"));
     assert!(!out.exists());
 
-    minima(&["data", "split", "-i", path(&input), "--scheme", "qm9", "--fractions", "0.5,0.25,0.25", "--out-dir", path(&out)]);
-    let count = |name: &str| std::fs::read_to_string(out.join(name)).unwrap().matches("energy=").count();
-    assert_eq!((count("train.extxyz"), count("validation.extxyz"), count("test.extxyz")), (10, 5, 5));
+    minima(&[
+        "data",
+        "split",
+        "-i",
+        path(&input),
+        "--scheme",
+        "qm9",
+        "--fractions",
+        "0.5,0.25,0.25",
+        "--out-dir",
+        path(&out),
+    ]);
+    let count = |name: &str| {
+        std::fs::read_to_string(out.join(name))
+            .unwrap()
+            .matches("energy=")
+            .count()
+    };
+    assert_eq!(
+        (count("train.extxyz"), count("validation.extxyz"), count("test.extxyz")),
+        (10, 5, 5)
+    );
     let record = std::fs::read_to_string(out.join("split.json")).unwrap();
     assert!(record.contains("0.25"), "{record}");
 }
@@ -86,11 +139,29 @@ fn writers_name_the_output_they_cannot_write() {
         let err = minima_error(&["convert", "--from", "extxyz", path(&input), "-o", path(&target)]);
         assert!(err.contains(&format!("cannot write {}", target.display())), "{err}");
         assert_one_short_line(&err);
-        let err = minima_error(&["data", "fcc", "--elements", "Cu", "--scales", "1:1:1", "-o", path(&target)]);
+        let err = minima_error(&[
+            "data",
+            "fcc",
+            "--elements",
+            "Cu",
+            "--scales",
+            "1:1:1",
+            "-o",
+            path(&target),
+        ]);
         assert!(err.contains(&target.display().to_string()), "{err}");
     }
     let target = file.join("split");
-    let err = minima_error(&["data", "split", "-i", path(&input), "--scheme", "qm9", "--out-dir", path(&target)]);
+    let err = minima_error(&[
+        "data",
+        "split",
+        "-i",
+        path(&input),
+        "--scheme",
+        "qm9",
+        "--out-dir",
+        path(&target),
+    ]);
     assert!(err.contains(&target.display().to_string()), "{err}");
     assert_one_short_line(&err);
 }
@@ -98,10 +169,17 @@ fn writers_name_the_output_they_cannot_write() {
 #[test]
 fn info_counts_non_finite_energies_apart() {
     let dir = tempfile::tempdir().unwrap();
-    let input = write(dir.path(), "n.extxyz", format!("{GOOD}2\nenergy=nan\nH 0 0 0\nH 0 0 0.74\n"));
+    let input = write(
+        dir.path(),
+        "n.extxyz",
+        format!("{GOOD}2\nenergy=nan\nH 0 0 0\nH 0 0 0.74\n"),
+    );
     let out = minima(&["info", path(&input)]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("energy    -1.500000 to -1.500000 eV (1 frames non-finite)"), "{stdout}");
+    assert!(
+        stdout.contains("energy    -1.500000 to -1.500000 eV (1 frames non-finite)"),
+        "{stdout}"
+    );
 }
 
 /// A training run on labelled data with a fault: it stops before training, naming the frame.
@@ -125,7 +203,10 @@ fn training_refuses_non_finite_labels_empty_frames_and_bad_fractions() {
     let dir = tempfile::tempdir().unwrap();
     let data = format!("{GOOD}{GOOD}2\nenergy=nan\nH 0 0 0\nH 0 0 0.74\n{}", GOOD.repeat(7));
     let err = train_error(dir.path(), &data, "[0.6, 0.2, 0.2]");
-    assert!(err.contains("train.extxyz: frame 2, line 10: label energy is not finite"), "{err}");
+    assert!(
+        err.contains("train.extxyz: frame 2, line 10: label energy is not finite"),
+        "{err}"
+    );
     assert!(!err.contains("learning_rate"), "{err}");
 
     let data = format!(
@@ -133,12 +214,37 @@ fn training_refuses_non_finite_labels_empty_frames_and_bad_fractions() {
         GOOD.repeat(8)
     );
     let err = train_error(dir.path(), &data, "[0.6, 0.2, 0.2]");
-    assert!(err.contains("train.extxyz: frame 1, line 8: atom 1, column forces: non-finite"), "{err}");
+    assert!(
+        err.contains("train.extxyz: frame 1, line 8: atom 1, column forces: non-finite"),
+        "{err}"
+    );
 
     let data = format!("{GOOD}0\nenergy=0.0\n{}", GOOD.repeat(8));
     let err = train_error(dir.path(), &data, "[0.6, 0.2, 0.2]");
     assert!(err.contains("train.extxyz: frame 1, line 5: no atoms"), "{err}");
 
     let err = train_error(dir.path(), &GOOD.repeat(10), "[0.8, 0.1, 0.2]");
-    assert!(err.contains("data.split: split fractions [0.8, 0.1, 0.2]: they sum to 1.1"), "{err}");
+    assert!(
+        err.contains("data.split: split fractions [0.8, 0.1, 0.2]: they sum to 1.1"),
+        "{err}"
+    );
+}
+
+#[test]
+fn info_into_a_closed_pipe_ends_quietly() {
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(dir.path(), "g.extxyz", GOOD);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_minima"))
+        .args(["info", path(&input)])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Closing the read end before minima writes makes every write a broken pipe.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(out.status.success(), "{stderr}");
 }

@@ -36,8 +36,10 @@ pub fn check_fractions(fractions: [f64; 3]) -> Result<(), DataError> {
     }
     let sum: f64 = fractions.iter().sum();
     if (sum - 1.0).abs() > FRACTION_SUM_TOLERANCE {
+        // Rounded well below the tolerance, so that 0.7 + 0.2 shows as 0.9.
+        let shown = (sum * 1e9).round() / 1e9;
         return problem(format!(
-            "they sum to {sum}, not 1 (train, validation, test; within {FRACTION_SUM_TOLERANCE})"
+            "they sum to {shown}, not 1 (train, validation, test; within {FRACTION_SUM_TOLERANCE:e})"
         ));
     }
     Ok(())
@@ -117,9 +119,8 @@ impl Scheme {
     /// ([`check_fractions`]), and the fcc scheme takes none.
     pub fn split(&self, frames: &[Atoms], seed: u64, fractions: Option<[f64; 3]>) -> Result<Split, String> {
         let groups: Vec<String> = frames.iter().enumerate().map(|(i, a)| crate::group_key(a, i)).collect();
-        let by_group = |default: [f64; 3]| {
-            split_by_group(&groups, fractions.unwrap_or(default), seed).map_err(|e| e.to_string())
-        };
+        let by_group =
+            |default: [f64; 3]| split_by_group(&groups, fractions.unwrap_or(default), seed).map_err(|e| e.to_string());
         match *self {
             Scheme::Qm9 | Scheme::Growth => by_group(self.fractions().expect("a group scheme")),
             Scheme::Size { max_train_size } => {

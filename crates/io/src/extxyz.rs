@@ -222,14 +222,12 @@ impl<R: BufRead> ExtxyzReader<R> {
                         .iter()
                         .enumerate()
                         .map(|(atom, s)| {
-                            element::by_symbol(s)
-                                .map(|e| e.number)
-                                .ok_or_else(|| {
-                                    self.error_at(
-                                        first_atom_line + atom,
-                                        format!("atom {atom}: unknown element symbol {}", excerpt(s)),
-                                    )
-                                })
+                            element::by_symbol(s).map(|e| e.number).ok_or_else(|| {
+                                self.error_at(
+                                    first_atom_line + atom,
+                                    format!("atom {atom}: unknown element symbol {}", excerpt(s)),
+                                )
+                            })
                         })
                         .collect::<Result<Vec<u8>, _>>()?;
                     numbers = Some(zs);
@@ -243,7 +241,10 @@ impl<R: BufRead> ExtxyzReader<R> {
                                 .ok()
                                 .filter(|&z| element::by_number(z).is_some())
                                 .ok_or_else(|| {
-                                    self.error_at(first_atom_line + atom, format!("atom {atom}: unknown atomic number {z}"))
+                                    self.error_at(
+                                        first_atom_line + atom,
+                                        format!("atom {atom}: unknown atomic number {z}"),
+                                    )
                                 })
                         })
                         .collect::<Result<Vec<u8>, _>>()?;
@@ -300,8 +301,13 @@ fn push_field(values: &mut ArrayData, text: &str) -> Result<(), String> {
     match values {
         ArrayData::Str(v) => v.push(text.to_string()),
         ArrayData::Float(v) => v.push(parse_finite(text)?),
-        ArrayData::Int(v) => v.push(text.parse().map_err(|_| format!("{} is not an integer", excerpt(text)))?),
-        ArrayData::Bool(v) => v.push(keyval::parse_bool(text).ok_or_else(|| format!("{} is not T or F", excerpt(text)))?),
+        ArrayData::Int(v) => v.push(
+            text.parse()
+                .map_err(|_| format!("{} is not an integer", excerpt(text)))?,
+        ),
+        ArrayData::Bool(v) => {
+            v.push(keyval::parse_bool(text).ok_or_else(|| format!("{} is not T or F", excerpt(text)))?)
+        }
     }
     Ok(())
 }
@@ -391,17 +397,13 @@ fn parse_properties(text: &str) -> Result<Vec<Column>, String> {
                     ))
                 }
             };
-            let width = f[2]
-                .parse::<usize>()
-                .ok()
-                .filter(|&w| w > 0)
-                .ok_or_else(|| {
-                    format!(
-                        "Properties: width {} of {} is not a positive integer",
-                        excerpt(f[2]),
-                        excerpt(f[0])
-                    )
-                })?;
+            let width = f[2].parse::<usize>().ok().filter(|&w| w > 0).ok_or_else(|| {
+                format!(
+                    "Properties: width {} of {} is not a positive integer",
+                    excerpt(f[2]),
+                    excerpt(f[0])
+                )
+            })?;
             Ok(Column {
                 name: f[0].to_string(),
                 kind,

@@ -160,9 +160,12 @@ pub fn parse_molecule(text: &str, source: &str) -> Result<Atoms, ReadError> {
             ),
         ));
     }
-    let index: i64 = fields[1]
-        .parse()
-        .map_err(|_| fail(line_no, format!("molecule index {} is not an integer", excerpt(fields[1]))))?;
+    let index: i64 = fields[1].parse().map_err(|_| {
+        fail(
+            line_no,
+            format!("molecule index {} is not an integer", excerpt(fields[1])),
+        )
+    })?;
     let mut info = Vec::with_capacity(PROPERTIES.len());
     for (name, text) in PROPERTIES.iter().zip(&fields[2..]) {
         let value = parse_finite(text).map_err(|m| fail(line_no, format!("property {name}: {m}")))?;
@@ -189,8 +192,12 @@ pub fn parse_molecule(text: &str, source: &str) -> Result<Atoms, ReadError> {
                 ),
             ));
         }
-        let e = element::by_symbol(fields[0])
-            .ok_or_else(|| fail(line_no, format!("atom {atom}: unknown element symbol {}", excerpt(fields[0]))))?;
+        let e = element::by_symbol(fields[0]).ok_or_else(|| {
+            fail(
+                line_no,
+                format!("atom {atom}: unknown element symbol {}", excerpt(fields[0])),
+            )
+        })?;
         let mut r = [0.0; 3];
         for k in 0..3 {
             r[k] = parse_finite(fields[1 + k]).map_err(|m| fail(line_no, format!("atom {atom}: {m}")))?;

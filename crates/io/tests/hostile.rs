@@ -38,7 +38,12 @@ fn first_error(input: impl Read) -> (String, usize) {
 
 /// An error fit for one line of stderr: it quotes no more than an excerpt of the input.
 fn assert_short(err: &str) {
-    assert!(err.len() < EXCERPT_CHARS + 200, "{} bytes: {}", err.len(), &err[..300.min(err.len())]);
+    assert!(
+        err.len() < EXCERPT_CHARS + 200,
+        "{} bytes: {}",
+        err.len(),
+        &err[..300.min(err.len())]
+    );
 }
 
 /// Slack for the reader's buffer: what it may take beyond the limit before it notices.
@@ -48,7 +53,10 @@ const BUFFER_SLACK: usize = 64 << 10;
 fn a_line_without_newline_is_refused_early_with_a_short_error() {
     // 64 MB of digits and no newline: an "atom count" that never ends.
     let (err, read) = first_error(io::repeat(b'7').take(64 << 20));
-    assert!(err.starts_with("hostile.xyz: frame 0, line 1: line is longer than"), "{err}");
+    assert!(
+        err.starts_with("hostile.xyz: frame 0, line 1: line is longer than"),
+        "{err}"
+    );
     assert_short(&err);
     assert!(read <= MAX_LINE_BYTES + BUFFER_SLACK, "read {read} bytes");
 
@@ -58,7 +66,10 @@ fn a_line_without_newline_is_refused_early_with_a_short_error() {
     let (err, read) = first_error(comment.as_bytes().chain(io::repeat(b'9').take(32 << 20)));
     assert!(err.starts_with("hostile.xyz: frame 1, line 6: line is longer"), "{err}");
     assert_short(&err);
-    assert!(read <= MAX_LINE_BYTES + BUFFER_SLACK + comment.len(), "read {read} bytes");
+    assert!(
+        read <= MAX_LINE_BYTES + BUFFER_SLACK + comment.len(),
+        "read {read} bytes"
+    );
     let atom = format!("{good}1\n\nH 0 0 ");
     let (err, _) = first_error(atom.as_bytes().chain(io::repeat(b'0').take(32 << 20)));
     assert!(err.starts_with("hostile.xyz: frame 1, line 7: line is longer"), "{err}");
@@ -70,9 +81,18 @@ fn long_fields_under_the_line_limit_are_quoted_as_an_excerpt() {
     let megabyte = "Q".repeat(1 << 20);
     let cases = [
         (format!("{megabyte}\n\nH 0 0 0\n"), "frame 0, line 1: atom count \"QQQ"),
-        (format!("1\n\n{megabyte} 0 0 0\n"), "frame 0, line 3: atom 0: unknown element symbol"),
-        (format!("1\n\nH 0 0 {megabyte}\n"), "frame 0, line 3: atom 0, column pos"),
-        (format!("1\nProperties={megabyte}\nH 0 0 0\n"), "frame 0, line 2: Properties="),
+        (
+            format!("1\n\n{megabyte} 0 0 0\n"),
+            "frame 0, line 3: atom 0: unknown element symbol",
+        ),
+        (
+            format!("1\n\nH 0 0 {megabyte}\n"),
+            "frame 0, line 3: atom 0, column pos",
+        ),
+        (
+            format!("1\nProperties={megabyte}\nH 0 0 0\n"),
+            "frame 0, line 2: Properties=",
+        ),
         (format!("1\npbc={megabyte}\nH 0 0 0\n"), "frame 0, line 2: pbc="),
         (
             format!("1\nProperties=species:S:1:pos:R:3:{megabyte}:I:1\nH 0 0 0 1.5\n"),
@@ -92,14 +112,17 @@ fn a_file_and_a_bzip2_bomb_without_newlines_stop_early() {
     let plain = dir.path().join("one_line.extxyz");
     std::fs::write(&plain, vec![b'x'; 2 * MAX_LINE_BYTES]).unwrap();
     let err = extxyz::read_all(&plain).unwrap_err().to_string();
-    assert!(err.starts_with(&format!("{}: frame 0, line 1:", plain.display())), "{err}");
+    assert!(
+        err.starts_with(&format!("{}: frame 0, line 1:", plain.display())),
+        "{err}"
+    );
     assert_short(&err);
 
     // Megabytes of one byte compress to almost nothing; decompressing must stop at the limit.
     let bomb = dir.path().join("bomb.extxyz.bz2");
     let mut encoder = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
     let block = vec![b'1'; 1 << 20];
-    for _ in 0..(3 * MAX_LINE_BYTES >> 20) {
+    for _ in 0..((3 * MAX_LINE_BYTES) >> 20) {
         encoder.write_all(&block).unwrap();
     }
     std::fs::write(&bomb, encoder.finish().unwrap()).unwrap();
@@ -111,7 +134,11 @@ fn a_file_and_a_bzip2_bomb_without_newlines_stop_early() {
     });
     let err = ExtxyzReader::new(counting, "bomb").next().unwrap().unwrap_err();
     assert!(err.to_string().contains("line is longer"), "{err}");
-    assert!(read.get() <= MAX_LINE_BYTES + BUFFER_SLACK, "decompressed {} bytes", read.get());
+    assert!(
+        read.get() <= MAX_LINE_BYTES + BUFFER_SLACK,
+        "decompressed {} bytes",
+        read.get()
+    );
     let err = extxyz::read_all(&bomb).unwrap_err().to_string();
     assert!(err.contains("bomb.extxyz.bz2: frame 0, line 1"), "{err}");
 }
@@ -128,7 +155,11 @@ fn per_atom_errors_name_the_line_the_atom_is_on() {
         let text = format!("{frame0}4\n\n{}\n", atoms.join("\n"));
         let err = extxyz::read_str(&text, "e.xyz").unwrap_err();
         assert_eq!((err.frame, err.line), (Some(1), Some(line)), "{err}");
-        assert!(err.message.contains(&format!("atom {atom}: unknown element symbol \"Qq\"")), "{err}");
+        assert!(
+            err.message
+                .contains(&format!("atom {atom}: unknown element symbol \"Qq\"")),
+            "{err}"
+        );
     }
     // Atomic numbers in a Z column, the second of three atoms unknown.
     let text = format!("{frame0}3\nProperties=Z:I:1:pos:R:3\n8 0 0 0\n200 0 0 1\n1 0 1 0\n");
@@ -156,7 +187,10 @@ fn qm9_errors_name_the_line_the_atom_is_on() {
         bad[2 + atom] = &replaced;
         let err = qm9::parse_molecule(&bad.join("\n"), "m.xyz").unwrap_err();
         assert_eq!(err.line, Some(3 + atom), "{err}");
-        assert!(err.message.contains(&format!("atom {atom}: unknown element symbol")), "{err}");
+        assert!(
+            err.message.contains(&format!("atom {atom}: unknown element symbol")),
+            "{err}"
+        );
     }
     let text = METHANE.replace("-0.540815069", "nan");
     let err = qm9::parse_molecule(&text, "m.xyz").unwrap_err();
@@ -167,7 +201,10 @@ fn qm9_errors_name_the_line_the_atom_is_on() {
     let bad = METHANE.replace("H\t-0.5238136345", "Xx\t-0.5238136345");
     std::fs::write(dir.path().join("dsgdb9nsd_000002.xyz"), bad).unwrap();
     let err = qm9::read(dir.path(), Default::default()).unwrap_err().to_string();
-    assert!(err.contains("dsgdb9nsd_000002.xyz: frame 0, line 7: atom 4: unknown element symbol \"Xx\""), "{err}");
+    assert!(
+        err.contains("dsgdb9nsd_000002.xyz: frame 0, line 7: atom 4: unknown element symbol \"Xx\""),
+        "{err}"
+    );
 }
 
 #[test]
@@ -177,7 +214,10 @@ fn an_oversized_qm9_file_is_refused_unread() {
     text.push_str(&" ".repeat(qm9::MAX_MOLECULE_BYTES as usize));
     std::fs::write(dir.path().join("dsgdb9nsd_000001.xyz"), text).unwrap();
     let err = qm9::read(dir.path(), Default::default()).unwrap_err().to_string();
-    assert!(err.contains("dsgdb9nsd_000001.xyz") && err.contains("not a QM9 molecule file"), "{err}");
+    assert!(
+        err.contains("dsgdb9nsd_000001.xyz") && err.contains("not a QM9 molecule file"),
+        "{err}"
+    );
     assert_short(&err);
 }
 
@@ -228,7 +268,10 @@ fn non_finite_info_is_kept_and_non_finite_columns_are_refused() {
     assert!(frames[0].energy().unwrap().is_nan());
     let text = "1\nenergy=1.0\nH 0 0 0\n2\nProperties=species:S:1:pos:R:3:forces:R:3\nH 0 0 0 0 0 0\nH 0 0 1 0 nan 0\n";
     let err = extxyz::read_str(text, "f.xyz").unwrap_err().to_string();
-    assert!(err.starts_with("f.xyz: frame 1, line 7: atom 1, column forces: non-finite"), "{err}");
+    assert!(
+        err.starts_with("f.xyz: frame 1, line 7: atom 1, column forces: non-finite"),
+        "{err}"
+    );
 }
 
 #[test]

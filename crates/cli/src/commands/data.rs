@@ -1,6 +1,7 @@
 //! `minima data …`: the VIMPNN paper's datasets from raw geometries (unlabelled; label them
 //! with `minima label`), and its splits.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
@@ -202,7 +203,7 @@ pub fn run(data: Data) -> Result<()> {
             ] {
                 let part: Vec<Atoms> = indices.iter().map(|&i| frames[i].clone()).collect();
                 extxyz::write_all(&out_dir.join(format!("{name}.extxyz")), &part)?;
-                println!("{name}: {} frames", part.len());
+                writeln!(std::io::stdout(), "{name}: {} frames", part.len())?;
             }
             let record = json!({
                 "input": input.display().to_string(),
@@ -251,6 +252,6 @@ fn with_lattice_constants(elements: &[String], overrides: &[String]) -> Result<V
 
 fn write(output: &std::path::Path, frames: &[Atoms]) -> Result<()> {
     extxyz::write_all(output, frames)?;
-    println!("{}: {} frames", output.display(), frames.len());
+    writeln!(std::io::stdout(), "{}: {} frames", output.display(), frames.len())?;
     Ok(())
 }
