@@ -14,6 +14,29 @@ fn write(dir: &Path, name: &str, text: impl AsRef<[u8]>) -> PathBuf {
     file
 }
 
+/// A fresh folder holding one input file.
+fn input_file(name: &str, text: impl AsRef<[u8]>) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), name, text);
+    (dir, file)
+}
+
+/// `minima data split` of `input` by the qm9 scheme into `out_dir`, with `extra` options.
+fn split_args<'a>(input: &'a Path, out_dir: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "data",
+        "split",
+        "-i",
+        path(input),
+        "--scheme",
+        "qm9",
+        "--out-dir",
+        path(out_dir),
+    ];
+    args.extend(extra);
+    args
+}
+
 /// One line of stderr, short enough to read.
 fn assert_one_short_line(stderr: &str) {
     assert!(
@@ -27,22 +50,12 @@ fn assert_one_short_line(stderr: &str) {
 
 #[test]
 fn a_file_without_newlines_gives_one_short_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let input = write(dir.path(), "one_line.extxyz", vec![b'7'; 12 << 20]);
+    let (dir, input) = input_file("one_line.extxyz", vec![b'7'; 12 << 20]);
     let out = dir.path().join("out.extxyz");
     for args in [
         vec!["info", path(&input)],
         vec!["convert", "--from", "extxyz", path(&input), "-o", path(&out)],
-        vec![
-            "data",
-            "split",
-            "-i",
-            path(&input),
-            "--scheme",
-            "qm9",
-            "--out-dir",
-            path(&out),
-        ],
+        split_args(&input, &out, &[]),
     ] {
         let err = minima_error(&args);
         assert!(
@@ -56,13 +69,8 @@ fn a_file_without_newlines_gives_one_short_error() {
 
 #[test]
 fn an_unknown_element_is_reported_on_its_own_line() {
-    let dir = tempfile::tempdir().unwrap();
     // Frame 1's atoms are on lines 7, 8 and 9; the second is unknown.
-    let input = write(
-        dir.path(),
-        "e.extxyz",
-        format!("{GOOD}3\n\nO 0 0 0\nQq 0 0 1\nH 0 1 0\n"),
-    );
+    let (dir, input) = input_file("e.extxyz", format!("{GOOD}3\n\nO 0 0 0\nQq 0 0 1\nH 0 1 0\n"));
     let out = dir.path().join("out.extxyz");
     let err = minima_error(&["convert", "--from", "extxyz", path(&input), "-o", path(&out)]);
     assert!(
@@ -74,23 +82,11 @@ fn an_unknown_element_is_reported_on_its_own_line() {
 
 #[test]
 fn data_split_refuses_fractions_that_do_not_sum_to_one() {
-    let dir = tempfile::tempdir().unwrap();
-    let input = write(dir.path(), "g.extxyz", GOOD.repeat(20));
+    let (dir, input) = input_file("g.extxyz", GOOD.repeat(20));
     let out = dir.path().join("split");
     let split = |fractions: &str| {
         let flag = format!("--fractions={fractions}");
-        let args = [
-            "data",
-            "split",
-            "-i",
-            path(&input),
-            "--scheme",
-            "qm9",
-            &flag,
-            "--out-dir",
-            path(&out),
-        ];
-        minima_error(&args)
+        minima_error(&split_args(&input, &out, &[&flag]))
     };
     let err = split("0.8,0.1,0.2");
     assert!(err.contains("[0.8, 0.1, 0.2]") && err.contains("sum to 1.1"), "{err}");
@@ -101,18 +97,7 @@ fn data_split_refuses_fractions_that_do_not_sum_to_one() {
     assert!(split("0.5,0.5").contains("three numbers"));
     assert!(!out.exists());
 
-    minima(&[
-        "data",
-        "split",
-        "-i",
-        path(&input),
-        "--scheme",
-        "qm9",
-        "--fractions",
-        "0.5,0.25,0.25",
-        "--out-dir",
-        path(&out),
-    ]);
+    minima(&split_args(&input, &out, &["--fractions", "0.5,0.25,0.25"]));
     let count = |name: &str| {
         std::fs::read_to_string(out.join(name))
             .unwrap()
@@ -129,8 +114,7 @@ fn data_split_refuses_fractions_that_do_not_sum_to_one() {
 
 #[test]
 fn writers_name_the_output_they_cannot_write() {
-    let dir = tempfile::tempdir().unwrap();
-    let input = write(dir.path(), "in.extxyz", GOOD);
+    let (dir, input) = input_file("in.extxyz", GOOD);
     // Tests run as root, which ignores permissions: a parent that is a regular file fails
     // for everyone.
     let file = write(dir.path(), "a_file", "");
@@ -152,28 +136,14 @@ fn writers_name_the_output_they_cannot_write() {
         assert!(err.contains(&target.display().to_string()), "{err}");
     }
     let target = file.join("split");
-    let err = minima_error(&[
-        "data",
-        "split",
-        "-i",
-        path(&input),
-        "--scheme",
-        "qm9",
-        "--out-dir",
-        path(&target),
-    ]);
+    let err = minima_error(&split_args(&input, &target, &[]));
     assert!(err.contains(&target.display().to_string()), "{err}");
     assert_one_short_line(&err);
 }
 
 #[test]
 fn info_counts_non_finite_energies_apart() {
-    let dir = tempfile::tempdir().unwrap();
-    let input = write(
-        dir.path(),
-        "n.extxyz",
-        format!("{GOOD}2\nenergy=nan\nH 0 0 0\nH 0 0 0.74\n"),
-    );
+    let (_dir, input) = input_file("n.extxyz", format!("{GOOD}2\nenergy=nan\nH 0 0 0\nH 0 0 0.74\n"));
     let out = minima(&["info", path(&input)]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -233,8 +203,7 @@ fn training_refuses_non_finite_labels_empty_frames_and_bad_fractions() {
 #[test]
 fn info_into_a_closed_pipe_ends_quietly() {
     use std::process::{Command, Stdio};
-    let dir = tempfile::tempdir().unwrap();
-    let input = write(dir.path(), "g.extxyz", GOOD);
+    let (_dir, input) = input_file("g.extxyz", GOOD);
     let mut child = Command::new(env!("CARGO_BIN_EXE_minima"))
         .args(["info", path(&input)])
         .stdout(Stdio::piped())
