@@ -38,7 +38,12 @@ impl AtomRefs {
         let mut normal = vec![vec![0.0; k]; k];
         let mut rhs = vec![0.0; k];
         for s in samples {
-            let energy = s.energy.ok_or("a training structure has no energy")?;
+            // A NaN would pass through the fit into every target, and the scale's floor
+            // would hide it.
+            let energy = s
+                .energy
+                .filter(|e| e.is_finite())
+                .ok_or_else(|| format!("the training structure of frame {} has no finite energy", s.frame))?;
             let c = counts(s);
             for a in 0..k {
                 rhs[a] += c[a] * energy;
@@ -142,5 +147,14 @@ mod tests {
         }
         assert_eq!(refs.scale, 1e-3);
         assert_eq!(refs.baseline(&[9]), Err(9));
+    }
+
+    #[test]
+    fn refuses_a_non_finite_energy() {
+        let mut bad = sample(&[1, 1], f64::NAN);
+        bad.frame = 3;
+        let good = sample(&[1], -13.6);
+        let err = AtomRefs::fit(&[&good, &bad]).unwrap_err();
+        assert!(err.contains("frame 3 has no finite energy"), "{err}");
     }
 }

@@ -15,7 +15,7 @@ pub mod split;
 pub use atomref::AtomRefs;
 pub use graph::{BondClass, Graph, GraphSpec};
 pub use sample::{is_qm9_layout, load, read_frames, samples_of, Sample};
-pub use split::{split_by_group, Scheme, Split};
+pub use split::{check_fractions, split_by_group, Scheme, Split};
 
 use minima_atoms::Atoms;
 
@@ -26,17 +26,23 @@ pub fn gaussian(rng: &mut impl rand::Rng) -> f64 {
     (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
 }
 
-/// Errors while turning frames into samples; each names the file and frame.
+/// Errors while turning frames into samples or splitting them; each names the file and
+/// frame (and the line, where it is known) of the fault.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
     #[error(transparent)]
     Read(#[from] minima_io::ReadError),
-    #[error("{source_name}: frame {frame}: {message}")]
+    #[error("{source_name}: frame {frame}{}: {message}", .line.map(|l| format!(", line {l}")).unwrap_or_default())]
     Frame {
         source_name: String,
         frame: usize,
+        /// 1-based, as editors show it.
+        line: Option<usize>,
         message: String,
     },
+    /// Split fractions that are not three finite, non-negative numbers summing to 1.
+    #[error("split fractions {fractions:?}: {problem}")]
+    Fractions { fractions: [f64; 3], problem: String },
 }
 
 impl DataError {
@@ -44,8 +50,17 @@ impl DataError {
         DataError::Frame {
             source_name: source_name.to_string(),
             frame,
+            line: None,
             message: message.into(),
         }
+    }
+
+    /// The error with the line it was found on, when that is known.
+    pub fn on_line(mut self, at: Option<usize>) -> DataError {
+        if let DataError::Frame { line, .. } = &mut self {
+            *line = at;
+        }
+        self
     }
 }
 

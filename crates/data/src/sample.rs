@@ -2,8 +2,8 @@
 
 use std::path::Path;
 
-use minima_atoms::{cell::norm, Atoms, Vec3};
-use minima_io::{extxyz, qm9};
+use minima_atoms::{cell::norm, keys, ArrayData, Atoms, Value, Vec3};
+use minima_io::{clip, extxyz, keyval, qm9};
 
 use crate::graph::{Graph, GraphSpec};
 use crate::{group_key, DataError};
@@ -88,9 +88,15 @@ pub fn read_frames(path: &Path) -> Result<Vec<Atoms>, DataError> {
     })
 }
 
-/// The samples of `frames` read from `source`. `require_energy`: every frame must carry
-/// `energy=` (training and evaluation), else the error names the first frame without it.
-/// `on_frame` is called after each frame (a progress bar).
+/// The samples of `frames` read from `source`, all of it in order. `on_frame` is called
+/// after each frame (a progress bar).
+///
+/// `require_energy`: the frames are labelled data whose labels become training or evaluation
+/// targets. Then every frame must have at least one atom (an empty frame would make every
+/// per-atom error 0/0; it is refused rather than skipped, so that frame indices and set sizes
+/// stay what the file says) and a numeric, finite `energy=`, and every label it carries
+/// ([`check_labels`]) must be finite. The first fault is an error naming the file, the frame
+/// and, for an extxyz source, the line.
 pub fn samples_of(
     frames: &[Atoms],
     source: &str,
@@ -98,16 +104,106 @@ pub fn samples_of(
     require_energy: bool,
     mut on_frame: impl FnMut(),
 ) -> Result<Vec<Sample>, DataError> {
+    let count_lines = (!is_qm9_layout(Path::new(source))).then(|| extxyz_count_lines(frames));
     frames
         .iter()
         .enumerate()
         .map(|(frame, atoms)| {
-            if require_energy && atoms.energy().is_none() {
-                return Err(DataError::frame(source, frame, "missing label: no energy"));
+            if require_energy {
+                check_labels(atoms).map_err(|(place, message)| {
+                    let line = count_lines.as_ref().map(|lines| place.line(lines[frame]));
+                    DataError::frame(source, frame, message).on_line(line)
+                })?;
             }
             let sample = Sample::from_atoms(atoms, frame, source, spec);
             on_frame();
             sample
+        })
+        .collect()
+}
+
+/// The line of a frame a label fault lies on.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum LabelLine {
+    /// The atom-count line.
+    Count,
+    /// The comment line, which holds the per-structure labels and declares the columns.
+    Comment,
+}
+
+impl LabelLine {
+    /// The 1-based line, for a frame whose count line is `count_line`.
+    fn line(self, count_line: usize) -> usize {
+        match self {
+            LabelLine::Count => count_line,
+            LabelLine::Comment => count_line + 1,
+        }
+    }
+}
+
+/// Per-structure labels, on the comment line.
+const STRUCTURE_LABELS: [&str; 4] = [keys::ENERGY, "free_energy", "stress", keys::SCALE];
+
+/// Per-atom labels (name, values per atom). Their values are finite already: [`Atoms`]
+/// holds no non-finite per-atom real, and the reader refuses one on its line.
+const ATOM_LABELS: [(&str, usize); 2] = [(keys::FORCES, 3), ("energies", 1)];
+
+/// Checks a frame of labelled data: at least one atom; a numeric `energy`; the labels of
+/// [`STRUCTURE_LABELS`], where present, finite, and `scale` positive; those of
+/// [`ATOM_LABELS`] real numbers of the right width (a `forces:I:3` column is not silently
+/// ignored). The reader keeps non-finite info values as ASE writes them; this is where they
+/// are refused, before they become targets. The fault comes with the line it is on.
+pub fn check_labels(atoms: &Atoms) -> Result<(), (LabelLine, String)> {
+    if atoms.is_empty() {
+        return Err((
+            LabelLine::Count,
+            "no atoms: a labelled structure needs at least one".into(),
+        ));
+    }
+    let comment = |message: String| Err((LabelLine::Comment, message));
+    match atoms.info.get(keys::ENERGY) {
+        None => return comment("missing label: no energy".into()),
+        Some(value) if value.as_f64().is_none() => {
+            return comment(format!(
+                "label energy={} is not a number",
+                clip(&keyval::format_value(value))
+            ))
+        }
+        Some(_) => {}
+    }
+    for key in STRUCTURE_LABELS {
+        let values = match atoms.info.get(key) {
+            Some(Value::Float(x)) => std::slice::from_ref(x),
+            Some(Value::Floats(v)) => v.as_slice(),
+            _ => continue,
+        };
+        if let Some(bad) = values.iter().find(|x| !x.is_finite()) {
+            return comment(format!("label {key} is not finite ({bad})"));
+        }
+    }
+    if let Some(scale) = atoms.scale().filter(|&s| s <= 0.0) {
+        return comment(format!("label scale must be positive, not {scale}"));
+    }
+    for (name, width) in ATOM_LABELS {
+        let Some(array) = atoms.array(name) else { continue };
+        if !matches!(array.data, ArrayData::Float(_)) || array.width != width {
+            return comment(format!(
+                "label {name} must be {width} real number(s) per atom ({name}:R:{width} in Properties)"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The count line of each frame of an extxyz file holding exactly `frames`, in order. The
+/// reader accepts no blank line between frames, so this is exact for every file it read.
+fn extxyz_count_lines(frames: &[Atoms]) -> Vec<usize> {
+    frames
+        .iter()
+        .scan(1, |next, atoms| {
+            let here = *next;
+            *next += atoms.len() + 2;
+            Some(here)
         })
         .collect()
 }

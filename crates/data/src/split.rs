@@ -5,6 +5,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use minima_atoms::Atoms;
 
+use crate::DataError;
+
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -17,17 +19,45 @@ pub struct Split {
     pub test: Vec<usize>,
 }
 
+/// How far split fractions may sum from 1: room for decimal rounding (0.7 + 0.2 + 0.1), none
+/// for a typo.
+pub const FRACTION_SUM_TOLERANCE: f64 = 1e-6;
+
+/// Checks that `fractions` (train, validation, test) are finite, non-negative and sum to 1
+/// within [`FRACTION_SUM_TOLERANCE`]: fractions that do not are a mistake to report, not to
+/// normalise away.
+pub fn check_fractions(fractions: [f64; 3]) -> Result<(), DataError> {
+    let problem = |problem: String| Err(DataError::Fractions { fractions, problem });
+    if let Some(bad) = fractions.iter().find(|f| !f.is_finite()) {
+        return problem(format!("{bad} is not a finite number"));
+    }
+    if let Some(bad) = fractions.iter().find(|&&f| f < 0.0) {
+        return problem(format!("{bad} is negative"));
+    }
+    let sum: f64 = fractions.iter().sum();
+    if (sum - 1.0).abs() > FRACTION_SUM_TOLERANCE {
+        // Rounded well below the tolerance, so that 0.7 + 0.2 shows as 0.9.
+        let shown = (sum * 1e9).round() / 1e9;
+        return problem(format!(
+            "they sum to {shown}, not 1 (train, validation, test; within {FRACTION_SUM_TOLERANCE:e})"
+        ));
+    }
+    Ok(())
+}
+
 /// Shuffles the distinct groups with `seed` and deals them out by `fractions` (train,
-/// validation, test; normalised to sum 1). Frames keep file order within each split.
-pub fn split_by_group(groups: &[String], fractions: [f64; 3], seed: u64) -> Split {
+/// validation, test; [`check_fractions`]). Frames keep file order within each split.
+pub fn split_by_group(groups: &[String], fractions: [f64; 3], seed: u64) -> Result<Split, DataError> {
+    check_fractions(fractions)?;
     let mut keys: Vec<&String> = groups.iter().collect();
     keys.sort();
     keys.dedup();
     keys.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+    // Dividing by the sum only absorbs decimal rounding (0.8 + 0.1 + 0.1 is not exactly 1).
     let total: f64 = fractions.iter().sum();
     let n = keys.len();
-    let n_train = (fractions[0] / total * n as f64).round() as usize;
-    let n_validation = ((fractions[1] / total * n as f64).round() as usize).min(n - n_train.min(n));
+    let n_train = ((fractions[0] / total * n as f64).round() as usize).min(n);
+    let n_validation = ((fractions[1] / total * n as f64).round() as usize).min(n - n_train);
     let rank: HashMap<&String, usize> = keys.iter().enumerate().map(|(r, &k)| (k, r)).collect();
     let mut split = Split::default();
     for (frame, key) in groups.iter().enumerate() {
@@ -41,7 +71,7 @@ pub fn split_by_group(groups: &[String], fractions: [f64; 3], seed: u64) -> Spli
         };
         target.push(frame);
     }
-    split
+    Ok(split)
 }
 
 /// The VIMPNN paper's splits (section 5), by base structure.
@@ -74,19 +104,36 @@ impl Scheme {
         }
     }
 
+    /// The paper's train, validation, test fractions of the base structures, for the schemes
+    /// that deal out whole groups; `None` for fcc, which splits each crystal by scale.
+    pub fn fractions(&self) -> Option<[f64; 3]> {
+        match self {
+            Scheme::Qm9 => Some([0.8, 0.1, 0.1]),
+            Scheme::Growth | Scheme::Size { .. } => Some([0.6, 0.2, 0.2]),
+            Scheme::Fcc { .. } => None,
+        }
+    }
+
     /// Splits `frames` (grouped by [`crate::group_key`]); `seed` shuffles the groups.
-    pub fn split(&self, frames: &[Atoms], seed: u64) -> Result<Split, String> {
+    /// `fractions` replaces the scheme's own ([`Scheme::fractions`]); they must be valid
+    /// ([`check_fractions`]), and the fcc scheme takes none.
+    pub fn split(&self, frames: &[Atoms], seed: u64, fractions: Option<[f64; 3]>) -> Result<Split, String> {
         let groups: Vec<String> = frames.iter().enumerate().map(|(i, a)| crate::group_key(a, i)).collect();
+        let by_group =
+            |default: [f64; 3]| split_by_group(&groups, fractions.unwrap_or(default), seed).map_err(|e| e.to_string());
         match *self {
-            Scheme::Qm9 => Ok(split_by_group(&groups, [0.8, 0.1, 0.1], seed)),
-            Scheme::Growth => Ok(split_by_group(&groups, [0.6, 0.2, 0.2], seed)),
+            Scheme::Qm9 | Scheme::Growth => by_group(self.fractions().expect("a group scheme")),
             Scheme::Size { max_train_size } => {
-                let mut split = split_by_group(&groups, [0.6, 0.2, 0.2], seed);
+                let mut split = by_group(self.fractions().expect("a group scheme"))?;
                 let size = |f: &usize| frames[*f].len();
                 split.train.retain(|f| size(f) <= max_train_size);
                 split.validation.retain(|f| size(f) <= max_train_size);
                 Ok(split)
             }
+            Scheme::Fcc { .. } if fractions.is_some() => Err(
+                "the fcc scheme splits each crystal by scale and takes no fractions (set its training points instead)"
+                    .into(),
+            ),
             Scheme::Fcc { train_points } => split_scans(frames, &groups, train_points),
         }
     }
@@ -146,7 +193,7 @@ mod tests {
     #[test]
     fn groups_stay_together_and_fractions_hold() {
         let groups: Vec<String> = (0..1000).map(|i| format!("qm9:{}", i / 10)).collect();
-        let split = split_by_group(&groups, [0.8, 0.1, 0.1], 7);
+        let split = split_by_group(&groups, [0.8, 0.1, 0.1], 7).unwrap();
         assert_eq!(
             (split.train.len(), split.validation.len(), split.test.len()),
             (800, 100, 100)
@@ -163,8 +210,8 @@ mod tests {
             group_of(&split.test),
         );
         assert!(a.is_disjoint(&b) && a.is_disjoint(&c) && b.is_disjoint(&c));
-        assert_eq!(split, split_by_group(&groups, [0.8, 0.1, 0.1], 7));
-        assert_ne!(split, split_by_group(&groups, [0.8, 0.1, 0.1], 8));
+        assert_eq!(split, split_by_group(&groups, [0.8, 0.1, 0.1], 7).unwrap());
+        assert_ne!(split, split_by_group(&groups, [0.8, 0.1, 0.1], 8).unwrap());
     }
 
     #[test]
@@ -177,7 +224,7 @@ mod tests {
         };
         let elements = [("Al".to_string(), 4.05), ("Cu".to_string(), 3.615)];
         let frames = fcc_scan(&elements, FccCell::Primitive, &scales).unwrap();
-        let split = Scheme::detect(&frames).unwrap().split(&frames, 0).unwrap();
+        let split = Scheme::detect(&frames).unwrap().split(&frames, 0, None).unwrap();
         assert_eq!(
             (split.train.len(), split.validation.len(), split.test.len()),
             (16, 92, 92)
@@ -198,10 +245,10 @@ mod tests {
             .flat_map(|seed| growth("Cu", 3.615, seed, 40, &one).unwrap())
             .collect();
         assert_eq!(Scheme::detect(&frames), Some(Scheme::Growth));
-        let split = Scheme::Size { max_train_size: 25 }.split(&frames, 1).unwrap();
+        let split = Scheme::Size { max_train_size: 25 }.split(&frames, 1, None).unwrap();
         assert!(split.train.iter().all(|&f| frames[f].len() <= 25));
         assert!(split.test.iter().any(|&f| frames[f].len() == 40));
-        let full = Scheme::Growth.split(&frames, 1).unwrap();
+        let full = Scheme::Growth.split(&frames, 1, None).unwrap();
         assert_eq!(
             (full.train.len(), full.validation.len(), full.test.len()),
             (156, 52, 52)

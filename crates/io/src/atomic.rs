@@ -1,11 +1,13 @@
 //! Atomic file writes: write a temporary file beside the target, fsync it, rename it over the
 //! target. A reader sees the old file or the new one, never half of one, even after SIGKILL.
+//! A failure (permission denied, no space left, a parent that is not a directory) is an error
+//! that names the target, whatever step failed, with the error kind kept.
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
 
-/// Writes `path` atomically with the bytes `write` produces.
+/// Writes `path` atomically with the bytes `write` produces; an error names `path`.
 pub fn write_atomic<F>(path: &Path, write: F) -> io::Result<()>
 where
     F: FnOnce(&mut BufWriter<File>) -> io::Result<()>,
@@ -15,20 +17,29 @@ where
         let mut out = BufWriter::new(File::create(&tmp)?);
         write(&mut out)?;
         out.into_inner().map_err(|e| e.into_error())?;
-        commit(&tmp, path)
+        sync_and_rename(&tmp, path)
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
-    result
+    result.map_err(|e| naming(path, e))
 }
 
 /// Makes `tmp`, a finished file written by other means (a library's own writer), the new
-/// content of `path`: fsync, rename, fsync the directory.
+/// content of `path`: fsync, rename, fsync the directory. An error names `path`.
 pub fn commit(tmp: &Path, path: &Path) -> io::Result<()> {
+    sync_and_rename(tmp, path).map_err(|e| naming(path, e))
+}
+
+fn sync_and_rename(tmp: &Path, path: &Path) -> io::Result<()> {
     File::open(tmp)?.sync_all()?;
     fs::rename(tmp, path)?;
     sync_parent(path)
+}
+
+/// `error` with the output it hit, keeping its kind (a broken pipe stays one).
+fn naming(path: &Path, error: io::Error) -> io::Error {
+    io::Error::new(error.kind(), format!("cannot write {}: {error}", path.display()))
 }
 
 /// A temporary path beside `path`, for [`commit`].
@@ -62,6 +73,25 @@ mod tests {
         write_atomic(&target, |w| w.write_all(b"second")).unwrap();
         assert_eq!(fs::read_to_string(&target).unwrap(), "second");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn failures_name_the_output() {
+        let dir = tempfile::tempdir().unwrap();
+        // Root ignores permissions; a parent that is a regular file fails for everyone.
+        let file = dir.path().join("file");
+        fs::write(&file, "").unwrap();
+        let target = file.join("out.txt");
+        let err = write_atomic(&target, |w| w.write_all(b"x")).unwrap_err();
+        assert!(err.to_string().contains(&*target.to_string_lossy()), "{err}");
+        // A full disk while writing: the kind survives and the message names the target.
+        let full = dir.path().join("full.txt");
+        let err = write_atomic(&full, |_| Err(io::Error::from(io::ErrorKind::StorageFull))).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::StorageFull);
+        assert!(err.to_string().contains(&*full.to_string_lossy()), "{err}");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+        let err = commit(&dir.path().join("missing.tmp"), &full).unwrap_err();
+        assert!(err.to_string().contains(&*full.to_string_lossy()), "{err}");
     }
 
     #[test]

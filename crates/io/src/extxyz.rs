@@ -6,9 +6,19 @@
 //! `pbc` defaulting to `T T T` when a lattice is present. A comment line without any `=` is a
 //! plain-xyz comment, kept as `info["comment"]`.
 //!
-//! The reader streams: memory is bounded by one frame, whatever the file size. Every error
-//! names file, frame and line. The writer uses shortest round-trip floats, so a frame written
-//! and read back (by minima or ASE) has bit-identical numbers.
+//! The reader streams: memory is bounded by one frame, whatever the file size, and a line
+//! longer than [`MAX_LINE_BYTES`] (a file without newlines) is an error once that much is
+//! read. Every error names file, frame and line, and quotes at most a short [`excerpt`] of
+//! the input.
+//!
+//! Numbers: per-atom real columns (positions, forces, …) must be finite, as every use of
+//! them needs; a non-finite number there is an error naming its line. Info values are kept as
+//! written, `energy=nan` included (ASE reads and writes it; `info` and `convert` show and keep
+//! it); labelled data refuses non-finite labels where they become training or evaluation
+//! targets (`minima_data::samples_of`).
+//!
+//! The writer uses shortest round-trip floats, so a frame written and read back (by minima or
+//! ASE) has bit-identical numbers.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Write};
@@ -17,8 +27,10 @@ use std::path::Path;
 use minima_atoms::{element, ArrayData, Atoms, Cell, Value};
 
 use crate::keyval::{self, format_bool, format_float, format_value, quote_if_needed};
+pub use crate::line::MAX_LINE_BYTES;
+use crate::line::{read_line_bounded, Line};
 use crate::number::parse_finite;
-use crate::ReadError;
+use crate::{clip, excerpt, ReadError};
 
 /// Frame-by-frame reader over any buffered input.
 pub struct ExtxyzReader<R> {
@@ -26,6 +38,8 @@ pub struct ExtxyzReader<R> {
     source: String,
     line_no: usize,
     frame: usize,
+    /// The current line as read, and as text.
+    raw: Vec<u8>,
     buf: String,
     done: bool,
 }
@@ -85,29 +99,40 @@ impl<R: BufRead> ExtxyzReader<R> {
             source: source.into(),
             line_no: 0,
             frame: 0,
+            raw: Vec::new(),
             buf: String::new(),
             done: false,
         }
     }
 
     fn error(&self, message: impl Into<String>) -> ReadError {
-        ReadError::new(self.source.clone(), message).at(self.frame, self.line_no)
+        self.error_at(self.line_no, message)
+    }
+
+    fn error_at(&self, line: usize, message: impl Into<String>) -> ReadError {
+        ReadError::new(self.source.clone(), message).at(self.frame, line)
     }
 
     /// Reads the next line into `buf`; `false` at end of input.
     fn next_line(&mut self) -> Result<bool, ReadError> {
+        self.raw.clear();
         self.buf.clear();
-        match self.input.read_line(&mut self.buf) {
-            Ok(0) => Ok(false),
-            Ok(_) => {
+        match read_line_bounded(&mut self.input, &mut self.raw, MAX_LINE_BYTES) {
+            Ok(Line::End) => Ok(false),
+            Ok(Line::Complete) => {
                 self.line_no += 1;
+                let text = std::str::from_utf8(&self.raw).map_err(|_| self.error("line is not UTF-8 text"))?;
+                self.buf.push_str(text);
                 Ok(true)
             }
-            Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+            Ok(Line::TooLong) => {
                 self.line_no += 1;
-                Err(self.error("line is not UTF-8 text"))
+                Err(self.error(format!(
+                    "line is longer than {MAX_LINE_BYTES} bytes (no newline?): not an extxyz file"
+                )))
             }
-            Err(e) => Err(self.error(format!("read failed: {e}"))),
+            // The line that could not be read is the next one.
+            Err(e) => Err(self.error_at(self.line_no + 1, format!("read failed: {e}"))),
         }
     }
 
@@ -125,9 +150,12 @@ impl<R: BufRead> ExtxyzReader<R> {
             return self.end_of_input();
         }
         let count_text = self.buf.trim();
-        let natoms: usize = count_text
-            .parse()
-            .map_err(|_| self.error(format!("atom count {count_text:?} is not a non-negative integer")))?;
+        let natoms: usize = count_text.parse().map_err(|_| {
+            self.error(format!(
+                "atom count {} is not a non-negative integer",
+                excerpt(count_text)
+            ))
+        })?;
         if !self.next_line()? {
             return Err(self.error("file ends before the comment line"));
         }
@@ -157,6 +185,7 @@ impl<R: BufRead> ExtxyzReader<R> {
                 Kind::Logical => ArrayData::Bool(Vec::with_capacity(reserve * c.width)),
             })
             .collect();
+        let first_atom_line = self.line_no + 1;
         for atom in 0..natoms {
             if !self.next_line()? {
                 return Err(self.error(format!(
@@ -174,14 +203,15 @@ impl<R: BufRead> ExtxyzReader<R> {
             for (column, values) in header.columns.iter().zip(data.iter_mut()) {
                 for text in fields.by_ref().take(column.width) {
                     push_field(values, text)
-                        .map_err(|m| self.error(format!("atom {atom}, column {}: {m}", column.name)))?;
+                        .map_err(|m| self.error(format!("atom {atom}, column {}: {m}", clip(&column.name))))?;
                 }
             }
         }
-        self.build(header, data)
+        self.build(header, data, first_atom_line)
     }
 
-    fn build(&self, header: Header, data: Vec<ArrayData>) -> Result<Atoms, ReadError> {
+    /// The frame from its columns; atom `k` was read from line `first_atom_line + k`.
+    fn build(&self, header: Header, data: Vec<ArrayData>, first_atom_line: usize) -> Result<Atoms, ReadError> {
         let mut numbers = None;
         let mut positions = None;
         let mut extra = Vec::new();
@@ -192,9 +222,12 @@ impl<R: BufRead> ExtxyzReader<R> {
                         .iter()
                         .enumerate()
                         .map(|(atom, s)| {
-                            element::by_symbol(s)
-                                .map(|e| e.number)
-                                .ok_or_else(|| self.error(format!("atom {atom}: unknown element symbol {s:?}")))
+                            element::by_symbol(s).map(|e| e.number).ok_or_else(|| {
+                                self.error_at(
+                                    first_atom_line + atom,
+                                    format!("atom {atom}: unknown element symbol {}", excerpt(s)),
+                                )
+                            })
                         })
                         .collect::<Result<Vec<u8>, _>>()?;
                     numbers = Some(zs);
@@ -207,7 +240,12 @@ impl<R: BufRead> ExtxyzReader<R> {
                             u8::try_from(z)
                                 .ok()
                                 .filter(|&z| element::by_number(z).is_some())
-                                .ok_or_else(|| self.error(format!("atom {atom}: unknown atomic number {z}")))
+                                .ok_or_else(|| {
+                                    self.error_at(
+                                        first_atom_line + atom,
+                                        format!("atom {atom}: unknown atomic number {z}"),
+                                    )
+                                })
                         })
                         .collect::<Result<Vec<u8>, _>>()?;
                     numbers = Some(zs);
@@ -263,8 +301,13 @@ fn push_field(values: &mut ArrayData, text: &str) -> Result<(), String> {
     match values {
         ArrayData::Str(v) => v.push(text.to_string()),
         ArrayData::Float(v) => v.push(parse_finite(text)?),
-        ArrayData::Int(v) => v.push(text.parse().map_err(|_| format!("{text:?} is not an integer"))?),
-        ArrayData::Bool(v) => v.push(keyval::parse_bool(text).ok_or_else(|| format!("{text:?} is not T or F"))?),
+        ArrayData::Int(v) => v.push(
+            text.parse()
+                .map_err(|_| format!("{} is not an integer", excerpt(text)))?,
+        ),
+        ArrayData::Bool(v) => {
+            v.push(keyval::parse_bool(text).ok_or_else(|| format!("{} is not T or F", excerpt(text)))?)
+        }
     }
     Ok(())
 }
@@ -296,7 +339,7 @@ fn parse_header(line: &str) -> Result<Header, String> {
                 header.pbc = Some(match value {
                     Value::Bools(b) if b.len() == 3 => [b[0], b[1], b[2]],
                     Value::Bool(b) => [b; 3],
-                    _ => return Err(format!("pbc={raw:?} is not three T/F values")),
+                    _ => return Err(format!("pbc={} is not three T/F values", excerpt(&raw))),
                 })
             }
             _ => {
@@ -333,7 +376,10 @@ fn parse_lattice(value: &Value) -> Result<[[f64; 3]; 3], String> {
 fn parse_properties(text: &str) -> Result<Vec<Column>, String> {
     let fields: Vec<&str> = text.split(':').collect();
     if !fields.len().is_multiple_of(3) || text.is_empty() {
-        return Err(format!("Properties={text:?} is not a list of name:type:width triples"));
+        return Err(format!(
+            "Properties={} is not a list of name:type:width triples",
+            excerpt(text)
+        ));
     }
     let columns = fields
         .chunks_exact(3)
@@ -343,13 +389,21 @@ fn parse_properties(text: &str) -> Result<Vec<Column>, String> {
                 "R" => Kind::Real,
                 "I" => Kind::Int,
                 "L" => Kind::Logical,
-                other => return Err(format!("Properties: unknown column type {other:?} of {:?}", f[0])),
+                other => {
+                    return Err(format!(
+                        "Properties: unknown column type {} of {}",
+                        excerpt(other),
+                        excerpt(f[0])
+                    ))
+                }
             };
-            let width = f[2]
-                .parse::<usize>()
-                .ok()
-                .filter(|&w| w > 0)
-                .ok_or_else(|| format!("Properties: width {:?} of {:?} is not a positive integer", f[2], f[0]))?;
+            let width = f[2].parse::<usize>().ok().filter(|&w| w > 0).ok_or_else(|| {
+                format!(
+                    "Properties: width {} of {} is not a positive integer",
+                    excerpt(f[2]),
+                    excerpt(f[0])
+                )
+            })?;
             Ok(Column {
                 name: f[0].to_string(),
                 kind,
@@ -371,7 +425,7 @@ fn parse_properties(text: &str) -> Result<Vec<Column>, String> {
     let mut names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
     names.sort_unstable();
     if let Some(pair) = names.windows(2).find(|p| p[0] == p[1]) {
-        return Err(format!("Properties names column {:?} twice", pair[0]));
+        return Err(format!("Properties names column {} twice", excerpt(pair[0])));
     }
     Ok(columns)
 }

@@ -4,12 +4,13 @@ mod atomic;
 mod error;
 pub mod extxyz;
 pub mod keyval;
+pub mod line;
 mod lock;
 pub mod number;
 pub mod qm9;
 
 pub use atomic::{commit, temporary_sibling, write_atomic};
-pub use error::ReadError;
+pub use error::{clip, excerpt, ReadError, EXCERPT_CHARS};
 pub use lock::OutputLock;
 
 /// A progress bar on stderr with rate and ETA, for every long job (labelling, training,

@@ -1,6 +1,8 @@
 //! Number parsing that accepts every float syntax found in the wild: C (`1.5e-3`), Fortran
 //! (`1.5D-3`) and Mathematica (`1.5*^-3`, which some original QM9 files contain).
 
+use crate::excerpt;
+
 /// Parses a float; `None` when `text` is not a number at all. NaN and inf parse (callers
 /// decide whether they are acceptable, with a message that says where they were found).
 pub fn parse_f64(text: &str) -> Option<f64> {
@@ -15,8 +17,8 @@ pub fn parse_f64(text: &str) -> Option<f64> {
 pub fn parse_finite(text: &str) -> Result<f64, String> {
     match parse_f64(text) {
         Some(x) if x.is_finite() => Ok(x),
-        Some(_) => Err(format!("non-finite number {text:?}")),
-        None => Err(format!("{text:?} is not a number")),
+        Some(_) => Err(format!("non-finite number {}", excerpt(text))),
+        None => Err(format!("{} is not a number", excerpt(text))),
     }
 }
 

@@ -16,7 +16,11 @@ use std::path::Path;
 use minima_atoms::{element, ArrayData, Atoms, Value, HARTREE_EV};
 
 use crate::number::parse_finite;
-use crate::ReadError;
+use crate::{excerpt, ReadError};
+
+/// The largest molecule file read. QM9's files hold at most 29 atoms, about 2 KB; a bigger
+/// file is not one of them, and is refused before it is read into memory.
+pub const MAX_MOLECULE_BYTES: u64 = 1 << 20;
 
 /// QM9's 15 properties in file order.
 pub const PROPERTIES: [&str; 15] = [
@@ -84,7 +88,8 @@ fn read_directory(dir: &Path, source: &str, selection: Selection) -> Result<Vec<
         let name = path.to_string_lossy().into_owned();
         let Some(index) = index_from_name(&name) else { continue };
         if selection.admits(index) {
-            let text = fs::read_to_string(&path).map_err(|e| ReadError::new(&name, format!("cannot read: {e}")))?;
+            let file = File::open(&path).map_err(|e| ReadError::new(&name, format!("cannot read: {e}")))?;
+            let text = read_molecule_text(file, &name)?;
             molecules.push((index, parse_molecule(&text, &name)?));
         }
     }
@@ -95,7 +100,6 @@ fn read_archive<R: Read>(input: R, source: &str, selection: Selection) -> Result
     let archive_error = |e: std::io::Error| ReadError::new(source, format!("broken archive: {e}"));
     let mut archive = tar::Archive::new(input);
     let mut molecules = Vec::new();
-    let mut text = String::new();
     for entry in archive.entries().map_err(archive_error)? {
         let mut entry = entry.map_err(archive_error)?;
         let name = entry.path().map_err(archive_error)?.to_string_lossy().into_owned();
@@ -104,13 +108,26 @@ fn read_archive<R: Read>(input: R, source: &str, selection: Selection) -> Result
             continue;
         }
         let member = format!("{source}:{name}");
-        text.clear();
-        entry
-            .read_to_string(&mut text)
-            .map_err(|e| ReadError::new(&member, format!("cannot read member: {e}")))?;
+        let text = read_molecule_text(&mut entry, &member)?;
         molecules.push((index, parse_molecule(&text, &member)?));
     }
     Ok(molecules)
+}
+
+/// The text of one molecule file, refused unread beyond [`MAX_MOLECULE_BYTES`].
+fn read_molecule_text(input: impl Read, source: &str) -> Result<String, ReadError> {
+    let mut text = String::new();
+    input
+        .take(MAX_MOLECULE_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| ReadError::new(source, format!("cannot read: {e}")))?;
+    if text.len() as u64 > MAX_MOLECULE_BYTES {
+        return Err(ReadError::new(
+            source,
+            format!("larger than {MAX_MOLECULE_BYTES} bytes: not a QM9 molecule file"),
+        ));
+    }
+    Ok(text)
 }
 
 /// Parses the text of one QM9 file into a labelled structure.
@@ -127,7 +144,7 @@ pub fn parse_molecule(text: &str, source: &str) -> Result<Atoms, ReadError> {
     let natoms: usize = count.trim().parse().ok().filter(|&n| n > 0).ok_or_else(|| {
         fail(
             line_no,
-            format!("atom count {:?} is not a positive integer", count.trim()),
+            format!("atom count {} is not a positive integer", excerpt(count.trim())),
         )
     })?;
 
@@ -143,9 +160,12 @@ pub fn parse_molecule(text: &str, source: &str) -> Result<Atoms, ReadError> {
             ),
         ));
     }
-    let index: i64 = fields[1]
-        .parse()
-        .map_err(|_| fail(line_no, format!("molecule index {:?} is not an integer", fields[1])))?;
+    let index: i64 = fields[1].parse().map_err(|_| {
+        fail(
+            line_no,
+            format!("molecule index {} is not an integer", excerpt(fields[1])),
+        )
+    })?;
     let mut info = Vec::with_capacity(PROPERTIES.len());
     for (name, text) in PROPERTIES.iter().zip(&fields[2..]) {
         let value = parse_finite(text).map_err(|m| fail(line_no, format!("property {name}: {m}")))?;
@@ -172,8 +192,12 @@ pub fn parse_molecule(text: &str, source: &str) -> Result<Atoms, ReadError> {
                 ),
             ));
         }
-        let e = element::by_symbol(fields[0])
-            .ok_or_else(|| fail(line_no, format!("atom {atom}: unknown element symbol {:?}", fields[0])))?;
+        let e = element::by_symbol(fields[0]).ok_or_else(|| {
+            fail(
+                line_no,
+                format!("atom {atom}: unknown element symbol {}", excerpt(fields[0])),
+            )
+        })?;
         let mut r = [0.0; 3];
         for k in 0..3 {
             r[k] = parse_finite(fields[1 + k]).map_err(|m| fail(line_no, format!("atom {atom}: {m}")))?;
@@ -198,10 +222,10 @@ pub fn parse_molecule(text: &str, source: &str) -> Result<Atoms, ReadError> {
         ));
     }
 
-    let mut atoms = Atoms::new(numbers, positions).map_err(|e| fail(0, e.to_string()))?;
+    let mut atoms = Atoms::new(numbers, positions).map_err(|e| ReadError::new(source, e.to_string()))?;
     atoms
         .set_array("charges", 1, ArrayData::Float(charges))
-        .map_err(|e| fail(0, e.to_string()))?;
+        .map_err(|e| ReadError::new(source, e.to_string()))?;
     let u0 = info[10].1.as_f64().expect("U0 parsed above");
     atoms.set_energy(u0);
     atoms.info.insert("qm9_index".into(), Value::Int(index));

@@ -90,7 +90,7 @@ pub fn load_splits(config: &RunConfig) -> Result<Splits> {
     if let Some(file) = &config.data.file {
         let (frames, samples) = read(file)?;
         let groups: Vec<String> = samples.iter().map(|s| s.group.clone()).collect();
-        let split = split_by_group(&groups, config.data.split, config.train.seed);
+        let split = split_by_group(&groups, config.data.split, config.train.seed).context("data.split")?;
         let pick = |indices: &[usize]| indices.iter().map(|&i| samples[i].clone()).collect::<Vec<_>>();
         Ok(Splits {
             train: pick(&split.train),

@@ -73,7 +73,8 @@ fn write(
     })
     .map_err(|e| match read_error.take() {
         Some(read) => anyhow::Error::from(read),
-        None => anyhow::Error::from(e).context(format!("cannot write {}", output.display())),
+        // The write error names the output already.
+        None => anyhow::Error::from(e),
     })?;
     bar.finish_and_clear();
     Ok(count)

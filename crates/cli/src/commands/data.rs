@@ -1,6 +1,7 @@
 //! `minima data …`: the VIMPNN paper's datasets from raw geometries (unlabelled; label them
 //! with `minima label`), and its splits.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
@@ -78,6 +79,10 @@ pub enum Data {
         max_train_size: usize,
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// Train, validation and test fractions of the base structures, e.g. 0.7,0.15,0.15, in
+        /// place of the scheme's own (qm9, growth, size); they must sum to 1.
+        #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
+        fractions: Option<Vec<f64>>,
         /// Folder for train.extxyz, validation.extxyz, test.extxyz and split.json.
         #[arg(long)]
         out_dir: PathBuf,
@@ -155,8 +160,22 @@ pub fn run(data: Data) -> Result<()> {
             train_points,
             max_train_size,
             seed,
+            fractions,
             out_dir,
         } => {
+            let fractions = fractions
+                .map(|given| {
+                    <[f64; 3]>::try_from(given.as_slice()).map_err(|_| {
+                        anyhow::anyhow!(
+                            "--fractions takes three numbers (train,validation,test), not {}",
+                            given.len()
+                        )
+                    })
+                })
+                .transpose()?;
+            if let Some(fractions) = fractions {
+                minima_data::split::check_fractions(fractions).context("--fractions")?;
+            }
             let frames = extxyz::read_all(&input)?;
             let scheme = match scheme.as_deref() {
                 // A detected scheme still takes the options given.
@@ -175,8 +194,8 @@ pub fn run(data: Data) -> Result<()> {
                 Some("size") => Scheme::Size { max_train_size },
                 Some(other) => bail!("scheme {other:?}: choose qm9, fcc, growth or size"),
             };
-            let split = scheme.split(&frames, seed).map_err(anyhow::Error::msg)?;
-            std::fs::create_dir_all(&out_dir)?;
+            let split = scheme.split(&frames, seed, fractions).map_err(anyhow::Error::msg)?;
+            std::fs::create_dir_all(&out_dir).with_context(|| format!("cannot create {}", out_dir.display()))?;
             for (name, indices) in [
                 ("train", &split.train),
                 ("validation", &split.validation),
@@ -184,12 +203,13 @@ pub fn run(data: Data) -> Result<()> {
             ] {
                 let part: Vec<Atoms> = indices.iter().map(|&i| frames[i].clone()).collect();
                 extxyz::write_all(&out_dir.join(format!("{name}.extxyz")), &part)?;
-                println!("{name}: {} frames", part.len());
+                writeln!(std::io::stdout(), "{name}: {} frames", part.len())?;
             }
             let record = json!({
                 "input": input.display().to_string(),
                 "scheme": format!("{scheme:?}"),
                 "seed": seed,
+                "fractions": fractions.or(scheme.fractions()),
                 "train": split.train,
                 "validation": split.validation,
                 "test": split.test,
@@ -231,7 +251,7 @@ fn with_lattice_constants(elements: &[String], overrides: &[String]) -> Result<V
 }
 
 fn write(output: &std::path::Path, frames: &[Atoms]) -> Result<()> {
-    extxyz::write_all(output, frames).with_context(|| format!("writing {}", output.display()))?;
-    println!("{}: {} frames", output.display(), frames.len());
+    extxyz::write_all(output, frames)?;
+    writeln!(std::io::stdout(), "{}: {} frames", output.display(), frames.len())?;
     Ok(())
 }

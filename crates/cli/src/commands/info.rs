@@ -1,6 +1,7 @@
 //! `minima info FILE`: what is in an extxyz file, read in one streaming pass.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Result;
@@ -22,6 +23,9 @@ struct Summary {
     info_keys: BTreeMap<String, usize>,
     arrays: BTreeMap<String, usize>,
     energy_range: Option<(f64, f64)>,
+    /// Frames whose `energy` is NaN or infinite (kept by the reader as written; refused as a
+    /// training or evaluation target).
+    energy_non_finite: usize,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -44,27 +48,16 @@ pub fn run(args: Args) -> Result<()> {
         for name in atoms.arrays().keys() {
             *s.arrays.entry(name.clone()).or_default() += 1;
         }
-        if let Some(e) = atoms.energy() {
-            s.energy_range = Some(s.energy_range.map_or((e, e), |(lo, hi)| (lo.min(e), hi.max(e))));
+        match atoms.energy() {
+            Some(e) if e.is_finite() => {
+                s.energy_range = Some(s.energy_range.map_or((e, e), |(lo, hi)| (lo.min(e), hi.max(e))));
+            }
+            Some(_) => s.energy_non_finite += 1,
+            None => {}
         }
         Ok(())
     })?;
-    println!("file      {}", args.file.display());
-    println!(
-        "frames    {} ({} periodic, {} open)",
-        s.frames,
-        s.periodic,
-        s.frames - s.periodic
-    );
-    println!(
-        "atoms     {} in total; per frame min {}, max {}, mean {:.2}",
-        s.atoms_total,
-        s.atoms_min,
-        s.atoms_max,
-        s.atoms_total as f64 / s.frames as f64
-    );
     let elements: Vec<String> = s.elements.values().map(|(sym, n)| format!("{sym} {n}")).collect();
-    println!("elements  {}", elements.join(", "));
     let labels = |m: &BTreeMap<String, usize>| -> String {
         m.iter()
             .map(|(k, n)| {
@@ -77,11 +70,36 @@ pub fn run(args: Args) -> Result<()> {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    println!("info      {}", labels(&s.info_keys));
-    println!("per-atom  {}", labels(&s.arrays));
-    match s.energy_range {
-        Some((lo, hi)) => println!("energy    {lo:.6} to {hi:.6} eV"),
-        None => println!("energy    none"),
-    }
+    let non_finite = match s.energy_non_finite {
+        0 => String::new(),
+        n => format!(" ({n} frames non-finite)"),
+    };
+    let energy = match s.energy_range {
+        Some((lo, hi)) => format!("{lo:.6} to {hi:.6} eV"),
+        None => "none".to_string(),
+    };
+    let report = [
+        format!("file      {}", args.file.display()),
+        format!(
+            "frames    {} ({} periodic, {} open)",
+            s.frames,
+            s.periodic,
+            s.frames - s.periodic
+        ),
+        format!(
+            "atoms     {} in total; per frame min {}, max {}, mean {:.2}",
+            s.atoms_total,
+            s.atoms_min,
+            s.atoms_max,
+            s.atoms_total as f64 / s.frames as f64
+        ),
+        format!("elements  {}", elements.join(", ")),
+        format!("info      {}", labels(&s.info_keys)),
+        format!("per-atom  {}", labels(&s.arrays)),
+        format!("energy    {energy}{non_finite}"),
+    ];
+    // Written, not printed: a closed pipe (`minima info … | head`) is an error main ends
+    // quietly on, where println! would panic.
+    writeln!(std::io::stdout().lock(), "{}", report.join("\n"))?;
     Ok(())
 }
