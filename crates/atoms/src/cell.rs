@@ -231,7 +231,10 @@ mod tests {
         let unwrapped = add(w, left.shift(n));
         assert!((0..3).all(|k| (unwrapped[k] - r[k]).abs() < 1e-10));
         let d = [3.9, 3.0, -4.4];
-        let (a, b) = (norm(left.minimum_image(d, [true; 3])), norm(right.minimum_image(d, [true; 3])));
+        let (a, b) = (
+            norm(left.minimum_image(d, [true; 3])),
+            norm(right.minimum_image(d, [true; 3])),
+        );
         assert!((a - b).abs() < 1e-12);
     }
 

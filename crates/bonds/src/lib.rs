@@ -317,8 +317,14 @@ mod tests {
         let p = perceive(&cu).unwrap();
         // Six bonds each way: the 12 nearest neighbours of fcc, as per atom of a supercell.
         assert_eq!(p.bonds.len(), 6);
-        assert!(p.bonds.iter().all(|b| b.i == 0 && b.j == 0 && b.order == BondOrder::Single));
-        assert!(p.bonds.iter().all(|b| b.shift.iter().find(|&&c| c != 0).is_some_and(|&c| c > 0)));
+        assert!(p
+            .bonds
+            .iter()
+            .all(|b| b.i == 0 && b.j == 0 && b.order == BondOrder::Single));
+        assert!(p
+            .bonds
+            .iter()
+            .all(|b| b.shift.iter().find(|&&c| c != 0).is_some_and(|&c| c > 0)));
         // An isolated atom has none.
         assert!(perceive(&molecule(&[29], &[[0.0; 3]])).unwrap().bonds.is_empty());
     }

@@ -22,12 +22,23 @@ fn labels(atoms: &Atoms) -> Labels {
 fn a_primitive_cell_has_the_energy_per_atom_of_its_supercells() {
     for (number, a) in [(29, 3.615), (29, 3.2), (13, 4.05), (79, 4.3)] {
         let one = labels(&primitive(number, a));
-        for crystal in [fcc_supercell(number, a, 1), fcc_supercell(number, a, 2), fcc_block(number, a, [1, 2, 3])] {
+        for crystal in [
+            fcc_supercell(number, a, 1),
+            fcc_supercell(number, a, 2),
+            fcc_block(number, a, [1, 2, 3]),
+        ] {
             let many = labels(&crystal);
             let per_atom = many.energy / crystal.len() as f64;
-            assert!((one.energy - per_atom).abs() < 1e-10, "Z={number} a={a}: {} vs {per_atom}", one.energy);
+            assert!(
+                (one.energy - per_atom).abs() < 1e-10,
+                "Z={number} a={a}: {} vs {per_atom}",
+                one.energy
+            );
             let (s1, s2) = (one.stress.unwrap(), many.stress.unwrap());
-            assert!(s1.iter().zip(&s2).all(|(x, y)| (x - y).abs() < 1e-10), "{s1:?} vs {s2:?}");
+            assert!(
+                s1.iter().zip(&s2).all(|(x, y)| (x - y).abs() < 1e-10),
+                "{s1:?} vs {s2:?}"
+            );
         }
         assert!(one.forces[0].iter().all(|f| f.abs() < 1e-10));
     }

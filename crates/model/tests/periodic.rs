@@ -60,9 +60,7 @@ fn evaluate(potential: &Potential, atoms: &Atoms) -> (f64, Vec<Vec3>) {
 fn primitive(a: f64) -> Atoms {
     let h = a / 2.0;
     let cell = Cell::new([[0.0, h, h], [h, 0.0, h], [h, h, 0.0]]).unwrap();
-    Atoms::new(vec![29], vec![[0.0; 3]])
-        .unwrap()
-        .with_cell(cell, [true; 3])
+    Atoms::new(vec![29], vec![[0.0; 3]]).unwrap().with_cell(cell, [true; 3])
 }
 
 #[test]
@@ -105,7 +103,11 @@ fn a_left_handed_cell_gets_the_energy_of_the_right_handed_one() {
         let (e_right, f_right) = evaluate(&model, &crystal);
         let (e_left, f_left) = evaluate(&model, &left);
         assert!((e_right - e_left).abs() < 1e-10, "{e_right} vs {e_left}");
-        assert!(f_right.iter().flatten().zip(f_left.iter().flatten()).all(|(a, b)| (a - b).abs() < 1e-10));
+        assert!(f_right
+            .iter()
+            .flatten()
+            .zip(f_left.iter().flatten())
+            .all(|(a, b)| (a - b).abs() < 1e-10));
     }
 }
 
@@ -134,7 +136,11 @@ fn assert_same_prediction(model: &Potential, a: &Atoms, b: &Atoms) {
     );
     let largest = f_a.iter().flatten().fold(0.0f64, |m, f| m.max(f.abs())).max(1e-3);
     for (x, y) in f_a.iter().flatten().zip(f_b.iter().flatten()) {
-        assert!((x - y).abs() <= 1e-4 * largest, "{:?}: force {x} vs {y}", model.config.kind);
+        assert!(
+            (x - y).abs() <= 1e-4 * largest,
+            "{:?}: force {x} vs {y}",
+            model.config.kind
+        );
     }
 }
 

@@ -84,7 +84,10 @@ fn a_huge_cutoff_is_refused_with_the_estimate_and_what_lowers_it() {
         100.0,
         100 << 20,
     ));
-    assert!(message.contains("319.6 MiB") && message.contains("expected pairs"), "{message}");
+    assert!(
+        message.contains("319.6 MiB") && message.contains("expected pairs"),
+        "{message}"
+    );
     assert!(message.contains("MINIMA_NEIGHBOR_MEMORY"), "{message}");
     // An open structure with a huge cutoff is just all pairs.
     let molecule = [[0.0; 3], [1.0, 0.0, 0.0], [0.0, 2.0, 0.0]];
@@ -95,10 +98,18 @@ fn a_huge_cutoff_is_refused_with_the_estimate_and_what_lowers_it() {
 fn a_tiny_cell_is_refused_before_memory_grows() {
     let cell = Cell::orthorhombic(1e-3, 1e-3, 1e-3).unwrap();
     let message = too_large(neighbor_list_of(&[[0.0; 3]], Some(&cell), [true; 3], 5.0));
-    assert!(message.contains("larger cell") && message.contains("smaller cutoff"), "{message}");
+    assert!(
+        message.contains("larger cell") && message.contains("smaller cutoff"),
+        "{message}"
+    );
     // Thin along one axis only, it is a legitimate slab of 10,000 images.
     let slab = Cell::orthorhombic(1e-3, 10.0, 10.0).unwrap();
-    assert_eq!(neighbor_list_of(&[[0.0; 3]], Some(&slab), [true; 3], 5.0).unwrap().len(), 9998);
+    assert_eq!(
+        neighbor_list_of(&[[0.0; 3]], Some(&slab), [true; 3], 5.0)
+            .unwrap()
+            .len(),
+        9998
+    );
 }
 
 #[test]
