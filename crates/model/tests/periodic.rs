@@ -146,18 +146,16 @@ fn assert_same_prediction(model: &Potential, a: &Atoms, b: &Atoms) {
 
 #[test]
 fn f32_models_predict_a_molecule_far_from_the_origin_as_at_it() {
-    let ethanol = Atoms::new(
-        vec![6, 6, 8, 1, 1, 1, 1, 1, 1],
+    // Methanol, written off the origin so that no atom sits at it.
+    let methanol = Atoms::new(
+        vec![6, 8, 1, 1, 1, 1],
         vec![
-            [0.0, 0.0, 0.0],
-            [1.52, 0.0, 0.0],
-            [2.0, 1.35, 0.0],
-            [-0.39, 1.02, 0.0],
-            [-0.39, -0.51, 0.89],
-            [-0.39, -0.51, -0.89],
-            [1.89, -0.51, 0.89],
-            [1.89, -0.51, -0.89],
-            [2.96, 1.33, 0.0],
+            [0.31, -0.2, 0.05],
+            [1.74, -0.2, 0.05],
+            [-0.05, 0.83, 0.05],
+            [-0.05, -0.71, 0.94],
+            [-0.05, -0.71, -0.84],
+            [2.06, 0.71, 0.05],
         ],
     )
     .unwrap();
@@ -165,7 +163,7 @@ fn f32_models_predict_a_molecule_far_from_the_origin_as_at_it() {
     models.push(config(ModelKind::Mpnn, None, Dtype::F32));
     models.push(config(ModelKind::Vimpnn, None, Dtype::F32));
     for config in models {
-        assert_same_prediction(&potential(&config), &ethanol, &translated(&ethanol, FAR));
+        assert_same_prediction(&potential(&config), &methanol, &translated(&methanol, FAR));
     }
 }
 
