@@ -558,7 +558,7 @@ impl<'a> Search<'a> {
                  budget of {}: {lower}",
                 bytes(needed),
                 self.expected_pairs,
-                self.cutoff,
+                length(self.cutoff),
                 limits.bytes_per_pair,
                 bytes(held + buffers),
                 bytes(budget),
@@ -573,7 +573,7 @@ impl<'a> Search<'a> {
                 "the neighbour search found more than {max_pairs} pairs within the {} Å cutoff \
                  (the atoms are much denser in places than on average), more than its budget of \
                  {} holds at {} bytes each: {lower}",
-                self.cutoff,
+                length(self.cutoff),
                 bytes(budget),
                 limits.bytes_per_pair,
             ),
@@ -589,8 +589,9 @@ impl<'a> Search<'a> {
             .fold(f64::INFINITY, f64::min);
         let cell = if thinnest < self.cutoff {
             format!(
-                ", or a larger cell (its thinnest height, {thinnest:.3e} Å, is below the cutoff, so \
-                 each atom meets many images of every atom)"
+                ", or a larger cell (its thinnest height, {} Å, is below the cutoff, so each atom \
+                 meets many images of every atom)",
+                length(thinnest)
             )
         } else {
             String::new()
@@ -719,10 +720,28 @@ fn check_visits(n: usize, reach: [f64; 3], heights: &Vec3, pbc: [bool; 3], cutof
         .fold(f64::INFINITY, f64::min);
     Err(NeighborError::TooLarge(format!(
         "the neighbour search would visit {visits:.3e} bin images ({per_atom:.3e} per atom), more \
-         than {MAX_BIN_VISITS:.0e}: the {cutoff} Å cutoff spans {:.3e} heights of the cell \
-         (thinnest {thinnest:.3e} Å); use a smaller cutoff or a larger cell",
+         than {MAX_BIN_VISITS:.0e}: the {} Å cutoff spans {:.3e} heights of the cell \
+         (thinnest {} Å); use a smaller cutoff or a larger cell",
+        length(cutoff),
         cutoff / thinnest,
+        length(thinnest),
     )))
+}
+
+/// A length for a message: six significant digits, in powers of ten when far from 1 Å.
+fn length(x: f64) -> String {
+    if (1e-3..1e6).contains(&x.abs()) {
+        let digits = (5 - x.abs().log10().floor() as i32).max(0) as usize;
+        let text = format!("{x:.digits$}");
+        let text = if text.contains('.') {
+            text.trim_end_matches('0').trim_end_matches('.')
+        } else {
+            &text
+        };
+        text.to_string()
+    } else {
+        format!("{x:.3e}")
+    }
 }
 
 /// `b` bytes in words: MiB, GiB, or powers of ten of GiB when absurd.
@@ -882,6 +901,15 @@ mod tests {
         }
         assert!(bin_counts([1e9, 1.0, 1.0], 1e-300, 3).iter().product::<usize>() <= limit);
         assert_eq!(bin_counts([10.0, 10.0, 10.0], 2.0, 100), [5, 5, 5]);
+    }
+
+    #[test]
+    fn lengths_read_well_in_messages() {
+        assert_eq!(length(3.0900000000000003), "3.09");
+        assert_eq!(length(5.0), "5");
+        assert_eq!(length(0.001), "0.001");
+        assert_eq!(length(1e9), "1.000e9");
+        assert_eq!(length(1234.5678), "1234.57");
     }
 
     #[test]
