@@ -65,8 +65,12 @@ impl Cell {
         dot(self.vectors[0], cross(self.vectors[1], self.vectors[2])) < 0.0
     }
 
-    /// The cell with every vector multiplied by `factor` (isotropic strain).
+    /// The cell with every vector multiplied by `factor` (isotropic strain), which must be
+    /// positive and finite: a negative one would invert the crystal, not strain it.
     pub fn scaled(&self, factor: f64) -> Result<Cell, AtomsError> {
+        if !(factor.is_finite() && factor > 0.0) {
+            return Err(AtomsError::BadScale(factor));
+        }
         Cell::new(self.vectors.map(|v| v.map(|x| x * factor)))
     }
 
@@ -212,6 +216,9 @@ mod tests {
         assert!(matches!(inf, Err(AtomsError::NonFiniteCell)));
         let huge = Cell::orthorhombic(1e200, 1e200, 1e200);
         assert!(matches!(huge, Err(AtomsError::HugeCell)));
+        for factor in [-1.0, 0.0, f64::NAN] {
+            assert!(matches!(triclinic().scaled(factor), Err(AtomsError::BadScale(_))));
+        }
     }
 
     #[test]

@@ -32,6 +32,8 @@ pub enum AtomsError {
     SingularCell { volume: f64 },
     #[error("cell is too large: its volume overflows (entries beyond about 1e100 Å)")]
     HugeCell,
+    #[error("scale factor {0} is not a positive finite number")]
+    BadScale(f64),
     #[error("{name} has {found} entries, expected {expected}")]
     LengthMismatch {
         name: String,
