@@ -252,11 +252,12 @@ pub fn fold_half_pairs<T: Send>(
     visit: impl Fn(&mut T, Edge) + Sync,
 ) -> Result<Vec<T>, NeighborError> {
     let frame = frame_of(atoms.cell(), atoms.pbc(), cutoff)?;
-    let limits = Limits {
+    let resources = Resources {
+        threads,
         budget: memory_budget()?,
         bytes_per_pair,
     };
-    frame.search(atoms.positions(), cutoff, true, threads, limits, start, visit)
+    frame.search(atoms.positions(), cutoff, true, resources, start, visit)
 }
 
 /// The neighbour list of bare positions, optionally in a cell with per-axis periodicity.
@@ -278,7 +279,8 @@ pub fn neighbor_list_within(
     budget: u64,
 ) -> Result<NeighborList, NeighborError> {
     let frame = frame_of(cell, pbc, cutoff)?;
-    let limits = Limits {
+    let resources = Resources {
+        threads: 1,
         budget,
         bytes_per_pair: EDGE_BYTES,
     };
@@ -286,8 +288,7 @@ pub fn neighbor_list_within(
         positions,
         cutoff,
         false,
-        1,
-        limits,
+        resources,
         NeighborList::with_capacity,
         NeighborList::push,
     )?;
@@ -296,8 +297,10 @@ pub fn neighbor_list_within(
 
 /// What one search may spend.
 #[derive(Debug, Clone, Copy)]
-struct Limits {
-    /// Bytes.
+struct Resources {
+    /// Threads the centre atoms are split over.
+    threads: usize,
+    /// Memory, bytes.
     budget: u64,
     /// Bytes the caller keeps per pair found.
     bytes_per_pair: usize,
@@ -337,40 +340,38 @@ struct Bins {
 
 impl Frame {
     /// Folds the edges found from runs of centre atoms, in order, over up to `threads`
-    /// threads (see [`fold_half_pairs`]), within `limits`.
-    #[allow(clippy::too_many_arguments)]
+    /// threads (see [`fold_half_pairs`]), within `resources`.
     fn search<T: Send>(
         &self,
         positions: &[Vec3],
         cutoff: f64,
         half: bool,
-        threads: usize,
-        limits: Limits,
+        resources: Resources,
         start: impl Fn(usize) -> T + Sync,
         visit: impl Fn(&mut T, Edge) + Sync,
     ) -> Result<Vec<T>, NeighborError> {
         let search = Search::new(self, positions, cutoff, half)?;
         let n = positions.len();
         // A thread costs tens of µs to start: each gets a few hundred centre atoms at least.
-        let chunk = n.div_ceil(threads.max(1)).max(256);
-        let runs_at_once = n.div_ceil(chunk).clamp(1, threads.max(1));
-        let guard = search.guard(runs_at_once, limits)?;
+        let threads = resources.threads.max(1);
+        let chunk = n.div_ceil(threads).max(256);
+        let runs_at_once = n.div_ceil(chunk).clamp(1, threads);
+        let guard = search.guard(runs_at_once, resources)?;
         let results = map_chunks(n, chunk, threads, |centres| {
             let mut state = start((centres.len() as f64 * search.edges_per_atom) as usize);
             search.atoms(centres, &guard, |edge| visit(&mut state, edge))?;
             Ok(state)
         });
+        // A run is abandoned only after another one failed, so an abandoned run always comes
+        // with the failure that is returned.
         let mut states = Vec::with_capacity(results.len());
-        let mut abandoned = false;
         for result in results {
             match result {
                 Ok(state) => states.push(state),
                 Err(Stop::Failed(error)) => return Err(error),
-                Err(Stop::Abandoned) => abandoned = true,
+                Err(Stop::Abandoned) => {}
             }
         }
-        // A run is abandoned only after another failed, and failures return above.
-        debug_assert!(!abandoned, "a run stopped without a failure");
         Ok(states)
     }
 
@@ -543,7 +544,7 @@ impl<'a> Search<'a> {
 
     /// The memory estimate against the budget, before the search buffers and the pairs are
     /// allocated: a clear refusal when over, else the guard that holds the search to it.
-    fn guard(&self, runs_at_once: usize, limits: Limits) -> Result<Guard, NeighborError> {
+    fn guard(&self, runs_at_once: usize, limits: Resources) -> Result<Guard, NeighborError> {
         let n = self.wrapped.len() as f64;
         let held = n * SEARCH_BYTES_PER_ATOM + 16.0 * self.bins.start.len() as f64;
         let buffers = 16.0 * runs_at_once as f64 * self.buffer_len() as f64;
