@@ -504,7 +504,7 @@ impl<'a> Search<'a> {
                 (true, false) => bins.min(counts[k] as f64 - 1.0),
             }
         });
-        check_visits(n, reach, &heights, frame.pbc, cutoff)?;
+        // Saturating: a reach too far to search is refused by `guard` before it is used.
         let reach = reach.map(|r| r as i64);
         let bin_of = |s: &Vec3| -> [usize; 3] {
             std::array::from_fn(|k| {
@@ -537,9 +537,10 @@ impl<'a> Search<'a> {
         })
     }
 
-    /// Candidates one centre atom collects at most: a row of bins along x.
-    fn buffer_len(&self) -> usize {
-        self.largest_bin * (2 * self.reach[0] as usize + 1) + 1
+    /// Candidates one centre atom collects at most: a row of bins along x (in f64, as the
+    /// estimate takes it before the reach is known to be searchable).
+    fn buffer_len(&self) -> f64 {
+        self.largest_bin as f64 * (2.0 * self.reach[0] as f64 + 1.0) + 1.0
     }
 
     /// The memory estimate against the budget, before the search buffers and the pairs are
@@ -547,7 +548,7 @@ impl<'a> Search<'a> {
     fn guard(&self, runs_at_once: usize, limits: Resources) -> Result<Guard, NeighborError> {
         let n = self.wrapped.len() as f64;
         let held = n * SEARCH_BYTES_PER_ATOM + 16.0 * self.bins.start.len() as f64;
-        let buffers = 16.0 * runs_at_once as f64 * self.buffer_len() as f64;
+        let buffers = 16.0 * runs_at_once as f64 * self.buffer_len();
         let per_pair = limits.bytes_per_pair.max(1) as f64;
         let needed = held + buffers + self.expected_pairs * per_pair;
         let budget = limits.budget as f64;
@@ -565,6 +566,7 @@ impl<'a> Search<'a> {
                 bytes(budget),
             )));
         }
+        check_visits(self)?;
         let max_pairs = ((budget - held - buffers) / per_pair) as u64;
         Ok(Guard {
             max_pairs,
@@ -624,7 +626,7 @@ impl<'a> Search<'a> {
         // Candidates within the cutoff, collected without a branch per candidate: most
         // candidates of a linked cell lie outside the sphere, and mispredictions cost more
         // than the distances.
-        let most = self.buffer_len();
+        let most = self.buffer_len() as usize;
         let mut hit_slots = vec![0usize; most];
         let mut hit_d2 = vec![0.0; most];
         let mut all_runs = Vec::new();
@@ -708,15 +710,18 @@ impl<'a> Search<'a> {
 }
 
 /// Refuses a search that would visit more bin images than [`MAX_BIN_VISITS`] (a cutoff of
-/// thousands of cell heights), before anything is allocated for it.
-fn check_visits(n: usize, reach: [f64; 3], heights: &Vec3, pbc: [bool; 3], cutoff: f64) -> Result<(), NeighborError> {
-    let per_atom: f64 = reach.iter().map(|r| 2.0 * r + 1.0).product();
+/// thousands of heights of a skewed cell that holds few pairs), before its buffers exist.
+fn check_visits(search: &Search) -> Result<(), NeighborError> {
+    let n = search.wrapped.len();
+    let per_atom: f64 = search.reach.iter().map(|&r| 2.0 * r as f64 + 1.0).product();
     let visits = n as f64 * per_atom;
     if n == 0 || visits <= MAX_BIN_VISITS {
         return Ok(());
     }
+    let cutoff = search.cutoff;
+    let heights = search.frame.cell.heights();
     let thinnest = (0..3)
-        .filter(|&k| pbc[k])
+        .filter(|&k| search.frame.pbc[k])
         .map(|k| heights[k])
         .fold(f64::INFINITY, f64::min);
     Err(NeighborError::TooLarge(format!(
