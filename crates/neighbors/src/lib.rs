@@ -519,7 +519,7 @@ impl<'a> Search<'a> {
         let atom_bins: Vec<[usize; 3]> = fractional.iter().map(bin_of).collect();
         let bins = fill_bins(&atom_bins, &wrapped, counts);
         let largest_bin = bins.start.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0);
-        let expected_pairs = if half { 0.5 } else { 1.0 } * expected_pairs(n, thickness, cutoff, frame.pbc);
+        let expected_pairs = if half { 0.5 } else { 1.0 } * expected_pairs(n, &frame.cell, extent, cutoff, frame.pbc);
         Ok(Search {
             frame,
             wrapped,
@@ -835,11 +835,15 @@ fn bin_counts(thickness: Vec3, cutoff: f64, n_atoms: usize) -> [usize; 3] {
 /// The expected number of directed pairs within the cutoff at the structure's mean density:
 /// each atom meets the atoms (and periodic images) of a cutoff sphere; in an open structure
 /// at most all the others.
-fn expected_pairs(n: usize, thickness: Vec3, cutoff: f64, pbc: [bool; 3]) -> f64 {
+fn expected_pairs(n: usize, cell: &Cell, extent: Vec3, cutoff: f64, pbc: [bool; 3]) -> f64 {
     let n = n as f64;
-    let volume: f64 = (0..3)
-        .map(|k| if pbc[k] { thickness[k] } else { thickness[k] + cutoff })
-        .product();
+    // The cell along periodic axes (its true volume, however skewed), the atoms' extent
+    // grown by the cutoff along open ones.
+    let heights = cell.heights();
+    let volume = cell.volume()
+        * (0..3)
+            .map(|k| if pbc[k] { 1.0 } else { extent[k] + cutoff / heights[k] })
+            .product::<f64>();
     let sphere = 4.0 / 3.0 * std::f64::consts::PI * cutoff.powi(3);
     let mut per_atom = n * sphere / volume * 1.05;
     if !pbc.iter().any(|&p| p) {

@@ -113,6 +113,18 @@ fn a_tiny_cell_is_refused_before_memory_grows() {
 }
 
 #[test]
+fn a_skewed_cell_that_would_take_hours_is_refused() {
+    // Volume 1 Å³ (few pairs within 5 Å), but 1e-8 Å thick along b: the search would step
+    // through 1e9 layers of images.
+    let skewed = Cell::new([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 1e8, 1.0]]).unwrap();
+    let message = too_large(neighbor_list_of(&[[0.0; 3]], Some(&skewed), [true; 3], 5.0));
+    assert!(
+        message.contains("bin images") && message.contains("smaller cutoff"),
+        "{message}"
+    );
+}
+
+#[test]
 fn atoms_crowded_in_a_large_cell_stop_at_the_budget() {
     // 200 atoms within 0.5 Å in a 100 Å box: the mean density promises almost no pairs, but
     // there are 39,800; a budget of 512 KiB holds fewer.
