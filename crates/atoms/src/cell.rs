@@ -5,7 +5,8 @@ use crate::AtomsError;
 
 pub type Vec3 = [f64; 3];
 
-/// A (possibly triclinic) cell. Construction checks that it spans space with positive volume.
+/// A (possibly triclinic) cell. Construction checks that it spans space; left-handed cells
+/// (negative determinant), which ASE reads and uses, are as valid as right-handed ones.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Cell {
     vectors: [Vec3; 3],
@@ -13,21 +14,24 @@ pub struct Cell {
 }
 
 impl Cell {
-    /// A cell from its three lattice vectors (rows). Fails when the cell is singular or
-    /// left-handed (negative volume), either of which makes fractional coordinates meaningless.
+    /// A cell from its three lattice vectors (rows). Fails when the cell is singular (its
+    /// vectors do not span space, so fractional coordinates are meaningless) or so large that
+    /// its volume overflows.
     pub fn new(vectors: [Vec3; 3]) -> Result<Cell, AtomsError> {
         if vectors.iter().flatten().any(|x| !x.is_finite()) {
             return Err(AtomsError::NonFiniteCell);
         }
+        // The signed volume: negative for a left-handed cell.
         let volume = dot(vectors[0], cross(vectors[1], vectors[2]));
         let scale = norm(vectors[0]) * norm(vectors[1]) * norm(vectors[2]);
+        if !(volume.is_finite() && scale.is_finite()) {
+            return Err(AtomsError::HugeCell);
+        }
         if volume.abs() <= 1e-12 * scale.max(f64::MIN_POSITIVE) || scale == 0.0 {
             return Err(AtomsError::SingularCell { volume });
         }
-        if volume < 0.0 {
-            return Err(AtomsError::NegativeVolumeCell { volume });
-        }
-        // inverse = adj / det, written as columns of the reciprocal vectors.
+        // inverse = adj / det, written as columns of the reciprocal vectors; the signed
+        // determinant keeps it the inverse for either handedness.
         let b = [
             cross(vectors[1], vectors[2]),
             cross(vectors[2], vectors[0]),
@@ -51,12 +55,22 @@ impl Cell {
         &self.vectors
     }
 
+    /// The volume |det(cell)| (Å³), positive for either handedness, as ASE's `Cell.volume`.
     pub fn volume(&self) -> f64 {
-        dot(self.vectors[0], cross(self.vectors[1], self.vectors[2]))
+        dot(self.vectors[0], cross(self.vectors[1], self.vectors[2])).abs()
     }
 
-    /// The cell with every vector multiplied by `factor` (isotropic strain).
+    /// Whether the lattice vectors are left-handed (negative determinant).
+    pub fn is_left_handed(&self) -> bool {
+        dot(self.vectors[0], cross(self.vectors[1], self.vectors[2])) < 0.0
+    }
+
+    /// The cell with every vector multiplied by `factor` (isotropic strain), which must be
+    /// positive and finite: a negative one would invert the crystal, not strain it.
     pub fn scaled(&self, factor: f64) -> Result<Cell, AtomsError> {
+        if !(factor.is_finite() && factor > 0.0) {
+            return Err(AtomsError::BadScale(factor));
+        }
         Cell::new(self.vectors.map(|v| v.map(|x| x * factor)))
     }
 
@@ -191,15 +205,44 @@ mod tests {
     }
 
     #[test]
-    fn singular_and_left_handed_cells_are_rejected() {
+    fn singular_non_finite_and_overflowing_cells_are_rejected() {
         let flat = Cell::new([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [1.0, 1.0, 0.0]]);
         assert!(matches!(flat, Err(AtomsError::SingularCell { .. })));
         let zero = Cell::new([[0.0; 3]; 3]);
         assert!(matches!(zero, Err(AtomsError::SingularCell { .. })));
-        let left = Cell::new([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]);
-        assert!(matches!(left, Err(AtomsError::NegativeVolumeCell { .. })));
         let nan = Cell::new([[f64::NAN, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]);
         assert!(matches!(nan, Err(AtomsError::NonFiniteCell)));
+        let inf = Cell::new([[1.0, 0.0, 0.0], [0.0, f64::INFINITY, 0.0], [0.0, 0.0, 1.0]]);
+        assert!(matches!(inf, Err(AtomsError::NonFiniteCell)));
+        let huge = Cell::orthorhombic(1e200, 1e200, 1e200);
+        assert!(matches!(huge, Err(AtomsError::HugeCell)));
+        for factor in [-1.0, 0.0, f64::NAN] {
+            assert!(matches!(triclinic().scaled(factor), Err(AtomsError::BadScale(_))));
+        }
+    }
+
+    #[test]
+    fn left_handed_cells_work_as_right_handed_ones() {
+        let right = triclinic();
+        let v = *right.vectors();
+        let left = Cell::new([v[1], v[0], v[2]]).unwrap();
+        assert!(left.is_left_handed() && !right.is_left_handed());
+        assert!((left.volume() - right.volume()).abs() < 1e-12 && left.volume() > 0.0);
+        let h = (right.heights(), left.heights());
+        assert!((h.0[0] - h.1[1]).abs() < 1e-12 && (h.0[1] - h.1[0]).abs() < 1e-12 && (h.0[2] - h.1[2]).abs() < 1e-12);
+        let r = [17.0, -9.0, 23.0];
+        let back = left.cartesian(left.fractional(r));
+        assert!((0..3).all(|k| (back[k] - r[k]).abs() < 1e-12));
+        let (w, n) = left.wrap(r, [true; 3]);
+        assert!(left.fractional(w).iter().all(|&x| (0.0..1.0).contains(&x)));
+        let unwrapped = add(w, left.shift(n));
+        assert!((0..3).all(|k| (unwrapped[k] - r[k]).abs() < 1e-10));
+        let d = [3.9, 3.0, -4.4];
+        let (a, b) = (
+            norm(left.minimum_image(d, [true; 3])),
+            norm(right.minimum_image(d, [true; 3])),
+        );
+        assert!((a - b).abs() < 1e-12);
     }
 
     #[test]

@@ -30,8 +30,10 @@ pub enum AtomsError {
     NonFiniteCell,
     #[error("cell is singular (volume {volume:.3e} Å³): its vectors do not span space")]
     SingularCell { volume: f64 },
-    #[error("cell has negative volume ({volume:.6} Å³): its vectors are left-handed")]
-    NegativeVolumeCell { volume: f64 },
+    #[error("cell is too large: its volume overflows (entries beyond about 1e100 Å)")]
+    HugeCell,
+    #[error("scale factor {0} is not a positive finite number")]
+    BadScale(f64),
     #[error("{name} has {found} entries, expected {expected}")]
     LengthMismatch {
         name: String,

@@ -189,6 +189,9 @@ impl Atoms {
     /// their fractional coordinates), an open one about its centroid. `factor` must be positive
     /// and finite.
     pub fn scaled(&self, factor: f64) -> Result<Atoms, AtomsError> {
+        if !(factor.is_finite() && factor > 0.0) {
+            return Err(AtomsError::BadScale(factor));
+        }
         let mut out = self.clone();
         let positions = match self.cell {
             Some(cell) if self.is_periodic() => {
@@ -378,6 +381,17 @@ mod tests {
         assert_eq!(water().formula(), "H2O");
         let ethanol = Atoms::new(vec![6, 6, 8, 1, 1, 1, 1, 1, 1], vec![[0.0; 3]; 9]).unwrap();
         assert_eq!(ethanol.formula(), "C2H6O");
+    }
+
+    #[test]
+    fn scaling_needs_a_positive_finite_factor() {
+        let crystal = crate::build::fcc_supercell(29, 3.6, 1);
+        for atoms in [water(), crystal] {
+            assert!(atoms.scaled(1.1).is_ok());
+            for factor in [-1.0, 0.0, f64::INFINITY] {
+                assert!(matches!(atoms.scaled(factor), Err(AtomsError::BadScale(_))), "{factor}");
+            }
+        }
     }
 
     #[test]

@@ -35,7 +35,8 @@ pub struct Contact {
 pub fn connectivity(atoms: &Atoms) -> Result<Vec<Contact>, NeighborError> {
     let radii: Vec<f64> = atoms.elements().map(|e| e.covalent_radius).collect();
     let largest = radii.iter().cloned().fold(0.0, f64::max);
-    if atoms.len() < 2 {
+    // One atom of a crystal still bonds to its own periodic images.
+    if atoms.is_empty() || (atoms.len() == 1 && !atoms.is_periodic()) {
         return Ok(Vec::new());
     }
     let list = neighbor_list(atoms, 2.0 * largest + TOLERANCE)?;
@@ -83,11 +84,11 @@ struct Incidence {
 impl Incidence {
     fn new(n_atoms: usize, contacts: &[Contact]) -> Incidence {
         let mut by_atom = vec![Vec::new(); n_atoms];
+        // A bond to an atom's own image is two of its bonds (to the images at ±shift), as
+        // any other bond is one bond of each end.
         for (c, contact) in contacts.iter().enumerate() {
             by_atom[contact.i].push(c);
-            if contact.j != contact.i {
-                by_atom[contact.j].push(c);
-            }
+            by_atom[contact.j].push(c);
         }
         Incidence {
             by_atom,

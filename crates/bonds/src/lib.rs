@@ -310,6 +310,26 @@ mod tests {
     }
 
     #[test]
+    fn one_atom_crystal_bonds_to_its_own_images() {
+        let h = 3.61 / 2.0;
+        let cell = minima_atoms::Cell::new([[0.0, h, h], [h, 0.0, h], [h, h, 0.0]]).unwrap();
+        let cu = molecule(&[29], &[[0.0; 3]]).with_cell(cell, [true; 3]);
+        let p = perceive(&cu).unwrap();
+        // Six bonds each way: the 12 nearest neighbours of fcc, as per atom of a supercell.
+        assert_eq!(p.bonds.len(), 6);
+        assert!(p
+            .bonds
+            .iter()
+            .all(|b| b.i == 0 && b.j == 0 && b.order == BondOrder::Single));
+        assert!(p
+            .bonds
+            .iter()
+            .all(|b| b.shift.iter().find(|&&c| c != 0).is_some_and(|&c| c > 0)));
+        // An isolated atom has none.
+        assert!(perceive(&molecule(&[29], &[[0.0; 3]])).unwrap().bonds.is_empty());
+    }
+
+    #[test]
     fn fcc_metal_bonds_nearest_neighbours_as_single() {
         let cu = minima_atoms::build::fcc_supercell(29, 3.61, 2);
         let p = perceive(&cu).unwrap();

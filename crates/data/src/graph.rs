@@ -173,7 +173,12 @@ fn edges(positions: &[Vec3], cell: Option<&Cell>, pbc: [bool; 3], spec: &GraphSp
         None if pbc.iter().any(|&p| p) => {
             Err("a periodic structure needs a finite cutoff (set the model's cutoff)".into())
         }
-        None => Ok(all_pairs(positions.len())),
+        None => {
+            // The complete graph takes every pair without a search: coincident atoms would
+            // reach the model as zero-length edges.
+            minima_neighbors::check_separated(positions, cell, pbc).map_err(|e| e.to_string())?;
+            Ok(all_pairs(positions.len()))
+        }
     }
 }
 

@@ -113,11 +113,6 @@ fn bad_inputs_name_file_frame_and_line() {
             "singular",
             "frame 0, line 2",
         ),
-        (
-            "1\nLattice=\"0 1 0 1 0 0 0 0 1\"\nH 0 0 0\n",
-            "negative volume",
-            "frame 0, line 2",
-        ),
         ("1\nLattice=\"1 0 0 0 1 0\"\nH 0 0 0\n", "9 numbers", "frame 0, line 2"),
         (
             "1\nProperties=species:S:1:pos:Q:3\nH 0 0 0\n",

@@ -55,7 +55,7 @@ struct Element {
 }
 
 /// The EMT calculator. Cheap to build; holds no per-structure state, so one instance serves
-/// many threads. Single-threaded per structure unless built [`Emt::with_threads`]. Single-threaded per structure unless built [`Emt::with_threads`].
+/// many threads. Single-threaded per structure unless built [`Emt::with_threads`].
 #[derive(Debug, Clone)]
 pub struct Emt {
     /// Midpoint of the logistic cutoff (Å).
@@ -206,9 +206,14 @@ impl Calculator for Emt {
             .collect::<Result<_, _>>()?;
         let n = atoms.len();
         // The pair terms as the search finds the pairs: no neighbour list is stored.
-        let runs = fold_half_pairs(atoms, self.rc_list, self.threads, Vec::with_capacity, |pairs, edge| {
-            pairs.push(self.pair(&params, edge))
-        })
+        let runs = fold_half_pairs(
+            atoms,
+            self.rc_list,
+            self.threads,
+            std::mem::size_of::<Pair>(),
+            Vec::with_capacity,
+            |pairs, edge| pairs.push(self.pair(&params, edge)),
+        )
         .map_err(|e| CalcError::Input(e.to_string()))?;
         let pairs = || runs.iter().flatten();
         let mut energies = vec![0.0; n];

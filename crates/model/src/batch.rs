@@ -1,11 +1,15 @@
 //! [`GraphBatch`]: several graphs concatenated into one, the input of every architecture.
 
+use minima_atoms::cell::{add, sub};
+use minima_atoms::Vec3;
 use minima_data::Graph;
 use tch::{Device, Kind, Tensor};
 
 /// Atoms of all structures concatenated; `structure[a]` says which structure atom `a` belongs
 /// to. Edge endpoints index the concatenated atoms. Edge vectors are computed from
-/// `positions`, so forces follow by autograd when `positions` requires grad.
+/// `positions`, so forces follow by autograd when `positions` requires grad. Each structure
+/// is brought near the origin first (see [`near_origin`]), so the edge vectors do not depend
+/// on where it sits, even in f32.
 pub struct GraphBatch {
     /// Atomic numbers, (atoms,) int64.
     pub numbers: Tensor,
@@ -35,12 +39,13 @@ impl GraphBatch {
         let (mut center, mut neighbor, mut offset, mut bond) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let mut start = 0i64;
         for (s, graph) in graphs.iter().enumerate() {
+            let (local_positions, local_offsets) = near_origin(graph);
             numbers.extend(graph.numbers.iter().map(|&z| z as i64));
-            positions.extend(graph.positions.iter().flatten());
+            positions.extend(local_positions.iter().flatten());
             structure.extend(std::iter::repeat_n(s as i64, graph.len()));
             center.extend(graph.center.iter().map(|&i| start + i as i64));
             neighbor.extend(graph.neighbor.iter().map(|&j| start + j as i64));
-            offset.extend(graph.offset.iter().flatten());
+            offset.extend(local_offsets.iter().flatten());
             bond.extend(graph.bond.iter().map(|&b| b as i64));
             start += graph.len() as i64;
         }
@@ -93,4 +98,36 @@ impl GraphBatch {
         shape.extend(std::iter::repeat_n(1, per_atom.dim() - 1));
         self.sum_per_structure(per_atom) / sizes.view(shape.as_slice())
     }
+}
+
+/// The positions and edge offsets of `graph` moved near the origin, in f64 before any
+/// conversion to the model's dtype: along periodic axes each atom is wrapped into the cell
+/// (the offsets of its edges take up the lattice translation), then the structure is shifted
+/// to put its first atom at the origin. Far from the origin f32 keeps too few digits of a
+/// position for the edge vectors (at 1e6 Å, 0.06 Å); here every edge vector is the same as
+/// the graph's to f64 rounding. Each atom moves by a constant, so forces by autograd are
+/// unchanged.
+fn near_origin(graph: &Graph) -> (Vec<Vec3>, Vec<Vec3>) {
+    let mut positions = graph.positions.clone();
+    let mut offsets = graph.offset.clone();
+    if let Some(cell) = graph.cell.filter(|_| graph.pbc.iter().any(|&p| p)) {
+        // r = wrapped + t: the edge r_j + offset − r_i is wrapped_j + (offset + t_j − t_i) − wrapped_i.
+        let translations: Vec<Vec3> = positions
+            .iter()
+            .map(|&r| cell.shift(cell.wrap(r, graph.pbc).1))
+            .collect();
+        for (r, t) in positions.iter_mut().zip(&translations) {
+            *r = sub(*r, *t);
+        }
+        for (e, offset) in offsets.iter_mut().enumerate() {
+            let (i, j) = (graph.center[e] as usize, graph.neighbor[e] as usize);
+            *offset = add(*offset, sub(translations[j], translations[i]));
+        }
+    }
+    if let Some(&origin) = positions.first() {
+        for r in &mut positions {
+            *r = sub(*r, origin);
+        }
+    }
+    (positions, offsets)
 }

@@ -10,12 +10,48 @@
 //! `r_j + S · cell − r_i` is the displacement from atom `i` to the image `S` of atom `j`, using
 //! the positions as given (not wrapped). Every pair appears in both directions; edges are
 //! sorted by `i`.
+//!
+//! Hostile input is refused before anything large is allocated: non-finite or far-out
+//! coordinates, coincident atoms (or an atom and a periodic image at one place), and searches
+//! whose memory estimate (atoms, bins, search buffers, expected pairs) exceeds the budget of
+//! [`memory_budget`] — 4 GiB unless `MINIMA_NEIGHBOR_MEMORY` says otherwise. While the search
+//! runs it counts the pairs found, so input the estimate misjudges (atoms crowded into one
+//! corner of a large cell) is refused at the budget instead of growing memory without limit.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use minima_atoms::cell::{add, dot, sub, Cell, Vec3};
 use minima_atoms::Atoms;
 
 pub mod parallel;
 use parallel::map_chunks;
+
+/// Atoms closer than this (Å), to each other or to a periodic image, are coincident: no
+/// potential is defined there (EMT's forces turn into rounding noise of thousands of eV/Å).
+/// Well above the rounding of positions up to [`MAX_COORDINATE`].
+pub const COINCIDENT_DISTANCE: f64 = 1e-5;
+
+/// The largest coordinate magnitude (Å) searched: f64 still resolves 1e-5 Å there, and the
+/// extent of a structure cannot overflow.
+pub const MAX_COORDINATE: f64 = 1e10;
+
+/// The most lattice vectors a position may lie from the cell's origin along a periodic axis,
+/// so that image offsets stay exact `i32`s.
+pub const MAX_CELLS_AWAY: f64 = 1e9;
+
+/// The memory budget of one search unless `MINIMA_NEIGHBOR_MEMORY` sets another: 4 GiB.
+pub const DEFAULT_MEMORY_BUDGET: u64 = 4 << 30;
+
+/// The environment variable that sets the memory budget: bytes, or a number with a binary
+/// suffix K, M, G or T (`8G`, `512M`).
+pub const MEMORY_BUDGET_VARIABLE: &str = "MINIMA_NEIGHBOR_MEMORY";
+
+/// Bin images one search may visit (atoms × images of the bins within reach): beyond this a
+/// search takes hours, as a cutoff of thousands of cell heights would.
+pub const MAX_BIN_VISITS: f64 = 1e10;
+
+/// Bytes one stored directed edge of a [`NeighborList`] takes.
+const EDGE_BYTES: usize = 4 + 4 + 12 + 8;
 
 /// Directed edges within the cutoff, as parallel arrays.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -85,6 +121,69 @@ pub enum NeighborError {
     BadCutoff(f64),
     #[error("periodic along an axis but no cell is given")]
     PeriodicWithoutCell,
+    #[error("atom {atom} has a non-finite coordinate (NaN or inf)")]
+    NonFinitePosition { atom: usize },
+    #[error(
+        "atom {atom} lies {coordinate:.3e} Å from the origin, beyond the ±{MAX_COORDINATE:.0e} Å \
+         where distances stay accurate: translate the structure towards the origin"
+    )]
+    FarPosition { atom: usize, coordinate: f64 },
+    #[error(
+        "atom {atom} lies {cells:.3e} lattice vectors from the cell along axis {axis}, beyond \
+         {MAX_CELLS_AWAY:.0e}: wrap the positions into the cell"
+    )]
+    FarFromCell { atom: usize, axis: usize, cells: f64 },
+    #[error("{}", coincidence(*.i, *.j, *.shift, *.distance))]
+    Coincident {
+        i: usize,
+        j: usize,
+        shift: [i32; 3],
+        distance: f64,
+    },
+    /// The search would need more memory (or time) than it is allowed; the message gives the
+    /// estimate and what lowers it.
+    #[error("{0}")]
+    TooLarge(String),
+    #[error("{MEMORY_BUDGET_VARIABLE}={0:?} is not a number of bytes (e.g. 8G, 512M, 1000000)")]
+    BadBudget(String),
+}
+
+/// The words of [`NeighborError::Coincident`].
+fn coincidence(i: usize, j: usize, shift: [i32; 3], distance: f64) -> String {
+    let place = format!("{distance:.1e} Å apart, closer than {COINCIDENT_DISTANCE:.0e} Å");
+    match (i == j, shift == [0; 3]) {
+        (true, _) => format!(
+            "atom {i} coincides with its own periodic image {shift:?} ({place}): a lattice vector \
+             combination has no length"
+        ),
+        (false, true) => format!("atoms {i} and {j} coincide ({place})"),
+        (false, false) => format!(
+            "atom {i} and the periodic image {shift:?} of atom {j} coincide ({place}): two atoms \
+             at one place in the crystal"
+        ),
+    }
+}
+
+/// The memory budget of a neighbour search, bytes: `MINIMA_NEIGHBOR_MEMORY` when set, else
+/// [`DEFAULT_MEMORY_BUDGET`].
+pub fn memory_budget() -> Result<u64, NeighborError> {
+    match std::env::var(MEMORY_BUDGET_VARIABLE) {
+        Ok(text) => parse_bytes(&text).ok_or(NeighborError::BadBudget(text)),
+        Err(_) => Ok(DEFAULT_MEMORY_BUDGET),
+    }
+}
+
+/// `8G`, `512M`, `64K`, `1T` (binary multiples) or a plain number of bytes.
+fn parse_bytes(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let (number, unit) = match text.char_indices().last()? {
+        (at, c) if c.is_ascii_alphabetic() => (&text[..at], c.to_ascii_uppercase()),
+        _ => (text, 'B'),
+    };
+    let power = "BKMGT".find(unit)? as i32;
+    let value: f64 = number.trim().parse().ok()?;
+    let bytes = value * 1024f64.powi(power);
+    (bytes.is_finite() && bytes >= 1.0).then_some(bytes as u64)
 }
 
 /// The neighbour list of a structure.
@@ -92,12 +191,26 @@ pub fn neighbor_list(atoms: &Atoms, cutoff: f64) -> Result<NeighborList, Neighbo
     neighbor_list_of(atoms.positions(), atoms.cell(), atoms.pbc(), cutoff)
 }
 
+/// Checks that no two atoms (nor an atom and a periodic image) coincide, closer than
+/// [`COINCIDENT_DISTANCE`], for callers that take every pair without a search; linear time.
+pub fn check_separated(positions: &[Vec3], cell: Option<&Cell>, pbc: [bool; 3]) -> Result<(), NeighborError> {
+    neighbor_list_of(positions, cell, pbc, COINCIDENT_DISTANCE).map(drop)
+}
+
 /// Each pair once: the edges of [`neighbor_list`] with `i < j`, or `i == j` and a shift whose
 /// first non-zero component is positive (not sorted). For pair potentials that update both
 /// ends of a pair at once: half the search (half the bin offsets) and half the edges. The
 /// centre atoms are split over `threads` threads; the list is the same for any number.
 pub fn half_neighbor_list(atoms: &Atoms, cutoff: f64, threads: usize) -> Result<NeighborList, NeighborError> {
-    let parts = fold_half_pairs(atoms, cutoff, threads, NeighborList::with_capacity, NeighborList::push)?;
+    // The parts and their concatenation are held at once.
+    let parts = fold_half_pairs(
+        atoms,
+        cutoff,
+        threads,
+        2 * EDGE_BYTES,
+        NeighborList::with_capacity,
+        NeighborList::push,
+    )?;
     Ok(NeighborList::concatenate(parts))
 }
 
@@ -112,19 +225,39 @@ pub struct Edge {
     pub d2: f64,
 }
 
+impl Edge {
+    /// The same pair seen from `j`.
+    fn reversed(self) -> Edge {
+        Edge {
+            i: self.j,
+            j: self.i,
+            shift: self.shift.map(|c| -c),
+            d: self.d.map(|c| -c),
+            d2: self.d2,
+        }
+    }
+}
+
 /// The pairs of [`half_neighbor_list`] visited as they are found instead of stored, for pair
 /// potentials that would only read the list once. The centre atoms are split into runs, in
 /// order, over up to `threads` threads; each run folds its pairs into `start(expected pairs)`,
-/// and the states come back in the runs' order.
+/// and the states come back in the runs' order. `bytes_per_pair` is what the states keep per
+/// pair, for the memory estimate against [`memory_budget`].
 pub fn fold_half_pairs<T: Send>(
     atoms: &Atoms,
     cutoff: f64,
     threads: usize,
+    bytes_per_pair: usize,
     start: impl Fn(usize) -> T + Sync,
     visit: impl Fn(&mut T, Edge) + Sync,
 ) -> Result<Vec<T>, NeighborError> {
     let frame = frame_of(atoms.cell(), atoms.pbc(), cutoff)?;
-    Ok(frame.search(atoms.positions(), cutoff, true, threads, start, visit))
+    let resources = Resources {
+        threads,
+        budget: memory_budget()?,
+        bytes_per_pair,
+    };
+    frame.search(atoms.positions(), cutoff, true, resources, start, visit)
 }
 
 /// The neighbour list of bare positions, optionally in a cell with per-axis periodicity.
@@ -134,16 +267,43 @@ pub fn neighbor_list_of(
     pbc: [bool; 3],
     cutoff: f64,
 ) -> Result<NeighborList, NeighborError> {
+    neighbor_list_within(positions, cell, pbc, cutoff, memory_budget()?)
+}
+
+/// [`neighbor_list_of`] with an explicit memory budget (bytes) instead of [`memory_budget`].
+pub fn neighbor_list_within(
+    positions: &[Vec3],
+    cell: Option<&Cell>,
+    pbc: [bool; 3],
+    cutoff: f64,
+    budget: u64,
+) -> Result<NeighborList, NeighborError> {
     let frame = frame_of(cell, pbc, cutoff)?;
+    let resources = Resources {
+        threads: 1,
+        budget,
+        bytes_per_pair: EDGE_BYTES,
+    };
     let parts = frame.search(
         positions,
         cutoff,
         false,
-        1,
+        resources,
         NeighborList::with_capacity,
         NeighborList::push,
-    );
+    )?;
     Ok(NeighborList::concatenate(parts))
+}
+
+/// What one search may spend.
+#[derive(Debug, Clone, Copy)]
+struct Resources {
+    /// Threads the centre atoms are split over.
+    threads: usize,
+    /// Memory, bytes.
+    budget: u64,
+    /// Bytes the caller keeps per pair found.
+    bytes_per_pair: usize,
 }
 
 fn frame_of(cell: Option<&Cell>, pbc: [bool; 3], cutoff: f64) -> Result<Frame, NeighborError> {
@@ -180,24 +340,39 @@ struct Bins {
 
 impl Frame {
     /// Folds the edges found from runs of centre atoms, in order, over up to `threads`
-    /// threads (see [`fold_half_pairs`]).
+    /// threads (see [`fold_half_pairs`]), within `resources`.
     fn search<T: Send>(
         &self,
         positions: &[Vec3],
         cutoff: f64,
         half: bool,
-        threads: usize,
+        resources: Resources,
         start: impl Fn(usize) -> T + Sync,
         visit: impl Fn(&mut T, Edge) + Sync,
-    ) -> Vec<T> {
-        let search = Search::new(self, positions, cutoff, half);
+    ) -> Result<Vec<T>, NeighborError> {
+        let search = Search::new(self, positions, cutoff, half)?;
         let n = positions.len();
         // A thread costs tens of µs to start: each gets a few hundred centre atoms at least.
-        map_chunks(n, n.div_ceil(threads.max(1)).max(256), threads, |centres| {
+        let threads = resources.threads.max(1);
+        let chunk = n.div_ceil(threads).max(256);
+        let runs_at_once = n.div_ceil(chunk).clamp(1, threads);
+        let guard = search.guard(runs_at_once, resources)?;
+        let results = map_chunks(n, chunk, threads, |centres| {
             let mut state = start((centres.len() as f64 * search.edges_per_atom) as usize);
-            search.atoms(centres, |edge| visit(&mut state, edge));
-            state
-        })
+            search.atoms(centres, &guard, |edge| visit(&mut state, edge))?;
+            Ok(state)
+        });
+        // A run is abandoned only after another one failed, so an abandoned run always comes
+        // with the failure that is returned.
+        let mut states = Vec::with_capacity(results.len());
+        for result in results {
+            match result {
+                Ok(state) => states.push(state),
+                Err(Stop::Failed(error)) => return Err(error),
+                Err(Stop::Abandoned) => {}
+            }
+        }
+        Ok(states)
     }
 
     /// The bin `delta` away from `bin` along `axis`, with the lattice shift that reaching it
@@ -213,6 +388,64 @@ impl Frame {
             None
         }
     }
+
+    /// Refuses positions the search cannot treat exactly: non-finite, so far out that f64
+    /// loses the distances, or so many cells away that image offsets overflow.
+    fn check_positions(&self, positions: &[Vec3]) -> Result<(), NeighborError> {
+        for (atom, r) in positions.iter().enumerate() {
+            if r.iter().any(|x| !x.is_finite()) {
+                return Err(NeighborError::NonFinitePosition { atom });
+            }
+            if let Some(&coordinate) = r.iter().find(|x| x.abs() > MAX_COORDINATE) {
+                return Err(NeighborError::FarPosition { atom, coordinate });
+            }
+            let s = self.cell.fractional(*r);
+            if let Some(axis) = (0..3).find(|&k| self.pbc[k] && s[k].abs() > MAX_CELLS_AWAY) {
+                return Err(NeighborError::FarFromCell {
+                    atom,
+                    axis,
+                    cells: s[axis],
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why a run of centre atoms stopped early.
+enum Stop {
+    Failed(NeighborError),
+    /// Another run failed; this one's result would be thrown away.
+    Abandoned,
+}
+
+/// Counts the pairs all runs found against the most the budget holds, and tells runs to stop
+/// once one has failed.
+struct Guard {
+    max_pairs: u64,
+    found: AtomicU64,
+    stop: AtomicBool,
+    /// The error when the pairs overflow the budget.
+    overflow: String,
+}
+
+impl Guard {
+    /// Adds one centre atom's pairs; fails once the total passes the budget.
+    fn count(&self, pairs: u64) -> Result<(), Stop> {
+        let total = self.found.fetch_add(pairs, Ordering::Relaxed) + pairs;
+        if total > self.max_pairs {
+            return Err(self.fail(NeighborError::TooLarge(self.overflow.clone())));
+        }
+        if self.stop.load(Ordering::Relaxed) {
+            return Err(Stop::Abandoned);
+        }
+        Ok(())
+    }
+
+    fn fail(&self, error: NeighborError) -> Stop {
+        self.stop.store(true, Ordering::Relaxed);
+        Stop::Failed(error)
+    }
 }
 
 /// Everything the search of one centre atom reads: atoms binned by linked cell, with their
@@ -227,16 +460,24 @@ struct Search<'a> {
     counts: [usize; 3],
     /// How many bins away a neighbour can sit along each axis.
     reach: [i64; 3],
+    cutoff: f64,
     cutoff2: f64,
     half: bool,
+    /// Pairs the search is expected to find (each once in a half search).
+    expected_pairs: f64,
     /// Expected edges per centre atom, to reserve the output once.
     edges_per_atom: f64,
     /// The most atoms in one bin.
     largest_bin: usize,
 }
 
+/// Bytes the search holds per atom: positions wrapped twice (as given and in bin order),
+/// fractional coordinates, offsets, bins and slots.
+const SEARCH_BYTES_PER_ATOM: f64 = (24 + 24 + 24 + 12 + 24 + 4 + 8) as f64;
+
 impl<'a> Search<'a> {
-    fn new(frame: &'a Frame, positions: &[Vec3], cutoff: f64, half: bool) -> Search<'a> {
+    fn new(frame: &'a Frame, positions: &[Vec3], cutoff: f64, half: bool) -> Result<Search<'a>, NeighborError> {
+        frame.check_positions(positions)?;
         let n = positions.len();
         // Wrap along periodic axes, remembering the lattice offset of each atom.
         let (wrapped, offsets): (Vec<Vec3>, Vec<[i32; 3]>) =
@@ -254,13 +495,17 @@ impl<'a> Search<'a> {
         }
         let thickness: Vec3 = std::array::from_fn(|k| extent[k] * heights[k]);
         let counts = bin_counts(thickness, cutoff, n);
-        let reach: [i64; 3] = std::array::from_fn(|k| {
-            if thickness[k] > 0.0 {
-                (cutoff * counts[k] as f64 / thickness[k]).ceil() as i64
-            } else {
-                0
+        let reach: [f64; 3] = std::array::from_fn(|k| {
+            let bins = (cutoff * counts[k] as f64 / thickness[k]).ceil();
+            match (thickness[k] > 0.0, frame.pbc[k]) {
+                (false, _) => 0.0,
+                (true, true) => bins,
+                // Along an open axis no bin lies further than the grid is long.
+                (true, false) => bins.min(counts[k] as f64 - 1.0),
             }
         });
+        // Saturating: a reach too far to search is refused by `guard` before it is used.
+        let reach = reach.map(|r| r as i64);
         let bin_of = |s: &Vec3| -> [usize; 3] {
             std::array::from_fn(|k| {
                 if extent[k] > 0.0 {
@@ -274,8 +519,8 @@ impl<'a> Search<'a> {
         let atom_bins: Vec<[usize; 3]> = fractional.iter().map(bin_of).collect();
         let bins = fill_bins(&atom_bins, &wrapped, counts);
         let largest_bin = bins.start.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0);
-        let edges = estimate_edges(n, thickness, cutoff, &frame.pbc) as f64;
-        Search {
+        let expected_pairs = if half { 0.5 } else { 1.0 } * expected_pairs(n, &frame.cell, extent, cutoff, frame.pbc);
+        Ok(Search {
             frame,
             wrapped,
             offsets,
@@ -283,11 +528,78 @@ impl<'a> Search<'a> {
             bins,
             counts,
             reach,
+            cutoff,
             cutoff2: cutoff * cutoff,
             half,
-            edges_per_atom: if half { 0.5 } else { 1.0 } * edges / n.max(1) as f64,
+            expected_pairs,
+            edges_per_atom: expected_pairs / n.max(1) as f64,
             largest_bin,
+        })
+    }
+
+    /// Candidates one centre atom collects at most: a row of bins along x (in f64, as the
+    /// estimate takes it before the reach is known to be searchable).
+    fn buffer_len(&self) -> f64 {
+        self.largest_bin as f64 * (2.0 * self.reach[0] as f64 + 1.0) + 1.0
+    }
+
+    /// The memory estimate against the budget, before the search buffers and the pairs are
+    /// allocated: a clear refusal when over, else the guard that holds the search to it.
+    fn guard(&self, runs_at_once: usize, limits: Resources) -> Result<Guard, NeighborError> {
+        let n = self.wrapped.len() as f64;
+        let held = n * SEARCH_BYTES_PER_ATOM + 16.0 * self.bins.start.len() as f64;
+        let buffers = 16.0 * runs_at_once as f64 * self.buffer_len();
+        let per_pair = limits.bytes_per_pair.max(1) as f64;
+        let needed = held + buffers + self.expected_pairs * per_pair;
+        let budget = limits.budget as f64;
+        let lower = self.what_lowers_it();
+        if needed > budget {
+            return Err(NeighborError::TooLarge(format!(
+                "the neighbour search would need about {} ({:.3e} expected pairs within the {} Å \
+                 cutoff at {} bytes each, {} of atoms, bins and search buffers), more than its \
+                 budget of {}: {lower}",
+                bytes(needed),
+                self.expected_pairs,
+                length(self.cutoff),
+                limits.bytes_per_pair,
+                bytes(held + buffers),
+                bytes(budget),
+            )));
         }
+        check_visits(self)?;
+        let max_pairs = ((budget - held - buffers) / per_pair) as u64;
+        Ok(Guard {
+            max_pairs,
+            found: AtomicU64::new(0),
+            stop: AtomicBool::new(false),
+            overflow: format!(
+                "the neighbour search found more than {max_pairs} pairs within the {} Å cutoff \
+                 (the atoms are much denser in places than on average), more than its budget of \
+                 {} holds at {} bytes each: {lower}",
+                length(self.cutoff),
+                bytes(budget),
+                limits.bytes_per_pair,
+            ),
+        })
+    }
+
+    /// Advice on lowering the memory of this search.
+    fn what_lowers_it(&self) -> String {
+        let heights = self.frame.cell.heights();
+        let thinnest = (0..3)
+            .filter(|&k| self.frame.pbc[k])
+            .map(|k| heights[k])
+            .fold(f64::INFINITY, f64::min);
+        let cell = if thinnest < self.cutoff {
+            format!(
+                ", or a larger cell (its thinnest height, {} Å, is below the cutoff, so each atom \
+                 meets many images of every atom)",
+                length(thinnest)
+            )
+        } else {
+            String::new()
+        };
+        format!("use a smaller cutoff{cell}, or fewer atoms, or raise {MEMORY_BUDGET_VARIABLE} (e.g. 16G)")
     }
 
     /// The bins along x from `from` to `reach[0]` bins away from bin `bx`, as runs of
@@ -305,14 +617,16 @@ impl<'a> Search<'a> {
         }
     }
 
-    /// The edges of the centre atoms `centres`, in order, handed to `visit`.
-    fn atoms(&self, centres: std::ops::Range<usize>, mut visit: impl FnMut(Edge)) {
+    /// The edges of the centre atoms `centres`, in order, handed to `visit`; stops at
+    /// coincident atoms, when the pairs pass the budget, or when another run has stopped.
+    fn atoms(&self, centres: std::ops::Range<usize>, guard: &Guard, mut visit: impl FnMut(Edge)) -> Result<(), Stop> {
         let (counts, reach, half) = (self.counts, self.reach, self.half);
         let bins = &self.bins;
+        let coincident2 = COINCIDENT_DISTANCE * COINCIDENT_DISTANCE;
         // Candidates within the cutoff, collected without a branch per candidate: most
         // candidates of a linked cell lie outside the sphere, and mispredictions cost more
         // than the distances.
-        let most = self.largest_bin * (2 * reach[0] as usize + 1) + 1;
+        let most = self.buffer_len() as usize;
         let mut hit_slots = vec![0usize; most];
         let mut hit_d2 = vec![0.0; most];
         let mut all_runs = Vec::new();
@@ -320,6 +634,7 @@ impl<'a> Search<'a> {
         for i in centres {
             let ri = self.wrapped[i];
             let bi = self.atom_bins[i];
+            let mut found = 0u64;
             self.x_runs(bi[0], -reach[0], &mut all_runs);
             self.x_runs(bi[0], 0, &mut forward_runs);
             for dz in -reach[2]..=reach[2] {
@@ -363,31 +678,87 @@ impl<'a> Search<'a> {
                             // d = w_j + S·cell − w_i with w = r − o·cell, so the shift on the given
                             // positions is S − o_j + o_i.
                             let given: [i32; 3] = std::array::from_fn(|k| shift[k] - oj[k] + oi[k]);
-                            // A half list states each pair as i < j (or i == j and a positive
-                            // shift): turn the pair around where it was found from j.
-                            let d = sub(bins.wrapped[slot], origin);
-                            visit(if half && (j < i || (j == i && first_nonzero_is_negative(&given))) {
-                                Edge {
-                                    i: j as u32,
-                                    j: i as u32,
-                                    shift: given.map(|c| -c),
-                                    d: d.map(|c| -c),
-                                    d2,
-                                }
-                            } else {
-                                Edge {
-                                    i: i as u32,
-                                    j: j as u32,
-                                    shift: given,
-                                    d,
-                                    d2,
-                                }
-                            });
+                            let edge = Edge {
+                                i: i as u32,
+                                j: j as u32,
+                                shift: given,
+                                d: sub(bins.wrapped[slot], origin),
+                                d2,
+                            };
+                            // Stated as i < j (or i == j and a positive shift), a pair found
+                            // from j is backward: half lists turn it around.
+                            let backward = j < i || (j == i && first_nonzero_is_negative(&given));
+                            if d2 < coincident2 {
+                                let stated = if backward { edge.reversed() } else { edge };
+                                return Err(guard.fail(NeighborError::Coincident {
+                                    i: stated.i as usize,
+                                    j: stated.j as usize,
+                                    shift: stated.shift,
+                                    distance: d2.sqrt(),
+                                }));
+                            }
+                            visit(if half && backward { edge.reversed() } else { edge });
+                            found += 1;
                         }
                     }
                 }
             }
+            guard.count(found)?;
         }
+        Ok(())
+    }
+}
+
+/// Refuses a search that would visit more bin images than [`MAX_BIN_VISITS`] (a cutoff of
+/// thousands of heights of a skewed cell that holds few pairs), before its buffers exist.
+fn check_visits(search: &Search) -> Result<(), NeighborError> {
+    let n = search.wrapped.len();
+    let per_atom: f64 = search.reach.iter().map(|&r| 2.0 * r as f64 + 1.0).product();
+    let visits = n as f64 * per_atom;
+    if n == 0 || visits <= MAX_BIN_VISITS {
+        return Ok(());
+    }
+    let cutoff = search.cutoff;
+    let heights = search.frame.cell.heights();
+    let thinnest = (0..3)
+        .filter(|&k| search.frame.pbc[k])
+        .map(|k| heights[k])
+        .fold(f64::INFINITY, f64::min);
+    Err(NeighborError::TooLarge(format!(
+        "the neighbour search would visit {visits:.3e} bin images ({per_atom:.3e} per atom), more \
+         than {MAX_BIN_VISITS:.0e}: the {} Å cutoff spans {:.3e} heights of the cell \
+         (thinnest {} Å); use a smaller cutoff or a larger cell",
+        length(cutoff),
+        cutoff / thinnest,
+        length(thinnest),
+    )))
+}
+
+/// A length for a message: six significant digits, in powers of ten when far from 1 Å.
+fn length(x: f64) -> String {
+    if (1e-3..1e6).contains(&x.abs()) {
+        let digits = (5 - x.abs().log10().floor() as i32).max(0) as usize;
+        let text = format!("{x:.digits$}");
+        let text = if text.contains('.') {
+            text.trim_end_matches('0').trim_end_matches('.')
+        } else {
+            &text
+        };
+        text.to_string()
+    } else {
+        format!("{x:.3e}")
+    }
+}
+
+/// `b` bytes in words: MiB, GiB, or powers of ten of GiB when absurd.
+fn bytes(b: f64) -> String {
+    let gib = b / f64::from(1u32 << 30);
+    if gib < 1.0 {
+        format!("{:.1} MiB", b / f64::from(1u32 << 20))
+    } else if gib < 1e4 {
+        format!("{gib:.1} GiB")
+    } else {
+        format!("{gib:.2e} GiB")
     }
 }
 
@@ -440,29 +811,45 @@ fn range_along(points: &[Vec3], k: usize) -> Option<(f64, f64)> {
 }
 
 /// Bins at least one cutoff thick, but never many more bins than atoms (a sparse cloud in a
-/// huge box must not allocate a huge grid).
+/// huge box must not allocate a huge grid). The longest axes give up bins first, so a needle
+/// or a sheet of atoms keeps the grid within the limit too.
 fn bin_counts(thickness: Vec3, cutoff: f64, n_atoms: usize) -> [usize; 3] {
-    let mut counts: [usize; 3] = std::array::from_fn(|k| ((thickness[k] / cutoff).floor() as usize).max(1));
-    let limit = 2 * n_atoms + 1000;
-    let total = |c: &[usize; 3]| c.iter().map(|&x| x as f64).product::<f64>();
-    if total(&counts) > limit as f64 {
-        let factor = (total(&counts) / limit as f64).cbrt();
-        counts = counts.map(|c| ((c as f64 / factor).floor() as usize).max(1));
+    let limit = (2 * n_atoms + 1000) as f64;
+    let mut counts: [f64; 3] = std::array::from_fn(|k| (thickness[k] / cutoff).floor().clamp(1.0, limit));
+    // Each pass shrinks the axes with more than one bin by a common factor; axes that reach
+    // one bin drop out, so three passes bring the product within the limit.
+    for _ in 0..3 {
+        let total: f64 = counts.iter().product();
+        let free: Vec<usize> = (0..3).filter(|&k| counts[k] > 1.0).collect();
+        if total <= limit || free.is_empty() {
+            break;
+        }
+        let factor = (total / limit).powf(1.0 / free.len() as f64);
+        for k in free {
+            counts[k] = (counts[k] / factor).floor().max(1.0);
+        }
     }
-    counts
+    counts.map(|c| c as usize)
 }
 
-/// An estimate of the number of edges, to reserve the output once instead of regrowing it.
-fn estimate_edges(n: usize, thickness: Vec3, cutoff: f64, pbc: &[bool; 3]) -> usize {
-    let volume: f64 = (0..3)
-        .map(|k| if pbc[k] { thickness[k] } else { thickness[k] + cutoff })
-        .product();
-    if volume <= 0.0 || n == 0 {
-        return n;
-    }
+/// The expected number of directed pairs within the cutoff at the structure's mean density:
+/// each atom meets the atoms (and periodic images) of a cutoff sphere; in an open structure
+/// at most all the others.
+fn expected_pairs(n: usize, cell: &Cell, extent: Vec3, cutoff: f64, pbc: [bool; 3]) -> f64 {
+    let n = n as f64;
+    // The cell along periodic axes (its true volume, however skewed), the atoms' extent
+    // grown by the cutoff along open ones.
+    let heights = cell.heights();
+    let volume = cell.volume()
+        * (0..3)
+            .map(|k| if pbc[k] { 1.0 } else { extent[k] + cutoff / heights[k] })
+            .product::<f64>();
     let sphere = 4.0 / 3.0 * std::f64::consts::PI * cutoff.powi(3);
-    let per_atom = (n as f64 / volume * sphere * 1.05).min(n as f64 * 27.0);
-    (per_atom * n as f64) as usize
+    let mut per_atom = n * sphere / volume * 1.05;
+    if !pbc.iter().any(|&p| p) {
+        per_atom = per_atom.min(n - 1.0);
+    }
+    n * per_atom.max(0.0)
 }
 
 /// Reference O(N²·images) search, for tests and for checking the fast path on odd inputs.
@@ -508,4 +895,41 @@ pub fn brute_force(positions: &[Vec3], cell: Option<&Cell>, pbc: [bool; 3], cuto
         }
     }
     list
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bins_stay_within_the_limit_for_needles_sheets_and_overflowing_ratios() {
+        let limit = 2 * 3 + 1000;
+        for thickness in [[1e308, 1.0, 1.0], [1e12, 1e12, 0.0], [1e9, 5.0, 3.0], [1e3; 3]] {
+            let counts = bin_counts(thickness, 1.0, 3);
+            assert!(counts.iter().product::<usize>() <= limit, "{thickness:?}: {counts:?}");
+            assert!(counts.iter().all(|&c| c >= 1));
+        }
+        assert!(bin_counts([1e9, 1.0, 1.0], 1e-300, 3).iter().product::<usize>() <= limit);
+        assert_eq!(bin_counts([10.0, 10.0, 10.0], 2.0, 100), [5, 5, 5]);
+    }
+
+    #[test]
+    fn lengths_read_well_in_messages() {
+        assert_eq!(length(3.0900000000000003), "3.09");
+        assert_eq!(length(5.0), "5");
+        assert_eq!(length(0.001), "0.001");
+        assert_eq!(length(1e9), "1.000e9");
+        assert_eq!(length(1234.5678), "1234.57");
+    }
+
+    #[test]
+    fn budgets_read_as_bytes_with_binary_suffixes() {
+        assert_eq!(parse_bytes("8G"), Some(8 << 30));
+        assert_eq!(parse_bytes(" 512m "), Some(512 << 20));
+        assert_eq!(parse_bytes("1.5K"), Some(1536));
+        assert_eq!(parse_bytes("1000000"), Some(1_000_000));
+        for bad in ["", "G", "-1G", "8X", "lots", "nanG", "0"] {
+            assert_eq!(parse_bytes(bad), None, "{bad}");
+        }
+    }
 }

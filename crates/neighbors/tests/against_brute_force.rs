@@ -108,9 +108,9 @@ fn edge_cases_are_handled() {
     assert!(neighbor_list_of(&[], None, [false; 3], 3.0).unwrap().is_empty());
     let one = neighbor_list_of(&[[1.0, 2.0, 3.0]], None, [false; 3], 3.0).unwrap();
     assert!(one.is_empty());
-    // Coincident atoms are neighbours at distance zero (validation, not the search, rejects them).
-    let twins = neighbor_list_of(&[[0.0; 3], [0.0; 3]], None, [false; 3], 1.0).unwrap();
-    assert_eq!(twins.len(), 2);
+    // Coincident atoms have no potential: the search refuses them, naming both.
+    let twins = neighbor_list_of(&[[0.0; 3], [0.0; 3]], None, [false; 3], 1.0);
+    assert!(matches!(twins, Err(NeighborError::Coincident { i: 0, j: 1, .. })));
     // A sparse cloud in a huge box stays cheap: bins are bounded by the atom count.
     let far = neighbor_list_of(
         &[[0.0; 3], [1e6, 1e6, 1e6], [1e6, 1e6, 1e6 + 0.5]],
