@@ -68,8 +68,8 @@ fn end_quietly_when_stdout_closes() {
             .map(String::as_str)
             .or_else(|| payload.downcast_ref::<&str>().copied())
             .unwrap_or_default();
-        let closed_stdout = message.starts_with("failed printing to stdout")
-            && message.to_ascii_lowercase().contains("broken pipe");
+        let closed_stdout =
+            message.starts_with("failed printing to stdout") && message.to_ascii_lowercase().contains("broken pipe");
         if closed_stdout {
             std::process::exit(0);
         }

@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use minima_io::extxyz;
 
 mod common;
-use common::{minima, minima_error, path, qm9_archive, run};
+use common::{minima, minima_error, path, run};
 
 /// A copper dimer, an iron dimer (EMT has no iron), a copper trimer and two copper atoms on
 /// top of each other: frames 1 and 3 are bad.
@@ -42,7 +42,16 @@ fn failed_frames(output: &Path) -> Vec<usize> {
 /// fcc copper at 3.615 Å (`minima data fcc`).
 fn copper_crystal(dir: &Path) -> PathBuf {
     let crystal = dir.join("cu.extxyz");
-    minima(&["data", "fcc", "--elements", "Cu", "--scales", "1:1:1", "-o", path(&crystal)]);
+    minima(&[
+        "data",
+        "fcc",
+        "--elements",
+        "Cu",
+        "--scales",
+        "1:1:1",
+        "-o",
+        path(&crystal),
+    ]);
     crystal
 }
 
@@ -88,15 +97,51 @@ fn a_closed_stdout_is_a_quiet_end_and_outputs_are_still_written() {
     let labelled = d.join("labelled.extxyz");
     let relaxed = d.join("relaxed.extxyz");
     let stem = d.join("curve");
+    let (merged, contributions) = (d.join("merged.extxyz"), d.join("contrib"));
     let commands: Vec<Vec<&str>> = vec![
         vec!["info", path(&crystal)],
         vec!["bonds", "-i", path(&methane)],
-        vec!["data", "fcc", "--elements", "Cu", "--scales", "1:1:1", "-o", path(&crystal)],
+        vec![
+            "data",
+            "fcc",
+            "--elements",
+            "Cu",
+            "--scales",
+            "1:1:1",
+            "-o",
+            path(&crystal),
+        ],
         vec!["label", "--calc", "emt", "-i", path(&cluster), "-o", path(&labelled)],
-        vec!["merge", path(&labelled), "-o", path(&d.join("merged.extxyz"))],
-        vec!["relax", "--reference", "emt", "-i", path(&cluster), "-o", path(&relaxed)],
-        vec!["curve", "--reference", "emt", "-i", path(&crystal), "--scales", "0.9:1.1:5", "-o", path(&stem)],
-        vec!["contributions", "--reference", "emt", "-i", path(&cluster), "-o", path(&d.join("contrib"))],
+        vec!["merge", path(&labelled), "-o", path(&merged)],
+        vec![
+            "relax",
+            "--reference",
+            "emt",
+            "-i",
+            path(&cluster),
+            "-o",
+            path(&relaxed),
+        ],
+        vec![
+            "curve",
+            "--reference",
+            "emt",
+            "-i",
+            path(&crystal),
+            "--scales",
+            "0.9:1.1:5",
+            "-o",
+            path(&stem),
+        ],
+        vec![
+            "contributions",
+            "--reference",
+            "emt",
+            "-i",
+            path(&cluster),
+            "-o",
+            path(&contributions),
+        ],
     ];
     for args in &commands {
         assert_quiet_end(args);
@@ -115,7 +160,10 @@ fn relax_keeps_the_frames_that_succeed_and_lists_those_that_fail() {
     let output = dir.path().join("relaxed.extxyz");
     let error = minima_error(&["relax", "--reference", "emt", "-i", path(&input), "-o", path(&output)]);
     assert!(error.contains("2 of 4 frames failed"), "{error}");
-    assert!(error.contains("mixed.extxyz") && error.contains("frame 1: EMT has no parameters for Fe"), "{error}");
+    assert!(
+        error.contains("mixed.extxyz") && error.contains("frame 1: EMT has no parameters for Fe"),
+        "{error}"
+    );
     assert!(error.contains("frame 3"), "{error}");
     let relaxed = extxyz::read_all(&output).unwrap();
     let formulas: Vec<String> = relaxed.iter().map(|a| a.formula()).collect();
@@ -147,7 +195,10 @@ fn bench_relax_keeps_the_molecules_that_succeed_and_lists_those_that_fail() {
         "-o",
         path(&stem),
     ]);
-    assert!(error.contains("2 of 4 frames failed") && error.contains("frame 1: EMT has no parameters for Fe"), "{error}");
+    assert!(
+        error.contains("2 of 4 frames failed") && error.contains("frame 1: EMT has no parameters for Fe"),
+        "{error}"
+    );
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(stem.with_extension("json")).unwrap()).unwrap();
     let frames: Vec<u64> = json["molecules"]
@@ -165,15 +216,23 @@ fn bench_relax_keeps_the_molecules_that_succeed_and_lists_those_that_fail() {
 fn predict_keeps_the_frames_that_succeed_and_lists_those_that_fail() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let data = d.join("qm9.extxyz");
-    minima(&["convert", "--from", "qm9", path(&qm9_archive()), "--first", "20", "-o", path(&data)]);
+    // A model of EMT copper dimers and trimers, trained for one epoch: enough to predict.
+    let clusters: String = (0..10)
+        .map(|k| {
+            let r = 2.2 + 0.1 * k as f64;
+            format!("3\n\nCu 0 0 0\nCu {r} 0 0\nCu 0 {r} 0.3\n")
+        })
+        .collect();
+    let clusters = write(d, "cu.extxyz", &clusters);
+    let data = d.join("cu_emt.extxyz");
+    minima(&["label", "--calc", "emt", "-i", path(&clusters), "-o", path(&data)]);
     let run_dir = d.join("run");
     let config = write(
         d,
         "run.toml",
         &format!(
             "[model]\nkind = \"vimpnn\"\nhidden = 8\nreadout_hidden = 8\n[model.aux]\nscale = false\n\
-             [data]\nfile = {:?}\nsplit = [0.6, 0.2, 0.2]\n[train]\noutput = {:?}\nmax_epochs = 1\nbatch_size = 8\n",
+             [data]\nfile = {:?}\nsplit = [0.6, 0.2, 0.2]\n[train]\noutput = {:?}\nmax_epochs = 1\nbatch_size = 4\n",
             path(&data),
             path(&run_dir)
         ),
@@ -181,15 +240,26 @@ fn predict_keeps_the_frames_that_succeed_and_lists_those_that_fail() {
     minima(&["train", "--config", path(&config)]);
     let model = run_dir.join("best.safetensors");
 
-    // QM9 molecules 1 and 2 (methane, ammonia) around a copper atom the model never saw.
+    // Two copper clusters around an iron dimer the model never saw.
     let molecules = extxyz::read_all(&data).unwrap();
-    let copper = extxyz::read_str("1\n\nCu 0 0 0\n", "cu").unwrap().remove(0);
+    let iron = extxyz::read_str("2\n\nFe 0 0 0\nFe 0 0 2.5\n", "fe").unwrap().remove(0);
     let mixed = d.join("mixed.extxyz");
-    extxyz::write_all(&mixed, &[molecules[0].clone(), copper, molecules[1].clone()]).unwrap();
+    extxyz::write_all(&mixed, &[molecules[0].clone(), iron, molecules[1].clone()]).unwrap();
     let output = d.join("predicted.extxyz");
-    let error = minima_error(&["predict", "--model", path(&model), "-i", path(&mixed), "-o", path(&output)]);
-    assert!(error.contains("1 of 3 frames failed") && error.contains("frame 1"), "{error}");
-    assert!(error.contains("Cu"), "{error}");
+    let error = minima_error(&[
+        "predict",
+        "--model",
+        path(&model),
+        "-i",
+        path(&mixed),
+        "-o",
+        path(&output),
+    ]);
+    assert!(
+        error.contains("1 of 3 frames failed") && error.contains("frame 1"),
+        "{error}"
+    );
+    assert!(error.contains("Fe"), "{error}");
     let predicted = extxyz::read_all(&output).unwrap();
     assert_eq!(predicted.len(), 2);
     assert_eq!(predicted[1].numbers(), molecules[1].numbers());
@@ -199,7 +269,15 @@ fn predict_keeps_the_frames_that_succeed_and_lists_those_that_fail() {
     // An output that cannot be written is named.
     let blocker = write(d, "not_a_folder", "");
     let unwritable = blocker.join("predicted.extxyz");
-    let error = minima_error(&["predict", "--model", path(&model), "-i", path(&data), "-o", path(&unwritable)]);
+    let error = minima_error(&[
+        "predict",
+        "--model",
+        path(&model),
+        "-i",
+        path(&data),
+        "-o",
+        path(&unwritable),
+    ]);
     assert!(error.contains(path(&unwritable)), "{error}");
 }
 
@@ -211,10 +289,21 @@ fn a_scan_whose_energy_only_rises_or_only_falls_reports_no_minimum() {
     // below 0.95 it only falls.
     for (scales, edge) in [("1.0:1.2:5", "1"), ("0.8:0.95:4", "0.95")] {
         let stem = dir.path().join("curve");
-        let out = minima(&["curve", "--reference", "emt", "-i", path(&crystal), "--scales", scales, "-o", path(&stem)]);
+        let out = minima(&[
+            "curve",
+            "--reference",
+            "emt",
+            "-i",
+            path(&crystal),
+            "--scales",
+            scales,
+            "-o",
+            path(&stem),
+        ]);
         let report = String::from_utf8_lossy(&out.stdout);
-        let expected =
-            format!("emt: no minimum inside the scanned range (energy falls toward the edge at scale {edge}); widen the scan");
+        let expected = format!(
+            "emt: no minimum inside the scanned range (energy falls toward the edge at scale {edge}); widen the scan"
+        );
         assert!(report.contains(&expected), "{report}");
         assert!(!report.contains("minimum at scale"), "{report}");
         let json: serde_json::Value =
@@ -234,7 +323,15 @@ fn outputs_that_cannot_be_written_are_named() {
     // Root ignores permissions: a "folder" that is a regular file fails for everyone.
     let blocker = write(d, "not_a_folder", "");
     let relaxed = blocker.join("relaxed.extxyz");
-    let error = minima_error(&["relax", "--reference", "emt", "-i", path(&cluster), "-o", path(&relaxed)]);
+    let error = minima_error(&[
+        "relax",
+        "--reference",
+        "emt",
+        "-i",
+        path(&cluster),
+        "-o",
+        path(&relaxed),
+    ]);
     assert!(error.contains(path(&relaxed)), "{error}");
     let trajectory = blocker.join("steps.extxyz");
     let error = minima_error(&[
@@ -256,7 +353,17 @@ fn outputs_that_cannot_be_written_are_named() {
     // A figure that cannot take the place of what is there (a folder).
     let stem = d.join("curve");
     std::fs::create_dir(stem.with_extension("svg")).unwrap();
-    let error = minima_error(&["curve", "--reference", "emt", "-i", path(&crystal), "--scales", "0.9:1.1:5", "-o", path(&stem)]);
+    let error = minima_error(&[
+        "curve",
+        "--reference",
+        "emt",
+        "-i",
+        path(&crystal),
+        "--scales",
+        "0.9:1.1:5",
+        "-o",
+        path(&stem),
+    ]);
     assert!(error.contains(path(&stem.with_extension("svg"))), "{error}");
     // An output that is a folder.
     let folder = d.join("folder.extxyz");

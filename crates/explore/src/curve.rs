@@ -217,7 +217,12 @@ mod tests {
         for (scales, edge) in [(&rising, rising[0]), (&falling, falling[5])] {
             let scan = scan(&crystal, scales, &[&Emt::new()], || {}).unwrap();
             let curve = &scan.curves[0];
-            assert_eq!((curve.minimum, curve.falls_toward_edge), (None, Some(edge)), "{:?}", curve.energies);
+            assert_eq!(
+                (curve.minimum, curve.falls_toward_edge),
+                (None, Some(edge)),
+                "{:?}",
+                curve.energies
+            );
             let verdict = curve.verdict(scan.nearest_neighbor);
             assert!(verdict.starts_with("no minimum inside the scanned range"), "{verdict}");
             assert!(verdict.contains(&format!("edge at scale {edge}")), "{verdict}");

@@ -53,8 +53,7 @@ impl FrameFailures {
             }
         }
         minima_io::write_atomic(&path, |w| {
-            self.iter()
-                .try_for_each(|f| writeln!(w, "{}\t{}", f.frame, f.reason))
+            self.iter().try_for_each(|f| writeln!(w, "{}\t{}", f.frame, f.reason))
         })
         .map_err(ExploreError::write(&path))?;
         Ok(path)

@@ -419,7 +419,11 @@ fn lbfgs(path: Path, options: &RelaxOptions) -> Result<Relaxation, ExploreError>
         match line_search(&path, &x, labels.energy, &gradient, direction, options.max_step) {
             Ok((next, next_labels)) => {
                 let s = next.iter().zip(&x).map(|(a, b)| a - b).collect();
-                let y = gradient_of(&next_labels).iter().zip(&gradient).map(|(a, b)| a - b).collect();
+                let y = gradient_of(&next_labels)
+                    .iter()
+                    .zip(&gradient)
+                    .map(|(a, b)| a - b)
+                    .collect();
                 history.remember(s, y);
                 step += 1;
                 path.borrow_mut().accept(step, next_labels.clone());
@@ -447,7 +451,9 @@ fn line_search(
     let mut search = MoreThuenteLineSearch::new()
         .with_bounds(0.0, 4.0 * max_step / largest)
         .map_err(stalled)?;
-    search.initial_step_length((max_step / largest).min(1.0)).map_err(stalled)?;
+    search
+        .initial_step_length((max_step / largest).min(1.0))
+        .map_err(stalled)?;
     search.search_direction(direction);
     let landscape = Landscape {
         path,
@@ -593,7 +599,11 @@ mod tests {
         };
         let result = relax(&DoubleWell, &start, &options, |_| {}).unwrap();
         assert_eq!(result.stop, Stop::Converged);
-        assert!((result.atoms.positions()[0][0] - 1.0).abs() < 1e-3, "{:?}", result.atoms.positions());
+        assert!(
+            (result.atoms.positions()[0][0] - 1.0).abs() < 1e-3,
+            "{:?}",
+            result.atoms.positions()
+        );
     }
 
     #[test]

@@ -62,7 +62,13 @@ pub fn run(args: Args) -> Result<()> {
     bar.finish_and_clear();
     report!(
         "{:>6} {:>14} {:>7} {:>7} {:>9} {:>9} {:>6}",
-        "frame", "formula", "broken", "reform", "start Å", "ΔP Å", "steps"
+        "frame",
+        "formula",
+        "broken",
+        "reform",
+        "start Å",
+        "ΔP Å",
+        "steps"
     );
     for r in &records {
         report!(

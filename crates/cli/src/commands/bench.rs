@@ -88,7 +88,12 @@ pub fn run(bench: Bench) -> Result<()> {
 fn neighbors(sizes: &[usize], cutoff: f64, repeat: usize) -> Result<()> {
     report!(
         "{:>10} {:>12} {:>10} {:>10} {:>14} {:>14}",
-        "atoms", "edges", "best s", "median s", "edges MiB", "peak RSS MiB"
+        "atoms",
+        "edges",
+        "best s",
+        "median s",
+        "edges MiB",
+        "peak RSS MiB"
     );
     let mut rows = Vec::new();
     for &target in sizes {
@@ -186,7 +191,10 @@ fn model(args: &ModelArgs) -> Result<()> {
     );
     report!(
         "{:>8} {:>8} {:>22} {:>24}",
-        "model", "threads", "energy+forces mol/s", "train step ms (batch)"
+        "model",
+        "threads",
+        "energy+forces mol/s",
+        "train step ms (batch)"
     );
     for kind in &args.kinds {
         let mut config = minima_train::RunConfig::default();

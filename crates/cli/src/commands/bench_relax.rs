@@ -113,7 +113,10 @@ fn benchmark_frames(
     for (name, spread) in [("start displacement Å", s), ("ΔP Å", p), ("|ΔE_g| eV", e)] {
         report!(
             "{name:>22} {:>10.4} {:>10.4} {:>10.4} {:>10.4}",
-            spread.mean, spread.median, spread.p90, spread.max
+            spread.mean,
+            spread.median,
+            spread.p90,
+            spread.max
         );
     }
     report!("ΔP < 0.1 Å: {below} of {}", records.len());

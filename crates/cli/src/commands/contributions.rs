@@ -91,7 +91,10 @@ pub fn run(args: Args) -> Result<()> {
             };
             report!(
                 "{:>8} {:>11} {:>12} {:>14}",
-                "scale", "nearest Å", "E − E(1) eV", "moved atom eV"
+                "scale",
+                "nearest Å",
+                "E − E(1) eV",
+                "moved atom eV"
             );
             for p in &scan {
                 report!(

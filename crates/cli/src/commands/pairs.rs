@@ -105,7 +105,19 @@ pub fn run(args: Args) -> Result<()> {
     );
     report!(
         "{:>4} {:>4} {:>6} {:>9} {:>8} {:>9} {:>9} {:>9} {:>7} {:>8} {:>10} {:>11} {:>9}",
-        "i", "j", "pair", "bond", "d Å", "β0", "β1 eV", "β2 eV", "β3", "β4 Å", "E_ij eV", "dE/dd eV/Å", "min Å"
+        "i",
+        "j",
+        "pair",
+        "bond",
+        "d Å",
+        "β0",
+        "β1 eV",
+        "β2 eV",
+        "β3",
+        "β4 Å",
+        "E_ij eV",
+        "dE/dd eV/Å",
+        "min Å"
     );
     for p in &pairs {
         let [b0, b1, b2, b3, b4] = p.beta;
