@@ -56,8 +56,33 @@ enum Command {
     Bench(commands::bench::Bench),
 }
 
+/// A closed stdout (`minima info … | head`) is a quiet end: `println!` panics on it, and this
+/// hook ends the process there without the panic's message, as a command whose reader has
+/// gone. Commands that write files report through `report!`, which never stops them.
+fn end_quietly_when_stdout_closes() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        let closed_stdout =
+            message.starts_with("failed printing to stdout") && message.to_ascii_lowercase().contains("broken pipe");
+        if closed_stdout {
+            std::process::exit(0);
+        }
+        default(info);
+    }));
+}
+
 fn main() {
     let cli = Cli::parse();
+    // Not for `train`: its stdout is a log beside a run that must go on, however it is read.
+    if !matches!(cli.command, Command::Train(_)) {
+        end_quietly_when_stdout_closes();
+    }
     let result = match cli.command {
         Command::Convert(args) => commands::convert::run(args),
         Command::Info(args) => commands::info::run(args),

@@ -25,6 +25,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use crate::curve::with_fixed_bonds;
+use crate::failures::FrameFailures;
 use crate::relax::{relax, RelaxOptions, Stop};
 use crate::ExploreError;
 
@@ -83,7 +84,8 @@ pub struct Reoptimized {
     pub stop: Stop,
 }
 
-/// Perturbs and relaxes each of `molecules[frames]`; `done` is called after each.
+/// Perturbs and relaxes each of `molecules[frames]`; `done` is called after each. A molecule
+/// the calculator cannot treat is listed among the failures and the others go on.
 pub fn reoptimize(
     calculator: &dyn Calculator,
     molecules: &[Atoms],
@@ -92,14 +94,23 @@ pub fn reoptimize(
     seed: u64,
     options: &RelaxOptions,
     mut done: impl FnMut(&Reoptimized),
-) -> Result<Vec<Reoptimized>, ExploreError> {
+) -> (Vec<Reoptimized>, FrameFailures) {
     let mut out = Vec::with_capacity(frames.len());
+    let mut failures = FrameFailures::default();
     for &frame in frames {
         let original = with_fixed_bonds(&molecules[frame]);
         let start = perturbed(&original, sigma, seed.wrapping_add(frame as u64));
-        let context = |e: ExploreError| ExploreError::Input(format!("frame {frame}: {e}"));
-        let reference = calculator.calculate_checked(&original).map_err(|e| context(e.into()))?;
-        let result = relax(calculator, &start, options, |_| {}).map_err(context)?;
+        let relaxed = calculator
+            .calculate_checked(&original)
+            .map_err(ExploreError::from)
+            .and_then(|reference| Ok((reference, relax(calculator, &start, options, |_| {})?)));
+        let (reference, result) = match relaxed {
+            Ok(both) => both,
+            Err(error) => {
+                failures.push(frame, error);
+                continue;
+            }
+        };
         let record = Reoptimized {
             frame,
             formula: original.formula(),
@@ -113,7 +124,7 @@ pub fn reoptimize(
         done(&record);
         out.push(record);
     }
-    Ok(out)
+    (out, failures)
 }
 
 /// A functional group: the atoms on the far side of an acyclic single bond between heavy

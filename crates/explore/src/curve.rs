@@ -1,6 +1,8 @@
 //! Energy against isotropic scale (the papers' Fig. 3 and 5): a molecule scaled about its
 //! centroid, a crystal with its cell, each scale evaluated by one or more calculators, and each
 //! curve's minimum refined by the parabola through the lowest grid point and its neighbours.
+//! A curve whose lowest point is an end of the scan has no minimum inside the scanned range:
+//! the energy still falls beyond it, and the edge is reported as such, never as a minimum.
 
 use std::io::Write;
 use std::path::Path;
@@ -22,8 +24,47 @@ pub struct Curve {
     pub name: String,
     /// Energy at each scale (eV).
     pub energies: Vec<f64>,
-    /// (scale, energy) of the refined minimum.
+    /// (scale, energy) of the refined minimum; none when the lowest energy is at an end of
+    /// the scan.
     pub minimum: Option<(f64, f64)>,
+    /// The end of the scan (its scale) the energy falls toward, when there is no minimum
+    /// inside the scanned range.
+    pub falls_toward_edge: Option<f64>,
+}
+
+impl Curve {
+    /// The curve of `energies` on `scales` (ascending), its minimum found inside the range.
+    pub fn new(name: impl Into<String>, scales: &[f64], energies: Vec<f64>) -> Curve {
+        let lowest = (0..energies.len().min(scales.len())).min_by(|&a, &b| energies[a].total_cmp(&energies[b]));
+        let at_edge = lowest.filter(|&k| k == 0 || k + 1 == scales.len().min(energies.len()));
+        Curve {
+            name: name.into(),
+            minimum: if at_edge.is_some() {
+                None
+            } else {
+                parabolic_minimum(scales, &energies)
+            },
+            falls_toward_edge: at_edge.map(|k| scales[k]),
+            energies,
+        }
+    }
+
+    /// What the curve says about its minimum, for a report: where it is, or that the scan
+    /// must be widened.
+    pub fn verdict(&self, nearest_neighbor: Option<f64>) -> String {
+        match (self.minimum, self.falls_toward_edge) {
+            (Some((scale, energy)), _) => {
+                let length = nearest_neighbor
+                    .map(|d| format!(", nearest neighbours {:.3} Å", d * scale))
+                    .unwrap_or_default();
+                format!("minimum at scale {scale:.4}{length}, E = {energy:.4} eV")
+            }
+            (None, Some(edge)) => format!(
+                "no minimum inside the scanned range (energy falls toward the edge at scale {edge}); widen the scan"
+            ),
+            (None, None) => "no minimum: no energies".into(),
+        }
+    }
 }
 
 /// Curves of one structure on one grid of scales.
@@ -83,11 +124,7 @@ pub fn scan(
             energies.push(labels.energy);
             progress();
         }
-        curves.push(Curve {
-            name: calculator.name().to_string(),
-            minimum: parabolic_minimum(scales, &energies),
-            energies,
-        });
+        curves.push(Curve::new(calculator.name(), scales, energies));
     }
     Ok(Scan {
         scales: scales.to_vec(),
@@ -113,8 +150,8 @@ impl Scan {
                 writeln!(w)?;
             }
             Ok(())
-        })?;
-        Ok(())
+        })
+        .map_err(ExploreError::write(path))
     }
 
     /// Energy relative to each curve's own minimum against scale, every minimum marked. Each
@@ -134,7 +171,11 @@ impl Scan {
                 .zip(&curve.energies)
                 .map(|(&s, &e)| (s, e - lowest))
                 .collect();
-            figure = figure.with_series(&curve.name, points, Style::Line);
+            let label = match curve.falls_toward_edge {
+                Some(edge) => format!("{} (no minimum in range: falls toward scale {edge})", curve.name),
+                None => curve.name.clone(),
+            };
+            figure = figure.with_series(label, points, Style::Line);
             if let Some((s, e)) = curve.minimum {
                 figure = figure.with_marker(format!("{} minimum: scale {s:.3}", curve.name), (s, e - lowest), k);
             }
@@ -165,5 +206,42 @@ mod tests {
         let text = std::fs::read_to_string(csv).unwrap();
         assert!(text.starts_with("scale,emt_energy_eV\n0.85,"));
         assert_eq!(text.lines().count(), 42);
+    }
+
+    #[test]
+    fn a_scan_that_only_rises_or_only_falls_has_no_minimum_only_an_edge() {
+        // Compressed copper only rises in energy as it is squeezed further from 3.59 Å …
+        let crystal = fcc_supercell(29, 3.59, 2);
+        let rising: Vec<f64> = (0..6).map(|k| 1.0 + 0.02 * k as f64).collect();
+        let falling: Vec<f64> = (0..6).map(|k| 0.85 + 0.02 * k as f64).collect();
+        for (scales, edge) in [(&rising, rising[0]), (&falling, falling[5])] {
+            let scan = scan(&crystal, scales, &[&Emt::new()], || {}).unwrap();
+            let curve = &scan.curves[0];
+            assert_eq!(
+                (curve.minimum, curve.falls_toward_edge),
+                (None, Some(edge)),
+                "{:?}",
+                curve.energies
+            );
+            let verdict = curve.verdict(scan.nearest_neighbor);
+            assert!(verdict.starts_with("no minimum inside the scanned range"), "{verdict}");
+            assert!(verdict.contains(&format!("edge at scale {edge}")), "{verdict}");
+            let json = serde_json::to_value(&scan).unwrap();
+            assert!(json["curves"][0]["minimum"].is_null(), "{json}");
+            assert_eq!(json["curves"][0]["falls_toward_edge"], edge);
+            let svg = scan.figure("edge").svg().unwrap();
+            assert!(svg.contains("no minimum in range") && !svg.contains("emt minimum"));
+        }
+    }
+
+    #[test]
+    fn an_interior_minimum_is_still_found_and_an_edge_never_is() {
+        let scales = [1.0, 2.0, 3.0, 4.0];
+        let valley = Curve::new("valley", &scales, vec![3.0, 1.0, 2.0, 5.0]);
+        assert!(valley.minimum.is_some() && valley.falls_toward_edge.is_none());
+        let flat = Curve::new("flat", &scales, vec![1.0; 4]);
+        assert_eq!((flat.minimum, flat.falls_toward_edge), (None, Some(1.0)));
+        let one = Curve::new("one", &[1.0], vec![-2.0]);
+        assert_eq!((one.minimum, one.falls_toward_edge), (None, Some(1.0)));
     }
 }

@@ -6,14 +6,17 @@
 //! - [`relax`]: FIRE and L-BFGS relaxation;
 //! - [`benchmark`]: the re-optimisation benchmark (perturb equilibrium molecules, relax,
 //!   measure ΔP and ΔE_g) and molecule assembly;
+//! - [`failures`]: the frames a multi-frame run could not treat, listed beside its output;
 //! - [`plot`]: the figures, SVG and PNG.
 
 pub mod benchmark;
 pub mod contributions;
 pub mod curve;
+pub mod failures;
 pub mod plot;
 pub mod relax;
 
+pub use failures::FrameFailures;
 pub use relax::{relax, Optimizer, RelaxOptions, Relaxation, Stop};
 
 #[derive(Debug, thiserror::Error)]
@@ -22,8 +25,24 @@ pub enum ExploreError {
     Calc(#[from] minima_label::CalcError),
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    /// An output could not be written (no space, no such folder, no permission).
+    #[error("{}: cannot write: {source}", path.display())]
+    Write {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Input(String),
     #[error("drawing the figure: {0}")]
     Plot(String),
+}
+
+impl ExploreError {
+    /// The error of writing `path`, naming it.
+    pub fn write(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> ExploreError + '_ {
+        move |source| ExploreError::Write {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
 }

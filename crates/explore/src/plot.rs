@@ -92,8 +92,8 @@ impl Figure {
         let png = rasterise(&svg)?;
         let svg_path = stem.with_extension("svg");
         let png_path = stem.with_extension("png");
-        minima_io::write_atomic(&svg_path, |w| w.write_all(svg.as_bytes()))?;
-        minima_io::write_atomic(&png_path, |w| w.write_all(&png))?;
+        minima_io::write_atomic(&svg_path, |w| w.write_all(svg.as_bytes())).map_err(ExploreError::write(&svg_path))?;
+        minima_io::write_atomic(&png_path, |w| w.write_all(&png)).map_err(ExploreError::write(&png_path))?;
         Ok([svg_path, png_path])
     }
 

@@ -1,18 +1,18 @@
 //! Structure relaxation with any [`Calculator`]: FIRE exactly as ASE's `ase.optimize.FIRE`
-//! (unit masses, the same defaults), and L-BFGS with a More–Thuente line search from argmin.
+//! (unit masses, the same defaults), and L-BFGS with a More–Thuente line search from argmin,
+//! whose memory is forgotten whenever it would lead uphill.
 //! Positions only: a periodic cell is kept fixed. Both stop when the largest atomic force is
 //! below `fmax` (ASE's criterion) or after `steps` steps, and say which.
 
 use std::cell::RefCell;
 
-use argmin::core::{
-    CostFunction, Executor, Gradient, IterState, Problem, Solver, State, TerminationReason, TerminationStatus, KV,
-};
+use std::collections::VecDeque;
+
+use argmin::core::{CostFunction, Executor, Gradient, State};
 use argmin::solver::linesearch::{LineSearch, MoreThuenteLineSearch};
-use argmin::solver::quasinewton::LBFGS;
 use minima_atoms::cell::{dot, norm};
 use minima_atoms::{Atoms, Vec3};
-use minima_label::{CalcError, Calculator, Labels};
+use minima_label::{Calculator, Labels};
 use serde::Serialize;
 
 use crate::ExploreError;
@@ -287,9 +287,10 @@ fn dot_all(a: &[Vec3], b: &[Vec3]) -> f64 {
     a.iter().zip(b).map(|(&x, &y)| dot(x, y)).sum()
 }
 
-/// The energy landscape as argmin sees it: parameters are the flattened positions, the
-/// gradient is minus the forces. The last evaluation is kept, since argmin asks for the cost
-/// and the gradient at the same point separately and the calculator gives both at once.
+/// The energy landscape as argmin's line search sees it: parameters are the flattened
+/// positions, the gradient is minus the forces. The last evaluation is kept, since argmin asks
+/// for the cost and the gradient at the same point separately and the calculator gives both at
+/// once.
 struct Landscape<'p, 'a> {
     path: &'p RefCell<Path<'a>>,
     last: RefCell<Option<(Vec<f64>, Labels)>>,
@@ -306,13 +307,6 @@ impl Landscape<'_, '_> {
         let labels = self.path.borrow_mut().evaluate(positions).map_err(CalcOrOther)?;
         *self.last.borrow_mut() = Some((param.to_vec(), labels.clone()));
         Ok(labels)
-    }
-
-    /// Accepts the point `param` (evaluated last) as step `step`.
-    fn accept(&self, step: usize, param: &[f64]) -> Result<(), argmin::core::Error> {
-        let labels = self.labels(param)?;
-        self.path.borrow_mut().accept(step, labels);
-        Ok(())
     }
 }
 
@@ -333,158 +327,159 @@ impl Gradient for Landscape<'_, '_> {
     type Param = Vec<f64>;
     type Gradient = Vec<f64>;
     fn gradient(&self, param: &Vec<f64>) -> Result<Vec<f64>, argmin::core::Error> {
-        Ok(self.labels(param)?.forces.iter().flatten().map(|f| -f).collect())
+        Ok(gradient_of(&self.labels(param)?))
     }
 }
 
-type LbfgsState = IterState<Vec<f64>, Vec<f64>, (), (), (), f64>;
-
-/// More–Thuente, started at a step that moves no atom further than `max_step` and allowed to
-/// extrapolate to four times that.
-#[derive(Clone)]
-struct CappedLineSearch {
-    inner: MoreThuenteLineSearch<Vec<f64>, Vec<f64>, f64>,
-    max_step: f64,
+/// Minus the forces, flattened.
+fn gradient_of(labels: &Labels) -> Vec<f64> {
+    labels.forces.iter().flatten().map(|f| -f).collect()
 }
 
-impl LineSearch<Vec<f64>, f64> for CappedLineSearch {
-    fn search_direction(&mut self, direction: Vec<f64>) {
-        let largest = largest_per_atom(&direction);
-        if largest > 0.0 {
-            let start = (self.max_step / largest).min(1.0);
-            self.inner = self
-                .inner
-                .clone()
-                .with_bounds(0.0, 4.0 * self.max_step / largest)
-                .expect("positive bounds");
-            self.inner.initial_step_length(start).expect("positive step");
+/// The dot product of two flattened vectors.
+fn dot_flat(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// The L-BFGS memory (Nocedal & Wright, Algorithm 7.4): the last steps `s` and the changes
+/// `y` of the gradient they made, newest last.
+struct History {
+    capacity: usize,
+    pairs: VecDeque<(Vec<f64>, Vec<f64>)>,
+}
+
+impl History {
+    fn new(capacity: usize) -> History {
+        History {
+            capacity: capacity.max(1),
+            pairs: VecDeque::new(),
         }
-        self.inner.search_direction(direction);
     }
 
-    fn initial_step_length(&mut self, step_length: f64) -> Result<(), argmin::core::Error> {
-        self.inner.initial_step_length(step_length)
-    }
-}
-
-impl<O> Solver<O, LbfgsState> for CappedLineSearch
-where
-    MoreThuenteLineSearch<Vec<f64>, Vec<f64>, f64>: Solver<O, LbfgsState>,
-{
-    const NAME: &'static str = "More-Thuente line search with a capped step";
-
-    fn init(
-        &mut self,
-        problem: &mut Problem<O>,
-        state: LbfgsState,
-    ) -> Result<(LbfgsState, Option<KV>), argmin::core::Error> {
-        self.inner.init(problem, state)
-    }
-
-    fn next_iter(
-        &mut self,
-        problem: &mut Problem<O>,
-        state: LbfgsState,
-    ) -> Result<(LbfgsState, Option<KV>), argmin::core::Error> {
-        self.inner.next_iter(problem, state)
-    }
-
-    fn terminate(&mut self, state: &LbfgsState) -> TerminationStatus {
-        self.inner.terminate(state)
-    }
-}
-
-/// L-BFGS that stops on ASE's force criterion and shows each step to the landscape's observer.
-struct UntilFmax<S> {
-    inner: S,
-    fmax: f64,
-}
-
-impl<'p, 'a, S> Solver<Landscape<'p, 'a>, LbfgsState> for UntilFmax<S>
-where
-    S: Solver<Landscape<'p, 'a>, LbfgsState>,
-{
-    const NAME: &'static str = "L-BFGS until fmax";
-
-    fn init(
-        &mut self,
-        problem: &mut Problem<Landscape<'p, 'a>>,
-        state: LbfgsState,
-    ) -> Result<(LbfgsState, Option<KV>), argmin::core::Error> {
-        let (state, kv) = self.inner.init(problem, state)?;
-        let landscape = problem.problem.as_ref().expect("the problem is present");
-        landscape.accept(0, state.get_param().expect("L-BFGS starts from a point"))?;
-        Ok((state, kv))
-    }
-
-    fn next_iter(
-        &mut self,
-        problem: &mut Problem<Landscape<'p, 'a>>,
-        state: LbfgsState,
-    ) -> Result<(LbfgsState, Option<KV>), argmin::core::Error> {
-        let step = state.get_iter() as usize + 1;
-        let (state, kv) = self.inner.next_iter(problem, state)?;
-        // argmin's L-BFGS ends the run when its line search fails, without handing the
-        // problem back; there is then no new point to accept.
-        if let Some(landscape) = problem.problem.as_ref() {
-            landscape.accept(step, state.get_param().expect("L-BFGS keeps its point"))?;
+    fn remember(&mut self, s: Vec<f64>, y: Vec<f64>) {
+        if self.pairs.len() == self.capacity {
+            self.pairs.pop_front();
         }
-        Ok((state, kv))
+        self.pairs.push_back((s, y));
     }
 
-    fn terminate(&mut self, state: &LbfgsState) -> TerminationStatus {
-        if state.get_gradient().is_some_and(|g| largest_per_atom(g) < self.fmax) {
-            return TerminationStatus::Terminated(TerminationReason::SolverConverged);
+    /// −H·g by the two-loop recursion, the initial inverse Hessian scaled by s·y / y·y of the
+    /// newest pair (1 with no memory: steepest descent).
+    fn direction(&self, gradient: &[f64]) -> Vec<f64> {
+        let mut q = gradient.to_vec();
+        let mut alphas = Vec::with_capacity(self.pairs.len());
+        for (s, y) in self.pairs.iter().rev() {
+            let alpha = dot_flat(s, &q) / dot_flat(y, s);
+            q.iter_mut().zip(y).for_each(|(q, y)| *q -= alpha * y);
+            alphas.push(alpha);
         }
-        self.inner.terminate(state)
+        let gamma = self.pairs.back().map_or(1.0, |(s, y)| dot_flat(s, y) / dot_flat(y, y));
+        let mut r: Vec<f64> = q.iter().map(|q| gamma * q).collect();
+        for ((s, y), alpha) in self.pairs.iter().zip(alphas.into_iter().rev()) {
+            let beta = dot_flat(y, &r) / dot_flat(y, s);
+            r.iter_mut().zip(s).for_each(|(r, s)| *r += s * (alpha - beta));
+        }
+        r.iter().map(|r| -r).collect()
+    }
+
+    /// The direction of the next line search: [`History::direction`] when it leads downhill.
+    /// When it does not (the memory holds curvature the landscape does not have here: a step
+    /// that ended at the line search's bound in a concave region, a model's noisy energy, or a
+    /// pair with no curvature at all), the memory is forgotten and the search goes straight
+    /// down the gradient, as ASE's L-BFGS resets, rather than stalling on an uphill direction.
+    fn descent_direction(&mut self, gradient: &[f64]) -> Vec<f64> {
+        let direction = self.direction(gradient);
+        // NaN (a pair with y·s = 0) fails the comparison too.
+        if dot_flat(&direction, gradient) < 0.0 {
+            return direction;
+        }
+        self.pairs.clear();
+        gradient.iter().map(|g| -g).collect()
     }
 }
 
+/// L-BFGS on the positions, More–Thuente line searches, stopping on ASE's force criterion.
 fn lbfgs(path: Path, options: &RelaxOptions) -> Result<Relaxation, ExploreError> {
-    let start: Vec<f64> = path.atoms.positions().iter().flatten().copied().collect();
+    let mut x: Vec<f64> = path.atoms.positions().iter().flatten().copied().collect();
     let path = RefCell::new(path);
-    let landscape = Landscape {
-        path: &path,
-        last: RefCell::new(None),
-    };
-    let line_search = CappedLineSearch {
-        inner: MoreThuenteLineSearch::new(),
-        max_step: options.max_step,
-    };
-    // argmin's own tolerances (gradient norm, cost change) are set to zero: only the force
-    // criterion, the step limit or a failed line search end the run.
-    let solver = UntilFmax {
-        inner: LBFGS::new(line_search, options.memory.max(1))
-            .with_tolerance_grad(0.0)
-            .and_then(|s| s.with_tolerance_cost(0.0))
-            .map_err(|e| ExploreError::Input(e.to_string()))?,
-        fmax: options.fmax,
-    };
-    let result = Executor::new(landscape, solver)
-        .configure(|state| state.param(start).max_iters(options.steps as u64))
-        .ctrlc(false)
-        .run();
-    let stop = match result {
-        Ok(result) => match result.state().get_termination_reason() {
-            Some(TerminationReason::SolverConverged) => Stop::Converged,
-            Some(TerminationReason::MaxItersReached) => Stop::StepLimit,
-            Some(TerminationReason::SolverExit(why)) => Stop::Stalled(why.clone()),
-            other => Stop::Stalled(format!("{other:?}")),
-        },
-        Err(error) => match error.downcast::<CalcOrOther>() {
-            Ok(CalcOrOther(e)) if path.borrow().accepted.is_some() => Stop::Failed(e.to_string()),
-            Ok(CalcOrOther(e)) => return Err(e),
-            // A line search that cannot lower the energy ends the run where it stands.
-            Err(other) => Stop::Stalled(other.to_string()),
-        },
+    let start = x.chunks(3).map(|c| [c[0], c[1], c[2]]).collect();
+    let mut labels = path.borrow_mut().evaluate(start)?;
+    path.borrow_mut().accept(0, labels.clone());
+    let mut history = History::new(options.memory);
+    let mut step = 0;
+    let stop = loop {
+        let gradient = gradient_of(&labels);
+        if largest_per_atom(&gradient) < options.fmax {
+            break Stop::Converged;
+        }
+        if step >= options.steps {
+            break Stop::StepLimit;
+        }
+        let direction = history.descent_direction(&gradient);
+        match line_search(&path, &x, labels.energy, &gradient, direction, options.max_step) {
+            Ok((next, next_labels)) => {
+                let s = next.iter().zip(&x).map(|(a, b)| a - b).collect();
+                let y = gradient_of(&next_labels)
+                    .iter()
+                    .zip(&gradient)
+                    .map(|(a, b)| a - b)
+                    .collect();
+                history.remember(s, y);
+                step += 1;
+                path.borrow_mut().accept(step, next_labels.clone());
+                (x, labels) = (next, next_labels);
+            }
+            Err(stop) => break stop,
+        }
     };
     path.into_inner().finish(stop)
 }
 
-impl From<CalcError> for CalcOrOther {
-    fn from(e: CalcError) -> Self {
-        CalcOrOther(ExploreError::Calc(e))
-    }
+/// A More–Thuente search from `x` along `direction`, started at a step that moves no atom
+/// further than `max_step` and allowed to extrapolate to four times that. Returns the point it
+/// accepts with its labels, or why the relaxation stops there.
+fn line_search(
+    path: &RefCell<Path>,
+    x: &[f64],
+    energy: f64,
+    gradient: &[f64],
+    direction: Vec<f64>,
+    max_step: f64,
+) -> Result<(Vec<f64>, Labels), Stop> {
+    let stalled = |e: argmin::core::Error| Stop::Stalled(format!("line search: {e}"));
+    let largest = largest_per_atom(&direction);
+    let mut search = MoreThuenteLineSearch::new()
+        .with_bounds(0.0, 4.0 * max_step / largest)
+        .map_err(stalled)?;
+    search
+        .initial_step_length((max_step / largest).min(1.0))
+        .map_err(stalled)?;
+    search.search_direction(direction);
+    let landscape = Landscape {
+        path,
+        last: RefCell::new(None),
+    };
+    let mut result = Executor::new(landscape, search)
+        .configure(|state| state.param(x.to_vec()).gradient(gradient.to_vec()).cost(energy))
+        .ctrlc(false)
+        .run()
+        .map_err(|error| match error.downcast::<CalcOrOther>() {
+            Ok(CalcOrOther(e)) => Stop::Failed(e.to_string()),
+            Err(other) => stalled(other),
+        })?;
+    let next = result
+        .state()
+        .get_param()
+        .cloned()
+        .ok_or_else(|| Stop::Stalled("the line search returned no point".into()))?;
+    let landscape = result
+        .problem
+        .take_problem()
+        .ok_or_else(|| Stop::Stalled("the line search kept its problem".into()))?;
+    let labels = landscape
+        .labels(&next)
+        .map_err(|CalcOrOther(e)| Stop::Failed(e.to_string()))?;
+    Ok((next, labels))
 }
 
 #[cfg(test)]
@@ -572,5 +567,59 @@ mod tests {
             let err = relax(&Emt::new(), &iron, &options, |_| {}).unwrap_err();
             assert!(err.to_string().contains("Fe"), "{err}");
         }
+    }
+
+    /// A double well along x for one atom, E = x⁴/4 − x²/2 (minima at x = ±1), flat in y and z.
+    struct DoubleWell;
+
+    impl Calculator for DoubleWell {
+        fn name(&self) -> &str {
+            "double well"
+        }
+        fn calculate(&self, atoms: &Atoms) -> Result<Labels, minima_label::CalcError> {
+            let x = atoms.positions()[0][0];
+            Ok(Labels {
+                energy: x.powi(4) / 4.0 - x * x / 2.0,
+                forces: vec![[x - x.powi(3), 0.0, 0.0]],
+                energies: None,
+                stress: None,
+            })
+        }
+    }
+
+    #[test]
+    fn lbfgs_forgets_its_memory_instead_of_stalling_on_an_uphill_direction() {
+        // Started on the concave top of the barrier, the first line search runs to its bound
+        // with the gradient still growing (y·s < 0); the memory then points back uphill.
+        let start = Atoms::new(vec![1], vec![[0.05, 0.0, 0.0]]).unwrap();
+        let options = RelaxOptions {
+            optimizer: Optimizer::Lbfgs,
+            fmax: 1e-4,
+            ..RelaxOptions::default()
+        };
+        let result = relax(&DoubleWell, &start, &options, |_| {}).unwrap();
+        assert_eq!(result.stop, Stop::Converged);
+        assert!(
+            (result.atoms.positions()[0][0] - 1.0).abs() < 1e-3,
+            "{:?}",
+            result.atoms.positions()
+        );
+    }
+
+    #[test]
+    fn an_uphill_direction_resets_the_memory_to_steepest_descent() {
+        // One pair of negative curvature (the gradient fell along the step): its inverse
+        // Hessian is negative and sends the search uphill.
+        let mut history = History::new(5);
+        history.remember(vec![0.8, 0.0, 0.0], vec![-0.2, 0.0, 0.0]);
+        let gradient = [-0.25, 0.1, 0.0];
+        assert!(dot_flat(&history.direction(&gradient), &gradient) > 0.0);
+        assert_eq!(history.descent_direction(&gradient), vec![0.25, -0.1, -0.0]);
+        assert!(history.pairs.is_empty());
+        // A pair of positive curvature keeps its memory and leads downhill.
+        history.remember(vec![0.1, 0.0, 0.0], vec![0.3, 0.0, 0.0]);
+        let direction = history.descent_direction(&gradient);
+        assert!(dot_flat(&direction, &gradient) < 0.0 && history.pairs.len() == 1);
+        assert!((direction[0] - 0.25 / 3.0).abs() < 1e-12, "{direction:?}");
     }
 }

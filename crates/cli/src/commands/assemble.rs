@@ -60,12 +60,18 @@ pub fn run(args: Args) -> Result<()> {
         records.push(record);
     }
     bar.finish_and_clear();
-    println!(
+    report!(
         "{:>6} {:>14} {:>7} {:>7} {:>9} {:>9} {:>6}",
-        "frame", "formula", "broken", "reform", "start Å", "ΔP Å", "steps"
+        "frame",
+        "formula",
+        "broken",
+        "reform",
+        "start Å",
+        "ΔP Å",
+        "steps"
     );
     for r in &records {
-        println!(
+        report!(
             "{:>6} {:>14} {:>7} {:>7} {:>9.3} {:>9.3} {:>6}",
             r.frame,
             r.formula,
@@ -78,7 +84,7 @@ pub fn run(args: Args) -> Result<()> {
     }
     let reformed = records.iter().filter(|r| r.reformed).count();
     let delta_p = Spread::of(&records.iter().map(|r| r.delta_p).collect::<Vec<_>>());
-    println!(
+    report!(
         "bonds reformed in {reformed} of {} molecules; ΔP mean {:.3} Å, median {:.3} Å ({})",
         records.len(),
         delta_p.mean,
@@ -92,6 +98,6 @@ pub fn run(args: Args) -> Result<()> {
     });
     let text = serde_json::to_string_pretty(&report)?;
     minima_io::write_atomic(&args.output, |w| std::io::Write::write_all(w, text.as_bytes()))?;
-    println!("→ {}", args.output.display());
+    report!("→ {}", args.output.display());
     Ok(())
 }

@@ -86,9 +86,14 @@ pub fn run(bench: Bench) -> Result<()> {
 }
 
 fn neighbors(sizes: &[usize], cutoff: f64, repeat: usize) -> Result<()> {
-    println!(
+    report!(
         "{:>10} {:>12} {:>10} {:>10} {:>14} {:>14}",
-        "atoms", "edges", "best s", "median s", "edges MiB", "peak RSS MiB"
+        "atoms",
+        "edges",
+        "best s",
+        "median s",
+        "edges MiB",
+        "peak RSS MiB"
     );
     let mut rows = Vec::new();
     for &target in sizes {
@@ -112,7 +117,7 @@ fn neighbors(sizes: &[usize], cutoff: f64, repeat: usize) -> Result<()> {
         }
         let (best, median) = best_and_median(times);
         let mib = |b: usize| b as f64 / (1 << 20) as f64;
-        println!(
+        report!(
             "{:>10} {:>12} {:>10.3} {:>10.3} {:>14.1} {:>14}",
             crystal.len(),
             edges,
@@ -128,13 +133,13 @@ fn neighbors(sizes: &[usize], cutoff: f64, repeat: usize) -> Result<()> {
     }
     if let [small, .., large] = rows.as_slice() {
         let ratio = |key: &str| large[key].as_f64().unwrap_or(0.0) / small[key].as_f64().unwrap_or(1.0);
-        println!(
+        report!(
             "growth: atoms ×{:.2}, best time ×{:.2}",
             ratio("atoms"),
             ratio("best_s")
         );
     }
-    println!("{}", serde_json::to_string(&rows)?);
+    report!("{}", serde_json::to_string(&rows)?);
     Ok(())
 }
 
@@ -177,16 +182,19 @@ fn model(args: &ModelArgs) -> Result<()> {
     let refs = minima_data::AtomRefs::fit(&samples.iter().collect::<Vec<_>>()).map_err(anyhow::Error::msg)?;
     let atoms: usize = samples.iter().map(|s| s.graph.len()).sum();
     let edges: usize = samples.iter().map(|s| s.graph.edge_count()).sum();
-    println!(
+    report!(
         "{} molecules, {:.1} atoms and {:.0} edges each on average; device {}",
         samples.len(),
         atoms as f64 / samples.len() as f64,
         edges as f64 / samples.len() as f64,
         args.device
     );
-    println!(
+    report!(
         "{:>8} {:>8} {:>22} {:>24}",
-        "model", "threads", "energy+forces mol/s", "train step ms (batch)"
+        "model",
+        "threads",
+        "energy+forces mol/s",
+        "train step ms (batch)"
     );
     for kind in &args.kinds {
         let mut config = minima_train::RunConfig::default();
@@ -217,7 +225,7 @@ fn model(args: &ModelArgs) -> Result<()> {
                 minima_train::trainer::training_step(&potential, &config, batch, &mut adam)?;
             }
             let step_ms = 1e3 * start.elapsed().as_secs_f64() / steps as f64;
-            println!(
+            report!(
                 "{kind:>8} {threads:>8} {throughput:>22.0} {step_ms:>17.1} ({})",
                 args.train_batch
             );
@@ -254,7 +262,7 @@ fn emt(cells: &[usize], input: Option<&Path>, write: Option<&Path>, threads: &[u
             times.push(start.elapsed().as_secs_f64());
         }
         let (best, median) = best_and_median(times);
-        println!(
+        report!(
             "EMT energy + forces, {} atoms, {threads} thread(s): best {:.3} ms, median {:.3} ms (E = {energy:.6} eV)",
             atoms.len(),
             best * 1e3,
@@ -262,7 +270,7 @@ fn emt(cells: &[usize], input: Option<&Path>, write: Option<&Path>, threads: &[u
         );
         results.push(json!({"threads": threads, "best_s": best, "median_s": median, "energy": energy}));
     }
-    println!("{}", json!({"atoms": atoms.len(), "runs": results}));
+    report!("{}", json!({"atoms": atoms.len(), "runs": results}));
     Ok(())
 }
 

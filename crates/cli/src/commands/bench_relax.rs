@@ -3,10 +3,11 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use minima_atoms::Atoms;
 use minima_explore::benchmark::{cumulative, reoptimize, select_molecules, Spread};
 use minima_explore::plot::{Figure, Style};
+use minima_explore::FrameFailures;
 use minima_label::Calculator;
 use serde_json::json;
 
@@ -46,13 +47,22 @@ pub fn run(args: Args) -> Result<()> {
     let calculator = args.calculator.load_one()?;
     let molecules = minima_data::read_frames(&args.input)?;
     let source = args.input.display().to_string();
-    benchmark(calculator.as_ref(), &molecules, &source, &args.settings, &args.output)?;
-    Ok(())
+    let _lock = super::lock_output(&args.output.with_extension("json"))?;
+    let (summary, failures) = benchmark_frames(calculator.as_ref(), &molecules, &source, &args.settings, &args.output)?;
+    let succeeded = summary["molecules"].as_u64().unwrap_or_default() as usize;
+    super::finish_frames(
+        &args.input,
+        &failures,
+        succeeded,
+        &args.output,
+        &args.output.with_extension("json"),
+    )
 }
 
 /// Runs the benchmark on `molecules` (read from `source`), prints its table, writes
 /// OUTPUT.json and the distributions' figure, and returns the summary (the JSON without the
-/// per-molecule records).
+/// per-molecule records). Molecules the calculator could not treat are left out, listed in
+/// the summary's `failed` and in `OUTPUT.failed`.
 pub fn benchmark(
     calculator: &dyn Calculator,
     molecules: &[Atoms],
@@ -60,13 +70,26 @@ pub fn benchmark(
     args: &Settings,
     output: &Path,
 ) -> Result<serde_json::Value> {
+    let (summary, failures) = benchmark_frames(calculator, molecules, source, args, output)?;
+    failures.write_beside(output)?;
+    Ok(summary)
+}
+
+/// [`benchmark`], with the molecules that failed.
+fn benchmark_frames(
+    calculator: &dyn Calculator,
+    molecules: &[Atoms],
+    source: &str,
+    args: &Settings,
+    output: &Path,
+) -> Result<(serde_json::Value, FrameFailures)> {
     let chosen = select_molecules(molecules, args.smallest, args.random, args.seed);
     let options = args.relax.options();
     let bar = super::progress(chosen.len() as u64, "bench-relax");
-    let records = reoptimize(calculator, molecules, &chosen, args.sigma, args.seed, &options, |r| {
+    let (records, failures) = reoptimize(calculator, molecules, &chosen, args.sigma, args.seed, &options, |r| {
         bar.set_message(format!("{} ΔP {:.3} Å", r.formula, r.delta_p));
         bar.inc(1);
-    })?;
+    });
     bar.finish_and_clear();
     let delta_p: Vec<f64> = records.iter().map(|r| r.delta_p).collect();
     let delta_e: Vec<f64> = records.iter().map(|r| r.delta_e.abs()).collect();
@@ -77,7 +100,7 @@ pub fn benchmark(
         .count();
     let below = delta_p.iter().filter(|&&p| p < 0.1).count();
     let (p, e, s) = (Spread::of(&delta_p), Spread::of(&delta_e), Spread::of(&start));
-    println!(
+    report!(
         "{} molecules ({} smallest + {} random), {} converged to fmax {} eV/Å with {}",
         records.len(),
         args.smallest.min(records.len()),
@@ -86,25 +109,33 @@ pub fn benchmark(
         options.fmax,
         calculator.name()
     );
-    println!("{:>22} {:>10} {:>10} {:>10} {:>10}", "", "mean", "median", "90%", "max");
+    report!("{:>22} {:>10} {:>10} {:>10} {:>10}", "", "mean", "median", "90%", "max");
     for (name, spread) in [("start displacement Å", s), ("ΔP Å", p), ("|ΔE_g| eV", e)] {
-        println!(
+        report!(
             "{name:>22} {:>10.4} {:>10.4} {:>10.4} {:>10.4}",
-            spread.mean, spread.median, spread.p90, spread.max
+            spread.mean,
+            spread.median,
+            spread.p90,
+            spread.max
         );
     }
-    println!("ΔP < 0.1 Å: {below} of {}", records.len());
+    report!("ΔP < 0.1 Å: {below} of {}", records.len());
     let summary = json!({
         "calculator": calculator.name(), "input": source, "sigma": args.sigma, "seed": args.seed,
         "fmax": options.fmax, "optimizer": options.optimizer, "molecules": records.len(), "converged": converged,
         "delta_p": p, "abs_delta_e": e, "start_displacement": s, "delta_p_below_0.1": below,
+        "failed": failures,
     });
     let mut report = summary.clone();
     report["molecules"] = serde_json::to_value(&records)?;
     let text = serde_json::to_string_pretty(&report)?;
-    minima_io::write_atomic(&output.with_extension("json"), |w| {
-        std::io::Write::write_all(w, text.as_bytes())
-    })?;
+    let json_path = output.with_extension("json");
+    minima_io::write_atomic(&json_path, |w| std::io::Write::write_all(w, text.as_bytes()))
+        .with_context(|| format!("{}: cannot write", json_path.display()))?;
+    if records.is_empty() {
+        // Nothing to draw: every molecule failed.
+        return Ok((summary, failures));
+    }
     let log10 = |values: &[f64]| -> Vec<(f64, f64)> {
         cumulative(values)
             .into_iter()
@@ -124,11 +155,6 @@ pub fn benchmark(
     .with_series("ΔP after relaxation (Å)", log10(&delta_p), Style::Line)
     .with_series("|ΔE_g| (eV)", log10(&delta_e), Style::Line);
     let [svg, png] = figure.save(output)?;
-    println!(
-        "{} → {}, {}",
-        output.with_extension("json").display(),
-        svg.display(),
-        png.display()
-    );
-    Ok(summary)
+    report!("{} → {}, {}", json_path.display(), svg.display(), png.display());
+    Ok((summary, failures))
 }

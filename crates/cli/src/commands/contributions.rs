@@ -45,9 +45,9 @@ pub fn run(args: Args) -> Result<()> {
                 Ok(())
             })?;
             for (a, e) in energies.iter().enumerate() {
-                println!("{a:>4} {:>3} {e:>12.4} eV", symbols[a]);
+                report!("{a:>4} {:>3} {e:>12.4} eV", symbols[a]);
             }
-            println!("total {:.4} eV", energies.iter().sum::<f64>());
+            report!("total {:.4} eV", energies.iter().sum::<f64>());
             let points = energies.iter().enumerate().map(|(a, &e)| (a as f64, e)).collect();
             Figure::new(
                 format!("per-atom energies of {} ({})", structure.formula(), calculator.name()),
@@ -89,12 +89,15 @@ pub fn run(args: Args) -> Result<()> {
             let series = |f: &dyn Fn(&minima_explore::contributions::MovedAtom) -> f64| {
                 scan.iter().map(|p| (p.nearest, f(p))).collect::<Vec<_>>()
             };
-            println!(
+            report!(
                 "{:>8} {:>11} {:>12} {:>14}",
-                "scale", "nearest Å", "E − E(1) eV", "moved atom eV"
+                "scale",
+                "nearest Å",
+                "E − E(1) eV",
+                "moved atom eV"
             );
             for p in &scan {
-                println!(
+                report!(
                     "{:>8.3} {:>11.3} {:>12.4} {:>14.4}",
                     p.scale,
                     p.nearest,
@@ -130,6 +133,6 @@ pub fn run(args: Args) -> Result<()> {
         }
     };
     let [svg, png] = figure.save(&args.output)?;
-    println!("{} → {}, {}", csv.display(), svg.display(), png.display());
+    report!("{} → {}, {}", csv.display(), svg.display(), png.display());
     Ok(())
 }

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use minima_data::generate::Grid;
 
 #[derive(clap::Args)]
@@ -28,6 +28,7 @@ pub fn run(args: Args) -> Result<()> {
     let calculators = args.calculators.load()?;
     let structure = super::read_frame(&args.input, args.frame)?;
     let scales = args.scales.values();
+    let _lock = super::lock_output(&args.output.with_extension("json"))?;
     let refs: Vec<&dyn minima_label::Calculator> = calculators.iter().map(|c| c.as_ref()).collect();
     let bar = super::progress((scales.len() * refs.len()) as u64, "curve");
     let scan = minima_explore::curve::scan(&structure, &scales, &refs, || bar.inc(1))?;
@@ -40,29 +41,17 @@ pub fn run(args: Args) -> Result<()> {
     );
     scan.write_csv(&args.output.with_extension("csv"))?;
     let json = serde_json::to_string_pretty(&scan)?;
-    minima_io::write_atomic(&args.output.with_extension("json"), |w| {
-        std::io::Write::write_all(w, json.as_bytes())
-    })?;
+    let json_path = args.output.with_extension("json");
+    minima_io::write_atomic(&json_path, |w| std::io::Write::write_all(w, json.as_bytes()))
+        .with_context(|| format!("{}: cannot write", json_path.display()))?;
     let [svg, png] = scan.figure(&title).save(&args.output)?;
     for curve in &scan.curves {
-        match curve.minimum {
-            Some((scale, energy)) => {
-                let length = scan
-                    .nearest_neighbor
-                    .map(|d| format!(", nearest neighbours {:.3} Å", d * scale))
-                    .unwrap_or_default();
-                println!(
-                    "{}: minimum at scale {scale:.4}{length}, E = {energy:.4} eV",
-                    curve.name
-                );
-            }
-            None => println!("{}: no minimum", curve.name),
-        }
+        report!("{}: {}", curve.name, curve.verdict(scan.nearest_neighbor));
     }
-    println!(
+    report!(
         "{} → {}, {}, {}",
         args.output.with_extension("csv").display(),
-        args.output.with_extension("json").display(),
+        json_path.display(),
         svg.display(),
         png.display()
     );

@@ -1,3 +1,10 @@
+/// Prints one line of a command's report on stdout (see [`print_report`]).
+macro_rules! report {
+    ($($arg:tt)*) => {
+        $crate::commands::print_report(format_args!($($arg)*))
+    };
+}
+
 pub mod assemble;
 pub mod bench;
 pub mod bench_relax;
@@ -16,9 +23,61 @@ pub mod train;
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use minima_atoms::Atoms;
+use minima_explore::FrameFailures;
 use minima_io::extxyz::ExtxyzReader;
+
+/// Prints one line of a command's report. The report only accompanies the command's output
+/// files, which must be written whoever reads it: a reader that has gone (`| head`) is
+/// ignored, and any other failure to print is a single warning on stderr, never a lost result.
+pub fn print_report(line: std::fmt::Arguments) {
+    use std::io::Write;
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    let mut out = std::io::stdout().lock();
+    let printed = out.write_fmt(line).and_then(|_| out.write_all(b"\n"));
+    if let Err(e) = printed {
+        if e.kind() != std::io::ErrorKind::BrokenPipe && !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            eprintln!("warning: cannot print the report on stdout: {e}");
+        }
+    }
+}
+
+/// Holds the lock on `output` for the whole command, taken before any work so that a second
+/// process on the same output, or an output that cannot be created, stops the run at once.
+pub fn lock_output(output: &Path) -> Result<minima_io::OutputLock> {
+    minima_io::OutputLock::acquire(output).with_context(|| format!("{}: cannot write", output.display()))
+}
+
+/// Writes `frames` to `path` (atomically), an error naming the path.
+pub fn write_frames(path: &Path, frames: &[Atoms]) -> Result<()> {
+    minima_io::extxyz::write_all(path, frames).with_context(|| format!("{}: cannot write", path.display()))
+}
+
+/// Ends a command that treats many frames of `input`, after what succeeded was written to
+/// `written`: lists the failures in `OUTPUT.failed` beside `output` (removing a stale one when
+/// none failed) and, when any did, fails naming them, so that the exit status says so.
+pub fn finish_frames(
+    input: &Path,
+    failures: &FrameFailures,
+    succeeded: usize,
+    output: &Path,
+    written: &Path,
+) -> Result<()> {
+    let listed = failures.write_beside(output)?;
+    if failures.is_empty() {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "{}: {} of {} frames failed ({}); the {succeeded} others are in {}, each failure with its reason in {}",
+        input.display(),
+        failures.len(),
+        failures.len() + succeeded,
+        failures.summary(),
+        written.display(),
+        listed.display()
+    )
+}
 
 /// Streams the frames of an extxyz file, stopping at the first error.
 pub fn for_each_frame(path: &Path, mut f: impl FnMut(usize, Atoms) -> Result<()>) -> Result<()> {

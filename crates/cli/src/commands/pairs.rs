@@ -95,7 +95,7 @@ pub fn run(args: Args) -> Result<()> {
         });
     }
     pairs.sort_by(|a, b| a.distance.total_cmp(&b.distance));
-    println!(
+    report!(
         "{} ({}), frame {} of {}: {} pairs",
         atoms.formula(),
         args.model.model.display(),
@@ -103,13 +103,25 @@ pub fn run(args: Args) -> Result<()> {
         source,
         pairs.len()
     );
-    println!(
+    report!(
         "{:>4} {:>4} {:>6} {:>9} {:>8} {:>9} {:>9} {:>9} {:>7} {:>8} {:>10} {:>11} {:>9}",
-        "i", "j", "pair", "bond", "d Å", "β0", "β1 eV", "β2 eV", "β3", "β4 Å", "E_ij eV", "dE/dd eV/Å", "min Å"
+        "i",
+        "j",
+        "pair",
+        "bond",
+        "d Å",
+        "β0",
+        "β1 eV",
+        "β2 eV",
+        "β3",
+        "β4 Å",
+        "E_ij eV",
+        "dE/dd eV/Å",
+        "min Å"
     );
     for p in &pairs {
         let [b0, b1, b2, b3, b4] = p.beta;
-        println!(
+        report!(
             "{:>4} {:>4} {:>6} {:>9} {:>8.4} {b0:>9.4} {b1:>9.4} {b2:>9.4} {b3:>7.3} {b4:>8.4} {:>10.4} {:>11.4} {:>9}",
             p.i,
             p.j,
@@ -141,7 +153,7 @@ pub fn run(args: Args) -> Result<()> {
         } else {
             format!("{:.4} Å", minima.iter().sum::<f64>() / minima.len() as f64)
         };
-        println!(
+        report!(
             "{elements} {bond} bonds ({}): mean d {:.4} Å, mean β4 {:.4} Å, mean β3 {:.3}, mean pair minimum {minimum}",
             group.len(),
             mean(&|p| p.distance),

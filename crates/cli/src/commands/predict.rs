@@ -4,8 +4,10 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use minima_atoms::ArrayData;
+use minima_atoms::{ArrayData, Atoms};
 use minima_data::Sample;
+use minima_explore::FrameFailures;
+use minima_train::evaluate::Predicted;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -22,17 +24,53 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<()> {
     let potential = args.model.load()?;
-    let mut frames = minima_data::read_frames(&args.input)?;
+    let frames = minima_data::read_frames(&args.input)?;
+    let _lock = super::lock_output(&args.output)?;
     let source = args.input.display().to_string();
-    let samples = minima_data::samples_of(&frames, &source, &potential.config.graph_spec(), false, || {})?;
-    let refs: Vec<&Sample> = samples.iter().collect();
-    let predicted = minima_train::predict_samples(&potential, &refs, args.model.batch, true)?;
-    for (atoms, p) in frames.iter_mut().zip(predicted) {
-        atoms.set_energy(p.energy);
-        atoms.set_forces(p.forces.unwrap_or_default().into_iter().flatten().collect())?;
-        atoms.set_array("energies", 1, ArrayData::Float(p.atom_energies))?;
+    let spec = potential.config.graph_spec();
+    let mut failures = FrameFailures::default();
+    // Each frame on its own: one the model cannot take (an element it never saw, atoms on
+    // top of each other) must not cost the others.
+    let mut samples = Vec::with_capacity(frames.len());
+    for (index, atoms) in frames.iter().enumerate() {
+        let sample = Sample::from_atoms(atoms, index, &source, &spec)
+            .map_err(anyhow::Error::from)
+            .and_then(|sample| Ok(potential.check_elements(&sample.graph, index).map(|_| sample)?));
+        match sample {
+            Ok(sample) => samples.push(sample),
+            Err(error) => failures.push(index, format!("{error:#}")),
+        }
     }
-    minima_io::extxyz::write_all(&args.output, &frames)?;
-    println!("{} structures → {}", frames.len(), args.output.display());
-    Ok(())
+    let refs: Vec<&Sample> = samples.iter().collect();
+    let predicted = match minima_train::predict_samples(&potential, &refs, args.model.batch, true) {
+        Ok(predicted) => predicted.into_iter().map(Ok).collect(),
+        // A batch failed: find the frames that fail alone.
+        Err(_) => refs
+            .iter()
+            .map(|&sample| Ok(minima_train::predict_samples(&potential, &[sample], 1, true)?.remove(0)))
+            .collect::<Vec<Result<_>>>(),
+    };
+    let mut written = Vec::with_capacity(samples.len());
+    for (sample, p) in samples.iter().zip(predicted) {
+        match p.and_then(|p| labelled(&frames[sample.frame], p)) {
+            Ok(atoms) => written.push(atoms),
+            Err(error) => failures.push(sample.frame, format!("{error:#}")),
+        }
+    }
+    super::write_frames(&args.output, &written)?;
+    report!("{} structures → {}", written.len(), args.output.display());
+    super::finish_frames(&args.input, &failures, written.len(), &args.output, &args.output)
+}
+
+/// `atoms` with the model's energy, forces and per-atom contributions; an error when the
+/// model gave a number that is not finite.
+fn labelled(atoms: &Atoms, p: Predicted) -> Result<Atoms> {
+    let forces: Vec<f64> = p.forces.unwrap_or_default().into_iter().flatten().collect();
+    let finite = p.energy.is_finite() && forces.iter().chain(&p.atom_energies).all(|x| x.is_finite());
+    anyhow::ensure!(finite, "the model's energy or forces are not finite (NaN or infinite)");
+    let mut atoms = atoms.clone();
+    atoms.set_energy(p.energy);
+    atoms.set_forces(forces)?;
+    atoms.set_array("energies", 1, ArrayData::Float(p.atom_energies))?;
+    Ok(atoms)
 }

@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
-use minima_explore::{Optimizer, RelaxOptions};
+use anyhow::Result;
+use minima_explore::{FrameFailures, Optimizer, RelaxOptions};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -58,8 +58,14 @@ pub fn run(args: Args) -> Result<()> {
         max_step: args.max_step,
         ..RelaxOptions::default()
     };
+    let _locks = [Some(&args.output), args.trajectory.as_ref()]
+        .into_iter()
+        .flatten()
+        .map(|path| super::lock_output(path))
+        .collect::<Result<Vec<_>>>()?;
     let mut trajectory = Vec::new();
     let mut relaxed = Vec::with_capacity(frames.len());
+    let mut failures = FrameFailures::default();
     for (index, frame) in &frames {
         let index = *index;
         let mut start = minima_explore::curve::with_fixed_bonds(frame);
@@ -73,10 +79,17 @@ pub fn run(args: Args) -> Result<()> {
             if args.trajectory.is_some() {
                 trajectory.push(step.atoms.clone());
             }
-        })
-        .with_context(|| format!("{}: frame {index}", args.input.display()))?;
+        });
         bar.finish_and_clear();
-        println!(
+        let result = match result {
+            Ok(result) => result,
+            Err(error) => {
+                // One structure the calculator cannot treat must not cost the others.
+                failures.push(index, error);
+                continue;
+            }
+        };
+        report!(
             "frame {index} ({}): {} after {} steps ({} {} calls), E = {:.6} eV, fmax = {:.4} eV/Å",
             frame.formula(),
             result.stop,
@@ -95,10 +108,10 @@ pub fn run(args: Args) -> Result<()> {
             .insert("relax_steps".into(), minima_atoms::Value::Int(result.steps as i64));
         relaxed.push(atoms);
     }
-    minima_io::extxyz::write_all(&args.output, &relaxed)?;
+    super::write_frames(&args.output, &relaxed)?;
     if let Some(path) = &args.trajectory {
-        minima_io::extxyz::write_all(path, &trajectory)?;
+        super::write_frames(path, &trajectory)?;
     }
-    println!("{} structures → {}", relaxed.len(), args.output.display());
-    Ok(())
+    report!("{} structures → {}", relaxed.len(), args.output.display());
+    super::finish_frames(&args.input, &failures, relaxed.len(), &args.output, &args.output)
 }
