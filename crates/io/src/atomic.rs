@@ -32,9 +32,24 @@ pub fn commit(tmp: &Path, path: &Path) -> io::Result<()> {
 }
 
 fn sync_and_rename(tmp: &Path, path: &Path) -> io::Result<()> {
+    if is_special(path) {
+        // `-o /dev/null` or a named pipe: renaming over it would replace the device node
+        // (as root) with a regular file, so the bytes are streamed into it instead.
+        let copied = io::copy(
+            &mut File::open(tmp)?,
+            &mut fs::OpenOptions::new().write(true).open(path)?,
+        );
+        fs::remove_file(tmp)?;
+        return copied.map(|_| ());
+    }
     File::open(tmp)?.sync_all()?;
     fs::rename(tmp, path)?;
     sync_parent(path)
+}
+
+/// Whether `path` exists and is neither a regular file nor a folder (a device, a pipe).
+pub fn is_special(path: &Path) -> bool {
+    fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir())
 }
 
 /// `error` with the output it hit, keeping its kind (a broken pipe stays one).
@@ -92,6 +107,18 @@ mod tests {
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
         let err = commit(&dir.path().join("missing.tmp"), &full).unwrap_err();
         assert!(err.to_string().contains(&*full.to_string_lossy()), "{err}");
+    }
+
+    #[test]
+    fn a_device_is_written_into_not_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let null = Path::new("/dev/null");
+        write_atomic(null, |w| w.write_all(b"discarded")).unwrap();
+        assert!(is_special(null), "/dev/null must stay a device");
+        let tmp = dir.path().join("finished");
+        fs::write(&tmp, b"discarded").unwrap();
+        commit(&tmp, null).unwrap();
+        assert!(is_special(null) && !tmp.exists());
     }
 
     #[test]

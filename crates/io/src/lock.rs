@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 /// Held while a process writes `output`; dropping it releases the lock.
 #[derive(Debug)]
 pub struct OutputLock {
-    _file: File,
+    /// `None` for a device or pipe (`-o /dev/null`): nothing to protect, and no lock file is
+    /// left in `/dev`.
+    _file: Option<File>,
     path: PathBuf,
 }
 
@@ -20,6 +22,9 @@ impl OutputLock {
     /// process holds the lock.
     pub fn acquire(output: &Path) -> io::Result<OutputLock> {
         let path = lock_path(output);
+        if crate::atomic::is_special(output) {
+            return Ok(OutputLock { _file: None, path });
+        }
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -27,7 +32,10 @@ impl OutputLock {
             .open(&path)
             .map_err(|e| io::Error::new(e.kind(), format!("{}: cannot create lock file: {e}", path.display())))?;
         match file.try_lock() {
-            Ok(()) => Ok(OutputLock { _file: file, path }),
+            Ok(()) => Ok(OutputLock {
+                _file: Some(file),
+                path,
+            }),
             Err(std::fs::TryLockError::WouldBlock) => Err(io::Error::new(
                 io::ErrorKind::WouldBlock,
                 format!(
