@@ -9,12 +9,13 @@
 pub mod adam;
 pub mod calculator;
 pub mod config;
+pub mod console;
 pub mod evaluate;
 pub mod trainer;
 
 pub use calculator::ModelCalculator;
 pub use config::RunConfig;
 pub use evaluate::{evaluate, predict_samples, EvalReport};
-pub use trainer::{train, TrainOutcome};
+pub use trainer::{train, train_as, Start, TrainOutcome};
 
 pub use minima_io::progress_bar;
