@@ -198,7 +198,11 @@ fn eval_refuses_non_finite_predictions_naming_the_frames() {
 #[test]
 fn an_all_pairs_model_refuses_a_2000_atom_molecule() {
     let dir = tempfile::tempdir().unwrap();
-    let (model, _) = trained(dir.path());
+    // The default sizes (no model.cutoff: every pair of atoms is an edge).
+    let config = config(dir.path(), &clusters(dir.path()));
+    let sizes = ["--set", "model.hidden=73", "--set", "model.readout_hidden=73", "--set", "model.edge_rank=73"];
+    minima(&train_args(&config, &sizes));
+    let model = dir.path().join("run/best.safetensors");
     let n = 2000;
     let side = 13;
     let positions: Vec<[f64; 3]> = (0..n)
@@ -210,7 +214,7 @@ fn an_all_pairs_model_refuses_a_2000_atom_molecule() {
     minima_io::extxyz::write_all(&big, &[molecule]).unwrap();
     let began = Instant::now();
     let error = minima_error(&["eval", "--model", path(&model), "--data", path(&big), "--json", path(&dir.path().join("e.json"))]);
-    for needle in ["frame 0", "GiB", "memory budget", "--batch", "model.cutoff"] {
+    for needle in ["big.extxyz", "frame 0", "GiB", "memory budget", "model.cutoff", "MINIMA_MEMORY_GB"] {
         assert!(error.contains(needle), "{needle}: {error}");
     }
     assert!(began.elapsed() < Duration::from_secs(60), "refused only after {:?}", began.elapsed());

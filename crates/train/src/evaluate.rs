@@ -66,7 +66,7 @@ fn check_batch_memory(
     minima_model::check_memory(
         &format!("{} ({atoms} atoms, {edges} edges{})", what(), if forces { ", with forces" } else { "" }),
         config.batch_memory(atoms, edges, forces, false),
-        &crate::trainer::lower_batch_memory(config, "--batch"),
+        &crate::trainer::lower_batch_memory(config, "--batch", graphs.len()),
     )?;
     Ok(())
 }
