@@ -57,7 +57,8 @@ fn minima_command(args: &[&str]) -> Command {
 
 /// The completed epochs `state.json` of `run` records.
 fn epochs(run: &Path) -> u64 {
-    let state: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.join("state.json")).unwrap()).unwrap();
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("state.json")).unwrap()).unwrap();
     state["epoch"].as_u64().unwrap()
 }
 
@@ -66,14 +67,20 @@ fn a_second_train_on_the_same_run_fails_at_once_while_the_first_runs() {
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path(), &clusters(dir.path()));
     let run_dir = dir.path().join("run");
-    let mut first = minima_command(&train_args(&config, &["--set", "train.max_epochs=100000", "--set", "train.early_stop=100000"]))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut first = minima_command(&train_args(
+        &config,
+        &["--set", "train.max_epochs=100000", "--set", "train.early_stop=100000"],
+    ))
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
     let started = Instant::now();
     while !run_dir.join("state.json").exists() {
-        assert!(started.elapsed() < Duration::from_secs(120), "the first run never completed an epoch");
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the first run never completed an epoch"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     for extra in [&["--resume"][..], &["--overwrite"][..], &[][..]] {
@@ -87,7 +94,10 @@ fn a_second_train_on_the_same_run_fails_at_once_while_the_first_runs() {
     // The lock goes with the process: the killed run resumes.
     let done = epochs(&run_dir);
     let more = format!("train.max_epochs={}", done + 1);
-    minima(&train_args(&config, &["--resume", "--set", &more, "--set", "train.early_stop=100000"]));
+    minima(&train_args(
+        &config,
+        &["--resume", "--set", &more, "--set", "train.early_stop=100000"],
+    ));
     assert_eq!(epochs(&run_dir), done + 1);
 }
 
@@ -128,7 +138,8 @@ fn a_full_disk_leaves_the_last_complete_epoch_and_no_temporary() {
     let output = format!("train.output={:?}", path(&straight));
     minima(&train_args(&config, &["--set", &output, "--set", "train.max_epochs=4"]));
     assert!(
-        std::fs::read(straight.join("last.safetensors")).unwrap() == std::fs::read(run_dir.join("last.safetensors")).unwrap()
+        std::fs::read(straight.join("last.safetensors")).unwrap()
+            == std::fs::read(run_dir.join("last.safetensors")).unwrap()
     );
 }
 
@@ -160,11 +171,19 @@ fn eval_ends_quietly_when_its_reader_goes_away() {
     let dir = tempfile::tempdir().unwrap();
     let (model, data) = trained(dir.path());
     let json = dir.path().join("eval.json");
-    let mut child = minima_command(&["eval", "--model", path(&model), "--data", path(&data), "--json", path(&json)])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = minima_command(&[
+        "eval",
+        "--model",
+        path(&model),
+        "--data",
+        path(&data),
+        "--json",
+        path(&json),
+    ])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
     drop(child.stdout.take());
     let output = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -190,8 +209,19 @@ fn eval_refuses_non_finite_predictions_naming_the_frames() {
         .collect();
     std::fs::write(&meta, text).unwrap();
     let json = dir.path().join("eval.json");
-    let error = minima_error(&["eval", "--model", path(&model), "--data", path(&data), "--json", path(&json)]);
-    assert!(error.contains("non-finite") && error.contains("clusters.extxyz") && error.contains("frames 0, 1"), "{error}");
+    let error = minima_error(&[
+        "eval",
+        "--model",
+        path(&model),
+        "--data",
+        path(&data),
+        "--json",
+        path(&json),
+    ]);
+    assert!(
+        error.contains("non-finite") && error.contains("clusters.extxyz") && error.contains("frames 0, 1"),
+        "{error}"
+    );
     assert!(!json.exists());
 }
 
@@ -200,24 +230,56 @@ fn an_all_pairs_model_refuses_a_2000_atom_molecule() {
     let dir = tempfile::tempdir().unwrap();
     // The default sizes (no model.cutoff: every pair of atoms is an edge).
     let config = config(dir.path(), &clusters(dir.path()));
-    let sizes = ["--set", "model.hidden=73", "--set", "model.readout_hidden=73", "--set", "model.edge_rank=73"];
+    let sizes = [
+        "--set",
+        "model.hidden=73",
+        "--set",
+        "model.readout_hidden=73",
+        "--set",
+        "model.edge_rank=73",
+    ];
     minima(&train_args(&config, &sizes));
     let model = dir.path().join("run/best.safetensors");
     let n = 2000;
     let side = 13;
     let positions: Vec<[f64; 3]> = (0..n)
-        .map(|i| [(i % side) as f64 * 3.5, (i / side % side) as f64 * 3.5, (i / side / side) as f64 * 3.5])
+        .map(|i| {
+            [
+                (i % side) as f64 * 3.5,
+                (i / side % side) as f64 * 3.5,
+                (i / side / side) as f64 * 3.5,
+            ]
+        })
         .collect();
     let mut molecule = Atoms::new(vec![29; n], positions).unwrap();
     molecule.set_energy(-1.0);
     let big = dir.path().join("big.extxyz");
     minima_io::extxyz::write_all(&big, &[molecule]).unwrap();
     let began = Instant::now();
-    let error = minima_error(&["eval", "--model", path(&model), "--data", path(&big), "--json", path(&dir.path().join("e.json"))]);
-    for needle in ["big.extxyz", "frame 0", "GiB", "memory budget", "model.cutoff", "MINIMA_MEMORY_GB"] {
+    let error = minima_error(&[
+        "eval",
+        "--model",
+        path(&model),
+        "--data",
+        path(&big),
+        "--json",
+        path(&dir.path().join("e.json")),
+    ]);
+    for needle in [
+        "big.extxyz",
+        "frame 0",
+        "GiB",
+        "memory budget",
+        "model.cutoff",
+        "MINIMA_MEMORY_GB",
+    ] {
         assert!(error.contains(needle), "{needle}: {error}");
     }
-    assert!(began.elapsed() < Duration::from_secs(60), "refused only after {:?}", began.elapsed());
+    assert!(
+        began.elapsed() < Duration::from_secs(60),
+        "refused only after {:?}",
+        began.elapsed()
+    );
 }
 
 #[test]

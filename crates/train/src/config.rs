@@ -168,7 +168,10 @@ impl RunConfig {
             }
         }
         if !(t.learning_rate.is_finite() && t.learning_rate > 0.0) {
-            bail!("train.learning_rate = {}: it must be a finite positive number", t.learning_rate);
+            bail!(
+                "train.learning_rate = {}: it must be a finite positive number",
+                t.learning_rate
+            );
         }
         if !(t.lr_decay > 0.0 && t.lr_decay <= 1.0) {
             bail!("train.lr_decay = {}: it must be in (0, 1]", t.lr_decay);
@@ -191,7 +194,10 @@ impl RunConfig {
             bail!("train.mask_ratio = {}: it must be in (0, 1]", t.mask_ratio);
         }
         if !(t.bound_noise > 0.0 && t.bound_noise.is_finite()) {
-            bail!("train.bound_noise = {}: it must be a positive distance (Å)", t.bound_noise);
+            bail!(
+                "train.bound_noise = {}: it must be a positive distance (Å)",
+                t.bound_noise
+            );
         }
         Ok(())
     }

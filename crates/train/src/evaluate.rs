@@ -64,7 +64,11 @@ fn check_batch_memory(
     let edges: u64 = graphs.iter().map(|g| g.center.len() as u64).sum();
     let config = &potential.config;
     minima_model::check_memory(
-        &format!("{} ({atoms} atoms, {edges} edges{})", what(), if forces { ", with forces" } else { "" }),
+        &format!(
+            "{} ({atoms} atoms, {edges} edges{})",
+            what(),
+            if forces { ", with forces" } else { "" }
+        ),
         config.batch_memory(atoms, edges, forces, false),
         &crate::trainer::lower_batch_memory(config, "--batch", graphs.len()),
     )?;
@@ -89,8 +93,13 @@ pub fn predict_graphs(potential: &Potential, graphs: &[&minima_data::Graph], for
             p.forces.as_ref().map(to_vec).transpose()?,
         ))
     };
-    let (energies, atom_energies, all_forces) =
-        minima_model::guard("the model's forward pass", || if forces { run() } else { tch::no_grad(run) })??;
+    let (energies, atom_energies, all_forces) = minima_model::guard("the model's forward pass", || {
+        if forces {
+            run()
+        } else {
+            tch::no_grad(run)
+        }
+    })??;
     let mut out = Vec::with_capacity(graphs.len());
     let mut start = 0;
     for (s, graph) in graphs.iter().enumerate() {
@@ -242,16 +251,18 @@ fn refuse_non_finite(samples: &[Sample], predicted: &[Predicted]) -> Result<()> 
     let bad: Vec<String> = samples
         .iter()
         .zip(predicted)
-        .filter(|(_, p)| {
-            !p.energy.is_finite() || p.forces.iter().flatten().flatten().any(|f| !f.is_finite())
-        })
+        .filter(|(_, p)| !p.energy.is_finite() || p.forces.iter().flatten().flatten().any(|f| !f.is_finite()))
         .map(|(s, _)| s.frame.to_string())
         .collect();
     if bad.is_empty() {
         return Ok(());
     }
     let shown = bad.iter().take(10).cloned().collect::<Vec<_>>().join(", ");
-    let more = if bad.len() > 10 { format!(" and {} more", bad.len() - 10) } else { String::new() };
+    let more = if bad.len() > 10 {
+        format!(" and {} more", bad.len() - 10)
+    } else {
+        String::new()
+    };
     anyhow::bail!(
         "the model predicts non-finite energies or forces for {} of {} structures (frames {shown}{more}): the checkpoint's weights are not finite or the structures lie far outside what it was trained on",
         bad.len(),

@@ -114,7 +114,10 @@ pub fn load_splits(config: &RunConfig) -> Result<Splits> {
         })
     } else {
         let need = |p: &Option<PathBuf>, what: &str| p.clone().with_context(|| format!("data.{what} is not set"));
-        let (train_file, validation_file) = (need(&config.data.train, "train")?, need(&config.data.validation, "validation")?);
+        let (train_file, validation_file) = (
+            need(&config.data.train, "train")?,
+            need(&config.data.validation, "validation")?,
+        );
         let (_, train) = read(&train_file)?;
         let (_, validation) = read(&validation_file)?;
         let (test_frames, test) = match &config.data.test {
@@ -166,7 +169,12 @@ impl<'a> Targets<'a> {
     fn explain_non_finite(&self, indices: &[usize], energy_errors: &[f64], learning_rate: f64) -> String {
         let frames = |picked: &[&Sample]| {
             let list: Vec<String> = picked.iter().map(|s| s.frame.to_string()).collect();
-            format!("frame{} {} of {}", if list.len() == 1 { "" } else { "s" }, list.join(", "), self.source)
+            format!(
+                "frame{} {} of {}",
+                if list.len() == 1 { "" } else { "s" },
+                list.join(", "),
+                self.source
+            )
         };
         let batch: Vec<&Sample> = indices.iter().map(|&i| self.samples[i]).collect();
         fn finite<'v>(values: impl IntoIterator<Item = &'v f64>) -> bool {
@@ -894,7 +902,13 @@ fn check_training_memory(run: &RunConfig, splits: &Splits) -> Result<()> {
     // Validation batches are larger, and keep no graph for a second backward pass.
     for (samples, source, batch_size, second_order, what) in [
         (&splits.train, &splits.train_source, t.batch_size, forces, "training"),
-        (&splits.validation, &splits.validation_source, t.batch_size.max(64), false, "validation"),
+        (
+            &splits.validation,
+            &splits.validation_source,
+            t.batch_size.max(64),
+            false,
+            "validation",
+        ),
     ] {
         // Batches are drawn at random: the worst is the batch of the largest structures.
         let mut sizes: Vec<(u64, u64, usize)> = samples

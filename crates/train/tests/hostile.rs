@@ -23,7 +23,7 @@ fn quick_config(data: &Path, out: &Path, epochs: usize) -> RunConfig {
 }
 
 fn error_of(result: anyhow::Result<minima_train::TrainOutcome>) -> String {
-    format!("{:#}", result.err().expect("an error"))
+    format!("{:#}", result.expect_err("an error"))
 }
 
 #[test]
@@ -38,10 +38,20 @@ fn a_new_run_refuses_a_folder_that_is_not_empty() {
     let mut other = config.clone();
     other.train.seed = 99;
     let error = error_of(minima_train::train(&other, false));
-    for needle in ["not empty", "--resume", "--overwrite", "train.output", "best.safetensors"] {
+    for needle in [
+        "not empty",
+        "--resume",
+        "--overwrite",
+        "train.output",
+        "best.safetensors",
+    ] {
         assert!(error.contains(needle), "{needle}: {error}");
     }
-    assert_eq!(std::fs::read(out.join("best.safetensors")).unwrap(), best, "best checkpoint touched");
+    assert_eq!(
+        std::fs::read(out.join("best.safetensors")).unwrap(),
+        best,
+        "best checkpoint touched"
+    );
 
     // --overwrite replaces the run: a fresh run with the new seed, no stale file left.
     std::fs::write(out.join("notes.txt"), "mine").unwrap();
@@ -106,7 +116,10 @@ fn a_bit_flipped_checkpoint_is_refused_naming_the_file() {
     bytes[k] ^= 0x10;
     std::fs::write(&best, &bytes).unwrap();
     let error = Potential::load(&best, Device::Cpu).err().expect("refused").to_string();
-    assert!(error.contains("best.safetensors") && error.contains("SHA-256"), "{error}");
+    assert!(
+        error.contains("best.safetensors") && error.contains("SHA-256"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -116,7 +129,11 @@ fn a_checkpoint_without_a_hash_loads_and_predicts_as_before() {
     let checked = energies(&Potential::load(&best, Device::Cpu).unwrap(), &samples);
     let meta = best.with_extension("toml");
     let text = std::fs::read_to_string(&meta).unwrap();
-    let old: String = text.lines().filter(|l| !l.starts_with("sha256")).map(|l| format!("{l}\n")).collect();
+    let old: String = text
+        .lines()
+        .filter(|l| !l.starts_with("sha256"))
+        .map(|l| format!("{l}\n"))
+        .collect();
     assert_ne!(old, text);
     std::fs::write(&meta, old).unwrap();
     let unchecked = energies(&Potential::load(&best, Device::Cpu).unwrap(), &samples);
@@ -195,13 +212,20 @@ fn a_run_killed_while_saving_resumes_from_its_last_complete_epoch() {
     config.train.max_epochs = 2;
     minima_train::train(&config, false).unwrap();
     std::fs::copy(dir.path().join("two/state.json"), killed.join("state.json")).unwrap();
-    std::fs::copy(dir.path().join("two/last.safetensors"), killed.join("last.previous.safetensors")).unwrap();
+    std::fs::copy(
+        dir.path().join("two/last.safetensors"),
+        killed.join("last.previous.safetensors"),
+    )
+    .unwrap();
     std::fs::write(killed.join("last.safetensors"), &epoch_three).unwrap();
     config.train.output = killed.clone();
     config.train.max_epochs = 3;
     minima_train::train(&config, true).unwrap();
     assert_eq!(curve(&straight).losses(), curve(&killed).losses());
-    assert!(std::fs::read(straight.join("last.safetensors")).unwrap() == std::fs::read(killed.join("last.safetensors")).unwrap());
+    assert!(
+        std::fs::read(straight.join("last.safetensors")).unwrap()
+            == std::fs::read(killed.join("last.safetensors")).unwrap()
+    );
 
     // Neither file matching the state is an error, not a resumed run from the wrong weights.
     std::fs::copy(dir.path().join("two/state.json"), killed.join("state.json")).unwrap();
@@ -261,7 +285,13 @@ fn a_diverging_run_names_the_frames_of_its_batch() {
     let mut config = quick_config(&data, &out, 50);
     config.train.learning_rate = 1e30;
     let error = error_of(minima_train::train(&config, false));
-    for needle in ["training loss became", "frame", "morse.extxyz", "lower train.learning_rate", "diverged"] {
+    for needle in [
+        "training loss became",
+        "frame",
+        "morse.extxyz",
+        "lower train.learning_rate",
+        "diverged",
+    ] {
         assert!(error.contains(needle), "{needle}: {error}");
     }
 }
@@ -283,7 +313,10 @@ fn an_oversized_model_is_refused_before_it_is_built() {
         energies: vec![0.0, 0.0],
         scale: 1.0,
     };
-    let error = Potential::new(config.model, refs, Device::Cpu, 0).err().unwrap().to_string();
+    let error = Potential::new(config.model, refs, Device::Cpu, 0)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(error.contains("model.hidden"), "{error}");
 }
 
@@ -338,7 +371,13 @@ fn parameter_counts_match_the_built_models() {
 fn big_molecule(n: usize) -> Atoms {
     let side = (n as f64).cbrt().ceil() as usize;
     let positions: Vec<[f64; 3]> = (0..n)
-        .map(|i| [(i % side) as f64 * 2.2, (i / side % side) as f64 * 2.2, (i / side / side) as f64 * 2.2])
+        .map(|i| {
+            [
+                (i % side) as f64 * 2.2,
+                (i / side % side) as f64 * 2.2,
+                (i / side / side) as f64 * 2.2,
+            ]
+        })
         .collect();
     let numbers = (0..n).map(|i| if i % 3 == 0 { 6 } else { 1 }).collect();
     let mut atoms = Atoms::new(numbers, positions).unwrap();
@@ -374,7 +413,9 @@ fn an_all_pairs_model_refuses_a_2000_atom_molecule_before_allocating() {
     let error = format!("{:#}", minima_train::evaluate(&potential, &pair, 64).unwrap_err());
     assert!(error.contains("frames 0–0") && error.contains("--batch"), "{error}");
     let calculator = minima_train::ModelCalculator::new(potential, "all-pairs");
-    let error = minima_label::Calculator::calculate(&calculator, &atoms).unwrap_err().to_string();
+    let error = minima_label::Calculator::calculate(&calculator, &atoms)
+        .unwrap_err()
+        .to_string();
     assert!(error.contains("model.cutoff"), "{error}");
 }
 

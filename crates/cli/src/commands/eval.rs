@@ -64,7 +64,10 @@ pub fn run(args: Args) -> Result<()> {
     stdout.print(&format!("metrics: {}\n", args.json.display()))?;
     if args.by_size {
         let stem = stem(&args.json, "by_size");
-        stdout.print(&format!("{:>6} {:>10} {:>14}\n", "atoms", "structures", "energy MAE eV"))?;
+        stdout.print(&format!(
+            "{:>6} {:>10} {:>14}\n",
+            "atoms", "structures", "energy MAE eV"
+        ))?;
         for (size, stats) in &report.by_size {
             stdout.print(&format!("{size:>6} {:>10} {:>14.4}\n", stats.count, stats.mae.mean))?;
         }

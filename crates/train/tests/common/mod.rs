@@ -77,7 +77,6 @@ impl Curve {
     }
 }
 
-
 /// Ten random Cu/Ag clusters with Morse-pair energies and their analytic forces.
 pub fn morse_clusters(dir: &Path) -> PathBuf {
     let mut rng = ChaCha8Rng::seed_from_u64(1);
@@ -115,4 +114,3 @@ pub fn morse_clusters(dir: &Path) -> PathBuf {
     minima_io::extxyz::write_all(&path, &frames).unwrap();
     path
 }
-
