@@ -182,27 +182,22 @@ impl<'a> Targets<'a> {
         }
         // Coordinates this far out overflow in f32 (and are no molecule's).
         let plausible = |values: &[[f64; 3]]| values.iter().flatten().all(|x| x.abs() < 1e6);
-        let bad_inputs: Vec<&Sample> = batch
-            .iter()
-            .copied()
-            .filter(|s| !plausible(&s.graph.positions) || !plausible(&s.graph.offset))
-            .collect();
-        if !bad_inputs.is_empty() {
-            return format!(
-                "{}: positions that are not finite or lie beyond 10⁶ Å; fix or remove these frames",
-                frames(&bad_inputs)
-            );
-        }
-        let bad_labels: Vec<&Sample> = batch
-            .iter()
-            .copied()
-            .filter(|s| !finite(s.energy.iter()) || !finite(s.forces.iter().flatten().flatten()))
-            .collect();
-        if !bad_labels.is_empty() {
-            return format!(
-                "{}: non-finite energy or force labels; fix or remove these frames",
-                frames(&bad_labels)
-            );
+        type Check<'c> = (&'c dyn Fn(&Sample) -> bool, &'c str);
+        let checks: [Check; 2] = [
+            (
+                &|s| !plausible(&s.graph.positions) || !plausible(&s.graph.offset),
+                "positions that are not finite or lie beyond 10⁶ Å",
+            ),
+            (
+                &|s| !finite(s.energy.iter()) || !finite(s.forces.iter().flatten().flatten()),
+                "non-finite energy or force labels",
+            ),
+        ];
+        for (bad, what) in checks {
+            let picked: Vec<&Sample> = batch.iter().copied().filter(|s| bad(s)).collect();
+            if !picked.is_empty() {
+                return format!("{}: {what}; fix or remove these frames", frames(&picked));
+            }
         }
         let diverged: Vec<&Sample> = batch
             .iter()

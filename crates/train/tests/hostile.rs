@@ -14,39 +14,51 @@ use tch::Device;
 mod common;
 use common::{curve, morse_clusters, overfit_config};
 
-/// A VIMPNN run of `epochs` epochs on the Morse clusters of `data`.
-fn quick_config(data: &Path, out: &Path, epochs: usize) -> RunConfig {
-    let mut config = overfit_config(data, out, ModelKind::Vimpnn);
+/// A VIMPNN run of `epochs` epochs into `dir/folder` on Morse clusters written to `dir`.
+fn quick_run(dir: &Path, folder: &str, epochs: usize) -> RunConfig {
+    let mut config = overfit_config(&morse_clusters(dir), &dir.join(folder), ModelKind::Vimpnn);
     config.train.batch_size = 4;
     config.train.max_epochs = epochs;
     config
+}
+
+/// The data file of `config`.
+fn data_of(config: &RunConfig) -> PathBuf {
+    config.data.train.clone().unwrap()
 }
 
 fn error_of(result: anyhow::Result<minima_train::TrainOutcome>) -> String {
     format!("{:#}", result.expect_err("an error"))
 }
 
+/// `error` must mention every one of `needles`.
+fn assert_mentions(error: &str, needles: &[&str]) {
+    for needle in needles {
+        assert!(error.contains(needle), "{needle}: {error}");
+    }
+}
+
 #[test]
 fn a_new_run_refuses_a_folder_that_is_not_empty() {
     let dir = tempfile::tempdir().unwrap();
-    let data = morse_clusters(dir.path());
-    let out = dir.path().join("run");
-    let config = quick_config(&data, &out, 2);
+    let config = quick_run(dir.path(), "run", 2);
+    let out = config.train.output.clone();
     minima_train::train(&config, false).unwrap();
     let best = std::fs::read(out.join("best.safetensors")).unwrap();
 
     let mut other = config.clone();
     other.train.seed = 99;
     let error = error_of(minima_train::train(&other, false));
-    for needle in [
-        "not empty",
-        "--resume",
-        "--overwrite",
-        "train.output",
-        "best.safetensors",
-    ] {
-        assert!(error.contains(needle), "{needle}: {error}");
-    }
+    assert_mentions(
+        &error,
+        &[
+            "not empty",
+            "--resume",
+            "--overwrite",
+            "train.output",
+            "best.safetensors",
+        ],
+    );
     assert_eq!(
         std::fs::read(out.join("best.safetensors")).unwrap(),
         best,
@@ -72,9 +84,7 @@ fn a_new_run_refuses_a_folder_that_is_not_empty() {
 #[test]
 fn a_start_that_fails_before_its_first_epoch_leaves_the_folder_reusable() {
     let dir = tempfile::tempdir().unwrap();
-    let data = morse_clusters(dir.path());
-    let out = dir.path().join("run");
-    let mut config = quick_config(&data, &out, 1);
+    let mut config = quick_run(dir.path(), "run", 1);
     config.train.mask_weight = 0.5;
     assert!(error_of(minima_train::train(&config, false)).contains("no masked-atom head"));
     config.train.mask_weight = 0.0;
@@ -83,16 +93,15 @@ fn a_start_that_fails_before_its_first_epoch_leaves_the_folder_reusable() {
 
 /// A trained run's best checkpoint, its TOML, and the Morse clusters as samples.
 fn trained_checkpoint(dir: &Path) -> (PathBuf, Vec<Sample>) {
-    let data = morse_clusters(dir);
-    let out = dir.join("run");
-    minima_train::train(&quick_config(&data, &out, 2), false).unwrap();
-    let frames = minima_io::extxyz::read_all(&data).unwrap();
+    let config = quick_run(dir, "run", 2);
+    minima_train::train(&config, false).unwrap();
+    let frames = minima_io::extxyz::read_all(&data_of(&config)).unwrap();
     let samples = frames
         .iter()
         .enumerate()
         .map(|(i, atoms)| Sample::from_atoms(atoms, i, "morse", &GraphSpec { cutoff: None }).unwrap())
         .collect();
-    (out.join("best.safetensors"), samples)
+    (config.train.output.join("best.safetensors"), samples)
 }
 
 fn energies(potential: &Potential, samples: &[Sample]) -> Vec<f64> {
@@ -143,26 +152,31 @@ fn a_checkpoint_without_a_hash_loads_and_predicts_as_before() {
 #[test]
 fn a_truncated_state_is_a_clear_error_naming_it() {
     let dir = tempfile::tempdir().unwrap();
-    let data = morse_clusters(dir.path());
-    let out = dir.path().join("run");
-    let mut config = quick_config(&data, &out, 2);
+    let mut config = quick_run(dir.path(), "run", 2);
+    let out = config.train.output.clone();
     minima_train::train(&config, false).unwrap();
     let state = out.join("state.json");
     let text = std::fs::read_to_string(&state).unwrap();
     std::fs::write(&state, &text[..text.len() / 2]).unwrap();
     config.train.max_epochs = 4;
     let error = error_of(minima_train::train(&config, true));
-    for needle in ["state.json", "truncated", "--overwrite"] {
-        assert!(error.contains(needle), "{needle}: {error}");
+    assert_mentions(&error, &["state.json", "truncated", "--overwrite"]);
+}
+
+/// Runs `a` and `b` logged the same losses and ended with identical weights.
+fn assert_same_result(a: &Path, b: &Path) {
+    assert_eq!(curve(a).losses(), curve(b).losses());
+    for file in ["best.safetensors", "last.safetensors"] {
+        let same = std::fs::read(a.join(file)).unwrap() == std::fs::read(b.join(file)).unwrap();
+        assert!(same, "{file} differs");
     }
 }
 
 #[test]
 fn a_moved_run_folder_with_moved_data_resumes_to_the_same_result() {
     let dir = tempfile::tempdir().unwrap();
-    let data = morse_clusters(dir.path());
-    let straight = dir.path().join("straight");
-    let mut config = quick_config(&data, &straight, 4);
+    let mut config = quick_run(dir.path(), "straight", 4);
+    let straight = config.train.output.clone();
     minima_train::train(&config, false).unwrap();
 
     let before = dir.path().join("before");
@@ -173,19 +187,13 @@ fn a_moved_run_folder_with_moved_data_resumes_to_the_same_result() {
     std::fs::create_dir(after.parent().unwrap()).unwrap();
     std::fs::rename(&before, &after).unwrap();
     let moved_data = dir.path().join("elsewhere").join("clusters.extxyz");
-    std::fs::rename(&data, &moved_data).unwrap();
+    std::fs::rename(data_of(&config), &moved_data).unwrap();
     config.train.output = after.clone();
     config.data.train = Some(moved_data.clone());
     config.data.validation = Some(moved_data.clone());
     config.train.max_epochs = 4;
     minima_train::train(&config, true).unwrap();
-    assert_eq!(curve(&straight).losses(), curve(&after).losses());
-    for file in ["best.safetensors", "last.safetensors"] {
-        assert!(
-            std::fs::read(straight.join(file)).unwrap() == std::fs::read(after.join(file)).unwrap(),
-            "{file} differs"
-        );
-    }
+    assert_same_result(&straight, &after);
 
     // Other data under the same name are refused.
     let mut frames = minima_io::extxyz::read_all(&moved_data).unwrap();
@@ -199,9 +207,8 @@ fn a_moved_run_folder_with_moved_data_resumes_to_the_same_result() {
 #[test]
 fn a_run_killed_while_saving_resumes_from_its_last_complete_epoch() {
     let dir = tempfile::tempdir().unwrap();
-    let data = morse_clusters(dir.path());
-    let straight = dir.path().join("straight");
-    let mut config = quick_config(&data, &straight, 3);
+    let mut config = quick_run(dir.path(), "straight", 3);
+    let straight = config.train.output.clone();
     minima_train::train(&config, false).unwrap();
     let killed = dir.path().join("killed");
     config.train.output = killed.clone();
@@ -221,11 +228,7 @@ fn a_run_killed_while_saving_resumes_from_its_last_complete_epoch() {
     config.train.output = killed.clone();
     config.train.max_epochs = 3;
     minima_train::train(&config, true).unwrap();
-    assert_eq!(curve(&straight).losses(), curve(&killed).losses());
-    assert!(
-        std::fs::read(straight.join("last.safetensors")).unwrap()
-            == std::fs::read(killed.join("last.safetensors")).unwrap()
-    );
+    assert_same_result(&straight, &killed);
 
     // Neither file matching the state is an error, not a resumed run from the wrong weights.
     std::fs::copy(dir.path().join("two/state.json"), killed.join("state.json")).unwrap();
@@ -280,32 +283,28 @@ fn degenerate_settings_are_errors_naming_their_key() {
 #[test]
 fn a_diverging_run_names_the_frames_of_its_batch() {
     let dir = tempfile::tempdir().unwrap();
-    let data = morse_clusters(dir.path());
-    let out = dir.path().join("run");
-    let mut config = quick_config(&data, &out, 50);
+    let mut config = quick_run(dir.path(), "run", 50);
     config.train.learning_rate = 1e30;
     let error = error_of(minima_train::train(&config, false));
-    for needle in [
-        "training loss became",
-        "frame",
-        "morse.extxyz",
-        "lower train.learning_rate",
-        "diverged",
-    ] {
-        assert!(error.contains(needle), "{needle}: {error}");
-    }
+    assert_mentions(
+        &error,
+        &[
+            "training loss became",
+            "frame",
+            "morse.extxyz",
+            "lower train.learning_rate",
+            "diverged",
+        ],
+    );
 }
 
 #[test]
 fn an_oversized_model_is_refused_before_it_is_built() {
     let dir = tempfile::tempdir().unwrap();
-    let data = morse_clusters(dir.path());
-    let mut config = quick_config(&data, &dir.path().join("run"), 1);
+    let mut config = quick_run(dir.path(), "run", 1);
     config.model.hidden = 100_000;
     let error = error_of(minima_train::train(&config, false));
-    for needle in ["GiB", "memory budget", "model.hidden", "MINIMA_MEMORY_GB"] {
-        assert!(error.contains(needle), "{needle}: {error}");
-    }
+    assert_mentions(&error, &["GiB", "memory budget", "model.hidden", "MINIMA_MEMORY_GB"]);
     // Loading a checkpoint whose TOML asks for such a model is refused the same way.
     config.model.elements = vec![29, 47];
     let refs = minima_data::AtomRefs {
@@ -405,9 +404,7 @@ fn an_all_pairs_model_refuses_a_2000_atom_molecule_before_allocating() {
         "{:#}",
         minima_train::evaluate(&potential, std::slice::from_ref(&sample), 64).unwrap_err()
     );
-    for needle in ["frame 0", "GiB", "memory budget", "model.cutoff"] {
-        assert!(error.contains(needle), "{needle}: {error}");
-    }
+    assert_mentions(&error, &["frame 0", "GiB", "memory budget", "model.cutoff"]);
     // In a batch with other structures, smaller batches are the first remedy.
     let pair = [sample.clone(), sample.clone()];
     let error = format!("{:#}", minima_train::evaluate(&potential, &pair, 64).unwrap_err());
