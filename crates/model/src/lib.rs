@@ -118,3 +118,21 @@ pub fn guard<T>(what: &str, f: impl FnOnce() -> T) -> Result<T, ModelError> {
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A libtorch failure that tch reports by panicking (here an impossible allocation)
+    /// comes back as an error naming the operation.
+    #[test]
+    fn guard_turns_a_libtorch_panic_into_an_error() {
+        let error = guard("allocating", || tch::Tensor::zeros([1 << 62], tch::kind::FLOAT_CPU))
+            .err()
+            .expect("the allocation fails");
+        let text = error.to_string();
+        assert!(text.starts_with("allocating: libtorch failed: "), "{text}");
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert_eq!(guard("adding", || 1 + 1).unwrap(), 2);
+    }
+}
