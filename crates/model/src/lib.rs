@@ -128,8 +128,7 @@ mod tests {
     #[test]
     fn guard_turns_a_libtorch_panic_into_an_error() {
         let error = guard("allocating", || tch::Tensor::zeros([1 << 62], tch::kind::FLOAT_CPU))
-            .err()
-            .expect("the allocation fails");
+            .expect_err("the allocation fails");
         let text = error.to_string();
         assert!(text.starts_with("allocating: libtorch failed: "), "{text}");
         assert_eq!(text.lines().count(), 1, "{text}");
