@@ -256,6 +256,136 @@ impl ModelConfig {
         self.cutoff.unwrap_or(10.0)
     }
 
+    /// Bytes per number of the model's dtype.
+    pub fn dtype_bytes(&self) -> u64 {
+        match self.dtype {
+            Dtype::F32 => 4,
+            Dtype::F64 => 8,
+        }
+    }
+
+    /// The number of parameters the architecture of this configuration holds, counted from the
+    /// sizes alone, so that a model too large to allocate is refused before it is built.
+    pub fn parameter_count(&self) -> u64 {
+        let size = |n: i64| n.max(0) as u64;
+        let linear = |input: u64, output: u64| input * output + output;
+        let mlp = |sizes: &[u64]| sizes.windows(2).map(|w| linear(w[0], w[1])).sum::<u64>();
+        let gru = |input: u64, hidden: u64| linear(input, 3 * hidden) + linear(hidden, 3 * hidden);
+        let table = (crate::blocks::MAX_Z + 1) as u64;
+        let (d, rank, readout) = (size(self.hidden), size(self.edge_rank), size(self.readout_hidden));
+        let basis = self.radial_basis as u64;
+        let features = |state: u64| (self.iterations as u64 + 1) * state;
+        let message_passing = |state: u64, message: u64| {
+            let edge_features = basis + minima_data::BondClass::COUNT as u64;
+            table * state + mlp(&[edge_features, size(self.edge_hidden), rank]) + state * rank + rank * message
+        };
+        let elements = self.elements.len() as u64;
+        match self.kind {
+            ModelKind::Mpnn => message_passing(d, d) + gru(d, d) + mlp(&[features(d), readout, 1]),
+            ModelKind::Vimpnn => {
+                let types = self.vimpnn.channels.len() as u64;
+                let (state, update) = match self.vimpnn.combine {
+                    Combine::VectorWeights => (d, types * d + gru(d, d)),
+                    Combine::ScalarWeights => (d, types + gru(d, d)),
+                    Combine::Concatenate => (types * d, gru(types * d, types * d)),
+                    Combine::SharedGru => (types * d, types + gru(d, d)),
+                    Combine::GruPerType => (d, types * gru(d, d)),
+                };
+                let aux = &self.aux;
+                let head = |on: bool, out: u64| if on { mlp(&[features(state), readout, out]) } else { 0 };
+                message_passing(state, d)
+                    + update
+                    + mlp(&[features(state), readout, 1])
+                    + head(aux.counts, elements)
+                    + head(aux.orbitals, elements)
+                    + head(aux.scale, aux.scale_grid.2 as u64)
+            }
+            ModelKind::Transformer => {
+                let t = &self.transformer;
+                let (m, heads) = (size(t.attention), size(t.heads));
+                let norm = 2 * d;
+                let block = norm
+                    + 3 * linear(d, m)
+                    + 2 * linear(basis, m)
+                    + if t.cls { 2 * m } else { 0 }
+                    + if t.adjacency_mask { linear(1, heads) } else { 0 }
+                    + linear(m, d)
+                    + norm
+                    + mlp(&[d, 2 * d, d]);
+                let on = |flag: bool, count: u64| if flag { count } else { 0 };
+                table * d.saturating_sub(1)
+                    + 2 * table * basis
+                    + basis * d
+                    + d * d
+                    + 2 * d * d
+                    + on(t.cls, d)
+                    + t.layers as u64 * block
+                    + norm
+                    + on(t.atom_energy, linear(d, 1))
+                    + on(t.cls, linear(d, 1))
+                    + on(t.physics, mlp(&[2 * d, d, 5]))
+                    + mlp(&[d, d, elements])
+            }
+        }
+    }
+
+    /// Numbers per edge and per atom that a forward pass keeps for its backward pass (the
+    /// architecture's edge and node tensors), for [`ModelConfig::batch_memory`].
+    fn activations_per_edge_and_atom(&self) -> (u64, u64) {
+        let size = |n: i64| n.max(0) as u64;
+        let (d, rank) = (size(self.hidden), size(self.edge_rank));
+        let basis = self.radial_basis as u64;
+        let iterations = self.iterations as u64;
+        // Edge vectors, distance, envelope and the edge indices.
+        let geometry = 12;
+        match self.kind {
+            ModelKind::Mpnn | ModelKind::Vimpnn => {
+                let state = match (self.kind, self.vimpnn.combine) {
+                    (ModelKind::Vimpnn, Combine::Concatenate | Combine::SharedGru) => {
+                        self.vimpnn.channels.len() as u64 * d
+                    }
+                    _ => d,
+                };
+                // Features, the coefficient perceptron, the filters, then per step the gathered
+                // neighbour states and their product with the filters.
+                let edge = geometry
+                    + basis
+                    + minima_data::BondClass::COUNT as u64
+                    + 2 * size(self.edge_hidden)
+                    + 2 * rank
+                    + iterations * 2 * rank;
+                let atom = (iterations + 1) * (8 * state + 2 * rank) + 2 * size(self.readout_hidden);
+                (edge, atom)
+            }
+            ModelKind::Transformer => {
+                let t = &self.transformer;
+                let (m, heads) = (size(t.attention), size(t.heads));
+                // Per block: filters, gathered keys and values and their products, scores,
+                // weights and messages; the physics head's pair features.
+                let block = 7 * m + 3 * heads;
+                let physics = if t.physics { 5 * d + 12 } else { 0 };
+                let edge = geometry + 2 * basis + 2 * d + t.layers as u64 * block + physics;
+                let atom = t.layers as u64 * (8 * d + 4 * m) + 4 * d;
+                (edge, atom)
+            }
+        }
+    }
+
+    /// Estimated bytes a batch of `atoms` atoms and `edges` edges takes on the device: the
+    /// tensors its forward pass keeps, twice that when forces are asked for (the backward pass
+    /// holds their gradients), four times when the forces are themselves trained through
+    /// (`second_order`: the backward pass is kept for a second one).
+    pub fn batch_memory(&self, atoms: u64, edges: u64, forces: bool, second_order: bool) -> u64 {
+        let (per_edge, per_atom) = self.activations_per_edge_and_atom();
+        let forward = (edges * per_edge + atoms * per_atom) * self.dtype_bytes();
+        forward
+            * match (forces, second_order) {
+                (_, true) => 4,
+                (true, false) => 2,
+                (false, false) => 1,
+            }
+    }
+
     pub fn validate(&self) -> Result<(), ModelError> {
         let bad = |m: &str| Err(ModelError::Config(m.to_string()));
         let sizes = [self.hidden, self.edge_hidden, self.edge_rank, self.readout_hidden];
@@ -273,8 +403,12 @@ impl ModelConfig {
             return bad("model.elements is empty (it is filled from the training data)");
         }
         let (first, last, n) = self.aux.scale_grid;
-        if self.aux.scale && !(first < last && n >= 2 && self.aux.scale_width > 0.0) {
+        let finite = first.is_finite() && last.is_finite() && self.aux.scale_width.is_finite();
+        if self.aux.scale && !(finite && first < last && n >= 2 && self.aux.scale_width > 0.0) {
             return bad("model.aux.scale_grid must be (first < last, points ≥ 2) with scale_width > 0");
+        }
+        if !(self.aux.weight.is_finite() && self.aux.weight >= 0.0) {
+            return bad("model.aux.weight must be a finite number ≥ 0");
         }
         if self.kind == ModelKind::Transformer {
             self.validate_transformer()?;
@@ -305,7 +439,8 @@ impl ModelConfig {
                 "model.transformer.pair_switch must be in (0, cutoff = {cutoff}] Å"
             ));
         }
-        if !(t.initial_distance > 0.0 && t.initial_exponent > 0.0 && t.initial_depth > 0.0) {
+        let initial = [t.initial_distance, t.initial_exponent, t.initial_depth];
+        if !initial.iter().all(|x| x.is_finite() && *x > 0.0) {
             return bad(
                 "model.transformer.initial_distance, initial_exponent and initial_depth must be positive".into(),
             );

@@ -44,3 +44,51 @@ fn load_cuda_backend() -> Result<(), ModelError> {
 pub fn configure_threads(intra_op: usize) {
     tch::set_num_threads(intra_op.max(1) as i32);
 }
+
+/// The environment variable that sets [`memory_budget`], in GiB.
+pub const MEMORY_BUDGET_VARIABLE: &str = "MINIMA_MEMORY_GB";
+
+/// GiB a model job may plan to allocate when `MINIMA_MEMORY_GB` is not set: enough for every
+/// configuration in configs/ with room to spare, small enough to stop a mistyped size long
+/// before the machine swaps or libtorch aborts.
+pub const DEFAULT_MEMORY_BUDGET_GB: f64 = 8.0;
+
+/// Bytes a model job may plan to allocate: `MINIMA_MEMORY_GB` GiB when set, else
+/// [`DEFAULT_MEMORY_BUDGET_GB`].
+pub fn memory_budget() -> Result<u64, ModelError> {
+    let gib = match std::env::var(MEMORY_BUDGET_VARIABLE) {
+        Ok(text) => text
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|g| g.is_finite() && *g > 0.0)
+            .ok_or_else(|| {
+                ModelError::Config(format!(
+                    "{MEMORY_BUDGET_VARIABLE}={text:?}: expected a positive number of GiB"
+                ))
+            })?,
+        Err(_) => DEFAULT_MEMORY_BUDGET_GB,
+    };
+    Ok((gib * GIB) as u64)
+}
+
+const GIB: f64 = (1u64 << 30) as f64;
+
+/// `bytes` in GiB, for messages.
+pub fn gib(bytes: u64) -> String {
+    format!("{:.2} GiB", bytes as f64 / GIB)
+}
+
+/// Refuses a job that would need `bytes` (described by `what`) over [`memory_budget`], with
+/// the estimate and `lower`, the settings that lower it.
+pub fn check_memory(what: &str, bytes: u64, lower: &str) -> Result<(), ModelError> {
+    let budget = memory_budget()?;
+    if bytes <= budget {
+        return Ok(());
+    }
+    Err(ModelError::Memory(format!(
+        "{what} needs about {}, over the memory budget of {} ({MEMORY_BUDGET_VARIABLE}, default {DEFAULT_MEMORY_BUDGET_GB}); {lower}, or raise {MEMORY_BUDGET_VARIABLE} if the machine has the memory",
+        gib(bytes),
+        gib(budget)
+    )))
+}

@@ -23,7 +23,7 @@ pub mod vimpnn;
 pub use aux::{AuxOutput, AuxTargets};
 pub use batch::GraphBatch;
 pub use config::{Dtype, ModelConfig, ModelKind};
-pub use device::{configure_threads, parse_device};
+pub use device::{check_memory, configure_threads, memory_budget, parse_device};
 pub use potential::{PairOutput, Potential, Prediction};
 
 /// What every architecture produces for a batch.
@@ -70,10 +70,68 @@ pub enum ModelError {
     Checkpoint { path: String, message: String },
     #[error("{0}")]
     Config(String),
+    /// A job refused before allocating: the estimate, the budget and what lowers it.
+    #[error("{0}")]
+    Memory(String),
+    /// libtorch failed inside an operation that reports failures by panicking (`what` names
+    /// the operation).
+    #[error("{what}: libtorch failed: {message}")]
+    Panic { what: String, message: String },
     #[error("the model knows elements {known}, not {element} (frame {frame})")]
     UnknownElement {
         element: String,
         known: String,
         frame: usize,
     },
+}
+
+/// Runs `f`, turning a panic of libtorch's bindings (which panic where an allocation or a
+/// kernel fails inside an operation without a fallible form) into an error naming `what`.
+/// The default panic message is held back meanwhile, so the failure is one error line.
+pub fn guard<T>(what: &str, f: impl FnOnce() -> T) -> Result<T, ModelError> {
+    thread_local!(static GUARDED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) });
+    static SILENCE_GUARDED: std::sync::Once = std::sync::Once::new();
+    // One hook for the process, silent only on threads inside `guard`: swapping hooks per
+    // call would race between threads.
+    SILENCE_GUARDED.call_once(|| {
+        let report = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !GUARDED.with(std::cell::Cell::get) {
+                report(info);
+            }
+        }));
+    });
+    let outer = GUARDED.with(|g| g.replace(true));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    GUARDED.with(|g| g.set(outer));
+    result.map_err(|payload| {
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("unknown failure");
+        // tch's messages carry libtorch's C++ backtrace after the first line.
+        let first = message.lines().next().unwrap_or(message);
+        ModelError::Panic {
+            what: what.to_string(),
+            message: first.to_string(),
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A libtorch failure that tch reports by panicking (here an impossible allocation)
+    /// comes back as an error naming the operation.
+    #[test]
+    fn guard_turns_a_libtorch_panic_into_an_error() {
+        let error = guard("allocating", || tch::Tensor::zeros([1 << 62], tch::kind::FLOAT_CPU))
+            .expect_err("the allocation fails");
+        let text = error.to_string();
+        assert!(text.starts_with("allocating: libtorch failed: "), "{text}");
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert_eq!(guard("adding", || 1 + 1).unwrap(), 2);
+    }
 }

@@ -21,6 +21,10 @@ use crate::{Architecture, AuxOutput, ModelError};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CheckpointMeta {
+    /// SHA-256 of the `.safetensors` file, hex; checked on loading. Checkpoints written before
+    /// it was recorded have none and load unchecked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sha256: Option<String>,
     model: ModelConfig,
     normalization: AtomRefs,
 }
@@ -75,19 +79,30 @@ impl Potential {
         if let Some(z) = config.elements.iter().find(|&&z| refs.energy_of(z).is_none()) {
             return Err(ModelError::Config(format!("no reference energy for element Z={z}")));
         }
+        // Parameters are drawn in f32 and then converted: the f32 copy and the converted one
+        // coexist for an f64 model.
+        let parameters = config.parameter_count();
+        let bytes = parameters * (4 + config.dtype_bytes());
+        crate::check_memory(
+            &format!("a {:?} model of {parameters} parameters", config.kind),
+            bytes,
+            SIZE_KEYS,
+        )?;
         let mut vs = nn::VarStore::new(device);
         let root = vs.root();
         let architecture: Box<dyn Architecture> = {
             let _seeded = INITIALISATION.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             tch::manual_seed(seed as i64);
-            match config.kind {
-                ModelKind::Mpnn => Box::new(Mpnn::new(&root / "mpnn", &config)),
-                ModelKind::Vimpnn => Box::new(Vimpnn::new(&root / "vimpnn", &config)?),
-                ModelKind::Transformer => Box::new(Transformer::new(&root / "transformer", &config)),
-            }
+            crate::guard("building the model", || -> Result<Box<dyn Architecture>, ModelError> {
+                Ok(match config.kind {
+                    ModelKind::Mpnn => Box::new(Mpnn::new(&root / "mpnn", &config)),
+                    ModelKind::Vimpnn => Box::new(Vimpnn::new(&root / "vimpnn", &config)?),
+                    ModelKind::Transformer => Box::new(Transformer::new(&root / "transformer", &config)),
+                })
+            })??
         };
         let kind = config.dtype.kind();
-        vs.set_kind(kind);
+        crate::guard("converting the model's parameters", || vs.set_kind(kind))?;
         let mut table = vec![0.0; MAX_Z as usize + 1];
         for (&z, &e) in refs.elements.iter().zip(&refs.energies) {
             table[z as usize] = e;
@@ -179,40 +194,113 @@ impl Potential {
         self.architecture.masked_atom_logits(batch, mask)
     }
 
-    /// Writes `path` (`.safetensors`) and its TOML beside it, each atomically.
+    /// Writes `path` (`.safetensors`) and its TOML beside it (with the weights' SHA-256), each
+    /// atomically; on failure no temporary file is left behind.
     pub fn save(&self, path: &Path) -> Result<(), ModelError> {
-        let io_error = |e: std::io::Error| ModelError::Checkpoint {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        };
+        let named: Vec<(String, Tensor)> = self.vs.variables().into_iter().collect();
+        write_tensors_then(path, &named, |sha256| self.save_meta(path, Some(sha256)))
+    }
+
+    /// Writes the TOML of the checkpoint `path` (its model and normalisation), recording
+    /// `sha256` as the hash its weights must have.
+    pub fn save_meta(&self, path: &Path, sha256: Option<&str>) -> Result<(), ModelError> {
         let meta = CheckpointMeta {
+            sha256: sha256.map(str::to_string),
             model: self.config.clone(),
             normalization: self.refs.clone(),
         };
         let text = toml::to_string(&meta).map_err(|e| ModelError::Config(e.to_string()))?;
-        minima_io::write_atomic(&meta_path(path), |w| std::io::Write::write_all(w, text.as_bytes()))
-            .map_err(io_error)?;
-        let tmp = minima_io::temporary_sibling(path);
-        self.vs.save(tmp.with_extension("safetensors"))?;
-        minima_io::commit(&tmp.with_extension("safetensors"), path).map_err(io_error)
+        let meta_file = meta_path(path);
+        minima_io::write_atomic(&meta_file, |w| std::io::Write::write_all(w, text.as_bytes()))
+            .map_err(|e| checkpoint_error(&meta_file, e))
     }
 
-    /// Loads a checkpoint written by [`Potential::save`].
+    /// Loads a checkpoint written by [`Potential::save`], checking its weights against the
+    /// hash its TOML records (checkpoints written before hashes were recorded load unchecked).
     pub fn load(path: &Path, device: Device) -> Result<Potential, ModelError> {
-        let meta_file = meta_path(path);
+        Potential::load_from(path, &meta_path(path), None, device)
+    }
+
+    /// The model of the checkpoint TOML `meta_file` with the weights of `weights`, which must
+    /// hash to `sha256` when given, else to the hash the TOML records, if any.
+    pub fn load_from(
+        weights: &Path,
+        meta_file: &Path,
+        sha256: Option<&str>,
+        device: Device,
+    ) -> Result<Potential, ModelError> {
         let fail = |message: String| ModelError::Checkpoint {
             path: meta_file.display().to_string(),
             message,
         };
-        let text = std::fs::read_to_string(&meta_file).map_err(|e| fail(e.to_string()))?;
+        let text = std::fs::read_to_string(meta_file).map_err(|e| fail(e.to_string()))?;
         let meta: CheckpointMeta = toml::from_str(&text).map_err(|e| fail(e.to_string()))?;
+        if let Some(expected) = sha256.or(meta.sha256.as_deref()) {
+            let actual = sha256_file(weights).map_err(|e| checkpoint_error(weights, e))?;
+            if actual != expected {
+                return Err(ModelError::Checkpoint {
+                    path: weights.display().to_string(),
+                    message: format!(
+                        "the weights do not match their recorded SHA-256 (expected {expected}, found {actual}): the file is damaged or was replaced; retrain or restore it from a copy"
+                    ),
+                });
+            }
+        }
         // The initial weights are overwritten by the checkpoint's; any seed will do.
         let mut potential = Potential::new(meta.model, meta.normalization, device, 0)?;
-        potential.vs.load(path).map_err(|e| ModelError::Checkpoint {
-            path: path.display().to_string(),
+        potential.vs.load(weights).map_err(|e| ModelError::Checkpoint {
+            path: weights.display().to_string(),
             message: e.to_string(),
         })?;
         Ok(potential)
+    }
+}
+
+/// The settings that shrink a model, for memory refusals.
+pub const SIZE_KEYS: &str =
+    "lower model.hidden (or model.edge_rank, model.edge_hidden, model.readout_hidden, model.transformer.attention)";
+
+/// Writes `tensors` to `path` atomically: to a temporary sibling, then `before_commit` with its
+/// SHA-256 (hex), then the rename. A failure anywhere removes the temporary and leaves `path`
+/// as it was.
+pub fn write_tensors_then(
+    path: &Path,
+    tensors: &[(String, Tensor)],
+    before_commit: impl FnOnce(&str) -> Result<(), ModelError>,
+) -> Result<(), ModelError> {
+    // tch picks the format by extension.
+    let sibling = minima_io::temporary_sibling(path);
+    let tmp = sibling.with_file_name(format!(
+        "{}.safetensors",
+        sibling.file_name().unwrap_or_default().to_string_lossy()
+    ));
+    let result = (|| {
+        Tensor::write_safetensors(tensors, &tmp).map_err(|e| ModelError::Checkpoint {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        let sha256 = sha256_file(&tmp).map_err(|e| checkpoint_error(path, e))?;
+        before_commit(&sha256)?;
+        minima_io::commit(&tmp, path).map_err(|e| checkpoint_error(path, e))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// SHA-256 of the file `path`, lower-case hex.
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    std::io::copy(&mut std::fs::File::open(path)?, &mut hasher)?;
+    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn checkpoint_error(path: &Path, e: std::io::Error) -> ModelError {
+    ModelError::Checkpoint {
+        path: path.display().to_string(),
+        message: e.to_string(),
     }
 }
 

@@ -147,29 +147,57 @@ impl RunConfig {
             (None, Some(_)) if d.validation.is_some() => {}
             _ => bail!("[data] needs either `file` (with `split`) or `train` and `validation` files"),
         }
+        if d.split.iter().any(|f| !f.is_finite()) {
+            bail!("data.split must hold finite fractions, not {:?}", d.split);
+        }
+        if d.limit == Some(0) {
+            bail!("data.limit = 0 leaves no structures (leave it out to use all)");
+        }
         let t = &self.train;
-        if t.batch_size == 0 || t.max_epochs == 0 || t.threads == 0 {
-            bail!("train.batch_size, train.max_epochs and train.threads must be positive");
+        if t.output.as_os_str().is_empty() {
+            bail!("train.output is empty: name the run's folder (e.g. runs/NAME)");
         }
-        if !(t.learning_rate > 0.0 && t.lr_decay > 0.0 && t.lr_decay <= 1.0) {
-            bail!("train.learning_rate must be positive and train.lr_decay in (0, 1]");
+        for (key, value) in [
+            ("train.batch_size", t.batch_size),
+            ("train.max_epochs", t.max_epochs),
+            ("train.early_stop", t.early_stop),
+            ("train.threads", t.threads),
+        ] {
+            if value == 0 {
+                bail!("{key} = 0: it must be at least 1");
+            }
         }
-        if !(t.energy_weight >= 0.0 && t.force_weight >= 0.0) || t.energy_weight + t.force_weight == 0.0 {
-            bail!("train.energy_weight and train.force_weight must be ≥ 0, not both 0");
-        }
-        let regularisers = [
-            t.mask_weight,
-            t.zero_force_weight,
-            t.bound_weight,
-            t.pair_equilibrium_weight,
-        ];
-        if regularisers.iter().any(|w| w.is_nan() || *w < 0.0) {
+        if !(t.learning_rate.is_finite() && t.learning_rate > 0.0) {
             bail!(
-                "train.mask_weight, train.zero_force_weight, train.bound_weight and train.pair_equilibrium_weight must be ≥ 0"
+                "train.learning_rate = {}: it must be a finite positive number",
+                t.learning_rate
             );
         }
-        if !(t.mask_ratio > 0.0 && t.mask_ratio <= 1.0 && t.bound_noise > 0.0 && t.bound_noise.is_finite()) {
-            bail!("train.mask_ratio must be in (0, 1] and train.bound_noise a positive distance (Å)");
+        if !(t.lr_decay > 0.0 && t.lr_decay <= 1.0) {
+            bail!("train.lr_decay = {}: it must be in (0, 1]", t.lr_decay);
+        }
+        let weights = [
+            ("train.energy_weight", t.energy_weight),
+            ("train.force_weight", t.force_weight),
+            ("train.mask_weight", t.mask_weight),
+            ("train.zero_force_weight", t.zero_force_weight),
+            ("train.bound_weight", t.bound_weight),
+            ("train.pair_equilibrium_weight", t.pair_equilibrium_weight),
+        ];
+        if let Some((key, value)) = weights.iter().find(|(_, w)| !(w.is_finite() && *w >= 0.0)) {
+            bail!("{key} = {value}: loss weights must be finite and ≥ 0");
+        }
+        if t.energy_weight + t.force_weight == 0.0 {
+            bail!("train.energy_weight and train.force_weight are both 0: nothing would be fitted");
+        }
+        if !(t.mask_ratio > 0.0 && t.mask_ratio <= 1.0) {
+            bail!("train.mask_ratio = {}: it must be in (0, 1]", t.mask_ratio);
+        }
+        if !(t.bound_noise > 0.0 && t.bound_noise.is_finite()) {
+            bail!(
+                "train.bound_noise = {}: it must be a positive distance (Å)",
+                t.bound_noise
+            );
         }
         Ok(())
     }

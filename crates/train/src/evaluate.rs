@@ -22,7 +22,8 @@ pub struct Predicted {
     pub forces: Option<Vec<Vec3>>,
 }
 
-/// Predicts `samples` in batches of `batch_size`, with forces when `forces`.
+/// Predicts `samples` in batches of `batch_size`, with forces when `forces`. Each batch's
+/// memory is estimated first and a batch over the budget refused (naming its frames).
 pub fn predict_samples(
     potential: &Potential,
     samples: &[&Sample],
@@ -36,6 +37,15 @@ pub fn predict_samples(
     let mut out = Vec::with_capacity(samples.len());
     for chunk in samples.chunks(batch_size.max(1)) {
         let graphs: Vec<&minima_data::Graph> = chunk.iter().map(|s| &s.graph).collect();
+        let frames = || match chunk {
+            [one] => format!("frame {}", one.frame),
+            _ => format!(
+                "the batch of frames {}–{}",
+                chunk[0].frame,
+                chunk[chunk.len() - 1].frame
+            ),
+        };
+        check_batch_memory(potential, &graphs, forces, &frames)?;
         out.extend(predict_graphs(potential, &graphs, forces)?);
         bar.inc(chunk.len() as u64);
     }
@@ -43,8 +53,36 @@ pub fn predict_samples(
     Ok(out)
 }
 
-/// One batch of graphs (elements already checked), with forces when `forces`.
+/// Refuses a batch (`what` names it) whose estimated memory exceeds the budget.
+fn check_batch_memory(
+    potential: &Potential,
+    graphs: &[&minima_data::Graph],
+    forces: bool,
+    what: &dyn Fn() -> String,
+) -> Result<()> {
+    let atoms: u64 = graphs.iter().map(|g| g.len() as u64).sum();
+    let edges: u64 = graphs.iter().map(|g| g.center.len() as u64).sum();
+    let config = &potential.config;
+    minima_model::check_memory(
+        &format!(
+            "{} ({atoms} atoms, {edges} edges{})",
+            what(),
+            if forces { ", with forces" } else { "" }
+        ),
+        config.batch_memory(atoms, edges, forces, false),
+        &crate::trainer::lower_batch_memory(config, "--batch", graphs.len()),
+    )?;
+    Ok(())
+}
+
+/// One batch of graphs (elements already checked), with forces when `forces`; refused when
+/// its estimated memory exceeds the budget.
 pub fn predict_graphs(potential: &Potential, graphs: &[&minima_data::Graph], forces: bool) -> Result<Vec<Predicted>> {
+    let what = || match graphs {
+        [one] => format!("a structure of {} atoms", one.len()),
+        _ => format!("a batch of {} structures", graphs.len()),
+    };
+    check_batch_memory(potential, graphs, forces, &what)?;
     let run = || {
         let batch = potential.batch(graphs, forces);
         let p = potential.predict(&batch, forces, false, false);
@@ -55,7 +93,13 @@ pub fn predict_graphs(potential: &Potential, graphs: &[&minima_data::Graph], for
             p.forces.as_ref().map(to_vec).transpose()?,
         ))
     };
-    let (energies, atom_energies, all_forces) = if forces { run()? } else { tch::no_grad(run)? };
+    let (energies, atom_energies, all_forces) = minima_model::guard("the model's forward pass", || {
+        if forces {
+            run()
+        } else {
+            tch::no_grad(run)
+        }
+    })??;
     let mut out = Vec::with_capacity(graphs.len());
     let mut start = 0;
     for (s, graph) in graphs.iter().enumerate() {
@@ -153,6 +197,7 @@ pub fn evaluate(potential: &Potential, samples: &[Sample], batch_size: usize) ->
     let refs: Vec<&Sample> = samples.iter().collect();
     // Forces for every model and every set: labelled ones, or zero at equilibrium.
     let predicted = predict_samples(potential, &refs, batch_size, true)?;
+    refuse_non_finite(samples, &predicted)?;
     let mut total = Vec::new();
     let mut per_atom = Vec::new();
     let mut force_errors = Vec::new();
@@ -198,6 +243,31 @@ pub fn evaluate(potential: &Potential, samples: &[Sample], batch_size: usize) ->
         by_size: by_size.into_iter().map(|(k, v)| (k, ErrorStats::of(&v))).collect(),
         dsc: dsc(samples, &predicted),
     })
+}
+
+/// Metrics of non-finite predictions would be NaN, or worse a finite number computed from
+/// them (a DSC): such predictions are an error naming their frames.
+fn refuse_non_finite(samples: &[Sample], predicted: &[Predicted]) -> Result<()> {
+    let bad: Vec<String> = samples
+        .iter()
+        .zip(predicted)
+        .filter(|(_, p)| !p.energy.is_finite() || p.forces.iter().flatten().flatten().any(|f| !f.is_finite()))
+        .map(|(s, _)| s.frame.to_string())
+        .collect();
+    if bad.is_empty() {
+        return Ok(());
+    }
+    let shown = bad.iter().take(10).cloned().collect::<Vec<_>>().join(", ");
+    let more = if bad.len() > 10 {
+        format!(" and {} more", bad.len() - 10)
+    } else {
+        String::new()
+    };
+    anyhow::bail!(
+        "the model predicts non-finite energies or forces for {} of {} structures (frames {shown}{more}): the checkpoint's weights are not finite or the structures lie far outside what it was trained on",
+        bad.len(),
+        samples.len()
+    )
 }
 
 fn element_set(numbers: &[u8]) -> String {

@@ -64,6 +64,14 @@ struct RunState {
     epochs_since_best: usize,
     epochs_since_decay: usize,
     curve: Vec<CurveRow>,
+    /// SHA-256 of the `last.safetensors` this state goes with (absent in runs started before
+    /// it was recorded).
+    #[serde(default)]
+    last_sha256: Option<String>,
+    /// [`data_fingerprint`] of the run's splits: a resumed run must see the same data, wherever
+    /// its files now lie.
+    #[serde(default)]
+    data_sha256: Option<String>,
 }
 
 /// The three splits.
@@ -73,6 +81,9 @@ pub struct Splits {
     pub test: Vec<Sample>,
     /// The test frames as read, for `test.extxyz`.
     pub test_frames: Vec<Atoms>,
+    /// The files the training and validation structures come from, for messages.
+    pub train_source: String,
+    pub validation_source: String,
 }
 
 /// Loads the data of a run and splits it.
@@ -92,16 +103,23 @@ pub fn load_splits(config: &RunConfig) -> Result<Splits> {
         let groups: Vec<String> = samples.iter().map(|s| s.group.clone()).collect();
         let split = split_by_group(&groups, config.data.split, config.train.seed).context("data.split")?;
         let pick = |indices: &[usize]| indices.iter().map(|&i| samples[i].clone()).collect::<Vec<_>>();
+        let source = file.display().to_string();
         Ok(Splits {
             train: pick(&split.train),
             validation: pick(&split.validation),
             test: pick(&split.test),
             test_frames: split.test.iter().map(|&i| frames[i].clone()).collect(),
+            train_source: source.clone(),
+            validation_source: source,
         })
     } else {
         let need = |p: &Option<PathBuf>, what: &str| p.clone().with_context(|| format!("data.{what} is not set"));
-        let (_, train) = read(&need(&config.data.train, "train")?)?;
-        let (_, validation) = read(&need(&config.data.validation, "validation")?)?;
+        let (train_file, validation_file) = (
+            need(&config.data.train, "train")?,
+            need(&config.data.validation, "validation")?,
+        );
+        let (_, train) = read(&train_file)?;
+        let (_, validation) = read(&validation_file)?;
         let (test_frames, test) = match &config.data.test {
             Some(path) => read(path)?,
             None => Default::default(),
@@ -111,6 +129,8 @@ pub fn load_splits(config: &RunConfig) -> Result<Splits> {
             validation,
             test,
             test_frames,
+            train_source: train_file.display().to_string(),
+            validation_source: validation_file.display().to_string(),
         })
     }
 }
@@ -120,10 +140,12 @@ struct Targets<'a> {
     samples: Vec<&'a Sample>,
     /// (E − Σ ref) / σ per sample.
     normalized: Vec<f64>,
+    /// The file the samples come from, for messages.
+    source: &'a str,
 }
 
 impl<'a> Targets<'a> {
-    fn new(samples: &'a [Sample], potential: &Potential) -> Result<Targets<'a>> {
+    fn new(samples: &'a [Sample], source: &'a str, potential: &Potential) -> Result<Targets<'a>> {
         let mut normalized = Vec::with_capacity(samples.len());
         for sample in samples {
             potential.check_elements(&sample.graph, sample.frame)?;
@@ -137,7 +159,57 @@ impl<'a> Targets<'a> {
         Ok(Targets {
             samples: samples.iter().collect(),
             normalized,
+            source,
         })
+    }
+
+    /// Why the loss of the batch `indices` is not finite, naming its frames: non-finite inputs
+    /// or labels, else the frames whose predicted energy is not finite (`energy_errors`, in
+    /// batch order), else the batch as a whole.
+    fn explain_non_finite(&self, indices: &[usize], energy_errors: &[f64], learning_rate: f64) -> String {
+        let frames = |picked: &[&Sample]| {
+            let list: Vec<String> = picked.iter().map(|s| s.frame.to_string()).collect();
+            format!(
+                "frame{} {} of {}",
+                if list.len() == 1 { "" } else { "s" },
+                list.join(", "),
+                self.source
+            )
+        };
+        let batch: Vec<&Sample> = indices.iter().map(|&i| self.samples[i]).collect();
+        fn finite<'v>(values: impl IntoIterator<Item = &'v f64>) -> bool {
+            values.into_iter().all(|x| x.is_finite())
+        }
+        // Coordinates this far out overflow in f32 (and are no molecule's).
+        let plausible = |values: &[[f64; 3]]| values.iter().flatten().all(|x| x.abs() < 1e6);
+        type Check<'c> = (&'c dyn Fn(&Sample) -> bool, &'c str);
+        let checks: [Check; 2] = [
+            (
+                &|s| !plausible(&s.graph.positions) || !plausible(&s.graph.offset),
+                "positions that are not finite or lie beyond 10⁶ Å",
+            ),
+            (
+                &|s| !finite(s.energy.iter()) || !finite(s.forces.iter().flatten().flatten()),
+                "non-finite energy or force labels",
+            ),
+        ];
+        for (bad, what) in checks {
+            let picked: Vec<&Sample> = batch.iter().copied().filter(|s| bad(s)).collect();
+            if !picked.is_empty() {
+                return format!("{}: {what}; fix or remove these frames", frames(&picked));
+            }
+        }
+        let diverged: Vec<&Sample> = batch
+            .iter()
+            .zip(energy_errors)
+            .filter(|(_, e)| !e.is_finite())
+            .map(|(s, _)| *s)
+            .collect();
+        let culprits = if diverged.is_empty() { &batch } else { &diverged };
+        format!(
+            "the model's predictions for {} are not finite while their positions and labels are: training diverged; lower train.learning_rate (now {learning_rate:e})",
+            frames(culprits)
+        )
     }
 }
 
@@ -171,7 +243,9 @@ fn batch_loss(
     let graphs: Vec<&minima_data::Graph> = samples.iter().map(|s| &s.graph).collect();
     let want_forces = t.force_weight > 0.0 || t.zero_force_weight > 0.0;
     let batch = potential.batch(&graphs, want_forces);
-    let prediction = potential.predict(&batch, want_forces, want_forces && train, train);
+    let prediction = minima_model::guard("the model's forward pass", || {
+        potential.predict(&batch, want_forces, want_forces && train, train)
+    })?;
     let kind = potential.kind();
     let device = potential.device();
     let scale = potential.refs.scale;
@@ -370,7 +444,7 @@ fn bound_loss(
 /// One optimisation step on `samples` (a whole batch), as the training loop makes it; returns
 /// the batch's loss. For benchmarks.
 pub fn training_step(potential: &Potential, config: &RunConfig, samples: &[Sample], adam: &mut Adam) -> Result<f64> {
-    let targets = Targets::new(samples, potential)?;
+    let targets = Targets::new(samples, "the benchmark's structures", potential)?;
     let all: Vec<usize> = (0..samples.len()).collect();
     let mut rng = ChaCha8Rng::seed_from_u64(config.train.seed);
     let loss = batch_loss(potential, config, &targets, &all, true, Some(&mut rng))?;
@@ -384,7 +458,12 @@ pub fn training_step(potential: &Potential, config: &RunConfig, samples: &[Sampl
 /// the weighted energy + force + zero-force loss, the terms that measure the potential-energy
 /// surface itself (the auxiliary and masked-atom terms only shape training, and the bound
 /// loss is a random draw).
-fn validate(potential: &Potential, config: &RunConfig, targets: &Targets) -> Result<(f64, f64, Option<f64>)> {
+fn validate(
+    potential: &Potential,
+    config: &RunConfig,
+    targets: &Targets,
+    learning_rate: f64,
+) -> Result<(f64, f64, Option<f64>)> {
     let n = targets.samples.len();
     let (mut weighted, mut abs_errors, mut force_sum, mut force_count) = (0.0, Vec::new(), 0.0, 0usize);
     let order: Vec<usize> = (0..n).collect();
@@ -397,6 +476,12 @@ fn validate(potential: &Potential, config: &RunConfig, targets: &Targets) -> Res
         };
         let terms =
             t.energy_weight * loss.energy + t.force_weight * loss.forces + t.zero_force_weight * loss.zero_force;
+        if !terms.is_finite() {
+            bail!(
+                "validation: the loss became {terms}: {}",
+                targets.explain_non_finite(chunk, &loss.energy_abs_errors, learning_rate)
+            );
+        }
         weighted += terms * chunk.len() as f64;
         abs_errors.extend(loss.energy_abs_errors);
         force_sum += loss.force_abs_error_sum;
@@ -407,16 +492,89 @@ fn validate(potential: &Potential, config: &RunConfig, targets: &Targets) -> Res
     Ok((weighted / n.max(1) as f64, mae, force_mae))
 }
 
+/// How [`train_as`] treats the output folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// A new run; the folder must be empty or absent.
+    Fresh,
+    /// Continue the run in the folder from its last completed epoch.
+    Resume,
+    /// A new run replacing the run in the folder (its files are deleted first; other files
+    /// are left alone).
+    Overwrite,
+}
+
+/// The files of a run folder, as [`train_as`] writes them.
+struct RunFiles {
+    run: PathBuf,
+    state: PathBuf,
+    curve: PathBuf,
+    last: PathBuf,
+    /// The `last.safetensors` before the newest; the state's epoch is in one of the two
+    /// whatever moment a run was killed at.
+    previous: PathBuf,
+    best: PathBuf,
+    test: PathBuf,
+}
+
+impl RunFiles {
+    fn new(out: &Path) -> RunFiles {
+        RunFiles {
+            run: out.join("run.toml"),
+            state: out.join("state.json"),
+            curve: out.join("learning_curve.csv"),
+            last: out.join("last.safetensors"),
+            previous: out.join("last.previous.safetensors"),
+            best: out.join("best.safetensors"),
+            test: out.join("test.extxyz"),
+        }
+    }
+
+    /// Every file a run writes, checkpoint TOMLs included.
+    fn all(&self) -> Vec<PathBuf> {
+        let mut files = vec![
+            self.run.clone(),
+            self.state.clone(),
+            self.curve.clone(),
+            self.test.clone(),
+        ];
+        for checkpoint in [&self.last, &self.previous, &self.best] {
+            files.push(checkpoint.clone());
+            files.push(minima_model::potential::meta_path(checkpoint));
+        }
+        files
+    }
+}
+
 /// Trains the run `config`; with `resume`, continues the run in its output folder.
 pub fn train(config: &RunConfig, resume: bool) -> Result<TrainOutcome> {
+    train_as(config, if resume { Start::Resume } else { Start::Fresh })
+}
+
+/// Trains the run `config` into `train.output`, started as `start` says. The folder is locked
+/// for the whole run: a second process on it fails at once.
+pub fn train_as(config: &RunConfig, start: Start) -> Result<TrainOutcome> {
+    config.validate()?;
     minima_model::configure_threads(config.train.threads);
     let device = minima_model::parse_device(&config.train.device)?;
     let out = &config.train.output;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let run_file = out.join("run.toml");
-    let state_file = out.join("state.json");
-    let last = out.join("last.safetensors");
-    let best = out.join("best.safetensors");
+    let _lock = minima_io::OutputLock::acquire(out)?;
+    let files = RunFiles::new(out);
+    match start {
+        Start::Fresh => refuse_existing_run(out)?,
+        Start::Overwrite => {
+            for file in files.all() {
+                match std::fs::remove_file(&file) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(e).with_context(|| format!("--overwrite: removing {}", file.display()))
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Start::Resume => {}
+    }
 
     let splits = load_splits(config)?;
     if splits.train.is_empty() || splits.validation.is_empty() {
@@ -430,42 +588,20 @@ pub fn train(config: &RunConfig, resume: bool) -> Result<TrainOutcome> {
     let refs = AtomRefs::fit(&train_refs).map_err(anyhow::Error::msg)?;
     let mut run = config.clone();
     run.model.elements = refs.elements.clone();
+    run.model.validate()?;
+    check_training_memory(&run, &splits)?;
+    let data_sha256 = data_fingerprint(&splits);
 
-    let (potential, resumed) = if resume {
-        let saved = std::fs::read_to_string(&run_file).with_context(|| {
-            format!(
-                "--resume: {} not found (start the run without --resume)",
-                run_file.display()
-            )
-        })?;
-        let mut saved: RunConfig = toml::from_str(&saved).with_context(|| run_file.display().to_string())?;
-        // A resumed run may be given more epochs, and may run on other threads or another
-        // device (which change no result beyond rounding); everything else must match.
-        saved.train.max_epochs = run.train.max_epochs;
-        saved.train.threads = run.train.threads;
-        saved.train.device.clone_from(&run.train.device);
-        if saved != run {
-            bail!(
-                "--resume: the configuration differs from the one {} was started with",
-                out.display()
-            );
-        }
-        let state: RunState = serde_json::from_str(
-            &std::fs::read_to_string(&state_file).with_context(|| format!("reading {}", state_file.display()))?,
-        )?;
-        let potential = Potential::load(&last, device)?;
+    let (potential, resumed) = if start == Start::Resume {
+        let (potential, state) = resume_from(&files, &run, &data_sha256, device)?;
         (potential, Some(state))
     } else {
         let potential = Potential::new(run.model.clone(), refs.clone(), device, config.train.seed)?;
-        // Also writes last.toml, which rebuilds the model of every later last.safetensors.
-        potential.save(&last)?;
-        let text = toml::to_string(&run)?;
-        minima_io::write_atomic(&run_file, |w| std::io::Write::write_all(w, text.as_bytes()))?;
         (potential, None)
     };
 
-    let train_targets = Targets::new(&splits.train, &potential)?;
-    let validation_targets = Targets::new(&splits.validation, &potential)?;
+    let train_targets = Targets::new(&splits.train, &splits.train_source, &potential)?;
+    let validation_targets = Targets::new(&splits.validation, &splits.validation_source, &potential)?;
     if potential.config.kind == ModelKind::Vimpnn {
         let (kind, device) = (potential.kind(), potential.device());
         AuxTargets::new(
@@ -477,20 +613,16 @@ pub fn train(config: &RunConfig, resume: bool) -> Result<TrainOutcome> {
         )
         .map_err(|e| anyhow::anyhow!("training data: {e}"))?;
     }
-    if !splits.test_frames.is_empty() && !resume {
-        minima_io::write_atomic(&out.join("test.extxyz"), |w| {
-            splits
-                .test_frames
-                .iter()
-                .try_for_each(|f| minima_io::extxyz::write_frame(w, f))
-        })?;
-    }
 
-    let mut adam = Adam::new(potential.var_store(), config.train.learning_rate);
+    let mut adam = minima_model::guard("allocating Adam's moments", || {
+        Adam::new(potential.var_store(), config.train.learning_rate)
+    })?;
     let mut state = match resumed {
-        Some(state) => {
-            let saved: std::collections::HashMap<String, Tensor> =
-                Tensor::read_safetensors(&last)?.into_iter().collect();
+        Some((state, weights)) => {
+            let saved: std::collections::HashMap<String, Tensor> = Tensor::read_safetensors(&weights)
+                .with_context(|| weights.display().to_string())?
+                .into_iter()
+                .collect();
             adam.restore(&saved, state.adam_step).map_err(anyhow::Error::msg)?;
             adam.learning_rate = state.learning_rate;
             state
@@ -504,11 +636,13 @@ pub fn train(config: &RunConfig, resume: bool) -> Result<TrainOutcome> {
             epochs_since_best: 0,
             epochs_since_decay: 0,
             curve: Vec::new(),
+            last_sha256: None,
+            data_sha256: Some(data_sha256),
         },
     };
 
     let t = &config.train;
-    eprintln!(
+    crate::console::status(format_args!(
         "train: {} training, {} validation, {} test structures; {:?} model, {} parameters",
         splits.train.len(),
         splits.validation.len(),
@@ -520,7 +654,7 @@ pub fn train(config: &RunConfig, resume: bool) -> Result<TrainOutcome> {
             .iter()
             .map(|v| v.numel())
             .sum::<usize>()
-    );
+    ));
     while state.epoch < t.max_epochs && state.epochs_since_best < t.early_stop {
         let epoch = state.epoch + 1;
         let started = Instant::now();
@@ -534,13 +668,18 @@ pub fn train(config: &RunConfig, resume: bool) -> Result<TrainOutcome> {
         let (mut sums, mut count) = ([0.0; 8], 0usize);
         for indices in batches {
             let loss = batch_loss(&potential, config, &train_targets, indices, true, Some(&mut rng))?;
-            adam.zero_grad();
-            loss.total.backward();
-            adam.step();
             let total = loss.total.double_value(&[]);
             if !total.is_finite() {
-                bail!("epoch {epoch}: the training loss became {total}; lower train.learning_rate");
+                bail!(
+                    "epoch {epoch}: the training loss became {total}: {}",
+                    train_targets.explain_non_finite(indices, &loss.energy_abs_errors, adam.learning_rate)
+                );
             }
+            minima_model::guard("the backward pass", || {
+                adam.zero_grad();
+                loss.total.backward();
+                adam.step();
+            })?;
             let n = indices.len() as f64;
             let terms = [
                 total,
@@ -560,7 +699,7 @@ pub fn train(config: &RunConfig, resume: bool) -> Result<TrainOutcome> {
         }
         bar.finish_and_clear();
         let (validation_loss, validation_mae, validation_force_mae) =
-            validate(&potential, config, &validation_targets)?;
+            validate(&potential, config, &validation_targets, adam.learning_rate)?;
         let mean = |k: usize| sums[k] / count.max(1) as f64;
         state.curve.push(CurveRow {
             epoch,
@@ -578,13 +717,29 @@ pub fn train(config: &RunConfig, resume: bool) -> Result<TrainOutcome> {
             validation_force_mae,
             seconds: started.elapsed().as_secs_f64(),
         });
+        if epoch == 1 {
+            // A run's folder gets its files once an epoch has completed: a start that fails
+            // before leaves nothing that would need --overwrite.
+            let text = toml::to_string(&run)?;
+            minima_io::write_atomic(&files.run, |w| std::io::Write::write_all(w, text.as_bytes()))
+                .with_context(|| files.run.display().to_string())?;
+            if !splits.test_frames.is_empty() {
+                minima_io::write_atomic(&files.test, |w| {
+                    splits
+                        .test_frames
+                        .iter()
+                        .try_for_each(|f| minima_io::extxyz::write_frame(w, f))
+                })
+                .with_context(|| files.test.display().to_string())?;
+            }
+        }
         let improved = validation_loss < state.best_validation_loss;
         if improved {
             state.best_validation_loss = validation_loss;
             state.best_epoch = epoch;
             state.epochs_since_best = 0;
             state.epochs_since_decay = 0;
-            potential.save(&best)?;
+            potential.save(&files.best)?;
         } else {
             state.epochs_since_best += 1;
             state.epochs_since_decay += 1;
@@ -603,17 +758,17 @@ pub fn train(config: &RunConfig, resume: bool) -> Result<TrainOutcome> {
         .filter(|(_, weight, _)| *weight > 0.0)
         .map(|(name, _, k)| format!(" {name} {:.4}", mean(*k)))
         .collect::<String>();
-        eprintln!(
+        crate::console::status(format_args!(
             "epoch {epoch:>4}  train loss {:.5}{physics}  validation loss {validation_loss:.5}  energy MAE {validation_mae:.4} eV{}  lr {:.2e}{}",
             mean(0),
             validation_force_mae.map_or(String::new(), |f| format!("  force MAE {f:.4} eV/Å")),
             adam.learning_rate,
             if improved { "  *best" } else { "" }
-        );
+        ));
         state.epoch = epoch;
         state.learning_rate = adam.learning_rate;
         state.adam_step = adam.step;
-        save_state(&potential, &adam, &state, out)?;
+        save_state(&potential, &adam, &mut state, &files)?;
     }
     let stopped = if state.epochs_since_best >= t.early_stop {
         format!("no validation improvement for {} epochs", t.early_stop)
@@ -625,13 +780,195 @@ pub fn train(config: &RunConfig, resume: bool) -> Result<TrainOutcome> {
         best_epoch: state.best_epoch,
         best_validation_loss: state.best_validation_loss,
         stopped,
-        best_checkpoint: best,
+        best_checkpoint: files.best,
     })
 }
 
-/// Writes the learning curve, the last weights with Adam's moments, and the run state; each
-/// atomically, the state last so that it never points past the weights.
-fn save_state(potential: &Potential, adam: &Adam, state: &RunState, out: &Path) -> Result<()> {
+/// Refuses to start a new run in a folder that holds anything but its lock file.
+fn refuse_existing_run(out: &Path) -> Result<()> {
+    let mut entries: Vec<String> = std::fs::read_dir(out)
+        .with_context(|| format!("reading {}", out.display()))?
+        .filter_map(|entry| entry.ok())
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| name != ".minima.lock")
+        .collect();
+    if entries.is_empty() {
+        return Ok(());
+    }
+    entries.sort();
+    let shown = entries.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
+    let more = if entries.len() > 5 { ", …" } else { "" };
+    bail!(
+        "train.output {} is not empty ({shown}{more}): continue its run with --resume, choose another train.output, or pass --overwrite to replace the run",
+        out.display()
+    )
+}
+
+/// The model, state and weights file (`last.safetensors`, or the one before it when a kill
+/// came between the two) of the run in `files` to continue, after checking that `run` is the
+/// configuration and `data_sha256` the data it was started with.
+fn resume_from(
+    files: &RunFiles,
+    run: &RunConfig,
+    data_sha256: &str,
+    device: tch::Device,
+) -> Result<(Potential, (RunState, PathBuf))> {
+    let what_to_do = "start the run again with --overwrite, or into another train.output";
+    let saved = std::fs::read_to_string(&files.run).with_context(|| {
+        format!(
+            "--resume: {} not found (start the run without --resume)",
+            files.run.display()
+        )
+    })?;
+    let mut saved: RunConfig = toml::from_str(&saved)
+        .with_context(|| format!("--resume: {} is damaged; {what_to_do}", files.run.display()))?;
+    // A resumed run may be given more epochs, and may run on other threads or another device
+    // (which change no result beyond rounding). Its folder and data files may have moved: the
+    // output is where it is now, and the data are compared by content below.
+    saved.train.max_epochs = run.train.max_epochs;
+    saved.train.threads = run.train.threads;
+    saved.train.device.clone_from(&run.train.device);
+    saved.train.output.clone_from(&run.train.output);
+    saved.data.file.clone_from(&run.data.file);
+    saved.data.train.clone_from(&run.data.train);
+    saved.data.validation.clone_from(&run.data.validation);
+    saved.data.test.clone_from(&run.data.test);
+    if saved != *run {
+        bail!(
+            "--resume: the configuration differs from the one {} was started with",
+            run.train.output.display()
+        );
+    }
+    let text = std::fs::read_to_string(&files.state).with_context(|| {
+        format!(
+            "--resume: cannot read {} (the run has not completed an epoch?); {what_to_do}",
+            files.state.display()
+        )
+    })?;
+    let state: RunState = serde_json::from_str(&text).map_err(|e| {
+        anyhow::anyhow!(
+            "--resume: {} is damaged or truncated ({e}); {what_to_do}",
+            files.state.display()
+        )
+    })?;
+    if let Some(recorded) = &state.data_sha256 {
+        if recorded != data_sha256 {
+            bail!(
+                "--resume: the data differ from the data {} was started with (same files, same data.limit and split are needed)",
+                run.train.output.display()
+            );
+        }
+    }
+    let meta = minima_model::potential::meta_path(&files.last);
+    let weights = match &state.last_sha256 {
+        None => files.last.clone(),
+        Some(recorded) => [&files.last, &files.previous]
+            .into_iter()
+            .find(|path| minima_model::potential::sha256_file(path).is_ok_and(|hash| &hash == recorded))
+            .cloned()
+            .with_context(|| {
+                format!(
+                    "--resume: neither {} nor {} holds the weights {} records (damaged or replaced); {what_to_do}",
+                    files.last.display(),
+                    files.previous.display(),
+                    files.state.display()
+                )
+            })?,
+    };
+    let potential = Potential::load_from(&weights, &meta, state.last_sha256.as_deref(), device)?;
+    Ok((potential, (state, weights)))
+}
+
+/// Refuses a run whose parameters with their gradients and Adam's two moments, or whose
+/// largest possible batch, would not fit the memory budget.
+fn check_training_memory(run: &RunConfig, splits: &Splits) -> Result<()> {
+    let model = &run.model;
+    let parameters = model.parameter_count();
+    minima_model::check_memory(
+        &format!(
+            "training a {:?} model of {parameters} parameters (weights, gradients, Adam's two moments)",
+            model.kind
+        ),
+        4 * parameters * model.dtype_bytes(),
+        minima_model::potential::SIZE_KEYS,
+    )?;
+    let t = &run.train;
+    let forces = t.force_weight > 0.0 || t.zero_force_weight > 0.0;
+    // Validation batches are larger, and keep no graph for a second backward pass.
+    for (samples, source, batch_size, second_order, what) in [
+        (&splits.train, &splits.train_source, t.batch_size, forces, "training"),
+        (
+            &splits.validation,
+            &splits.validation_source,
+            t.batch_size.max(64),
+            false,
+            "validation",
+        ),
+    ] {
+        // Batches are drawn at random: the worst is the batch of the largest structures.
+        let mut sizes: Vec<(u64, u64, usize)> = samples
+            .iter()
+            .map(|s| (s.graph.center.len() as u64, s.graph.len() as u64, s.frame))
+            .collect();
+        sizes.sort_unstable_by(|a, b| b.cmp(a));
+        sizes.truncate(batch_size);
+        let (edges, atoms) = sizes.iter().fold((0, 0), |(e, a), s| (e + s.0, a + s.1));
+        let largest = sizes.first().map_or(0, |s| s.2);
+        minima_model::check_memory(
+            &format!(
+                "a {what} batch of the {} largest structures of {source} (frame {largest} and the next; {atoms} atoms, {edges} edges)",
+                sizes.len()
+            ),
+            model.batch_memory(atoms, edges, forces, second_order),
+            &lower_batch_memory(model, "train.batch_size", sizes.len()),
+        )?;
+    }
+    Ok(())
+}
+
+/// What lowers a batch's memory: smaller batches (`batch_key`, unless the batch is one
+/// structure), a cutoff for an all-pairs model, smaller layers.
+pub fn lower_batch_memory(model: &minima_model::ModelConfig, batch_key: &str, structures: usize) -> String {
+    let cutoff = if model.cutoff.is_none() {
+        "a model with a cutoff (model.cutoff; this one makes every pair of atoms an edge)"
+    } else {
+        "a shorter model.cutoff"
+    };
+    let batch = if structures > 1 {
+        format!("lower {batch_key}, or ")
+    } else {
+        String::new()
+    };
+    format!("{batch}use {cutoff} or a smaller model")
+}
+
+/// SHA-256 of what training reads of the splits (structures, labels, frame indices), hex.
+fn data_fingerprint(splits: &Splits) -> String {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    let mut number = |x: f64| hasher.update(x.to_bits().to_le_bytes());
+    for split in [&splits.train, &splits.validation] {
+        number(split.len() as f64);
+        for sample in split {
+            number(sample.frame as f64);
+            number(sample.energy.unwrap_or(f64::NAN));
+            for (&z, r) in sample.graph.numbers.iter().zip(&sample.graph.positions) {
+                number(f64::from(z));
+                r.iter().for_each(|&x| number(x));
+            }
+            for f in sample.forces.iter().flatten() {
+                f.iter().for_each(|&x| number(x));
+            }
+        }
+    }
+    hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Writes the learning curve, the last weights with Adam's moments (the one before kept as
+/// `last.previous.safetensors`) and the run state recording the new weights' hash; each
+/// atomically and the state last, so that a failure at any point leaves the state of the last
+/// completed epoch with weights that match it, and no temporary file.
+fn save_state(potential: &Potential, adam: &Adam, state: &mut RunState, files: &RunFiles) -> Result<()> {
     let mut csv = String::from(
         "epoch,learning_rate,train_loss,train_energy,train_forces,train_aux,train_mask,train_zero_force,train_bound,train_pair_equilibrium,validation_loss,validation_energy_mae,validation_force_mae,seconds\n",
     );
@@ -654,18 +991,25 @@ fn save_state(potential: &Potential, adam: &Adam, state: &RunState, out: &Path) 
             r.seconds
         ));
     }
-    minima_io::write_atomic(&out.join("learning_curve.csv"), |w| {
-        std::io::Write::write_all(w, csv.as_bytes())
-    })?;
-    let last = out.join("last.safetensors");
+    minima_io::write_atomic(&files.curve, |w| std::io::Write::write_all(w, csv.as_bytes()))
+        .with_context(|| files.curve.display().to_string())?;
     let mut named: Vec<(String, Tensor)> = potential.var_store().variables().into_iter().collect();
     named.extend(adam.state());
-    let tmp = minima_io::temporary_sibling(&last);
-    Tensor::write_safetensors(&named, &tmp)?;
-    minima_io::commit(&tmp, &last)?;
-    let text = serde_json::to_string_pretty(state)?;
-    minima_io::write_atomic(&out.join("state.json"), |w| {
-        std::io::Write::write_all(w, text.as_bytes())
+    let mut sha256 = String::new();
+    minima_model::potential::write_tensors_then(&files.last, &named, |hash| {
+        sha256 = hash.to_string();
+        potential.save_meta(&files.last, Some(hash))?;
+        if files.last.exists() {
+            std::fs::rename(&files.last, &files.previous).map_err(|e| minima_model::ModelError::Checkpoint {
+                path: files.previous.display().to_string(),
+                message: e.to_string(),
+            })?;
+        }
+        Ok(())
     })?;
+    state.last_sha256 = Some(sha256);
+    let text = serde_json::to_string_pretty(state)?;
+    minima_io::write_atomic(&files.state, |w| std::io::Write::write_all(w, text.as_bytes()))
+        .with_context(|| files.state.display().to_string())?;
     Ok(())
 }

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use minima_explore::plot::{Figure, Style};
 
 #[derive(clap::Args)]
@@ -33,8 +33,10 @@ pub fn run(args: Args) -> Result<()> {
     let frames = minima_data::read_frames(&args.data)?;
     let source = args.data.display().to_string();
     let samples = minima_data::samples_of(&frames, &source, &potential.config.graph_spec(), true, || {})?;
-    let report = minima_train::evaluate(&potential, &samples, args.model.batch)?;
-    print!("{}", report.summary());
+    let report = minima_train::evaluate(&potential, &samples, args.model.batch).with_context(|| source.clone())?;
+    // A closed stdout (`| head`) stops the printing, not the evaluation: its files are written.
+    let mut stdout = minima_train::console::Stdout::default();
+    stdout.print(&report.summary())?;
     let mut json = serde_json::to_value(&report)?;
     if args.relax {
         let molecules: Vec<minima_atoms::Atoms> = frames
@@ -59,12 +61,15 @@ pub fn run(args: Args) -> Result<()> {
     }
     let text = serde_json::to_string_pretty(&json)?;
     minima_io::write_atomic(&args.json, |w| std::io::Write::write_all(w, text.as_bytes()))?;
-    println!("metrics: {}", args.json.display());
+    stdout.print(&format!("metrics: {}\n", args.json.display()))?;
     if args.by_size {
         let stem = stem(&args.json, "by_size");
-        println!("{:>6} {:>10} {:>14}", "atoms", "structures", "energy MAE eV");
+        stdout.print(&format!(
+            "{:>6} {:>10} {:>14}\n",
+            "atoms", "structures", "energy MAE eV"
+        ))?;
         for (size, stats) in &report.by_size {
-            println!("{size:>6} {:>10} {:>14.4}", stats.count, stats.mae.mean);
+            stdout.print(&format!("{size:>6} {:>10} {:>14.4}\n", stats.count, stats.mae.mean))?;
         }
         let mae = report.by_size.iter().map(|(&n, s)| (n as f64, s.mae.mean)).collect();
         let count = report
@@ -82,13 +87,13 @@ pub fn run(args: Args) -> Result<()> {
                 "{}_counts",
                 stem.file_name().and_then(|s| s.to_str()).unwrap_or("by_size")
             )))?;
-        println!(
-            "MAE by size: {}, {}; structures by size: {}, {}",
+        stdout.print(&format!(
+            "MAE by size: {}, {}; structures by size: {}, {}\n",
             svg.display(),
             png.display(),
             count_svg.display(),
             count_png.display()
-        );
+        ))?;
     }
     Ok(())
 }
