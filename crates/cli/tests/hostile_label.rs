@@ -215,10 +215,7 @@ fn failed_frames_make_label_and_merge_exit_non_zero_keeping_the_rest() {
     let failed = std::fs::read_to_string(d("out.extxyz.failed")).unwrap();
     let lines: Vec<&str> = failed.lines().collect();
     assert!(lines[0].starts_with("1\tEMT has no parameters for Fe\t"), "{failed}");
-    assert!(
-        lines[1].starts_with("3\tatoms 0 and 1 coincide (0.000 Å apart"),
-        "{failed}"
-    );
+    assert!(lines[1].starts_with("3\tatoms 0 and 1 coincide ("), "{failed}");
 
     // Shards with failures merge what they labelled, list the failures, and exit non-zero.
     let shards: Vec<String> = (0..2).map(|i| path(&d(&format!("s{i}.extxyz"))).to_string()).collect();
