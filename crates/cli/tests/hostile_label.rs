@@ -360,3 +360,24 @@ fn a_missing_reference_program_fails_the_test_loudly_unless_skipping_is_asked_fo
     assert!(!external::check("cp2k.psmp", nowhere, Some("1")));
     assert!(external::check("sh", std::env::var_os("PATH"), None));
 }
+
+#[test]
+fn an_output_labelled_by_another_calculator_or_a_device_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = |name: &str| dir.path().join(name);
+    extxyz::write_all(&d("in.extxyz"), &[cluster(3, 2.5), cluster(4, 2.5)]).unwrap();
+    let (input, out) = (path(&d("in.extxyz")).to_string(), path(&d("out.extxyz")).to_string());
+    minima(&["label", "--calc", "emt", "-i", &input, "-o", &out]);
+    // The same output, as if another reference had labelled it: resuming would mix methods.
+    let text = std::fs::read_to_string(d("out.extxyz")).unwrap();
+    assert!(text.contains("calculator=emt"), "{text}");
+    std::fs::write(d("out.extxyz"), text.replace("calculator=emt", "calculator=xtb")).unwrap();
+    let error = minima_error(&["label", "--calc", "emt", "-i", &input, "-o", &out]);
+    assert!(
+        error.contains("frame 0 is labelled by xtb, not emt") && error.contains("out.extxyz"),
+        "{error}"
+    );
+    let error = minima_error(&["label", "--calc", "emt", "-i", &input, "-o", "/dev/null"]);
+    assert!(error.contains("/dev/null: not a regular file"), "{error}");
+    assert_eq!(error.lines().count(), 1, "{error}");
+}

@@ -9,7 +9,7 @@ mod lock;
 pub mod number;
 pub mod qm9;
 
-pub use atomic::{commit, temporary_sibling, write_atomic};
+pub use atomic::{commit, is_special, temporary_sibling, write_atomic};
 pub use error::{clip, excerpt, ReadError, EXCERPT_CHARS};
 pub use lock::OutputLock;
 

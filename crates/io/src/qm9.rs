@@ -147,7 +147,9 @@ pub fn parse_molecule(text: &str, source: &str) -> Result<Atoms, ReadError> {
             format!("atom count {} is not a positive integer", excerpt(count.trim())),
         )
     })?;
-
+    // Each atom takes a line, so no more than the file's lines are reserved: a corrupt count
+    // (99999999999) must end in "file ends before the atom …", not in an allocation failure.
+    let reserve = natoms.min(text.lines().count());
     let (line_no, header) = next("property line")?;
     let fields: Vec<&str> = header.split_whitespace().collect();
     if fields.len() != 2 + PROPERTIES.len() || fields[0] != "gdb" {
@@ -177,9 +179,9 @@ pub fn parse_molecule(text: &str, source: &str) -> Result<Atoms, ReadError> {
         info.push((name.to_string(), Value::Float(value)));
     }
 
-    let mut numbers = Vec::with_capacity(natoms);
-    let mut positions = Vec::with_capacity(natoms);
-    let mut charges = Vec::with_capacity(natoms);
+    let mut numbers = Vec::with_capacity(reserve);
+    let mut positions = Vec::with_capacity(reserve);
+    let mut charges = Vec::with_capacity(reserve);
     for atom in 0..natoms {
         let (line_no, line) = next(&format!("atom {atom} of {natoms}"))?;
         let fields: Vec<&str> = line.split_whitespace().collect();
@@ -281,6 +283,11 @@ mod tests {
                 "file ends before the atom 2 of 5",
             ),
             (String::new(), "m.xyz", "atom count"),
+            (
+                METHANE.replacen("5\n", "99999999999\n", 1),
+                "line 8",
+                "expected element, x, y, z, charge",
+            ),
         ];
         for (text, place, message) in cases {
             let err = parse_molecule(&text, "m.xyz").unwrap_err().to_string();

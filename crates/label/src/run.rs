@@ -171,6 +171,24 @@ fn refuse_same_file(source: &Path, output: &Path, what: &str) -> Result<(), Labe
     Ok(())
 }
 
+/// Refuses to resume an output labelled by another calculator: mixing, say, xtb and EMT
+/// energies in one set would be silently wrong, and relabelling would discard finished work.
+fn refuse_other_calculator(output: &Path, journal: &BTreeMap<usize, Atoms>, name: &str) -> Result<(), LabelError> {
+    let other = journal
+        .iter()
+        .find_map(|(&index, atoms)| match atoms.info.get("calculator") {
+            Some(Value::Str(used)) if used != name => Some((index, used.clone())),
+            _ => None,
+        });
+    match other {
+        None => Ok(()),
+        Some((index, used)) => Err(LabelError::Journal(format!(
+            "{}: frame {index} is labelled by {used}, not {name}; give another output to label with {name}",
+            output.display()
+        ))),
+    }
+}
+
 /// Labels the frames of `input` with `calculator` into `output`, resuming what a previous run
 /// of the same command left.
 pub fn label(
@@ -180,6 +198,12 @@ pub fn label(
     options: &LabelOptions,
 ) -> Result<LabelSummary, LabelError> {
     refuse_same_file(input, output, "the input")?;
+    if minima_io::is_special(output) {
+        return Err(LabelError::Journal(format!(
+            "{}: not a regular file; the output is also the journal a rerun resumes from, so give a file",
+            output.display()
+        )));
+    }
     let _lock = OutputLock::acquire(output).map_err(LabelError::Busy)?;
     crate::process::remove_abandoned_work_dirs();
     let frames = extxyz::read_all(input)?;
@@ -187,6 +211,7 @@ pub fn label(
     let shard = options.shard.unwrap_or(Shard::ALL);
     let selected: Vec<usize> = (0..frames.len()).filter(|&i| shard.covers(i)).collect();
     let (mut journal, changed_labels) = recover_journal(output, &frames, &fingerprints, shard)?;
+    refuse_other_calculator(output, &journal, calculator.name())?;
     let (mut failures, changed_failures) = recover_failures(output, &fingerprints, shard)?;
     failures.retain(|i, _| !journal.contains_key(i));
     let done = |i: &usize| journal.contains_key(i) || failures.contains_key(i);
