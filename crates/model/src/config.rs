@@ -11,6 +11,7 @@ pub enum ModelKind {
     Mpnn,
     Vimpnn,
     Transformer,
+    Painn,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -224,6 +225,9 @@ pub struct ModelConfig {
     pub vimpnn: VimpnnConfig,
     pub aux: AuxConfig,
     pub transformer: TransformerConfig,
+    pub painn: crate::painn::PainnConfig,
+    /// The ZBL short-range repulsion prior, for any kind (off by default).
+    pub zbl: crate::zbl::ZblConfig,
 }
 
 impl Default for ModelConfig {
@@ -242,6 +246,8 @@ impl Default for ModelConfig {
             vimpnn: VimpnnConfig::default(),
             aux: AuxConfig::default(),
             transformer: TransformerConfig::default(),
+            painn: Default::default(),
+            zbl: Default::default(),
         }
     }
 }
@@ -279,6 +285,10 @@ impl ModelConfig {
         if self.kind == ModelKind::Transformer {
             self.validate_transformer()?;
         }
+        if self.kind == ModelKind::Painn {
+            self.painn.validate(self.cutoff)?;
+        }
+        self.zbl.validate(&self.elements, self.cutoff)?;
         self.vimpnn.channel_of_class().map(|_| ())
     }
 
