@@ -23,8 +23,9 @@
 //!   SchNetPack's default.
 //!
 //! Choices where the paper leaves room, as SchNetPack's defaults: each layer has its own
-//! weights and its own filters (all layers' filters come from one linear map, applied once);
-//! the radial basis has no learnt widths. One choice is not SchNetPack's: the last layer of
+//! weights and its own filters (all layers' filters come from one linear map, applied once,
+//! initialised as SchNetPack's: Xavier weights, zero bias); the radial basis has no learnt
+//! widths. One choice is not SchNetPack's: the last layer of
 //! each update perceptron starts at zero, so that an untrained update block is the identity.
 //! Δs = a_sv∘⟨Uv, Vv⟩ is cubic in the features, and with random weights it compounds layer
 //! after layer (an untrained 2-layer model gave ethanol 10⁴ eV/Å forces); from the identity
@@ -113,6 +114,7 @@ impl Painn {
             bias: false,
             ..Default::default()
         };
+        let (n, filters) = (p.radial_basis as i64, 3 * f * p.layers as i64);
         let layers = (0..p.layers)
             .map(|k| {
                 let layer = &path / "layers" / k;
@@ -125,12 +127,7 @@ impl Painn {
             .collect();
         Painn {
             embedding: nn::embedding(&path / "embedding", MAX_Z + 1, f, Default::default()),
-            filters: nn::linear(
-                &path / "filters",
-                p.radial_basis as i64,
-                3 * f * p.layers as i64,
-                Default::default(),
-            ),
+            filters: nn::linear(&path / "filters", n, filters, xavier(n, filters)),
             layers,
             readout: Mlp::new(&path / "readout", &[f, f / 2, 1]),
             features: f,
@@ -144,6 +141,18 @@ impl Painn {
         let n = Tensor::arange_start(1, self.radial_basis + 1, (distance.kind(), distance.device()));
         let d = distance.unsqueeze(-1);
         (&d * n * (std::f64::consts::PI / self.cutoff)).sin() / d
+    }
+}
+
+/// SchNetPack's initialisation: Xavier-uniform weights, zero bias. For the filters it matters:
+/// libtorch's default (weights and bias ±1/√N) makes W(r) of order 1 per edge, and the sums
+/// over a molecule's neighbours then blow the features up.
+fn xavier(inputs: i64, outputs: i64) -> nn::LinearConfig {
+    let bound = (6.0 / (inputs + outputs) as f64).sqrt();
+    nn::LinearConfig {
+        ws_init: nn::Init::Uniform { lo: -bound, up: bound },
+        bs_init: Some(nn::Init::Const(0.0)),
+        bias: true,
     }
 }
 

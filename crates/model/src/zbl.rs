@@ -38,7 +38,12 @@ const COULOMB: f64 = 14.399645;
 /// The screening length's numerator, Å.
 const SCREENING: f64 = 0.46850;
 /// φ's coefficients and exponents.
-const PHI: [(f64, f64); 4] = [(0.18175, 3.19980), (0.50986, 0.94229), (0.28022, 0.40290), (0.02817, 0.20162)];
+const PHI: [(f64, f64); 4] = [
+    (0.18175, 3.19980),
+    (0.50986, 0.94229),
+    (0.28022, 0.40290),
+    (0.02817, 0.20162),
+];
 
 /// The `[model.zbl]` table; off by default, so that models without it are unchanged.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -11,8 +11,8 @@
 use minima_atoms::{Atoms, Cell, Vec3};
 use minima_data::{AtomRefs, Graph};
 use minima_model::config::{Combine, Dtype, ModelConfig, ModelKind, PairSet};
-use minima_model::transformer::pair_energy;
 use minima_model::painn::PainnConfig;
+use minima_model::transformer::pair_energy;
 use minima_model::zbl::unswitched_pair_energy;
 use minima_model::Potential;
 use rand::{Rng, SeedableRng};
@@ -556,7 +556,11 @@ fn zbl_is_the_full_formula_inside_strongly_repulsive_and_exactly_zero_beyond() {
             ..config.clone()
         };
         let g = graph(&ethanol(), &config);
-        assert_eq!(evaluate(&potential(&config), &g), evaluate(&potential(&plain), &g), "{name}");
+        assert_eq!(
+            evaluate(&potential(&config), &g),
+            evaluate(&potential(&plain), &g),
+            "{name}"
+        );
     }
 }
 
@@ -588,6 +592,9 @@ fn zbl_energy_and_force_are_continuous_at_both_switch_radii() {
 fn zbl_outer_radius_must_be_below_the_cutoff() {
     let mut config = models().into_iter().find(|(name, _)| name == "painn zbl").unwrap().1;
     config.cutoff = Some(1.5);
-    let error = Potential::new(config, refs(), Device::Cpu, 0).err().unwrap().to_string();
+    let error = Potential::new(config, refs(), Device::Cpu, 0)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(error.contains("outer radius"), "{error}");
 }

@@ -135,7 +135,12 @@ fn small_painn(config: &mut RunConfig) {
 fn every_model_overfits_ten_qm9_molecules() {
     let dir = tempfile::tempdir().unwrap();
     let data = qm9_ten(dir.path());
-    for kind in [ModelKind::Mpnn, ModelKind::Vimpnn, ModelKind::Transformer, ModelKind::Painn] {
+    for kind in [
+        ModelKind::Mpnn,
+        ModelKind::Vimpnn,
+        ModelKind::Transformer,
+        ModelKind::Painn,
+    ] {
         let out = dir.path().join(format!("{kind:?}"));
         let mut config = overfit_config(&data, &out, kind);
         // Equilibrium QM9 frames record no scale, so the scale distribution cannot be a target.
