@@ -11,6 +11,7 @@ pub enum ModelKind {
     Mpnn,
     Vimpnn,
     Transformer,
+    Painn,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -224,6 +225,9 @@ pub struct ModelConfig {
     pub vimpnn: VimpnnConfig,
     pub aux: AuxConfig,
     pub transformer: TransformerConfig,
+    pub painn: crate::painn::PainnConfig,
+    /// The ZBL short-range repulsion prior, for any kind (off by default).
+    pub zbl: crate::zbl::ZblConfig,
 }
 
 impl Default for ModelConfig {
@@ -242,6 +246,8 @@ impl Default for ModelConfig {
             vimpnn: VimpnnConfig::default(),
             aux: AuxConfig::default(),
             transformer: TransformerConfig::default(),
+            painn: Default::default(),
+            zbl: Default::default(),
         }
     }
 }
@@ -326,6 +332,14 @@ impl ModelConfig {
                     + on(t.physics, mlp(&[2 * d, d, 5]))
                     + mlp(&[d, d, elements])
             }
+            ModelKind::Painn => {
+                let (f, layers) = (size(self.painn.features), self.painn.layers as u64);
+                let layer = mlp(&[f, f, 3 * f]) + f * 2 * f + mlp(&[2 * f, f, 3 * f]);
+                table * f
+                    + linear(self.painn.radial_basis as u64, 3 * f * layers)
+                    + layers * layer
+                    + mlp(&[f, f / 2, 1])
+            }
         }
     }
 
@@ -366,6 +380,15 @@ impl ModelConfig {
                 let physics = if t.physics { 5 * d + 12 } else { 0 };
                 let edge = geometry + 2 * basis + 2 * d + t.layers as u64 * block + physics;
                 let atom = t.layers as u64 * (8 * d + 4 * m) + 4 * d;
+                (edge, atom)
+            }
+            ModelKind::Painn => {
+                let (f, layers) = (size(self.painn.features), self.painn.layers as u64);
+                // The filters of every layer; per layer the gathered scalar context and its
+                // filtered product, and the gathered, filtered and direction-weighted vectors.
+                let edge = geometry + self.painn.radial_basis as u64 + 3 * f * layers + layers * 15 * f;
+                // Per layer: s and v (3F) before and after, Uv and Vv, the norm, the update.
+                let atom = layers * 20 * f + 2 * f;
                 (edge, atom)
             }
         }
@@ -413,6 +436,10 @@ impl ModelConfig {
         if self.kind == ModelKind::Transformer {
             self.validate_transformer()?;
         }
+        if self.kind == ModelKind::Painn {
+            self.painn.validate(self.cutoff)?;
+        }
+        self.zbl.validate(&self.elements, self.cutoff)?;
         self.vimpnn.channel_of_class().map(|_| ())
     }
 

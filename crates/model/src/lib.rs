@@ -8,7 +8,8 @@
 //! Architectures, one file each: [`mpnn`] (Gilmer et al. 2017, the VIMPNN paper's baseline),
 //! [`vimpnn`] (bond-type channels and auxiliary physical targets) and [`transformer`] (the
 //! physics-empowered Transformer with its Coulomb + Lennard-Jones pair head and masked atomic
-//! modelling).
+//! modelling) and [`painn`] (Schütt et al. 2021's equivariant PaiNN); [`zbl`] is a short-range
+//! repulsion prior any of them can add.
 
 pub mod aux;
 pub mod batch;
@@ -16,9 +17,11 @@ pub mod blocks;
 pub mod config;
 pub mod device;
 pub mod mpnn;
+pub mod painn;
 pub mod potential;
 pub mod transformer;
 pub mod vimpnn;
+pub mod zbl;
 
 pub use aux::{AuxOutput, AuxTargets};
 pub use batch::GraphBatch;

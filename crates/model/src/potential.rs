@@ -13,8 +13,10 @@ use crate::batch::GraphBatch;
 use crate::blocks::MAX_Z;
 use crate::config::{ModelConfig, ModelKind};
 use crate::mpnn::Mpnn;
+use crate::painn::Painn;
 use crate::transformer::Transformer;
 use crate::vimpnn::Vimpnn;
+use crate::zbl::Zbl;
 use crate::{Architecture, AuxOutput, ModelError};
 
 /// What a checkpoint's TOML holds.
@@ -34,6 +36,7 @@ pub struct Potential {
     pub refs: AtomRefs,
     vs: nn::VarStore,
     architecture: Box<dyn Architecture>,
+    zbl: Option<Zbl>,
     /// Reference energy by atomic number, eV.
     ref_table: Tensor,
 }
@@ -44,7 +47,7 @@ pub struct Prediction {
     pub energy: Tensor,
     /// Per-atom contributions σ·yᵢ + ref[Zᵢ], eV, (atoms,); they sum to `energy`.
     pub atom_energy: Tensor,
-    /// The architecture's output summed per structure, before de-normalisation.
+    /// (E − Σ ref)/σ per structure: the architecture's output summed, plus the ZBL prior / σ.
     pub normalized_energy: Tensor,
     /// −∂E/∂r, eV/Å, (atoms, 3), when asked for.
     pub forces: Option<Tensor>,
@@ -98,6 +101,7 @@ impl Potential {
                     ModelKind::Mpnn => Box::new(Mpnn::new(&root / "mpnn", &config)),
                     ModelKind::Vimpnn => Box::new(Vimpnn::new(&root / "vimpnn", &config)?),
                     ModelKind::Transformer => Box::new(Transformer::new(&root / "transformer", &config)),
+                    ModelKind::Painn => Box::new(Painn::new(&root / "painn", &config)),
                 })
             })??
         };
@@ -108,11 +112,13 @@ impl Potential {
             table[z as usize] = e;
         }
         let ref_table = Tensor::from_slice(&table).to_kind(kind).to_device(device);
+        let zbl = config.zbl.enabled.then(|| Zbl::new(&config.zbl, kind, device));
         Ok(Potential {
             config,
             refs,
             vs,
             architecture,
+            zbl,
             ref_table,
         })
     }
@@ -160,7 +166,12 @@ impl Potential {
     /// `create_graph` keeps the force graph differentiable, for training on forces.
     pub fn predict(&self, batch: &GraphBatch, forces: bool, create_graph: bool, train: bool) -> Prediction {
         let output = self.architecture.forward(batch, train);
-        let atom_energy = &output.energy * self.refs.scale + self.ref_table.index_select(0, &batch.numbers);
+        // The prior is in eV: divided by σ here, so that de-normalisation gives it back.
+        let normalized = match &self.zbl {
+            Some(zbl) => &output.energy + zbl.atom_energy(batch) / self.refs.scale,
+            None => output.energy.shallow_clone(),
+        };
+        let atom_energy = &normalized * self.refs.scale + self.ref_table.index_select(0, &batch.numbers);
         let energy = batch.sum_per_structure(&atom_energy);
         let forces = forces.then(|| {
             let gradient = Tensor::run_backward(&[energy.sum(energy.kind())], &[&batch.positions], true, create_graph);
@@ -179,7 +190,7 @@ impl Potential {
             }
         });
         Prediction {
-            normalized_energy: batch.sum_per_structure(&output.energy),
+            normalized_energy: batch.sum_per_structure(&normalized),
             energy,
             atom_energy,
             forces,

@@ -3,13 +3,17 @@
 //! finite differences of the energy, a batch equal to its structures alone, smoothness where an
 //! atom crosses the cutoff, and checkpoints that reload to identical predictions; for models
 //! with a physics head, pair terms that add up to the energy with physical β's, and for models
-//! with a masked-atom head, predictions that cannot see the masked element.
+//! with a masked-atom head, predictions that cannot see the masked element; and the ZBL prior:
+//! the full formula at short range, exactly zero beyond its outer radius, continuous at both
+//! switch radii (every suite test also runs models with it, on a squeezed molecule inside it).
 //! Learning (overfitting a tiny dataset) is tested with the trainer, in minima-train.
 
 use minima_atoms::{Atoms, Cell, Vec3};
 use minima_data::{AtomRefs, Graph};
 use minima_model::config::{Combine, Dtype, ModelConfig, ModelKind, PairSet};
+use minima_model::painn::PainnConfig;
 use minima_model::transformer::pair_energy;
+use minima_model::zbl::unswitched_pair_energy;
 use minima_model::Potential;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -57,7 +61,24 @@ fn models() -> Vec<(String, ModelConfig)> {
         list.push((format!("vimpnn {combine:?}"), config));
     }
     list.extend(transformers(&base));
+    let painn = ModelConfig {
+        kind: ModelKind::Painn,
+        painn: PainnConfig {
+            features: 8,
+            layers: 2,
+            radial_basis: 6,
+        },
+        ..base.clone()
+    };
+    list.push(("painn".into(), painn.clone()));
+    list.push(("painn zbl".into(), with_zbl(painn)));
+    list.push(("mpnn all pairs zbl".into(), with_zbl(list[0].1.clone())));
     list
+}
+
+fn with_zbl(mut config: ModelConfig) -> ModelConfig {
+    config.zbl.enabled = true;
+    config
 }
 
 /// The transformer in every combination of the architecture switches of the paper's Table 2
@@ -126,6 +147,12 @@ fn ethanol() -> Atoms {
     )
 }
 
+/// C, O and H far closer than any bond: C–H inside the ZBL prior's full range, C–O in its
+/// switch (0.35–0.6 of the covalent sum), O–H beyond it.
+fn squeezed() -> Atoms {
+    molecule(&[6, 8, 1], &[[0.0, 0.0, 0.0], [0.5, 0.5, 0.1], [-0.3, 0.05, 0.0]])
+}
+
 fn structures(periodic: bool) -> Vec<Atoms> {
     let mut list = vec![
         ethanol(),
@@ -139,6 +166,7 @@ fn structures(periodic: bool) -> Vec<Atoms> {
                 [0.0, -0.94, -0.587],
             ],
         ),
+        squeezed(),
     ];
     if periodic {
         let mut rng = ChaCha8Rng::seed_from_u64(3);
@@ -478,4 +506,95 @@ fn masked_atoms_are_predicted_without_seeing_their_element() {
         );
         assert_ne!(logits(&water, false), logits(&ammonia_like, false), "{name}");
     }
+}
+
+/// The ZBL prior's share of two carbons `d` Å apart: energy and the force on the second
+/// atom, from a PaiNN with the prior less the same PaiNN (same weights) without it.
+fn carbon_pair_prior(d: f64) -> (f64, Vec3) {
+    let with = models().into_iter().find(|(name, _)| name == "painn zbl").unwrap().1;
+    let without = ModelConfig {
+        zbl: Default::default(),
+        ..with.clone()
+    };
+    // Along a skew direction, so that every component is exercised.
+    let u = [0.48, -0.6, 0.64];
+    let atoms = molecule(&[6, 6], &[[0.0; 3], u.map(|x| x * d)]);
+    let (e1, f1) = evaluate(&potential(&with), &graph(&atoms, &with));
+    let (e0, f0) = evaluate(&potential(&without), &graph(&atoms, &without));
+    (e1 - e0, std::array::from_fn(|k| f1[1][k] - f0[1][k]))
+}
+
+fn length(v: Vec3) -> f64 {
+    minima_atoms::cell::norm(v)
+}
+
+#[test]
+fn zbl_is_the_full_formula_inside_strongly_repulsive_and_exactly_zero_beyond() {
+    let config = ModelConfig::default().zbl;
+    let sum = 2.0 * minima_atoms::element::by_number(6).unwrap().covalent_radius;
+    let (inner, outer) = (config.inner * sum, config.outer * sum);
+    let (energy, force) = carbon_pair_prior(0.5);
+    assert!(0.5 < inner && energy > 10.0, "two carbons at 0.5 Å: {energy} eV");
+    assert!(close(energy, unswitched_pair_energy(6, 6, 0.5), 1e-9), "{energy}");
+    // The force pushes the second atom away from the first, along the skew direction.
+    assert!(force[0] > 0.0 && force[1] < 0.0 && force[2] > 0.0, "{force:?}");
+    // Repulsive throughout: the energy falls with distance up to the outer radius.
+    let scan: Vec<f64> = (0..=20)
+        .map(|k| carbon_pair_prior(0.3 + (outer - 0.3) * k as f64 / 20.0).0)
+        .collect();
+    assert!(scan.windows(2).all(|w| w[0] > w[1]), "{scan:?}");
+    let middle = 0.5 * (inner + outer);
+    let switched = carbon_pair_prior(middle).0;
+    assert!(switched > 0.0 && switched < unswitched_pair_energy(6, 6, middle));
+    for d in [outer + 1e-9, outer + 0.5, 3.9] {
+        assert_eq!(carbon_pair_prior(d), (0.0, [0.0; 3]), "at {d} Å");
+    }
+    // Bonded molecules are below no pair's outer radius: the prior leaves them unchanged.
+    for (name, config) in models().into_iter().filter(|(_, c)| c.zbl.enabled) {
+        let plain = ModelConfig {
+            zbl: Default::default(),
+            ..config.clone()
+        };
+        let g = graph(&ethanol(), &config);
+        assert_eq!(
+            evaluate(&potential(&config), &g),
+            evaluate(&potential(&plain), &g),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn zbl_energy_and_force_are_continuous_at_both_switch_radii() {
+    let config = ModelConfig::default().zbl;
+    let sum = 2.0 * minima_atoms::element::by_number(6).unwrap().covalent_radius;
+    let delta = 1e-7;
+    for radius in [config.inner * sum, config.outer * sum] {
+        let (e_below, f_below) = carbon_pair_prior(radius - delta);
+        let (e_above, f_above) = carbon_pair_prior(radius + delta);
+        // The scale of a discontinuity: the prior's energy and force 0.05 Å inside.
+        let (e_near, f_near) = carbon_pair_prior(radius - 0.05);
+        assert!(
+            (e_below - e_above).abs() < 1e-5 * e_near,
+            "energy jumps by {} at {radius} Å",
+            e_below - e_above
+        );
+        let jump = length(std::array::from_fn(|k| f_below[k] - f_above[k]));
+        assert!(
+            jump < 1e-4 * length(f_near),
+            "force jumps by {jump} eV/Å at {radius} Å (force {} 0.05 Å in)",
+            length(f_near)
+        );
+    }
+}
+
+#[test]
+fn zbl_outer_radius_must_be_below_the_cutoff() {
+    let mut config = models().into_iter().find(|(name, _)| name == "painn zbl").unwrap().1;
+    config.cutoff = Some(1.5);
+    let error = Potential::new(config, refs(), Device::Cpu, 0)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(error.contains("outer radius"), "{error}");
 }

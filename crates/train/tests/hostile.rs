@@ -359,6 +359,15 @@ fn parameter_counts_match_the_built_models() {
     transformer.transformer.adjacency_mask = false;
     transformer.transformer.physics = false;
     configs.push(transformer);
+    let mut painn = ModelConfig {
+        kind: ModelKind::Painn,
+        cutoff: Some(5.0),
+        ..base.clone()
+    };
+    painn.painn.features = 10;
+    painn.painn.layers = 2;
+    painn.painn.radial_basis = 7;
+    configs.push(painn);
     for config in configs {
         let built = Potential::new(config.clone(), refs.clone(), Device::Cpu, 0).unwrap();
         let count: usize = built.var_store().variables().values().map(|v| v.numel()).sum();

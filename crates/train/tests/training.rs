@@ -18,17 +18,33 @@ fn small_transformer(config: &mut RunConfig) {
     (t.layers, t.heads, t.attention) = (2, 4, 24);
 }
 
+/// PaiNN small enough for these tests, with the ZBL prior (which no QM9 pair reaches).
+fn small_painn(config: &mut RunConfig) {
+    config.model.kind = ModelKind::Painn;
+    config.model.cutoff = Some(5.0);
+    config.model.painn.features = 24;
+    config.model.zbl.enabled = true;
+}
+
 #[test]
 fn every_model_overfits_ten_qm9_molecules() {
     let dir = tempfile::tempdir().unwrap();
     let data = qm9_ten(dir.path());
-    for kind in [ModelKind::Mpnn, ModelKind::Vimpnn, ModelKind::Transformer] {
+    for kind in [
+        ModelKind::Mpnn,
+        ModelKind::Vimpnn,
+        ModelKind::Transformer,
+        ModelKind::Painn,
+    ] {
         let out = dir.path().join(format!("{kind:?}"));
         let mut config = overfit_config(&data, &out, kind);
         // Equilibrium QM9 frames record no scale, so the scale distribution cannot be a target.
         config.model.aux.scale = false;
         if kind == ModelKind::Transformer {
             small_transformer(&mut config);
+        }
+        if kind == ModelKind::Painn {
+            small_painn(&mut config);
         }
         let outcome = minima_train::train(&config, false).unwrap();
         let curve = curve(&out);
@@ -51,11 +67,20 @@ fn every_model_overfits_ten_qm9_molecules() {
 }
 
 #[test]
-fn vimpnn_learns_energies_and_forces_through_second_order_autograd() {
+fn vimpnn_and_painn_learn_energies_and_forces_through_second_order_autograd() {
+    for kind in [ModelKind::Vimpnn, ModelKind::Painn] {
+        learns_energies_and_forces(kind);
+    }
+}
+
+fn learns_energies_and_forces(kind: ModelKind) {
     let dir = tempfile::tempdir().unwrap();
     let data = morse_clusters(dir.path());
     let out = dir.path().join("forces");
-    let mut config = overfit_config(&data, &out, ModelKind::Vimpnn);
+    let mut config = overfit_config(&data, &out, kind);
+    if kind == ModelKind::Painn {
+        small_painn(&mut config);
+    }
     config.model.cutoff = Some(5.0);
     config.train.force_weight = 1.0;
     config.train.max_epochs = 300;
@@ -65,13 +90,13 @@ fn vimpnn_learns_energies_and_forces_through_second_order_autograd() {
     let force_mae = curve.column("validation_force_mae");
     assert!(
         forces.last().unwrap() < &(0.05 * forces[0]),
-        "force loss {} → {}",
+        "{kind:?}: force loss {} → {}",
         forces[0],
         forces.last().unwrap()
     );
     assert!(
         force_mae.last().unwrap() < &(0.25 * force_mae[0]),
-        "force MAE {force_mae:?}"
+        "{kind:?}: force MAE {force_mae:?}"
     );
 }
 

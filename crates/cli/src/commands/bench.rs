@@ -47,6 +47,7 @@ pub enum Bench {
 
 #[derive(clap::Args)]
 pub struct ModelArgs {
+    /// mpnn, vimpnn, painn (painn needs --cutoff).
     #[arg(long, value_delimiter = ',', default_value = "mpnn,vimpnn")]
     kinds: Vec<String>,
     /// libtorch intra-op thread counts to measure.
@@ -201,7 +202,8 @@ fn model(args: &ModelArgs) -> Result<()> {
         config.model.kind = match kind.as_str() {
             "mpnn" => minima_model::ModelKind::Mpnn,
             "vimpnn" => minima_model::ModelKind::Vimpnn,
-            other => bail!("unknown model kind {other:?} (mpnn, vimpnn)"),
+            "painn" => minima_model::ModelKind::Painn,
+            other => bail!("unknown model kind {other:?} (mpnn, vimpnn, painn)"),
         };
         config.model.cutoff = args.cutoff;
         config.model.elements = refs.elements.clone();
