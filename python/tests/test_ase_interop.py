@@ -75,3 +75,17 @@ def test_minima_info_reads_what_ase_writes(minima, tmp_path):
     report = minima("info", path).stdout
     assert "frames    2 (1 periodic, 1 open)" in report
     assert "energy    -14.123457 to -14.123457 eV" in report
+
+
+def test_gzip_files_pass_both_ways(minima, tmp_path):
+    """ASE reads and writes `.gz` by its extension; so does minima."""
+    ase_gz = tmp_path / "ase.extxyz.gz"
+    write(ase_gz, ase_frames(), format="extxyz")
+    original = read(ase_gz, index=":")
+    minima_gz = tmp_path / "minima.extxyz.gz"
+    minima("convert", "--from", "extxyz", ase_gz, "-o", minima_gz)
+    back = read(minima_gz, index=":")
+    assert [a.get_chemical_symbols() for a in back] == [a.get_chemical_symbols() for a in original]
+    for a, b in zip(original, back):
+        assert np.array_equal(a.positions, b.positions)
+    assert back[0].get_potential_energy() == original[0].get_potential_energy()

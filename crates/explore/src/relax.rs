@@ -143,6 +143,10 @@ pub fn relax(
             options.fmax, options.max_step
         )));
     }
+    // Atoms on one site have no meaningful energy: say so before any calculator runs (a
+    // program such as xtb would only crash on them).
+    minima_neighbors::check_separated(start.positions(), start.cell(), start.pbc())
+        .map_err(|e| ExploreError::Input(e.to_string()))?;
     let path = Path {
         calculator,
         atoms: start.clone(),

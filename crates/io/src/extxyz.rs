@@ -45,22 +45,44 @@ pub struct ExtxyzReader<R> {
 }
 
 impl ExtxyzReader<Box<dyn BufRead>> {
-    /// Opens a file; a name ending in `.bz2` is decompressed on the fly (as ASE does).
+    /// Opens a file; a name ending in `.bz2` or `.gz` is decompressed on the fly (as ASE does).
     pub fn open(path: &Path) -> Result<Self, ReadError> {
-        let file =
-            File::open(path).map_err(|e| ReadError::new(path.display().to_string(), format!("cannot open: {e}")))?;
-        let input: Box<dyn BufRead> = if is_bzip2(path) {
-            Box::new(BufReader::new(bzip2::read::MultiBzDecoder::new(BufReader::new(file))))
-        } else {
-            Box::new(BufReader::new(file))
+        let source = path.display().to_string();
+        let compression = Compression::of(path).map_err(|m| ReadError::new(&source, m))?;
+        let file = File::open(path).map_err(|e| ReadError::new(&source, format!("cannot open: {e}")))?;
+        let input: Box<dyn BufRead> = match compression {
+            Compression::Bzip2 => Box::new(BufReader::new(bzip2::read::MultiBzDecoder::new(BufReader::new(file)))),
+            Compression::Gzip => Box::new(BufReader::new(flate2::read::MultiGzDecoder::new(BufReader::new(file)))),
+            Compression::None => Box::new(BufReader::new(file)),
         };
-        Ok(ExtxyzReader::new(input, path.display().to_string()))
+        Ok(ExtxyzReader::new(input, source))
     }
 }
 
-/// Whether `path` names a bzip2-compressed file (by its extension).
-pub fn is_bzip2(path: &Path) -> bool {
-    path.extension().is_some_and(|e| e == "bz2")
+/// How a file is compressed, told by its extension as ASE tells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Bzip2,
+    Gzip,
+}
+
+impl Compression {
+    /// `.bz2` and `.gz` are read and written; `.xz`, which ASE also reads, is refused clearly
+    /// rather than parsed as text.
+    pub fn of(path: &Path) -> Result<Compression, String> {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("bz2") => Ok(Compression::Bzip2),
+            Some("gz") => Ok(Compression::Gzip),
+            Some("xz") => Err("xz-compressed files are not supported: decompress it (xz -d) or use .bz2/.gz".into()),
+            _ => Ok(Compression::None),
+        }
+    }
+}
+
+/// Whether `path` names a compressed file (by its extension): such a file cannot be appended to.
+pub fn is_compressed(path: &Path) -> bool {
+    Compression::of(path) != Ok(Compression::None)
 }
 
 /// Reads every frame of an extxyz file into memory.
@@ -483,22 +505,28 @@ pub fn write_frame<W: Write + ?Sized>(out: &mut W, atoms: &Atoms) -> io::Result<
     Ok(())
 }
 
-/// Writes all frames to `path` atomically, bzip2-compressed when the name ends in `.bz2`.
+/// Writes all frames to `path` atomically, compressed when the name ends in `.bz2` or `.gz`.
 pub fn write_all(path: &Path, frames: &[Atoms]) -> io::Result<()> {
     write_with(path, |out| frames.iter().try_for_each(|a| write_frame(out, a)))
 }
 
-/// Writes `path` atomically with what `write` produces, bzip2-compressed when the name ends in
-/// `.bz2` (streaming writers: a file of any size in the memory of one frame).
+/// Writes `path` atomically with what `write` produces, compressed when the name ends in
+/// `.bz2` or `.gz` (streaming writers: a file of any size in the memory of one frame).
 pub fn write_with(path: &Path, write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> io::Result<()> {
-    crate::write_atomic(path, |out| {
-        if is_bzip2(path) {
+    let compression = Compression::of(path)
+        .map_err(|m| io::Error::new(io::ErrorKind::Unsupported, format!("{}: {m}", path.display())))?;
+    crate::write_atomic(path, |out| match compression {
+        Compression::Bzip2 => {
             let mut compressed = bzip2::write::BzEncoder::new(out, bzip2::Compression::best());
             write(&mut compressed)?;
             compressed.finish().map(drop)
-        } else {
-            write(out)
         }
+        Compression::Gzip => {
+            let mut compressed = flate2::write::GzEncoder::new(out, flate2::Compression::default());
+            write(&mut compressed)?;
+            compressed.finish().map(drop)
+        }
+        Compression::None => write(out),
     })
 }
 

@@ -282,3 +282,25 @@ fn a_read_failure_names_the_line_it_was_reading() {
     assert_eq!((err.frame, err.line), (Some(0), Some(1)), "{err}");
     assert!(err.message.starts_with("read failed"), "{err}");
 }
+
+#[test]
+fn gzip_files_are_read_and_written_as_ase_does_and_xz_is_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let frames = minima_io::extxyz::read_str("2\nenergy=-1.5\nCu 0 0 0\nCu 0 0 2.5\n", "cu.extxyz").unwrap();
+    let gz = dir.path().join("cu.extxyz.gz");
+    minima_io::extxyz::write_all(&gz, &frames).unwrap();
+    assert_eq!(&std::fs::read(&gz).unwrap()[..2], [0x1f, 0x8b], "a gzip stream");
+    assert_eq!(minima_io::extxyz::read_all(&gz).unwrap(), frames);
+    let xz = dir.path().join("cu.extxyz.xz");
+    std::fs::write(&xz, b"\xfd7zXZ\0").unwrap();
+    let error = minima_io::extxyz::read_all(&xz).unwrap_err().to_string();
+    assert!(
+        error.contains("cu.extxyz.xz") && error.contains("xz-compressed"),
+        "{error}"
+    );
+    let error = minima_io::extxyz::write_all(&xz, &frames).unwrap_err().to_string();
+    assert!(
+        error.contains("cu.extxyz.xz") && error.contains("xz-compressed"),
+        "{error}"
+    );
+}

@@ -5,9 +5,9 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use minima_atoms::Atoms;
-use minima_data::Sample;
+use minima_data::Graph;
 use minima_label::{CalcError, Calculator, Labels};
-use minima_model::Potential;
+use minima_model::{ModelError, Potential};
 use tch::Device;
 
 use crate::evaluate::predict_graphs;
@@ -44,12 +44,16 @@ impl Calculator for ModelCalculator {
 
     fn calculate(&self, atoms: &Atoms) -> Result<Labels, CalcError> {
         let potential = self.potential.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let sample = Sample::from_atoms(atoms, 0, "structure", &potential.config.graph_spec())
-            .map_err(|e| CalcError::Input(e.to_string()))?;
-        potential
-            .check_elements(&sample.graph, 0)
-            .map_err(|e| CalcError::Unsupported(e.to_string()))?;
-        let predicted = predict_graphs(&potential, &[&sample.graph], true)
+        // The calculator sees one structure and not its frame: its errors name none, the
+        // caller (which knows the frame) does.
+        let graph = Graph::build(atoms, &potential.config.graph_spec()).map_err(CalcError::Input)?;
+        potential.check_elements(&graph, 0).map_err(|e| match e {
+            ModelError::UnknownElement { element, known, .. } => {
+                CalcError::Unsupported(format!("the model knows elements {known}, not {element}"))
+            }
+            other => CalcError::Unsupported(other.to_string()),
+        })?;
+        let predicted = predict_graphs(&potential, &[&graph], true)
             .map_err(|e| CalcError::Failed(e.to_string()))?
             .pop()
             .expect("one graph in, one prediction out");

@@ -99,6 +99,19 @@ fn neighbors(sizes: &[usize], cutoff: f64, repeat: usize) -> Result<()> {
     let mut rows = Vec::new();
     for &target in sizes {
         let reps = ((target as f64 / 4.0).cbrt().round() as usize).max(1);
+        // The crystal itself must fit before the search can estimate its own needs.
+        let atoms = 4.0 * (reps as f64).powi(3);
+        let crystal_bytes = atoms * (std::mem::size_of::<minima_atoms::Vec3>() * 4) as f64;
+        let budget = minima_neighbors::memory_budget()?;
+        if crystal_bytes > budget as f64 {
+            bail!(
+                "--atoms {target}: a crystal of {atoms:.0} atoms needs about {:.1} GiB before its search, over the \
+                 {:.1} GiB budget ({}); measure fewer atoms",
+                crystal_bytes / (1u64 << 30) as f64,
+                budget as f64 / (1u64 << 30) as f64,
+                minima_neighbors::MEMORY_BUDGET_VARIABLE
+            );
+        }
         let crystal = fcc_supercell(29, 3.61, reps);
         let mut times = Vec::with_capacity(repeat);
         let mut edges = 0;

@@ -45,7 +45,7 @@ pub struct MergeArgs {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    if minima_io::extxyz::is_bzip2(&args.output) {
+    if minima_io::extxyz::is_compressed(&args.output) {
         bail!("the output is appended to as labelling goes: give an uncompressed .extxyz, compress it afterwards");
     }
     let settings = CalculatorOptions {
