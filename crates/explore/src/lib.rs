@@ -11,6 +11,7 @@
 pub mod benchmark;
 pub mod contributions;
 pub mod curve;
+pub mod minimum;
 pub mod plot;
 pub mod relax;
 
