@@ -39,11 +39,20 @@ pub fn min_distance(a: u8, b: u8) -> f64 {
 }
 
 /// The first pair of atoms closer than [`min_distance`] (periodic images included), as
-/// `(i, j, distance)`.
+/// `(i, j, distance)`. A molecule is checked pair by pair: the linked-cell list bins a
+/// planar molecule whose off-plane coordinates are rounding noise (1e-17 Å after a
+/// relaxation) into bins that thin, and a few hundred atoms cost nothing pair by pair.
 pub fn too_close(atoms: &Atoms) -> Option<(usize, usize, f64)> {
+    let numbers = atoms.numbers();
+    if !atoms.is_periodic() {
+        return (0..atoms.len()).find_map(|i| {
+            (i + 1..atoms.len())
+                .map(|j| (i, j, atoms.distance(i, j)))
+                .find(|&(i, j, d)| d < min_distance(numbers[i], numbers[j]))
+        });
+    }
     let largest = atoms.elements().map(|e| e.covalent_radius).fold(0.0, f64::max);
     let list = minima_neighbors::neighbor_list(atoms, 2.0 * MIN_DISTANCE_FRACTION * largest).ok()?;
-    let numbers = atoms.numbers();
     (0..list.len()).find_map(|e| {
         let (i, j) = (list.first[e] as usize, list.second[e] as usize);
         let d = list.distances[e];
