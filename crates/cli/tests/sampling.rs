@@ -52,14 +52,32 @@ fn clusters(dir: &Path, to: &str, max_size: &str, scales: &str) -> std::path::Pa
 fn qm9_frames_are_minima_and_scans_can_include_scale_one() {
     let dir = tempfile::tempdir().unwrap();
     let qm9 = dir.path().join("qm9.extxyz");
-    minima(&["convert", "--from", "qm9", path(&qm9_archive()), "-o", path(&qm9), "--first", "5"]);
+    minima(&[
+        "convert",
+        "--from",
+        "qm9",
+        path(&qm9_archive()),
+        "-o",
+        path(&qm9),
+        "--first",
+        "5",
+    ]);
     let frames = extxyz::read_all(&qm9).unwrap();
     assert!(!frames.is_empty() && frames.iter().all(|a| flag(a) == Some(&Value::Bool(true))));
     assert!(std::fs::read_to_string(&qm9).unwrap().contains("equilibrium=T"));
 
     let scan = dir.path().join("scan.extxyz");
     let qm9_arg = path(&qm9_archive()).to_string();
-    let args = ["data", "qm9-scan", "--qm9", &qm9_arg, "--molecules", "2", "-o", path(&scan)];
+    let args = [
+        "data",
+        "qm9-scan",
+        "--qm9",
+        &qm9_arg,
+        "--molecules",
+        "2",
+        "-o",
+        path(&scan),
+    ];
     minima(&args);
     let plain = extxyz::read_all(&scan).unwrap();
     assert_eq!(plain.len(), 20);
@@ -76,7 +94,15 @@ fn qm9_frames_are_minima_and_scans_can_include_scale_one() {
     }
 
     let fcc = dir.path().join("fcc.extxyz");
-    minima(&["data", "fcc", "--scales", "0.9:1.5:4", "--with-equilibrium", "-o", path(&fcc)]);
+    minima(&[
+        "data",
+        "fcc",
+        "--scales",
+        "0.9:1.5:4",
+        "--with-equilibrium",
+        "-o",
+        path(&fcc),
+    ]);
     assert_eq!(extxyz::read_all(&fcc).unwrap().len(), 10);
 }
 
@@ -120,7 +146,16 @@ fn rattled_copies_count_reproduce_and_stay_with_their_base_structure() {
         assert_eq!(atoms.cell(), base.cell());
         assert!(atoms.info.contains_key("rattle_seed") && atoms.info.contains_key("rattle_amplitude"));
     }
-    let err = minima_error(&["data", "rattle", "-i", path(&both), "-o", path(&out), "--amplitudes", "0.1,-1"]);
+    let err = minima_error(&[
+        "data",
+        "rattle",
+        "-i",
+        path(&both),
+        "-o",
+        path(&out),
+        "--amplitudes",
+        "0.1,-1",
+    ]);
     assert!(err.contains("--amplitudes: -1 is not a positive length"), "{err}");
 }
 
@@ -142,7 +177,16 @@ fn emt_minima_converge_record_failures_and_sample_normal_modes() {
     let input = dir.path().join("clusters.extxyz");
     extxyz::write_all(&input, &frames).unwrap();
     let relaxed = dir.path().join("relaxed.extxyz");
-    let err = minima_error(&["data", "relaxed", "-i", path(&input), "-o", path(&relaxed), "--reference", "emt"]);
+    let err = minima_error(&[
+        "data",
+        "relaxed",
+        "-i",
+        path(&input),
+        "-o",
+        path(&relaxed),
+        "--reference",
+        "emt",
+    ]);
     assert!(err.contains("1 of 4 frames failed (frames 3)"), "{err}");
     let failed = std::fs::read_to_string(dir.path().join("relaxed.extxyz.failed")).unwrap();
     assert!(failed.starts_with("3\tEMT has no parameters for Fe\t"), "{failed}");
@@ -157,7 +201,16 @@ fn emt_minima_converge_record_failures_and_sample_normal_modes() {
     // A relaxation given too few steps is a failure with its reason.
     let short = dir.path().join("short.extxyz");
     minima_error(&[
-        "data", "relaxed", "-i", path(&input), "-o", path(&short), "--reference", "emt", "--steps", "2",
+        "data",
+        "relaxed",
+        "-i",
+        path(&input),
+        "-o",
+        path(&short),
+        "--reference",
+        "emt",
+        "--steps",
+        "2",
     ]);
     let failed = std::fs::read_to_string(dir.path().join("short.extxyz.failed")).unwrap();
     assert!(failed.contains("relaxation not converged: step limit"), "{failed}");
@@ -197,11 +250,20 @@ fn emt_minima_converge_record_failures_and_sample_normal_modes() {
     let labelled = dir.path().join("labelled.extxyz");
     minima(&["label", "--calc", "emt", "-i", path(&samples), "-o", path(&labelled)]);
     let labelled = extxyz::read_all(&labelled).unwrap();
-    assert!(labelled.iter().all(|a| a.energy().is_some() && flag(a) == Some(&Value::Bool(false))));
+    assert!(labelled
+        .iter()
+        .all(|a| a.energy().is_some() && flag(a) == Some(&Value::Bool(false))));
 
     // Frames that are not minima are listed as failed; the others are sampled.
     let err = minima_error(&[
-        "data", "normal-modes", "-i", path(&input), "-o", path(&samples), "--reference", "emt",
+        "data",
+        "normal-modes",
+        "-i",
+        path(&input),
+        "-o",
+        path(&samples),
+        "--reference",
+        "emt",
     ]);
     assert!(err.contains("4 of 4 frames failed"), "{err}");
     let failed = std::fs::read_to_string(dir.path().join("samples.extxyz.failed")).unwrap();
@@ -233,8 +295,14 @@ fn a_relaxation_run_killed_with_sigkill_resumes_with_nothing_lost_or_repeated() 
         .unwrap();
     let start = Instant::now();
     while std::fs::read_to_string(&output).map_or(0, |t| t.matches("label_index=").count()) < 3 {
-        assert!(start.elapsed() < Duration::from_secs(300), "the relaxations made no progress");
-        assert!(child.try_wait().unwrap().is_none(), "the run ended before it could be killed");
+        assert!(
+            start.elapsed() < Duration::from_secs(300),
+            "the relaxations made no progress"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it could be killed"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     child.kill().unwrap();
@@ -280,7 +348,16 @@ fn xtb_minima_and_their_hessian_in_ev_per_square_angstrom() {
     let dir = tempfile::tempdir().unwrap();
     let input = methane(dir.path());
     let relaxed = dir.path().join("relaxed.extxyz");
-    minima(&["data", "relaxed", "-i", path(&input), "-o", path(&relaxed), "--reference", "xtb"]);
+    minima(&[
+        "data",
+        "relaxed",
+        "-i",
+        path(&input),
+        "-o",
+        path(&relaxed),
+        "--reference",
+        "xtb",
+    ]);
     let minimum = extxyz::read_all(&relaxed).unwrap().remove(0);
     assert_eq!(flag(&minimum), Some(&Value::Bool(true)));
     assert!(largest_force(&minimum) < 0.01);
@@ -290,14 +367,30 @@ fn xtb_minima_and_their_hessian_in_ev_per_square_angstrom() {
     let analytic = xtb.hessian(&minimum).unwrap();
     let numeric = minima_explore::minimum::finite_difference_hessian(&xtb, &minimum, 0.005).unwrap();
     let scale = analytic.iter().fold(0.0f64, |m, x| m.max(x.abs()));
-    let worst = analytic.iter().zip(&numeric).map(|(a, n)| (a - n).abs()).fold(0.0, f64::max);
-    assert!(scale > 10.0 && worst < 0.02 * scale, "largest {scale} eV/Å², worst difference {worst}");
+    let worst = analytic
+        .iter()
+        .zip(&numeric)
+        .map(|(a, n)| (a - n).abs())
+        .fold(0.0, f64::max);
+    assert!(
+        scale > 10.0 && worst < 0.02 * scale,
+        "largest {scale} eV/Å², worst difference {worst}"
+    );
     let modes = minima_data::sampling::normal_modes(&minimum, &analytic).unwrap();
     assert_eq!(modes.vectors.len(), 9);
 
     let samples = dir.path().join("samples.extxyz");
     minima(&[
-        "data", "normal-modes", "-i", path(&relaxed), "-o", path(&samples), "--reference", "xtb", "--samples", "3",
+        "data",
+        "normal-modes",
+        "-i",
+        path(&relaxed),
+        "-o",
+        path(&samples),
+        "--reference",
+        "xtb",
+        "--samples",
+        "3",
     ]);
     assert_eq!(extxyz::read_all(&samples).unwrap().len(), 3);
 }

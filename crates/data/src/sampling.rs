@@ -142,10 +142,8 @@ pub fn rattle(base: &Atoms, amplitude: f64, seed: u64, source: &str, frame: usiz
             .collect()
     })?;
     let mut out = displaced(base, positions, source, frame);
-    out.info
-        .insert("rattle_amplitude".into(), Value::Float(amplitude));
-    out.info
-        .insert("rattle_seed".into(), Value::Int(draw_seed as i64));
+    out.info.insert("rattle_amplitude".into(), Value::Float(amplitude));
+    out.info.insert("rattle_seed".into(), Value::Int(draw_seed as i64));
     Some(out)
 }
 
@@ -175,7 +173,11 @@ pub const MIN_FORCE_CONSTANT: f64 = 1e-3;
 pub fn normal_modes(atoms: &Atoms, hessian: &[f64]) -> Result<NormalModes, String> {
     let n = 3 * atoms.len();
     if hessian.len() != n * n {
-        return Err(format!("a Hessian of {} values for {} atoms", hessian.len(), atoms.len()));
+        return Err(format!(
+            "a Hessian of {} values for {} atoms",
+            hessian.len(),
+            atoms.len()
+        ));
     }
     let masses: Vec<f64> = atoms.elements().map(|e| e.mass).collect();
     let inv_sqrt_mass = |k: usize| 1.0 / masses[k / 3].sqrt();
@@ -239,7 +241,11 @@ fn rigid_motions(atoms: &Atoms, masses: &[f64]) -> Vec<Vec<f64>> {
     }
     let mut candidates = Vec::new();
     for axis in 0..3 {
-        candidates.push((0..n).map(|i| if i % 3 == axis { masses[i / 3].sqrt() } else { 0.0 }).collect::<Vec<f64>>());
+        candidates.push(
+            (0..n)
+                .map(|i| if i % 3 == axis { masses[i / 3].sqrt() } else { 0.0 })
+                .collect::<Vec<f64>>(),
+        );
     }
     if !atoms.pbc().iter().any(|&p| p) || atoms.cell().is_none() {
         for axis in 0..3 {
@@ -353,7 +359,12 @@ pub fn symmetric_eigen(mut a: Vec<f64>, n: usize) -> (Vec<f64>, Vec<f64>) {
 /// `R_i = s_i √(3 c_i N_a k_B T / K_i)` along the unit mode `u_i`; the displacement is
 /// `Σ R_i u_i`. Its harmonic energy `½ Σ K_i R_i² = (3/2) N_a k_B T Σ c_i` is at most the
 /// equipartition energy of the atoms at `T` (kelvin).
-pub fn normal_mode_displacement(modes: &NormalModes, atoms: usize, temperature: f64, rng: &mut impl rand::Rng) -> Vec<f64> {
+pub fn normal_mode_displacement(
+    modes: &NormalModes,
+    atoms: usize,
+    temperature: f64,
+    rng: &mut impl rand::Rng,
+) -> Vec<f64> {
     let n_modes = modes.vectors.len();
     let exponentials: Vec<f64> = (0..=n_modes).map(|_| -(1.0 - rng.random::<f64>()).ln()).collect();
     let total: f64 = exponentials.iter().sum();
@@ -392,7 +403,6 @@ pub fn normal_mode_sample(
     let mut out = displaced(base, positions, source, frame);
     out.info
         .insert("normal_mode_temperature".into(), Value::Float(temperature));
-    out.info
-        .insert("normal_mode_seed".into(), Value::Int(draw_seed as i64));
+    out.info.insert("normal_mode_seed".into(), Value::Int(draw_seed as i64));
     Some(out)
 }

@@ -37,7 +37,10 @@ fn the_flag_decides_and_frames_without_it_keep_the_scale_rule() {
     assert!(!sample(&atoms).is_equilibrium());
     atoms.info.insert(EQUILIBRIUM.into(), Value::Str("yes".into()));
     let err = Sample::from_atoms(&atoms, 4, "w.extxyz", &GraphSpec { cutoff: None }).unwrap_err();
-    assert_eq!(err.to_string(), "w.extxyz: frame 4: equilibrium=yes is not a boolean (T or F)");
+    assert_eq!(
+        err.to_string(),
+        "w.extxyz: frame 4: equilibrium=yes is not a boolean (T or F)"
+    );
 }
 
 #[test]
@@ -153,11 +156,17 @@ fn normal_modes_exclude_rigid_motions_and_samples_hold_the_stated_energy() {
                 .flat_map(|i| (0..n).map(move |j| (i, j)))
                 .map(|(i, j)| d[i] * hessian[i * n + j] * d[j])
                 .sum::<f64>();
-        assert!(energy > 0.0 && energy <= 1.5 * 3.0 * BOLTZMANN_EV * 300.0 + 1e-12, "{energy}");
+        assert!(
+            energy > 0.0 && energy <= 1.5 * 3.0 * BOLTZMANN_EV * 300.0 + 1e-12,
+            "{energy}"
+        );
     }
     let out = normal_mode_sample(&atoms, &modes, 300.0, 5, "relaxed", 0, 0).unwrap();
     assert_eq!(out.info["normal_mode_temperature"], Value::Float(300.0));
-    assert_eq!(out, normal_mode_sample(&atoms, &modes, 300.0, 5, "relaxed", 0, 0).unwrap());
+    assert_eq!(
+        out,
+        normal_mode_sample(&atoms, &modes, 300.0, 5, "relaxed", 0, 0).unwrap()
+    );
     assert_eq!(out.info[EQUILIBRIUM], Value::Bool(false));
 }
 
@@ -172,7 +181,17 @@ fn linear_molecules_have_3n_minus_5_modes_crystals_3n_minus_3_and_saddles_are_re
     let mut bent = stretches.clone();
     // Bends: a stiffness against moving the centre atom off the axis, relative to the ends.
     for axis in [1, 2] {
-        for (a, b, w) in [(0, 0, 1.0), (1, 1, 4.0), (2, 2, 1.0), (0, 1, -2.0), (1, 0, -2.0), (1, 2, -2.0), (2, 1, -2.0), (0, 2, 1.0), (2, 0, 1.0)] {
+        for (a, b, w) in [
+            (0, 0, 1.0),
+            (1, 1, 4.0),
+            (2, 2, 1.0),
+            (0, 1, -2.0),
+            (1, 0, -2.0),
+            (1, 2, -2.0),
+            (2, 1, -2.0),
+            (0, 2, 1.0),
+            (2, 0, 1.0),
+        ] {
             bent[(3 * a + axis) * 9 + 3 * b + axis] += 5.0 * w;
         }
     }
@@ -189,7 +208,15 @@ fn linear_molecules_have_3n_minus_5_modes_crystals_3n_minus_3_and_saddles_are_re
     for i in 0..12 {
         for j in 0..12 {
             let same_axis = i % 3 == j % 3;
-            stiff[i * 12 + j] += if !same_axis { 0.0 } else if i == j { 6.0 } else if i / 3 != j / 3 { -2.0 } else { 0.0 };
+            stiff[i * 12 + j] += if !same_axis {
+                0.0
+            } else if i == j {
+                6.0
+            } else if i / 3 != j / 3 {
+                -2.0
+            } else {
+                0.0
+            };
         }
     }
     assert_eq!(normal_modes(&crystal, &stiff).unwrap().vectors.len(), 9);

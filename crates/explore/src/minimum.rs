@@ -47,8 +47,7 @@ impl FrameJob for RelaxToMinimum<'_> {
             .insert(minima_data::sampling::EQUILIBRIUM.into(), Value::Bool(true));
         out.info
             .insert("relax_steps".into(), Value::Int(relaxation.steps as i64));
-        out.info
-            .insert("relax_fmax".into(), Value::Float(self.options.fmax));
+        out.info.insert("relax_fmax".into(), Value::Float(self.options.fmax));
         let optimizer = serde_json::to_value(self.options.optimizer).map_err(|e| CalcError::Failed(e.to_string()))?;
         out.info.insert(
             "relax_optimizer".into(),
@@ -64,7 +63,11 @@ pub const HESSIAN_DELTA: f64 = 0.01;
 /// The Cartesian Hessian of `atoms` (3N × 3N, row-major, eV/Å²) by central differences of the
 /// forces, as ASE's `Vibrations` computes it: `H_ij = −(F_j(x + δ e_i) − F_j(x − δ e_i)) / 2δ`,
 /// then symmetrised, `(H + Hᵀ)/2`; 6N force calls. The error is O(δ²) in the anharmonicity.
-pub fn finite_difference_hessian(calculator: &dyn Calculator, atoms: &Atoms, delta: f64) -> Result<Vec<f64>, CalcError> {
+pub fn finite_difference_hessian(
+    calculator: &dyn Calculator,
+    atoms: &Atoms,
+    delta: f64,
+) -> Result<Vec<f64>, CalcError> {
     let n = 3 * atoms.len();
     let mut hessian = vec![0.0; n * n];
     let mut moved = atoms.clone();
@@ -131,6 +134,9 @@ mod tests {
             },
         };
         let err = few_steps.process(&dimer).unwrap_err();
-        assert!(err.to_string().starts_with("relaxation not converged: step limit"), "{err}");
+        assert!(
+            err.to_string().starts_with("relaxation not converged: step limit"),
+            "{err}"
+        );
     }
 }

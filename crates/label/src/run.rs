@@ -31,9 +31,7 @@ use std::sync::mpsc;
 use minima_atoms::{keys, Atoms, Value};
 use minima_io::{extxyz, OutputLock, ReadError};
 
-pub use crate::record::{
-    done_path, failures_path, fingerprint, write_failures, Failure, RunRecord, LABEL_FINGERPRINT,
-};
+pub use crate::record::{done_path, failures_path, fingerprint, write_failures, Failure, RunRecord, LABEL_FINGERPRINT};
 use crate::record::{input_fingerprint, read_failures, remove_if_present};
 use crate::{CalcError, Calculator, Labels};
 

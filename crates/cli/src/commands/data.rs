@@ -12,9 +12,9 @@ use minima_data::generate::{self, FccCell, Grid, PAPER_SCALES};
 use minima_data::{sampling, Scheme};
 use minima_explore::minimum::{finite_difference_hessian, RelaxToMinimum, HESSIAN_DELTA};
 use minima_explore::RelaxOptions;
+use minima_io::extxyz;
 use minima_label::run::{failures_path, fingerprint, frame_list, run_journalled, write_failures, Failure};
 use minima_label::{calculator_by_name, Calculator, CalculatorOptions, LabelOptions};
-use minima_io::extxyz;
 use serde_json::json;
 
 #[derive(clap::Subcommand)]
@@ -491,8 +491,15 @@ fn normal_modes(
         match modes {
             Ok(modes) => {
                 for k in 0..sampling.samples {
-                    let sample =
-                        sampling::normal_mode_sample(base, &modes, sampling.temperature, sampling.seed, &source, frame, k);
+                    let sample = sampling::normal_mode_sample(
+                        base,
+                        &modes,
+                        sampling.temperature,
+                        sampling.seed,
+                        &source,
+                        frame,
+                        k,
+                    );
                     match sample {
                         Some(atoms) => sampled.push(atoms),
                         None => skipped += 1,
