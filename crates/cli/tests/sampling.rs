@@ -15,6 +15,20 @@ mod common;
 mod external;
 use common::{minima, minima_error, path, qm9_archive};
 
+/// `minima data COMMAND -i INPUT -o OUTPUT --reference REFERENCE`, expected to fail: its error.
+fn data_error(command: &str, input: &Path, output: &Path, reference: &str) -> String {
+    minima_error(&[
+        "data",
+        command,
+        "-i",
+        path(input),
+        "-o",
+        path(output),
+        "--reference",
+        reference,
+    ])
+}
+
 fn flag(atoms: &Atoms) -> Option<&Value> {
     atoms.info.get(EQUILIBRIUM)
 }
@@ -177,16 +191,7 @@ fn emt_minima_converge_record_failures_and_sample_normal_modes() {
     let input = dir.path().join("clusters.extxyz");
     extxyz::write_all(&input, &frames).unwrap();
     let relaxed = dir.path().join("relaxed.extxyz");
-    let err = minima_error(&[
-        "data",
-        "relaxed",
-        "-i",
-        path(&input),
-        "-o",
-        path(&relaxed),
-        "--reference",
-        "emt",
-    ]);
+    let err = data_error("relaxed", &input, &relaxed, "emt");
     assert!(err.contains("1 of 4 frames failed (frames 3)"), "{err}");
     let failed = std::fs::read_to_string(dir.path().join("relaxed.extxyz.failed")).unwrap();
     assert!(failed.starts_with("3\tEMT has no parameters for Fe\t"), "{failed}");
@@ -255,16 +260,7 @@ fn emt_minima_converge_record_failures_and_sample_normal_modes() {
         .all(|a| a.energy().is_some() && flag(a) == Some(&Value::Bool(false))));
 
     // Frames that are not minima are listed as failed; the others are sampled.
-    let err = minima_error(&[
-        "data",
-        "normal-modes",
-        "-i",
-        path(&input),
-        "-o",
-        path(&samples),
-        "--reference",
-        "emt",
-    ]);
+    let err = data_error("normal-modes", &input, &samples, "emt");
     assert!(err.contains("4 of 4 frames failed"), "{err}");
     let failed = std::fs::read_to_string(dir.path().join("samples.extxyz.failed")).unwrap();
     assert!(failed.contains("not marked equilibrium=T"), "{failed}");

@@ -95,14 +95,9 @@ pub enum Data {
     /// Each frame relaxed with the reference: the minimum with its energy and forces and
     /// equilibrium=T; frames that do not converge go to OUTPUT.failed. Resumable, as label.
     Relaxed {
-        #[arg(short, long)]
-        input: PathBuf,
-        /// Appended to as frames converge (the journal): rerun the command after a kill.
-        #[arg(short, long)]
-        output: PathBuf,
-        /// emt, xtb or cp2k.
-        #[arg(long)]
-        reference: String,
+        /// The output is appended to as frames converge (the journal): rerun after a kill.
+        #[command(flatten)]
+        files: ReferenceRun,
         /// Converged when every force is below this (eV/Å).
         #[arg(long, default_value_t = 0.01)]
         fmax: f64,
@@ -114,21 +109,14 @@ pub enum Data {
         /// Frames relaxed in parallel.
         #[arg(long, default_value_t = 1)]
         jobs: usize,
-        /// Seconds before one reference call is killed and its frame recorded as failed.
-        #[arg(long)]
-        timeout: Option<f64>,
     },
     /// Normal-mode sampling about reference minima (Smith et al. 2017): random displacements
     /// along the vibrations at a temperature; unlabelled, equilibrium=F.
     NormalModes {
-        /// Minima (equilibrium=T), e.g. the output of `minima data relaxed`.
-        #[arg(short, long)]
-        input: PathBuf,
-        #[arg(short, long)]
-        output: PathBuf,
-        /// xtb: its Hessian (xtb --hess); emt, cp2k: central differences of the forces.
-        #[arg(long)]
-        reference: String,
+        /// The input holds minima (equilibrium=T), e.g. the output of `minima data relaxed`;
+        /// the Hessian is xtb's (xtb --hess) or, for emt and cp2k, central differences of forces.
+        #[command(flatten)]
+        files: ReferenceRun,
         /// Kelvin.
         #[arg(long, default_value_t = 300.0)]
         temperature: f64,
@@ -137,9 +125,6 @@ pub enum Data {
         samples: usize,
         #[arg(long, default_value_t = 0)]
         seed: u64,
-        /// Seconds before one reference call is killed and its frame recorded as failed.
-        #[arg(long)]
-        timeout: Option<f64>,
     },
     /// The paper's splits by base structure, written as train/validation/test extxyz files
     /// and split.json (indices, scheme, seed).
@@ -164,6 +149,21 @@ pub enum Data {
         #[arg(long)]
         out_dir: PathBuf,
     },
+}
+
+/// The input, output and reference of a generator that calls the reference.
+#[derive(clap::Args)]
+pub struct ReferenceRun {
+    #[arg(short, long)]
+    input: PathBuf,
+    #[arg(short, long)]
+    output: PathBuf,
+    /// emt, xtb or cp2k.
+    #[arg(long)]
+    reference: String,
+    /// Seconds before one reference call is killed and its frame recorded as failed.
+    #[arg(long)]
+    timeout: Option<f64>,
 }
 
 pub fn run(data: Data) -> Result<()> {
@@ -242,14 +242,17 @@ pub fn run(data: Data) -> Result<()> {
             seed,
         } => rattle(&input, &output, &amplitudes, copies, seed),
         Data::Relaxed {
-            input,
-            output,
-            reference,
+            files:
+                ReferenceRun {
+                    input,
+                    output,
+                    reference,
+                    timeout,
+                },
             fmax,
             steps,
             optimizer,
             jobs,
-            timeout,
         } => {
             if minima_io::extxyz::is_bzip2(&output) {
                 bail!("the output is appended to as frames converge: give an uncompressed .extxyz");
@@ -273,13 +276,16 @@ pub fn run(data: Data) -> Result<()> {
             super::label::report(&output, &summary, "relaxed")
         }
         Data::NormalModes {
-            input,
-            output,
-            reference,
+            files:
+                ReferenceRun {
+                    input,
+                    output,
+                    reference,
+                    timeout,
+                },
             temperature,
             samples,
             seed,
-            timeout,
         } => {
             if !(temperature.is_finite() && temperature > 0.0) || samples == 0 {
                 bail!("--temperature must be positive (K) and --samples at least 1");
