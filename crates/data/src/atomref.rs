@@ -126,6 +126,7 @@ mod tests {
             energy: Some(energy),
             forces: None,
             scale: None,
+            equilibrium: None,
             group: String::new(),
             frame: 0,
         }

@@ -33,6 +33,18 @@ impl Grid {
         let step = (self.stop - self.start) / (self.count - 1) as f64;
         (0..self.count).map(|k| self.start + step * k as f64).collect()
     }
+
+    /// [`Grid::values`], with the exact equilibrium scale 1.0 added in order when no value is
+    /// within 1e-9 of it (10 scales 0.90–1.50 step by 0.0667 and miss it). The scale-1 frame of
+    /// a scan is the base geometry itself.
+    pub fn values_with_equilibrium(&self) -> Vec<f64> {
+        let mut values = self.values();
+        if !values.iter().any(|&s| (s - 1.0).abs() < 1e-9) {
+            let at = values.partition_point(|&s| s < 1.0);
+            values.insert(at, 1.0);
+        }
+        values
+    }
 }
 
 impl std::str::FromStr for Grid {
@@ -75,8 +87,8 @@ pub fn scaled(atoms: &Atoms, factor: f64) -> Atoms {
 /// Augmented QM9: each molecule at each scale. Frames keep `qm9_index`, the SMILES and the
 /// bonds perceived at equilibrium (`bonds`, see minima-bonds' `record`); QM9's own labels
 /// (U0 and the other properties) hold at equilibrium only and are dropped.
-pub fn qm9_scan(molecules: &[Atoms], scales: &Grid, source: &str) -> Result<Vec<Atoms>, DataError> {
-    let mut frames = Vec::with_capacity(molecules.len() * scales.count);
+pub fn qm9_scan(molecules: &[Atoms], scales: &[f64], source: &str) -> Result<Vec<Atoms>, DataError> {
+    let mut frames = Vec::with_capacity(molecules.len() * scales.len());
     for (frame, molecule) in molecules.iter().enumerate() {
         let bonds = minima_bonds::perceive(molecule)
             .map_err(|e| DataError::frame(source, frame, format!("bond perception: {e}")))?
@@ -92,7 +104,7 @@ pub fn qm9_scan(molecules: &[Atoms], scales: &Grid, source: &str) -> Result<Vec<
             minima_bonds::record::BONDS_KEY.into(),
             Value::Str(minima_bonds::record::encode(&bonds)),
         );
-        frames.extend(scales.values().into_iter().map(|s| scaled(&base, s)));
+        frames.extend(scales.iter().map(|&s| scaled(&base, s)));
     }
     Ok(frames)
 }
@@ -148,8 +160,8 @@ pub fn fcc_crystal(number: u8, a: f64, cell: FccCell) -> Atoms {
 
 /// Infinite fcc crystals: each element's crystal at every scale of `scales`, recording
 /// `element`, `lattice_constant` (the equilibrium one) and `scale`.
-pub fn fcc_scan(elements: &[(String, f64)], cell: FccCell, scales: &Grid) -> Result<Vec<Atoms>, String> {
-    let mut frames = Vec::with_capacity(elements.len() * scales.count);
+pub fn fcc_scan(elements: &[(String, f64)], cell: FccCell, scales: &[f64]) -> Result<Vec<Atoms>, String> {
+    let mut frames = Vec::with_capacity(elements.len() * scales.len());
     for (symbol, a) in elements {
         let number = element::by_symbol(symbol)
             .ok_or_else(|| format!("unknown element {symbol:?}"))?
@@ -157,7 +169,7 @@ pub fn fcc_scan(elements: &[(String, f64)], cell: FccCell, scales: &Grid) -> Res
         let mut base = fcc_crystal(number, *a, cell);
         base.info.insert("element".into(), Value::Str(symbol.clone()));
         base.info.insert("lattice_constant".into(), Value::Float(*a));
-        frames.extend(scales.values().into_iter().map(|s| scaled(&base, s)));
+        frames.extend(scales.iter().map(|&s| scaled(&base, s)));
     }
     Ok(frames)
 }
@@ -241,6 +253,12 @@ mod tests {
         assert_eq!(v.len(), 10);
         assert!((v[0] - 0.9).abs() < 1e-15 && (v[9] - 1.5).abs() < 1e-15);
         assert!("1.5:0.9:3".parse::<Grid>().is_err() && "0.9:1.5".parse::<Grid>().is_err());
+        let with_one = grid.values_with_equilibrium();
+        assert_eq!(with_one.len(), 11);
+        assert_eq!(with_one[2], 1.0);
+        assert!(with_one.windows(2).all(|w| w[0] < w[1]));
+        let already: Grid = "0.9:1.1:3".parse().unwrap();
+        assert_eq!(already.values_with_equilibrium().len(), 3);
     }
 
     #[test]

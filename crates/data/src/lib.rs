@@ -10,11 +10,12 @@ pub mod curve;
 pub mod generate;
 pub mod graph;
 pub mod sample;
+pub mod sampling;
 pub mod split;
 
 pub use atomref::AtomRefs;
 pub use graph::{BondClass, Graph, GraphSpec};
-pub use sample::{is_qm9_layout, load, read_frames, samples_of, Sample};
+pub use sample::{equilibrium_flag, is_qm9_layout, load, read_frames, samples_of, Sample};
 pub use split::{check_fractions, split_by_group, Scheme, Split};
 
 use minima_atoms::Atoms;

@@ -6,6 +6,7 @@ use minima_atoms::{cell::norm, keys, ArrayData, Atoms, Value, Vec3};
 use minima_io::{clip, extxyz, keyval, qm9};
 
 use crate::graph::{Graph, GraphSpec};
+use crate::sampling::EQUILIBRIUM;
 use crate::{group_key, DataError};
 
 /// One structure as training and evaluation use it.
@@ -18,6 +19,8 @@ pub struct Sample {
     pub forces: Option<Vec<Vec3>>,
     /// Isotropic scale of the frame relative to its equilibrium geometry, when recorded.
     pub scale: Option<f64>,
+    /// The frame's `equilibrium` flag, when it carries one (see [`Sample::is_equilibrium`]).
+    pub equilibrium: Option<bool>,
     /// Base structure ([`group_key`]): all scalings of one molecule share it.
     pub group: String,
     /// Index of the frame in its file.
@@ -36,6 +39,7 @@ impl Sample {
             energy: atoms.energy(),
             forces,
             scale: atoms.scale(),
+            equilibrium: equilibrium_flag(atoms).map_err(|m| DataError::frame(source, frame, m))?,
             group: group_key(atoms, frame),
             frame,
         })
@@ -43,14 +47,21 @@ impl Sample {
 
     /// Whether the frame is taken to be at an equilibrium geometry (a local energy minimum),
     /// where the true forces vanish: the zero-force and bound losses and the zero-reference
-    /// force MAE apply to these. A frame recording its `scale` is at equilibrium when the
-    /// scale is 1; a frame recording neither a scale nor forces is one of an optimised set
-    /// such as QM9, whose files hold relaxed geometries only. Frames with forces and no scale
-    /// (trajectories, rattled structures) are not assumed to be at equilibrium.
+    /// force MAE apply to these.
+    ///
+    /// A frame carrying the info key `equilibrium` (a boolean, `T`/`F`) is what it says: `T`
+    /// marks a minimum of the reference that labels the frame (`minima convert --from qm9`,
+    /// `minima data relaxed`), `F` a frame known not to be one (rattled and normal-mode
+    /// samples). Without the key — every file made before the flag, and the scans — the rule
+    /// is the one those files and their checkpoints were trained with: a frame recording its
+    /// `scale` is at equilibrium when the scale is 1 (within 1e-9); a frame recording neither a
+    /// scale nor forces is one of an optimised set such as QM9, whose files hold relaxed
+    /// geometries only; a frame with forces and no scale (a trajectory) is not.
     pub fn is_equilibrium(&self) -> bool {
-        match self.scale {
-            Some(scale) => (scale - 1.0).abs() < 1e-9,
-            None => self.forces.is_none(),
+        match (self.equilibrium, self.scale) {
+            (Some(flag), _) => flag,
+            (None, Some(scale)) => (scale - 1.0).abs() < 1e-9,
+            (None, None) => self.forces.is_none(),
         }
     }
 
@@ -68,6 +79,19 @@ impl Sample {
         }
         let found: Vec<f64> = nearest.into_iter().filter(|d| d.is_finite()).collect();
         (!found.is_empty()).then(|| found.iter().sum::<f64>() / found.len() as f64 / self.scale.unwrap_or(1.0))
+    }
+}
+
+/// The frame's `equilibrium` flag: `None` without one, an error when it is not a boolean (a
+/// mistyped flag must not fall back to the scale rule silently).
+pub fn equilibrium_flag(atoms: &Atoms) -> Result<Option<bool>, String> {
+    match atoms.info.get(EQUILIBRIUM) {
+        None => Ok(None),
+        Some(Value::Bool(flag)) => Ok(Some(*flag)),
+        Some(other) => Err(format!(
+            "{EQUILIBRIUM}={} is not a boolean (T or F)",
+            clip(&keyval::format_value(other))
+        )),
     }
 }
 
@@ -180,6 +204,9 @@ pub fn check_labels(atoms: &Atoms) -> Result<(), (LabelLine, String)> {
         if let Some(bad) = values.iter().find(|x| !x.is_finite()) {
             return comment(format!("label {key} is not finite ({bad})"));
         }
+    }
+    if let Err(message) = equilibrium_flag(atoms) {
+        return comment(message);
     }
     if let Some(scale) = atoms.scale().filter(|&s| s <= 0.0) {
         return comment(format!("label scale must be positive, not {scale}"));

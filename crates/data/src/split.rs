@@ -223,7 +223,7 @@ mod tests {
             count: 100,
         };
         let elements = [("Al".to_string(), 4.05), ("Cu".to_string(), 3.615)];
-        let frames = fcc_scan(&elements, FccCell::Primitive, &scales).unwrap();
+        let frames = fcc_scan(&elements, FccCell::Primitive, &scales.values()).unwrap();
         let split = Scheme::detect(&frames).unwrap().split(&frames, 0, None).unwrap();
         assert_eq!(
             (split.train.len(), split.validation.len(), split.test.len()),

@@ -13,6 +13,7 @@ pub mod benchmark;
 pub mod contributions;
 pub mod curve;
 pub mod failures;
+pub mod minimum;
 pub mod plot;
 pub mod relax;
 

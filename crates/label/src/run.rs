@@ -31,9 +31,9 @@ use std::sync::mpsc;
 use minima_atoms::{keys, Atoms, Value};
 use minima_io::{extxyz, OutputLock, ReadError};
 
-pub use crate::record::{done_path, failures_path, fingerprint, RunRecord, LABEL_FINGERPRINT};
-use crate::record::{input_fingerprint, read_failures, remove_if_present, write_failures, Failure};
-use crate::{CalcError, Calculator};
+pub use crate::record::{done_path, failures_path, fingerprint, write_failures, Failure, RunRecord, LABEL_FINGERPRINT};
+use crate::record::{input_fingerprint, read_failures, remove_if_present};
+use crate::{CalcError, Calculator, Labels};
 
 /// The info key holding a labelled frame's index in the input file.
 pub const LABEL_INDEX: &str = "label_index";
@@ -189,10 +189,68 @@ fn refuse_other_calculator(output: &Path, journal: &BTreeMap<usize, Atoms>, name
     }
 }
 
+/// What a journalled run does to each input frame: [`label`] labels it; `minima data relaxed`
+/// relaxes it with the reference. The runner adds `label_index`, `label_fingerprint` and
+/// `calculator` (the job's name) to the frame returned, journals it, and records an error as a
+/// failure of that frame.
+pub trait FrameJob: Sync {
+    /// The method's name, recorded in each frame's `calculator` and in the run's `.done`.
+    fn name(&self) -> &str;
+
+    /// The frame to write for `atoms`; never called on a frame with no atoms or two on one
+    /// site.
+    fn process(&self, atoms: &Atoms) -> Result<Atoms, CalcError>;
+}
+
+/// Labelling: the input frame with the calculator's labels in place of its old ones.
+struct Labelling<'a>(&'a dyn Calculator);
+
+impl FrameJob for Labelling<'_> {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+
+    fn process(&self, atoms: &Atoms) -> Result<Atoms, CalcError> {
+        let labels = self.0.calculate_checked(atoms)?;
+        with_labels(atoms, &labels, self.0.name())
+    }
+}
+
+/// The info key of the equilibrium flag (minima-data's `sampling::EQUILIBRIUM`).
+const EQUILIBRIUM: &str = "equilibrium";
+
+/// `atoms` with `labels` (from the calculator called `calculator`) in place of its old ones. An
+/// `equilibrium=T` flag made with another calculator becomes `F`: a minimum of one reference
+/// is not one of another, and only `F` keeps the scale rule from claiming it.
+pub fn with_labels(atoms: &Atoms, labels: &Labels, calculator: &str) -> Result<Atoms, CalcError> {
+    let mut out = atoms.clone();
+    for key in [keys::ENERGY, "free_energy", "stress"] {
+        out.info.shift_remove(key);
+    }
+    out.remove_array("energies");
+    labels.apply(&mut out)?;
+    let same_reference = atoms.info.get("calculator") == Some(&Value::Str(calculator.into()));
+    if atoms.info.get(EQUILIBRIUM) == Some(&Value::Bool(true)) && !same_reference {
+        out.info.insert(EQUILIBRIUM.into(), Value::Bool(false));
+    }
+    Ok(out)
+}
+
 /// Labels the frames of `input` with `calculator` into `output`, resuming what a previous run
 /// of the same command left.
 pub fn label(
     calculator: &dyn Calculator,
+    input: &Path,
+    output: &Path,
+    options: &LabelOptions,
+) -> Result<LabelSummary, LabelError> {
+    run_journalled(&Labelling(calculator), input, output, options)
+}
+
+/// Runs `job` over the frames of `input` into `output` as [`label`] does (the module's
+/// journal, failures, shards and lock), resuming what a previous run of the same job left.
+pub fn run_journalled(
+    job: &dyn FrameJob,
     input: &Path,
     output: &Path,
     options: &LabelOptions,
@@ -211,7 +269,7 @@ pub fn label(
     let shard = options.shard.unwrap_or(Shard::ALL);
     let selected: Vec<usize> = (0..frames.len()).filter(|&i| shard.covers(i)).collect();
     let (mut journal, changed_labels) = recover_journal(output, &frames, &fingerprints, shard)?;
-    refuse_other_calculator(output, &journal, calculator.name())?;
+    refuse_other_calculator(output, &journal, job.name())?;
     let (mut failures, changed_failures) = recover_failures(output, &fingerprints, shard)?;
     failures.retain(|i, _| !journal.contains_key(i));
     let done = |i: &usize| journal.contains_key(i) || failures.contains_key(i);
@@ -227,7 +285,7 @@ pub fn label(
     // This run changes the output: it is a finished one again only when the run finishes.
     remove_if_present(&done_path(output)).map_err(io_error(&done_path(output)))?;
     let bar = if options.progress {
-        minima_io::progress_bar(todo.len() as u64, calculator.name())
+        minima_io::progress_bar(todo.len() as u64, job.name())
     } else {
         indicatif::ProgressBar::hidden()
     };
@@ -241,7 +299,7 @@ pub fn label(
             scope.spawn(move || loop {
                 let k = next.fetch_add(1, Ordering::Relaxed);
                 let Some(&index) = todo.get(k) else { break };
-                let result = labelled_frame(calculator, &frames[index], index, &fingerprints[index]);
+                let result = journal_frame(job, &frames[index], index, &fingerprints[index]);
                 if send.send((index, result)).is_err() {
                     // The receiver has stopped (an error): take no more work.
                     break;
@@ -287,7 +345,7 @@ pub fn label(
         input: input_fingerprint(&fingerprints),
         frames: frames.len(),
         shard,
-        calculator: calculator.name().to_string(),
+        calculator: job.name().to_string(),
         input_path: input.display().to_string(),
     };
     record.write(output).map_err(io_error(&done_path(output)))?;
@@ -314,27 +372,15 @@ fn check_labellable(atoms: &Atoms) -> Result<(), CalcError> {
     Ok(())
 }
 
-/// `atoms` with its old labels replaced by the calculator's, marked with its input index and
-/// fingerprint.
-fn labelled_frame(
-    calculator: &dyn Calculator,
-    atoms: &Atoms,
-    index: usize,
-    fingerprint: &str,
-) -> Result<Atoms, CalcError> {
+/// What `job` makes of input frame `index`, marked with that index, the input's fingerprint
+/// and the job's name.
+fn journal_frame(job: &dyn FrameJob, atoms: &Atoms, index: usize, fingerprint: &str) -> Result<Atoms, CalcError> {
     check_labellable(atoms)?;
-    let labels = calculator.calculate_checked(atoms)?;
-    let mut out = atoms.clone();
-    for key in [keys::ENERGY, "free_energy", "stress"] {
-        out.info.shift_remove(key);
-    }
-    out.remove_array("energies");
-    labels.apply(&mut out)?;
+    let mut out = job.process(atoms)?;
     out.info.insert(LABEL_INDEX.into(), Value::Int(index as i64));
     out.info
         .insert(LABEL_FINGERPRINT.into(), Value::Str(fingerprint.to_string()));
-    out.info
-        .insert("calculator".into(), Value::Str(calculator.name().into()));
+    out.info.insert("calculator".into(), Value::Str(job.name().into()));
     Ok(out)
 }
 

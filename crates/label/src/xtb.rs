@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use minima_atoms::Atoms;
 
-use crate::process::run_in_temporary_directory;
+use crate::process::{run_in_temporary_directory, Finished};
 use crate::{integer_info, CalcError, Calculator, Labels};
 
 #[derive(Debug, Clone)]
@@ -51,6 +51,26 @@ impl Calculator for Xtb {
     }
 
     fn calculate(&self, atoms: &Atoms) -> Result<Labels, CalcError> {
+        let finished = self.run(atoms, "--grad")?;
+        read_gradient(&finished.dir.path().join("gradient"), atoms.len())
+    }
+}
+
+impl Xtb {
+    /// The Cartesian Hessian of `atoms` (3N × 3N, row-major, eV/Å²) from `xtb --hess` (xtb's
+    /// semi-numerical second derivatives at the geometry given, which should be a minimum of
+    /// GFN2-xTB), read from the `hessian` file it writes in Eh/bohr² and converted here, once.
+    pub fn hessian(&self, atoms: &Atoms) -> Result<Vec<f64>, CalcError> {
+        let finished = self.run(atoms, "--hess")?;
+        let path = finished.dir.path().join("hessian");
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| CalcError::Failed(format!("xtb wrote no hessian file ({e})")))?;
+        parse_hessian(&text, atoms.len()).map_err(|m| CalcError::Failed(format!("xtb hessian file: {m}")))
+    }
+
+    /// Runs `xtb coord.xyz --gfn 2 TASK` on `atoms`: the finished run, whose directory holds
+    /// the files xtb wrote until it is dropped.
+    fn run(&self, atoms: &Atoms, task: &str) -> Result<Finished, CalcError> {
         if atoms.is_periodic() {
             return Err(CalcError::Unsupported(
                 "xtb labels molecules; this frame is periodic (use emt or cp2k)".into(),
@@ -58,7 +78,7 @@ impl Calculator for Xtb {
         }
         let mut command = Command::new(&self.executable);
         command
-            .args(["coord.xyz", "--gfn", "2", "--grad", "--acc"])
+            .args(["coord.xyz", "--gfn", "2", task, "--acc"])
             .arg(self.accuracy.to_string())
             .env("OMP_NUM_THREADS", "1")
             .env("MKL_NUM_THREADS", "1")
@@ -72,10 +92,33 @@ impl Calculator for Xtb {
             command.args(["--uhf", &uhf.to_string()]);
         }
         let text = xyz(atoms);
-        let finished =
-            run_in_temporary_directory(command, self.timeout, |dir| std::fs::write(dir.join("coord.xyz"), text))?;
-        read_gradient(&finished.dir.path().join("gradient"), atoms.len())
+        run_in_temporary_directory(command, self.timeout, |dir| std::fs::write(dir.join("coord.xyz"), text))
     }
+}
+
+/// The Hessian of an `n`-atom structure from xtb's `hessian` file: `$hessian`, then the
+/// (3n)² values row by row in Eh/bohr², converted to eV/Å².
+fn parse_hessian(text: &str, n: usize) -> Result<Vec<f64>, String> {
+    use minima_atoms::{BOHR_ANGSTROM, HARTREE_EV};
+    let body = text
+        .split_once("$hessian")
+        .map(|(_, rest)| rest)
+        .ok_or("no $hessian line")?;
+    let body = body.split('$').next().unwrap_or_default();
+    let values: Vec<f64> = body
+        .split_whitespace()
+        .map(|v| v.replace(['D', 'd'], "E").parse::<f64>())
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("a value is not a number ({e})"))?;
+    let expected = 9 * n * n;
+    if values.len() != expected {
+        return Err(format!("{} values, not the {expected} of {n} atoms", values.len()));
+    }
+    if let Some(bad) = values.iter().find(|v| !v.is_finite()) {
+        return Err(format!("non-finite value {bad}"));
+    }
+    let unit = HARTREE_EV / (BOHR_ANGSTROM * BOHR_ANGSTROM);
+    Ok(values.into_iter().map(|v| v * unit).collect())
 }
 
 /// Energy and forces from a Turbomole `gradient` file (Eh, Eh/bohr) of an `n`-atom structure.
@@ -131,5 +174,16 @@ mod tests {
         let expected = -2.9402221161205e-3 * HARTREE_EV / BOHR_ANGSTROM;
         assert!((labels.forces[0][2] - expected).abs() < 1e-12);
         assert!(parse_gradient(&text[..text.len() - 60], 3).is_err());
+    }
+
+    #[test]
+    fn reads_the_hessian_in_ev_per_square_angstrom() {
+        let values: String = (0..9).map(|k| format!(" {}.5D-01", k)).collect();
+        let text = format!("$hessian\n{values}\n");
+        let hessian = parse_hessian(&text, 1).unwrap();
+        let unit = HARTREE_EV / (BOHR_ANGSTROM * BOHR_ANGSTROM);
+        assert!((hessian[4] - 0.45 * unit).abs() < 1e-12);
+        assert!(parse_hessian(&text, 2).unwrap_err().contains("9 values, not the 36"));
+        assert!(parse_hessian("$hessian\n 1.0 x\n", 1).is_err());
     }
 }

@@ -1,4 +1,5 @@
-//! `minima convert --from qm9 SRC -o out.extxyz [--first N]`, and `--from extxyz` to rewrite
+//! `minima convert --from qm9 SRC -o out.extxyz [--first N]` (each molecule marked
+//! `equilibrium=T`), and `--from extxyz` to rewrite
 //! any extxyz (ASE's or another program's) in minima's canonical layout.
 
 use std::io;
@@ -6,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use clap::ValueEnum;
-use minima_atoms::Atoms;
+use minima_atoms::{Atoms, Value};
 use minima_io::{extxyz, qm9, ReadError};
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -35,7 +36,14 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     let written = match args.format {
         Format::Qm9 => {
-            let frames = qm9::read(&args.source, qm9::Selection { max_index: args.first })?;
+            let mut frames = qm9::read(&args.source, qm9::Selection { max_index: args.first })?;
+            // QM9's geometries are relaxed with the DFT that gives its energies: minima of the
+            // reference that labels them.
+            for atoms in &mut frames {
+                atoms
+                    .info
+                    .insert(minima_data::sampling::EQUILIBRIUM.into(), Value::Bool(true));
+            }
             let bar = super::progress(frames.len() as u64, "writing");
             write(&args.output, frames.into_iter().map(Ok), &bar)?
         }

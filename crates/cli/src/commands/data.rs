@@ -1,14 +1,20 @@
 //! `minima data …`: the VIMPNN paper's datasets from raw geometries (unlabelled; label them
-//! with `minima label`), and its splits.
+//! with `minima label`), and its splits; and data that covers what a relaxation visits:
+//! rattled structures, reference-relaxed minima and normal-mode samples about them.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use minima_atoms::Atoms;
 use minima_data::generate::{self, FccCell, Grid, PAPER_SCALES};
-use minima_data::Scheme;
+use minima_data::{sampling, Scheme};
+use minima_explore::minimum::{finite_difference_hessian, RelaxToMinimum, HESSIAN_DELTA};
+use minima_explore::RelaxOptions;
 use minima_io::extxyz;
+use minima_label::run::{failures_path, fingerprint, frame_list, run_journalled, write_failures, Failure};
+use minima_label::{calculator_by_name, Calculator, CalculatorOptions, LabelOptions};
 use serde_json::json;
 
 #[derive(clap::Subcommand)]
@@ -24,6 +30,9 @@ pub enum Data {
         /// Scales start:stop:count, both ends included.
         #[arg(long, default_value = "0.9:1.5:10")]
         scales: Grid,
+        /// Add the exact scale 1.0 (the QM9 geometry) to the grid when it is not on it.
+        #[arg(long)]
+        with_equilibrium: bool,
         #[arg(short, long)]
         output: PathBuf,
     },
@@ -40,6 +49,9 @@ pub enum Data {
         /// Scales per element (the paper: 20,000 points in all; 10000 per element).
         #[arg(long, default_value = "0.9:1.5:1000")]
         scales: Grid,
+        /// Add the exact scale 1.0 (the given lattice constant) to the grid when it is not on it.
+        #[arg(long)]
+        with_equilibrium: bool,
         #[arg(short, long)]
         output: PathBuf,
     },
@@ -63,6 +75,56 @@ pub enum Data {
         max_size: usize,
         #[arg(short, long)]
         output: PathBuf,
+    },
+    /// Rattled copies: every coordinate moved by a Gaussian deviate (ASE's rattle) at each
+    /// amplitude, `--copies` per amplitude and frame; unlabelled, equilibrium=F.
+    Rattle {
+        /// extxyz (or QM9 in its original layout); molecules or periodic crystals.
+        #[arg(short, long)]
+        input: PathBuf,
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Standard deviations per coordinate (Å).
+        #[arg(long, value_delimiter = ',', default_value = "0.05,0.1,0.2")]
+        amplitudes: Vec<f64>,
+        #[arg(long, default_value_t = 1)]
+        copies: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+    /// Each frame relaxed with the reference: the minimum with its energy and forces and
+    /// equilibrium=T; frames that do not converge go to OUTPUT.failed. Resumable, as label.
+    Relaxed {
+        /// The output is appended to as frames converge (the journal): rerun after a kill.
+        #[command(flatten)]
+        files: ReferenceRun,
+        /// Converged when every force is below this (eV/Å).
+        #[arg(long, default_value_t = 0.01)]
+        fmax: f64,
+        #[arg(long, default_value_t = 1000)]
+        steps: usize,
+        /// fire or lbfgs.
+        #[arg(long, default_value = "fire")]
+        optimizer: minima_explore::Optimizer,
+        /// Frames relaxed in parallel.
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
+    },
+    /// Normal-mode sampling about reference minima (Smith et al. 2017): random displacements
+    /// along the vibrations at a temperature; unlabelled, equilibrium=F.
+    NormalModes {
+        /// The input holds minima (equilibrium=T), e.g. the output of `minima data relaxed`;
+        /// the Hessian is xtb's (xtb --hess) or, for emt and cp2k, central differences of forces.
+        #[command(flatten)]
+        files: ReferenceRun,
+        /// Kelvin.
+        #[arg(long, default_value_t = 300.0)]
+        temperature: f64,
+        /// Samples per minimum.
+        #[arg(long, default_value_t = 10)]
+        samples: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
     },
     /// The paper's splits by base structure, written as train/validation/test extxyz files
     /// and split.json (indices, scheme, seed).
@@ -89,12 +151,28 @@ pub enum Data {
     },
 }
 
+/// The input, output and reference of a generator that calls the reference.
+#[derive(clap::Args)]
+pub struct ReferenceRun {
+    #[arg(short, long)]
+    input: PathBuf,
+    #[arg(short, long)]
+    output: PathBuf,
+    /// emt, xtb or cp2k.
+    #[arg(long)]
+    reference: String,
+    /// Seconds before one reference call is killed and its frame recorded as failed.
+    #[arg(long)]
+    timeout: Option<f64>,
+}
+
 pub fn run(data: Data) -> Result<()> {
     match data {
         Data::Qm9Scan {
             qm9,
             molecules,
             scales,
+            with_equilibrium,
             output,
         } => {
             let mut all = minima_io::qm9::read(&qm9, Default::default())?;
@@ -107,7 +185,7 @@ pub fn run(data: Data) -> Result<()> {
                 );
             }
             all.truncate(molecules);
-            let frames = generate::qm9_scan(&all, &scales, &qm9.display().to_string())?;
+            let frames = generate::qm9_scan(&all, &grid(&scales, with_equilibrium), &qm9.display().to_string())?;
             write(&output, &frames)
         }
         Data::Fcc {
@@ -115,10 +193,12 @@ pub fn run(data: Data) -> Result<()> {
             lattice,
             cell,
             scales,
+            with_equilibrium,
             output,
         } => {
             let elements = with_lattice_constants(&elements, &lattice)?;
-            let frames = generate::fcc_scan(&elements, cell, &scales).map_err(anyhow::Error::msg)?;
+            let frames =
+                generate::fcc_scan(&elements, cell, &grid(&scales, with_equilibrium)).map_err(anyhow::Error::msg)?;
             write(&output, &frames)
         }
         Data::Growth {
@@ -153,6 +233,78 @@ pub fn run(data: Data) -> Result<()> {
                 }
             }
             write(&output, &frames)
+        }
+        Data::Rattle {
+            input,
+            output,
+            amplitudes,
+            copies,
+            seed,
+        } => rattle(&input, &output, &amplitudes, copies, seed),
+        Data::Relaxed {
+            files:
+                ReferenceRun {
+                    input,
+                    output,
+                    reference,
+                    timeout,
+                },
+            fmax,
+            steps,
+            optimizer,
+            jobs,
+        } => {
+            if minima_io::extxyz::is_compressed(&output) {
+                bail!("the output is appended to as frames converge: give an uncompressed .extxyz");
+            }
+            let calculator = reference_calculator(&reference, timeout)?;
+            let job = RelaxToMinimum {
+                calculator: calculator.as_ref(),
+                options: RelaxOptions {
+                    optimizer,
+                    fmax,
+                    steps,
+                    ..RelaxOptions::default()
+                },
+            };
+            let options = LabelOptions {
+                jobs,
+                shard: None,
+                progress: true,
+            };
+            let summary = run_journalled(&job, &input, &output, &options)?;
+            super::label::report(&output, &summary, "relaxed")
+        }
+        Data::NormalModes {
+            files:
+                ReferenceRun {
+                    input,
+                    output,
+                    reference,
+                    timeout,
+                },
+            temperature,
+            samples,
+            seed,
+        } => {
+            if !(temperature.is_finite() && temperature > 0.0) || samples == 0 {
+                bail!("--temperature must be positive (K) and --samples at least 1");
+            }
+            let calculator = reference_calculator(&reference, timeout)?;
+            let xtb = (reference == "xtb").then(|| minima_label::Xtb {
+                timeout: timeout.map_or(minima_label::Xtb::default().timeout, Duration::from_secs_f64),
+                ..Default::default()
+            });
+            let hessian = |atoms: &Atoms| match &xtb {
+                Some(xtb) => xtb.hessian(atoms),
+                None => finite_difference_hessian(calculator.as_ref(), atoms, HESSIAN_DELTA),
+            };
+            let sampling = Sampling {
+                temperature,
+                samples,
+                seed,
+            };
+            normal_modes(&input, &output, &sampling, hessian)
         }
         Data::Split {
             input,
@@ -248,6 +400,145 @@ fn with_lattice_constants(elements: &[String], overrides: &[String]) -> Result<V
             Ok((symbol.clone(), a))
         })
         .collect()
+}
+
+/// The scales of `scales`, with 1.0 added when asked.
+fn grid(scales: &Grid, with_equilibrium: bool) -> Vec<f64> {
+    if with_equilibrium {
+        scales.values_with_equilibrium()
+    } else {
+        scales.values()
+    }
+}
+
+fn reference_calculator(name: &str, timeout: Option<f64>) -> Result<Box<dyn Calculator>> {
+    let settings = CalculatorOptions {
+        timeout: timeout.map(Duration::from_secs_f64),
+        cp2k_ranks: None,
+    };
+    Ok(calculator_by_name(name, &settings)?)
+}
+
+/// The name a generated frame's `base_id` gives its source: the file name, which stays the
+/// same when the folder moves.
+fn source_name(input: &Path) -> String {
+    input
+        .file_name()
+        .map_or_else(|| input.display().to_string(), |n| n.to_string_lossy().into_owned())
+}
+
+fn rattle(input: &Path, output: &Path, amplitudes: &[f64], copies: usize, seed: u64) -> Result<()> {
+    if let Some(bad) = amplitudes.iter().find(|a| !(a.is_finite() && **a > 0.0)) {
+        bail!("--amplitudes: {bad} is not a positive length (Å)");
+    }
+    if copies == 0 {
+        bail!("--copies must be at least 1");
+    }
+    let _lock = minima_io::OutputLock::acquire(output)?;
+    let frames = minima_data::read_frames(input)?;
+    let source = source_name(input);
+    let bar = minima_io::progress_bar(frames.len() as u64, "rattling");
+    let (mut rattled, mut skipped) = (Vec::new(), 0);
+    for (frame, base) in frames.iter().enumerate() {
+        for (a, &amplitude) in amplitudes.iter().enumerate() {
+            for copy in 0..copies {
+                match sampling::rattle(base, amplitude, seed, &source, frame, a * copies + copy) {
+                    Some(atoms) => rattled.push(atoms),
+                    None => skipped += 1,
+                }
+            }
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    report_skipped(skipped, "rattled copies");
+    write(output, &rattled)
+}
+
+fn report_skipped(skipped: usize, what: &str) {
+    if skipped > 0 {
+        eprintln!(
+            "skipped {skipped} {what}: each of {} draws put two atoms closer than {} x the sum of              their covalent radii",
+            sampling::MAX_DRAWS,
+            sampling::MIN_DISTANCE_FRACTION
+        );
+    }
+}
+
+/// The settings of normal-mode sampling.
+struct Sampling {
+    temperature: f64,
+    samples: usize,
+    seed: u64,
+}
+
+/// Samples `sampling.samples` structures about each minimum of `input` from its Hessian; a
+/// frame that is not marked a minimum, whose Hessian fails or shows it is no minimum is listed
+/// in `OUTPUT.failed` and the others are written.
+fn normal_modes(
+    input: &Path,
+    output: &Path,
+    sampling: &Sampling,
+    hessian: impl Fn(&Atoms) -> Result<Vec<f64>, minima_label::CalcError>,
+) -> Result<()> {
+    let _lock = minima_io::OutputLock::acquire(output)?;
+    let frames = minima_data::read_frames(input)?;
+    let source = source_name(input);
+    let bar = minima_io::progress_bar(frames.len() as u64, "normal modes");
+    let (mut sampled, mut failures, mut skipped) = (Vec::new(), Vec::new(), 0);
+    for (frame, base) in frames.iter().enumerate() {
+        let modes = match minima_data::equilibrium_flag(base) {
+            Ok(Some(true)) => hessian(base)
+                .map_err(|e| e.to_string())
+                .and_then(|h| sampling::normal_modes(base, &h)),
+            Ok(_) => Err("not marked equilibrium=T: sample about minima of the reference (minima data relaxed)".into()),
+            Err(message) => Err(message),
+        };
+        match modes {
+            Ok(modes) => {
+                for k in 0..sampling.samples {
+                    let sample = sampling::normal_mode_sample(
+                        base,
+                        &modes,
+                        sampling.temperature,
+                        sampling.seed,
+                        &source,
+                        frame,
+                        k,
+                    );
+                    match sample {
+                        Some(atoms) => sampled.push(atoms),
+                        None => skipped += 1,
+                    }
+                }
+            }
+            Err(reason) => {
+                bar.println(format!("frame {frame}: failed: {reason}"));
+                failures.push(Failure {
+                    index: frame,
+                    reason,
+                    fingerprint: Some(fingerprint(base)),
+                });
+            }
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    report_skipped(skipped, "samples");
+    write(output, &sampled)?;
+    write_failures(output, &failures).with_context(|| format!("writing {}", failures_path(output).display()))?;
+    if !failures.is_empty() {
+        let indices: Vec<usize> = failures.iter().map(|f| f.index).collect();
+        bail!(
+            "{} of {} frames failed (frames {}); reasons in {}; the samples of the others are in {}",
+            failures.len(),
+            frames.len(),
+            frame_list(&indices),
+            failures_path(output).display(),
+            output.display()
+        );
+    }
+    Ok(())
 }
 
 fn write(output: &std::path::Path, frames: &[Atoms]) -> Result<()> {

@@ -2,12 +2,12 @@
 //! resumable and sharded (see minima-label's `run`). Both keep what succeeded and exit non-zero
 //! when any frame failed, naming the frames and the file with the reasons.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Result};
 use minima_label::run::{failures_path, frame_list};
-use minima_label::{calculator_by_name, label, merge, CalculatorOptions, LabelOptions, Shard};
+use minima_label::{calculator_by_name, label, merge, CalculatorOptions, LabelOptions, LabelSummary, Shard};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -59,6 +59,12 @@ pub fn run(args: Args) -> Result<()> {
         progress: true,
     };
     let summary = label(calculator.as_ref(), &args.input, &args.output, &options)?;
+    report(&args.output, &summary, "labelled")
+}
+
+/// Prints what a journalled run (`label`, `data relaxed`) did to `output`; an error listing the
+/// failed frames when there are any (the others are kept, the exit is non-zero).
+pub fn report(output: &Path, summary: &LabelSummary, done: &str) -> Result<()> {
     let changed = if summary.changed > 0 {
         format!(
             "; {} frames were done again because their input changed since",
@@ -68,8 +74,8 @@ pub fn run(args: Args) -> Result<()> {
         String::new()
     };
     println!(
-        "{}: {} labelled now, {} done before, {} failed now ({} failed in all){changed}",
-        args.output.display(),
+        "{}: {} {done} now, {} done before, {} failed now ({} failed in all){changed}",
+        output.display(),
         summary.labelled,
         summary.already_done,
         summary.failed,
@@ -79,13 +85,13 @@ pub fn run(args: Args) -> Result<()> {
     if !failed.is_empty() {
         // The rule for multi-frame commands: keep what succeeded, list what failed, exit non-zero.
         bail!(
-            "{} of {} frames failed (frames {}); reasons in {} (delete it to retry them); the {} others are labelled in {}",
+            "{} of {} frames failed (frames {}); reasons in {} (delete it to retry them); the {} others are {done} in {}",
             failed.len(),
             summary.selected,
             frame_list(failed),
-            failures_path(&args.output).display(),
+            failures_path(output).display(),
             summary.selected - failed.len(),
-            args.output.display()
+            output.display()
         );
     }
     Ok(())
