@@ -47,6 +47,12 @@ impl Grid {
     }
 }
 
+impl Grid {
+    /// The most points a grid may have: a million scales is far beyond any scan, and a count
+    /// mistyped as 10^11 must be refused before 800 GB of scales are allocated.
+    pub const MAX_COUNT: usize = 1_000_000;
+}
+
 impl std::str::FromStr for Grid {
     type Err = String;
 
@@ -64,6 +70,13 @@ impl std::str::FromStr for Grid {
         let positive = grid.start > 0.0 && grid.stop >= grid.start && grid.stop.is_finite();
         if grid.count == 0 || !positive {
             return Err(format!("{s:?}: need 0 < start <= stop and count >= 1"));
+        }
+        if grid.count > Grid::MAX_COUNT {
+            return Err(format!(
+                "{s:?}: {} points; at most {} (each is a structure to build and compute)",
+                grid.count,
+                Grid::MAX_COUNT
+            ));
         }
         Ok(grid)
     }
@@ -259,6 +272,9 @@ mod tests {
         assert!(with_one.windows(2).all(|w| w[0] < w[1]));
         let already: Grid = "0.9:1.1:3".parse().unwrap();
         assert_eq!(already.values_with_equilibrium().len(), 3);
+        let error = "0.9:1.1:100000000000".parse::<Grid>().unwrap_err();
+        assert!(error.contains("at most 1000000"), "{error}");
+        assert!("0.9:1.1:1000000".parse::<Grid>().is_ok());
     }
 
     #[test]
