@@ -10,7 +10,7 @@ use minima_io::extxyz;
 use rand::{Rng, SeedableRng};
 
 mod common;
-use common::{minima, minima_error, path, qm9_archive};
+use common::{copper_crystal, minima, minima_error, path, qm9_archive};
 
 /// QM9 molecule `index` (1-based, as QM9 numbers them).
 fn qm9_molecule(dir: &Path, index: usize) -> Atoms {
@@ -127,17 +127,7 @@ fn relaxing_perturbed_ethanol_with_xtb_reaches_xtbs_own_minimum() {
 #[test]
 fn curve_writes_csv_json_and_figures_with_the_minimum() {
     let dir = tempfile::tempdir().unwrap();
-    let crystal = dir.path().join("cu.extxyz");
-    minima(&[
-        "data",
-        "fcc",
-        "--elements",
-        "Cu",
-        "--scales",
-        "1:1:1",
-        "-o",
-        path(&crystal),
-    ]);
+    let crystal = copper_crystal(dir.path());
     let stem = dir.path().join("cu_curve");
     let out = minima(&["curve", "--reference", "emt", "-i", path(&crystal), "-o", path(&stem)]);
     let report = String::from_utf8_lossy(&out.stdout);

@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use minima_io::extxyz;
 
 mod common;
-use common::{minima, minima_error, path, run};
+use common::{copper_crystal, minima, minima_error, path, run};
 
 /// A copper dimer, an iron dimer (EMT has no iron), a copper trimer and two copper atoms on
 /// top of each other: frames 1 and 3 are bad.
@@ -37,22 +37,6 @@ fn failed_frames(output: &Path) -> Vec<usize> {
             index.parse().unwrap()
         })
         .collect()
-}
-
-/// fcc copper at 3.615 Å (`minima data fcc`).
-fn copper_crystal(dir: &Path) -> PathBuf {
-    let crystal = dir.join("cu.extxyz");
-    minima(&[
-        "data",
-        "fcc",
-        "--elements",
-        "Cu",
-        "--scales",
-        "1:1:1",
-        "-o",
-        path(&crystal),
-    ]);
-    crystal
 }
 
 /// Runs minima with its stdout closed from the start, as `minima … | head -0` has it;

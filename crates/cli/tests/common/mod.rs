@@ -40,3 +40,19 @@ pub fn qm9_archive() -> PathBuf {
 pub fn path(p: &Path) -> &str {
     p.to_str().unwrap()
 }
+
+/// fcc copper at 3.615 Å (`minima data fcc`).
+pub fn copper_crystal(dir: &Path) -> PathBuf {
+    let crystal = dir.join("cu.extxyz");
+    minima(&[
+        "data",
+        "fcc",
+        "--elements",
+        "Cu",
+        "--scales",
+        "1:1:1",
+        "-o",
+        path(&crystal),
+    ]);
+    crystal
+}
