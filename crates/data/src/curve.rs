@@ -1,12 +1,14 @@
 //! Minima of sampled curves (energy against scale).
 
 /// The minimum of a sampled curve: the lowest sample refined by the parabola through it and
-/// its two neighbours (the sample itself at either end of the grid, where no parabola fits).
-/// `xs` ascending; returns (x, y) of the minimum.
+/// its two neighbours. `xs` ascending; returns (x, y) of the minimum, or `None` when the lowest
+/// sample is an end of the grid: a curve still falling there has no minimum inside the range,
+/// and calling its edge one would be a silently wrong number.
 pub fn parabolic_minimum(xs: &[f64], ys: &[f64]) -> Option<(f64, f64)> {
-    let lowest = (0..ys.len().min(xs.len())).min_by(|&a, &b| ys[a].total_cmp(&ys[b]))?;
-    if lowest == 0 || lowest + 1 >= xs.len() {
-        return Some((xs[lowest], ys[lowest]));
+    let n = ys.len().min(xs.len());
+    let lowest = (0..n).min_by(|&a, &b| ys[a].total_cmp(&ys[b]))?;
+    if lowest == 0 || lowest + 1 >= n {
+        return None;
     }
     let (x0, x1, x2) = (xs[lowest - 1], xs[lowest], xs[lowest + 1]);
     let (y0, y1, y2) = (ys[lowest - 1], ys[lowest], ys[lowest + 1]);
@@ -33,7 +35,9 @@ mod tests {
         let (x, y) = parabolic_minimum(&xs, &ys).unwrap();
         assert!((x - 1.07).abs() < 1e-12 && (y + 2.0).abs() < 1e-12, "{x} {y}");
         let falling: Vec<f64> = xs.iter().map(|x| -x).collect();
-        assert_eq!(parabolic_minimum(&xs, &falling), Some((1.5, -1.5)));
+        assert_eq!(parabolic_minimum(&xs, &falling), None);
+        let rising: Vec<f64> = xs.clone();
+        assert_eq!(parabolic_minimum(&xs, &rising), None);
         assert_eq!(parabolic_minimum(&[], &[]), None);
     }
 }

@@ -167,10 +167,16 @@ impl ErrorStats {
 pub struct Dsc {
     /// Base structures with at least three scales.
     pub structures: usize,
-    /// |s_min(predicted) − s_min(reference)|, in scale units.
-    pub scale: MeanStd,
+    /// |s_min(predicted) − s_min(reference)|, in scale units, over `structures` scans (none
+    /// when no scan's predicted curve has a minimum inside its range).
+    pub scale: Option<MeanStd>,
     /// The same times the mean nearest-neighbour distance at equilibrium, Å.
-    pub angstrom: MeanStd,
+    pub angstrom: Option<MeanStd>,
+    /// Scans left out because the model's curve has no minimum inside the scanned range (its
+    /// lowest point is an end of the scan): counted, never averaged as if the edge were one.
+    pub without_predicted_minimum: usize,
+    /// Scans left out because the reference curve has none.
+    pub without_reference_minimum: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -290,15 +296,18 @@ fn dsc(samples: &[Sample], predicted: &[Predicted]) -> Option<Dsc> {
         }
     }
     let (mut in_scale, mut in_angstrom) = (Vec::new(), Vec::new());
+    let (mut without_predicted, mut without_reference) = (0, 0);
     for points in groups.values_mut().filter(|p| p.len() >= 3) {
         points.sort_by(|a, b| a.0.total_cmp(&b.0));
         let scales: Vec<f64> = points.iter().map(|p| p.0).collect();
         let predicted: Vec<f64> = points.iter().map(|p| p.1).collect();
         let reference: Vec<f64> = points.iter().map(|p| p.2).collect();
-        let (Some((s_predicted, _)), Some((s_reference, _))) = (
-            parabolic_minimum(&scales, &predicted),
-            parabolic_minimum(&scales, &reference),
-        ) else {
+        let Some((s_reference, _)) = parabolic_minimum(&scales, &reference) else {
+            without_reference += 1;
+            continue;
+        };
+        let Some((s_predicted, _)) = parabolic_minimum(&scales, &predicted) else {
+            without_predicted += 1;
             continue;
         };
         let difference = (s_predicted - s_reference).abs();
@@ -307,10 +316,15 @@ fn dsc(samples: &[Sample], predicted: &[Predicted]) -> Option<Dsc> {
             in_angstrom.push(difference * nn);
         }
     }
-    (!in_scale.is_empty()).then(|| Dsc {
+    // A model curve without a minimum inside the range is a result too (counted); a mean over
+    // no scan is not, so it is absent then.
+    let mean = |values: &[f64]| (!values.is_empty()).then(|| MeanStd::of(values));
+    (in_scale.len() + without_predicted > 0).then(|| Dsc {
         structures: in_scale.len(),
-        scale: MeanStd::of(&in_scale),
-        angstrom: MeanStd::of(&in_angstrom),
+        scale: mean(&in_scale),
+        angstrom: mean(&in_angstrom),
+        without_predicted_minimum: without_predicted,
+        without_reference_minimum: without_reference,
     })
 }
 
@@ -338,10 +352,27 @@ impl EvalReport {
             );
         }
         if let Some(d) = &self.dsc {
-            text += &format!(
-                "{:<16} {:.4} ({:.4}) in scale, {:.4} ({:.4}) Å, over {} scans\n",
-                "DSC", d.scale.mean, d.scale.std, d.angstrom.mean, d.angstrom.std, d.structures
-            );
+            let angstrom = d
+                .angstrom
+                .as_ref()
+                .map(|a| format!(", {:.4} ({:.4}) Å", a.mean, a.std))
+                .unwrap_or_default();
+            text += &match &d.scale {
+                Some(scale) => format!(
+                    "{:<16} {:.4} ({:.4}) in scale{angstrom}, over {} scans\n",
+                    "DSC", scale.mean, scale.std, d.structures
+                ),
+                None => format!(
+                    "{:<16} no scan's predicted curve has a minimum inside its range\n",
+                    "DSC"
+                ),
+            };
+            if d.without_predicted_minimum + d.without_reference_minimum > 0 {
+                text += &format!(
+                    "{:<16} left out: {} scans whose predicted curve, {} whose reference curve, has no minimum inside the scanned range\n",
+                    "", d.without_predicted_minimum, d.without_reference_minimum
+                );
+            }
         }
         text
     }
@@ -353,13 +384,20 @@ mod tests {
     use minima_atoms::{Atoms, Value};
     use minima_data::GraphSpec;
 
+    /// The DSC of the last six samples alone (the third scan of the test below).
+    fn dsc_of_third_scan(samples: &[Sample], predicted: &[Predicted]) -> Dsc {
+        let (samples, predicted) = (&samples[12..], &predicted[12..]);
+        dsc(samples, predicted).expect("a scan with a reference minimum")
+    }
+
     /// Two scans of a dimer (1 Å at equilibrium): reference minimum at scale 1.1, the
     /// "predicted" one at 1.2 for the first scan and 1.1 for the second.
     #[test]
     fn dsc_compares_the_minima_of_predicted_and_reference_scans() {
         let scales = [0.9, 1.0, 1.1, 1.2, 1.3, 1.4];
         let (mut samples, mut predicted) = (Vec::new(), Vec::new());
-        for (scan, predicted_minimum) in [(0, 1.2), (1, 1.1)] {
+        // The third scan's prediction only falls: its edge must not pass for a minimum.
+        for (scan, predicted_minimum) in [(0, 1.2), (1, 1.1), (2, 2.0)] {
             for (k, &s) in scales.iter().enumerate() {
                 let mut atoms = Atoms::new(vec![1, 1], vec![[0.0; 3], [s, 0.0, 0.0]]).unwrap();
                 atoms.info.insert("scale".into(), Value::Float(s));
@@ -376,11 +414,17 @@ mod tests {
         }
         let dsc = dsc(&samples, &predicted).unwrap();
         assert_eq!(dsc.structures, 2);
+        assert_eq!((dsc.without_predicted_minimum, dsc.without_reference_minimum), (1, 0));
+        let (scale, angstrom) = (dsc.scale.as_ref().unwrap(), dsc.angstrom.as_ref().unwrap());
         assert!(
-            (dsc.scale.mean - 0.05).abs() < 1e-9 && (dsc.scale.std - 0.05).abs() < 1e-9,
+            (scale.mean - 0.05).abs() < 1e-9 && (scale.std - 0.05).abs() < 1e-9,
             "{dsc:?}"
         );
         // Nearest-neighbour distance at equilibrium is 1 Å, so Å equals scale units here.
-        assert!((dsc.angstrom.mean - 0.05).abs() < 1e-9, "{dsc:?}");
+        assert!((angstrom.mean - 0.05).abs() < 1e-9, "{dsc:?}");
+        // With only the falling scan there is no mean, and the report says why.
+        let falling = dsc_of_third_scan(&samples, &predicted);
+        assert_eq!((falling.structures, falling.without_predicted_minimum), (0, 1));
+        assert!(falling.scale.is_none() && falling.angstrom.is_none());
     }
 }
