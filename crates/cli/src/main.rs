@@ -49,6 +49,8 @@ enum Command {
     Pairs(commands::pairs::Args),
     /// The re-optimisation benchmark: perturb equilibrium molecules, relax, report ΔP and ΔE_g.
     BenchRelax(commands::bench_relax::Args),
+    /// Do relaxations from rattled, compressed and stretched starts land on the reference's minima?
+    BenchMinima(commands::bench_minima::Args),
     /// Molecule assembly: move functional groups away, relax, check that the bonds reform.
     Assemble(commands::assemble::Args),
     /// Benchmarks (speed and memory targets are measured here, never in tests).
@@ -98,6 +100,7 @@ fn main() {
         Command::Contributions(args) => commands::contributions::run(args),
         Command::Pairs(args) => commands::pairs::run(args),
         Command::BenchRelax(args) => commands::bench_relax::run(args),
+        Command::BenchMinima(args) => commands::bench_minima::run(args),
         Command::Assemble(args) => commands::assemble::run(args),
         Command::Bench(bench) => commands::bench::run(bench),
     };

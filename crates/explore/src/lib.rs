@@ -6,6 +6,8 @@
 //! - [`relax`]: FIRE and L-BFGS relaxation;
 //! - [`benchmark`]: the re-optimisation benchmark (perturb equilibrium molecules, relax,
 //!   measure ΔP and ΔE_g) and molecule assembly;
+//! - [`landing`]: whether relaxations from rattled, compressed and stretched starts land on
+//!   the reference's minimum;
 //! - [`failures`]: the frames a multi-frame run could not treat, listed beside its output;
 //! - [`plot`]: the figures, SVG and PNG.
 
@@ -13,6 +15,7 @@ pub mod benchmark;
 pub mod contributions;
 pub mod curve;
 pub mod failures;
+pub mod landing;
 pub mod minimum;
 pub mod plot;
 pub mod relax;

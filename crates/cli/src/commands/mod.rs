@@ -7,6 +7,7 @@ macro_rules! report {
 
 pub mod assemble;
 pub mod bench;
+pub mod bench_minima;
 pub mod bench_relax;
 pub mod bonds;
 pub mod contributions;

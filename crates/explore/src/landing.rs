@@ -1,0 +1,353 @@
+//! Does a calculator's relaxation land on the reference's minimum? The test a potential for
+//! finding minima must pass: each structure is relaxed with the reference (its minimum), then
+//! from several distorted starts — rattled, compressed, stretched — with the calculator under
+//! test, and each end point is compared with that minimum after optimal superposition.
+//!
+//! - A start is made from the input geometry: `rattle:σ` moves every coordinate by a Gaussian
+//!   deviate of standard deviation σ (Å), `scale:f` scales the structure about its centroid.
+//! - ΔP is the mean distance of each atom from its place in the reference minimum after the
+//!   Kabsch superposition (rotation and translation minimising the squared deviations, by
+//!   Horn's quaternion method): a relaxation from a distorted start may end rotated, which
+//!   costs a rotation-invariant potential nothing. Atoms are not permuted.
+//! - A relaxation *blew up* when the calculator failed on a structure it reached, two atoms
+//!   came closer than `collapse_distance` (0.5 Å: no chemical bond is that short), or its
+//!   final energy lies more than `collapse_energy` (5 eV) below the calculator's own energy at
+//!   the reference minimum: then it found a hole, not a minimum.
+
+use minima_atoms::cell::{norm, sub};
+use minima_atoms::{Atoms, Vec3};
+use minima_label::Calculator;
+use serde::Serialize;
+
+use crate::benchmark::{perturbed, Spread};
+use crate::curve::with_fixed_bonds;
+use crate::relax::{relax, RelaxOptions, Stop};
+use crate::ExploreError;
+
+/// How a start is made from the input geometry.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Start {
+    /// Gaussian displacement of every coordinate, standard deviation in Å.
+    Rattle(f64),
+    /// Isotropic scaling about the centroid.
+    Scale(f64),
+}
+
+impl Start {
+    /// The start of `atoms` (frame `frame` of the input), seeded by `seed` and the frame.
+    pub fn apply(&self, atoms: &Atoms, seed: u64, frame: usize) -> Atoms {
+        match *self {
+            Start::Rattle(sigma) => perturbed(atoms, sigma, seed.wrapping_add(frame as u64)),
+            Start::Scale(factor) => minima_data::generate::scaled(atoms, factor),
+        }
+    }
+}
+
+impl std::fmt::Display for Start {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Start::Rattle(sigma) => write!(f, "rattle:{sigma}"),
+            Start::Scale(factor) => write!(f, "scale:{factor}"),
+        }
+    }
+}
+
+impl std::str::FromStr for Start {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Start, String> {
+        let (kind, value) = text
+            .split_once(':')
+            .ok_or_else(|| format!("start `{text}`: expected rattle:SIGMA or scale:FACTOR"))?;
+        let value: f64 = value
+            .parse()
+            .map_err(|_| format!("start `{text}`: `{value}` is not a number"))?;
+        match kind {
+            "rattle" if value.is_finite() && value >= 0.0 => Ok(Start::Rattle(value)),
+            "scale" if value.is_finite() && value > 0.0 => Ok(Start::Scale(value)),
+            "rattle" | "scale" => Err(format!("start `{text}`: out of range")),
+            _ => Err(format!("start `{text}`: expected rattle:SIGMA or scale:FACTOR")),
+        }
+    }
+}
+
+/// When a relaxation counts as blown up (see the module's documentation).
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Collapse {
+    /// Å.
+    pub distance: f64,
+    /// eV below the calculator's energy at the reference minimum.
+    pub energy: f64,
+}
+
+impl Default for Collapse {
+    fn default() -> Self {
+        Collapse {
+            distance: 0.5,
+            energy: 5.0,
+        }
+    }
+}
+
+/// One relaxation from one start.
+#[derive(Debug, Clone, Serialize)]
+pub struct Landing {
+    pub frame: usize,
+    pub formula: String,
+    pub start: Start,
+    pub calculator: String,
+    pub stop: Stop,
+    pub steps: usize,
+    pub blown_up: bool,
+    /// ΔP after superposition on the reference minimum (Å); absent when the relaxation blew up.
+    pub delta_p: Option<f64>,
+    /// Final energy minus the calculator's own energy at the reference minimum (eV).
+    pub delta_e: f64,
+    /// The shortest interatomic distance at the end (Å).
+    pub shortest_distance: f64,
+}
+
+impl Landing {
+    pub fn converged(&self) -> bool {
+        self.stop == Stop::Converged
+    }
+}
+
+/// The reference minimum of `atoms`: relaxed with `reference` (bonds fixed first, for models
+/// that read them).
+pub fn reference_minimum(
+    reference: &dyn Calculator,
+    atoms: &Atoms,
+    options: &RelaxOptions,
+) -> Result<Atoms, ExploreError> {
+    let result = relax(reference, &with_fixed_bonds(atoms), options, |_| {})?;
+    if result.stop != Stop::Converged {
+        return Err(ExploreError::Input(format!(
+            "the reference ({}) did not reach its minimum: {}",
+            reference.name(),
+            result.stop
+        )));
+    }
+    Ok(result.atoms)
+}
+
+/// Relaxes `start` with `calculator` and compares the end with `minimum`.
+pub fn land(
+    calculator: &dyn Calculator,
+    minimum: &Atoms,
+    start: &Atoms,
+    kind: Start,
+    frame: usize,
+    options: &RelaxOptions,
+    collapse: Collapse,
+) -> Result<Landing, ExploreError> {
+    let at_minimum = calculator.calculate_checked(minimum)?.energy;
+    let result = relax(calculator, start, options, |_| {})?;
+    let shortest = shortest_distance(result.atoms.positions());
+    let delta_e = result.labels.energy - at_minimum;
+    let blown_up = matches!(result.stop, Stop::Failed(_)) || shortest < collapse.distance || delta_e < -collapse.energy;
+    Ok(Landing {
+        frame,
+        formula: minimum.formula(),
+        start: kind,
+        calculator: calculator.name().to_string(),
+        delta_p: (!blown_up).then(|| superposed_displacement(result.atoms.positions(), minimum.positions())),
+        stop: result.stop,
+        steps: result.steps,
+        blown_up,
+        delta_e,
+        shortest_distance: shortest,
+    })
+}
+
+/// The figures of one calculator from one kind of start.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub calculator: String,
+    pub start: Start,
+    pub relaxations: usize,
+    pub blown_up: usize,
+    pub converged: usize,
+    /// ΔP over the relaxations that did not blow up (Å).
+    pub delta_p: Option<Spread>,
+}
+
+/// One row per calculator and start, in the order they first appear.
+pub fn summarize(landings: &[Landing]) -> Vec<Row> {
+    let mut keys: Vec<(String, Start)> = Vec::new();
+    for l in landings {
+        if !keys.iter().any(|(c, s)| *c == l.calculator && *s == l.start) {
+            keys.push((l.calculator.clone(), l.start));
+        }
+    }
+    keys.into_iter()
+        .map(|(calculator, start)| {
+            let these: Vec<&Landing> = landings
+                .iter()
+                .filter(|l| l.calculator == calculator && l.start == start)
+                .collect();
+            let delta_p: Vec<f64> = these.iter().filter_map(|l| l.delta_p).collect();
+            Row {
+                relaxations: these.len(),
+                blown_up: these.iter().filter(|l| l.blown_up).count(),
+                converged: these.iter().filter(|l| l.converged()).count(),
+                delta_p: (!delta_p.is_empty()).then(|| Spread::of(&delta_p)),
+                calculator,
+                start,
+            }
+        })
+        .collect()
+}
+
+/// The shortest distance between two atoms (infinite for one atom); open boundaries.
+pub fn shortest_distance(positions: &[Vec3]) -> f64 {
+    let mut shortest = f64::INFINITY;
+    for (i, &a) in positions.iter().enumerate() {
+        for &b in &positions[i + 1..] {
+            shortest = shortest.min(norm(sub(a, b)));
+        }
+    }
+    shortest
+}
+
+/// The mean distance between corresponding atoms of `moved` and `target` after `moved` is
+/// rotated and translated onto `target` to minimise the squared deviations (Kabsch; the
+/// rotation from Horn's quaternion: the top eigenvector of a symmetric 4 × 4 matrix built from
+/// the cross-covariance, which is a proper rotation by construction).
+pub fn superposed_displacement(moved: &[Vec3], target: &[Vec3]) -> f64 {
+    assert_eq!(moved.len(), target.len(), "superposition of structures of one size");
+    let n = moved.len().max(1) as f64;
+    let centroid = |points: &[Vec3]| {
+        let mut c = [0.0; 3];
+        for p in points {
+            for k in 0..3 {
+                c[k] += p[k] / n;
+            }
+        }
+        c
+    };
+    let (cm, ct) = (centroid(moved), centroid(target));
+    let a: Vec<Vec3> = moved.iter().map(|&p| sub(p, cm)).collect();
+    let b: Vec<Vec3> = target.iter().map(|&p| sub(p, ct)).collect();
+    let mut s = [[0.0; 3]; 3];
+    for (p, q) in a.iter().zip(&b) {
+        for i in 0..3 {
+            for j in 0..3 {
+                s[i][j] += p[i] * q[j];
+            }
+        }
+    }
+    let [[xx, xy, xz], [yx, yy, yz], [zx, zy, zz]] = s;
+    #[rustfmt::skip]
+    let horn = vec![
+        xx + yy + zz, yz - zy,       zx - xz,       xy - yx,
+        yz - zy,      xx - yy - zz,  xy + yx,       zx + xz,
+        zx - xz,      xy + yx,       -xx + yy - zz, yz + zy,
+        xy - yx,      zx + xz,       yz + zy,       -xx - yy + zz,
+    ];
+    let (values, vectors) = minima_data::sampling::symmetric_eigen(horn, 4);
+    let top = (0..4).max_by(|&i, &j| values[i].total_cmp(&values[j])).unwrap_or(0);
+    let q: Vec<f64> = (0..4).map(|k| vectors[k * 4 + top]).collect();
+    let (w, x, y, z) = (q[0], q[1], q[2], q[3]);
+    let rotation = [
+        [
+            w * w + x * x - y * y - z * z,
+            2.0 * (x * y - w * z),
+            2.0 * (x * z + w * y),
+        ],
+        [
+            2.0 * (x * y + w * z),
+            w * w - x * x + y * y - z * z,
+            2.0 * (y * z - w * x),
+        ],
+        [
+            2.0 * (x * z - w * y),
+            2.0 * (y * z + w * x),
+            w * w - x * x - y * y + z * z,
+        ],
+    ];
+    a.iter()
+        .zip(&b)
+        .map(|(p, q)| {
+            let r: Vec3 = std::array::from_fn(|i| (0..3).map(|j| rotation[i][j] * p[j]).sum());
+            norm(sub(r, *q))
+        })
+        .sum::<f64>()
+        / n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rotated(points: &[Vec3], angle: f64, shift: Vec3) -> Vec<Vec3> {
+        // About the axis (1, 1, 1)/√3 (Rodrigues), then shifted.
+        let k = [1.0 / 3f64.sqrt(); 3];
+        let (c, s) = (angle.cos(), angle.sin());
+        points
+            .iter()
+            .map(|p| {
+                let dot: f64 = (0..3).map(|i| k[i] * p[i]).sum();
+                let cross = [
+                    k[1] * p[2] - k[2] * p[1],
+                    k[2] * p[0] - k[0] * p[2],
+                    k[0] * p[1] - k[1] * p[0],
+                ];
+                std::array::from_fn(|i| p[i] * c + cross[i] * s + k[i] * dot * (1.0 - c) + shift[i])
+            })
+            .collect()
+    }
+
+    fn molecule() -> Vec<Vec3> {
+        vec![
+            [0.0, 0.0, 0.0],
+            [1.5, 0.1, -0.2],
+            [-0.4, 1.3, 0.3],
+            [0.2, -0.5, 1.1],
+            [2.2, 1.0, 0.7],
+        ]
+    }
+
+    #[test]
+    fn a_rigid_motion_costs_nothing() {
+        let a = molecule();
+        for angle in [0.3, 2.0, 3.1] {
+            let b = rotated(&a, angle, [4.0, -2.0, 7.5]);
+            assert!(superposed_displacement(&b, &a) < 1e-10);
+        }
+    }
+
+    #[test]
+    fn a_deformation_is_measured_after_alignment() {
+        let a = molecule();
+        let mut b = a.clone();
+        b[4][0] += 0.5;
+        let without_motion = superposed_displacement(&b, &a);
+        let with_motion = superposed_displacement(&rotated(&b, 1.2, [1.0, 2.0, 3.0]), &a);
+        assert!((without_motion - with_motion).abs() < 1e-10);
+        // Alignment can only lower the unaligned mean displacement (0.5 / 5 = 0.1 Å), and a
+        // deformation is no rigid motion.
+        assert!(
+            without_motion > 0.02 && without_motion <= 0.1 + 1e-12,
+            "{without_motion}"
+        );
+    }
+
+    #[test]
+    fn a_mirror_image_is_not_superposed() {
+        // A chiral arrangement and its mirror image differ by no proper rotation.
+        let a = molecule();
+        let mirrored: Vec<Vec3> = a.iter().map(|p| [-p[0], p[1], p[2]]).collect();
+        assert!(superposed_displacement(&mirrored, &a) > 0.05);
+    }
+
+    #[test]
+    fn starts_parse_and_refuse_nonsense() {
+        assert_eq!("rattle:0.1".parse::<Start>(), Ok(Start::Rattle(0.1)));
+        assert_eq!("scale:1.5".parse::<Start>(), Ok(Start::Scale(1.5)));
+        for bad in ["scale:0", "scale:-1", "rattle:nan", "shake:0.1", "scale", "scale:x"] {
+            assert!(bad.parse::<Start>().is_err(), "{bad}");
+        }
+    }
+}
