@@ -7,6 +7,13 @@
 #   scripts/make_data.sh --paper   instead makes the paper-size augmented QM9 (the 9,727
 #                                  molecules of ../shared, 97,270 xtb calls, ~20 min on 2 cores)
 #                                  into data/qm9_xtb_paper.extxyz.bz2 (not committed).
+#   scripts/make_data.sh --near-minima   instead remakes data/qm9_xtb_near_minima.extxyz.bz2
+#                                  (configs/molecules.toml trains on it, ~10 min on 2 cores):
+#                                  QM9 molecules 1..500 relaxed with xtb (equilibrium=T), those
+#                                  minima rattled (σ 0.02, 0.05, 0.1 Å), normal-mode samples
+#                                  about them (6 at 300 K, 4 at 1000 K; molecules whose xtb
+#                                  Hessian fails are listed in .failed and left out), and their
+#                                  scans (0.90-1.50) rattled by σ 0.1 Å; all labelled with xtb.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v xtb >/dev/null || { echo "error: xtb is needed (apt-get install xtb)" >&2; exit 1; }
@@ -16,11 +23,35 @@ work=data/.work
 mkdir -p "$work"
 qm9=../shared/data/qm9/qm9_first10k.tar.bz2
 
-label() { # calculator, raw file, labelled name
+label_only() { # calculator, raw file, labelled name (in $work)
   # label exits non-zero when frames failed (listed in .failed); a finished run (.done) goes on.
   "$minima" label --calc "$1" -i "$2" -o "$work/$3.extxyz" --jobs 2 || [[ -e "$work/$3.extxyz.done" ]]
+}
+label() { # calculator, raw file, labelled name (compressed into data/)
+  label_only "$@"
   "$minima" convert --from extxyz "$work/$3.extxyz" -o "data/$3.extxyz.bz2"
 }
+
+if [[ "${1:-}" == "--near-minima" ]]; then
+  "$minima" data qm9-scan --qm9 "$qm9" --molecules 500 --scales 1:1:1 -o "$work/qm9_500.extxyz"
+  "$minima" data relaxed --reference xtb --optimizer lbfgs --jobs 2 -i "$work/qm9_500.extxyz" \
+    -o "$work/qm9_minima.extxyz" || [[ -e "$work/qm9_minima.extxyz.done" ]]
+  "$minima" data rattle -i "$work/qm9_minima.extxyz" -o "$work/minima_rattled.extxyz" --amplitudes 0.02,0.05,0.1 --seed 2
+  # Normal-mode sampling exits non-zero when some Hessians failed; their samples are left out.
+  for t in 300:6:0 1000:4:1; do
+    IFS=: read -r kelvin samples seed <<<"$t"
+    "$minima" data normal-modes --reference xtb -i "$work/qm9_minima.extxyz" -o "$work/nm$kelvin.extxyz" \
+      --temperature "$kelvin" --samples "$samples" --seed "$seed" || [[ -s "$work/nm$kelvin.extxyz" ]]
+  done
+  "$minima" data qm9-scan --qm9 "$qm9" --molecules 500 -o "$work/scan500.extxyz"
+  "$minima" data rattle -i "$work/scan500.extxyz" -o "$work/scan_rattled.extxyz" --amplitudes 0.1 --seed 3
+  for set in minima_rattled nm300 nm1000 scan_rattled; do
+    label_only xtb "$work/$set.extxyz" "${set}_xtb"
+  done
+  cat "$work/qm9_minima.extxyz" "$work"/{minima_rattled,scan_rattled,nm300,nm1000}_xtb.extxyz >"$work/near_minima.extxyz"
+  "$minima" convert --from extxyz "$work/near_minima.extxyz" -o data/qm9_xtb_near_minima.extxyz.bz2
+  exit 0
+fi
 
 if [[ "${1:-}" == "--paper" ]]; then
   "$minima" data qm9-scan --qm9 "$qm9" --molecules 10000 -o "$work/qm9_scan_paper.extxyz"

@@ -7,12 +7,13 @@ use anyhow::{bail, Context, Result};
 use minima_model::ModelConfig;
 use serde::{Deserialize, Serialize};
 
-/// `[data]`: either one `file` split by base structure with `split` fractions, or explicit
-/// `train`/`validation`/`test` files. Paths are relative to the working directory.
+/// `[data]`: either `file` (one path or a list, read one after the other) split by base
+/// structure with `split` fractions, or explicit `train`/`validation`/`test` files. Paths are
+/// relative to the working directory.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DataConfig {
-    pub file: Option<PathBuf>,
+    pub file: Option<DataFiles>,
     /// Train, validation, test fractions of the base structures (paper: 0.8/0.1/0.1 for QM9,
     /// 0.6/0.2/0.2 for crystal growth).
     pub split: [f64; 3],
@@ -21,6 +22,25 @@ pub struct DataConfig {
     pub test: Option<PathBuf>,
     /// Use only the first N frames of each file (quick runs); absent: all.
     pub limit: Option<usize>,
+}
+
+/// `file = "a.extxyz"` or `file = ["a.extxyz", "b.extxyz"]`: the frames of a list are taken
+/// as one set, in order, so that a split keeps each base structure's frames together across
+/// the files (the scans of a molecule in one, its normal-mode samples in another).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum DataFiles {
+    One(PathBuf),
+    Several(Vec<PathBuf>),
+}
+
+impl DataFiles {
+    pub fn paths(&self) -> &[PathBuf] {
+        match self {
+            DataFiles::One(path) => std::slice::from_ref(path),
+            DataFiles::Several(paths) => paths,
+        }
+    }
 }
 
 impl Default for DataConfig {
@@ -43,6 +63,10 @@ pub struct TrainConfig {
     /// Folder for the learning curve and checkpoints.
     pub output: PathBuf,
     pub max_epochs: usize,
+    /// Stop after the first epoch that ends past this many minutes of training (summed over
+    /// the sittings of a resumed run); absent: no time limit. Recipes that must end in a
+    /// budget set it.
+    pub max_minutes: Option<f64>,
     /// Structures per batch (paper: 20, 5 for crystal growth).
     pub batch_size: usize,
     /// Adam's learning rate (paper: 1e-4).
@@ -92,6 +116,7 @@ impl Default for TrainConfig {
         TrainConfig {
             output: PathBuf::from("runs/model"),
             max_epochs: 360,
+            max_minutes: None,
             batch_size: 20,
             learning_rate: 1e-4,
             lr_decay: 0.6,
@@ -138,6 +163,9 @@ impl RunConfig {
 
     pub fn validate(&self) -> Result<()> {
         let d = &self.data;
+        if d.file.as_ref().is_some_and(|f| f.paths().is_empty()) {
+            bail!("data.file is an empty list: name at least one data file");
+        }
         match (&d.file, &d.train) {
             (Some(_), None) => {
                 if d.split.iter().any(|f| f.is_nan() || *f < 0.0) || d.split[0] <= 0.0 || d.split[1] <= 0.0 {
@@ -172,6 +200,9 @@ impl RunConfig {
                 "train.learning_rate = {}: it must be a finite positive number",
                 t.learning_rate
             );
+        }
+        if t.max_minutes.is_some_and(|m| !(m.is_finite() && m > 0.0)) {
+            bail!("train.max_minutes must be a finite positive number of minutes (leave it out for no limit)");
         }
         if !(t.lr_decay > 0.0 && t.lr_decay <= 1.0) {
             bail!("train.lr_decay = {}: it must be in (0, 1]", t.lr_decay);
@@ -269,6 +300,9 @@ mod tests {
             assert!(format!("{error:#}").contains(key), "{bad}: {error:#}");
         }
         let no_data = RunConfig::load(&path, &["data.file=[]".into()]).unwrap_err();
-        assert!(!format!("{no_data:#}").is_empty());
+        assert!(format!("{no_data:#}").contains("data.file"), "{no_data:#}");
+        let several = RunConfig::load(&path, &["data.file=[\"a.extxyz\", \"b.extxyz\"]".into()]).unwrap();
+        let paths = several.data.file.as_ref().map(DataFiles::paths).unwrap_or_default();
+        assert_eq!(paths, [PathBuf::from("a.extxyz"), PathBuf::from("b.extxyz")]);
     }
 }

@@ -98,12 +98,26 @@ pub fn load_splits(config: &RunConfig) -> Result<Splits> {
         bar.finish_and_clear();
         Ok((frames, samples))
     };
-    if let Some(file) = &config.data.file {
-        let (frames, samples) = read(file)?;
+    if let Some(files) = &config.data.file {
+        // Several files are one set: frames are counted through them in order.
+        let (mut frames, mut samples) = (Vec::new(), Vec::new());
+        for path in files.paths() {
+            let (more_frames, more_samples) = read(path)?;
+            let offset = frames.len();
+            samples.extend(more_samples.into_iter().map(|s| Sample {
+                frame: s.frame + offset,
+                ..s
+            }));
+            frames.extend(more_frames);
+        }
         let groups: Vec<String> = samples.iter().map(|s| s.group.clone()).collect();
         let split = split_by_group(&groups, config.data.split, config.train.seed).context("data.split")?;
         let pick = |indices: &[usize]| indices.iter().map(|&i| samples[i].clone()).collect::<Vec<_>>();
-        let source = file.display().to_string();
+        let names: Vec<String> = files.paths().iter().map(|p| p.display().to_string()).collect();
+        let source = match names.len() {
+            1 => names.join(""),
+            _ => format!("{} (frames counted through the files in this order)", names.join(", ")),
+        };
         Ok(Splits {
             train: pick(&split.train),
             validation: pick(&split.validation),
@@ -655,7 +669,9 @@ pub fn train_as(config: &RunConfig, start: Start) -> Result<TrainOutcome> {
             .map(|v| v.numel())
             .sum::<usize>()
     ));
-    while state.epoch < t.max_epochs && state.epochs_since_best < t.early_stop {
+    let minutes_trained = |state: &RunState| state.curve.iter().map(|row| row.seconds).sum::<f64>() / 60.0;
+    let out_of_time = |state: &RunState| t.max_minutes.is_some_and(|limit| minutes_trained(state) >= limit);
+    while state.epoch < t.max_epochs && state.epochs_since_best < t.early_stop && !out_of_time(&state) {
         let epoch = state.epoch + 1;
         let started = Instant::now();
         let mut order: Vec<usize> = (0..splits.train.len()).collect();
@@ -772,6 +788,12 @@ pub fn train_as(config: &RunConfig, start: Start) -> Result<TrainOutcome> {
     }
     let stopped = if state.epochs_since_best >= t.early_stop {
         format!("no validation improvement for {} epochs", t.early_stop)
+    } else if out_of_time(&state) {
+        format!(
+            "reached train.max_minutes = {} ({:.1} minutes trained)",
+            t.max_minutes.unwrap_or_default(),
+            minutes_trained(&state)
+        )
     } else {
         format!("reached train.max_epochs = {}", t.max_epochs)
     };
@@ -826,6 +848,7 @@ fn resume_from(
     // (which change no result beyond rounding). Its folder and data files may have moved: the
     // output is where it is now, and the data are compared by content below.
     saved.train.max_epochs = run.train.max_epochs;
+    saved.train.max_minutes = run.train.max_minutes;
     saved.train.threads = run.train.threads;
     saved.train.device.clone_from(&run.train.device);
     saved.train.output.clone_from(&run.train.output);

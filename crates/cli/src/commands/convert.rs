@@ -1,4 +1,4 @@
-//! `minima convert --from qm9 SRC -o out.extxyz [--first N]` (each molecule marked
+//! `minima convert --from qm9 SRC -o out.extxyz [--first N] [--every K]` (each molecule marked
 //! `equilibrium=T`), and `--from extxyz` to rewrite
 //! any extxyz (ASE's or another program's) in minima's canonical layout.
 
@@ -31,6 +31,9 @@ pub struct Args {
     /// QM9: only molecules with index ≤ N (QM9's "first N molecules"); extxyz: the first N frames.
     #[arg(long)]
     first: Option<u32>,
+    /// Keep every K-th of those (the 1st, the (K+1)-th, …): a subset spread over the file.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    every: u64,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -44,13 +47,16 @@ pub fn run(args: Args) -> Result<()> {
                     .info
                     .insert(minima_data::sampling::EQUILIBRIUM.into(), Value::Bool(true));
             }
+            let frames: Vec<Atoms> = frames.into_iter().step_by(args.every as usize).collect();
             let bar = super::progress(frames.len() as u64, "writing");
             write(&args.output, frames.into_iter().map(Ok), &bar)?
         }
         // Streams: a file of any size converts in the memory of one frame.
         Format::Extxyz => {
             let limit = args.first.map_or(usize::MAX, |n| n as usize);
-            let frames = extxyz::ExtxyzReader::open(&args.source)?.take(limit);
+            let frames = extxyz::ExtxyzReader::open(&args.source)?
+                .take(limit)
+                .step_by(args.every as usize);
             write(&args.output, frames, &indicatif::ProgressBar::new_spinner())?
         }
     };

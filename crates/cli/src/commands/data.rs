@@ -21,7 +21,8 @@ use serde_json::json;
 pub enum Data {
     /// Augmented QM9: the first N molecules, each at K isotropic scales about its centroid.
     Qm9Scan {
-        /// QM9 in its original layout (directory, .tar or .tar.bz2).
+        /// QM9 in its original layout (directory, .tar or .tar.bz2), or molecules in extxyz
+        /// (e.g. a subset from `minima convert --every`).
         #[arg(long, default_value = "../shared/data/qm9/qm9_first10k.tar.bz2")]
         qm9: PathBuf,
         /// How many molecules, in QM9 index order (the paper: 10,000).
@@ -175,7 +176,7 @@ pub fn run(data: Data) -> Result<()> {
             with_equilibrium,
             output,
         } => {
-            let mut all = minima_io::qm9::read(&qm9, Default::default())?;
+            let mut all = minima_data::read_frames(&qm9)?;
             all.sort_by_key(|a| a.info.get("qm9_index").and_then(|v| v.as_i64()));
             if all.len() < molecules {
                 eprintln!(
