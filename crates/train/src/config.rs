@@ -73,6 +73,11 @@ pub struct TrainConfig {
     pub learning_rate: f64,
     /// Learning-rate factor on a validation plateau (paper: 0.6).
     pub lr_decay: f64,
+    /// With `max_minutes`: the rate decays exponentially from `learning_rate` to this over the
+    /// time budget (set after each epoch from the minutes trained), in place of the decay on a
+    /// plateau: a run cut by time then ends at a small rate, where a plateau schedule may not
+    /// have decayed at all. Absent: decay on a plateau.
+    pub lr_final: Option<f64>,
     /// Epochs without validation improvement before the rate decays (not in the paper;
     /// PyTorch's `ReduceLROnPlateau` default).
     pub lr_patience: usize,
@@ -117,6 +122,7 @@ impl Default for TrainConfig {
             output: PathBuf::from("runs/model"),
             max_epochs: 360,
             max_minutes: None,
+            lr_final: None,
             batch_size: 20,
             learning_rate: 1e-4,
             lr_decay: 0.6,
@@ -203,6 +209,17 @@ impl RunConfig {
         }
         if t.max_minutes.is_some_and(|m| !(m.is_finite() && m > 0.0)) {
             bail!("train.max_minutes must be a finite positive number of minutes (leave it out for no limit)");
+        }
+        if let Some(rate) = t.lr_final {
+            if t.max_minutes.is_none() {
+                bail!("train.lr_final decays the rate over train.max_minutes: set that too");
+            }
+            if !(rate > 0.0 && rate <= t.learning_rate) {
+                bail!(
+                    "train.lr_final = {rate}: it must be positive and at most train.learning_rate ({})",
+                    t.learning_rate
+                );
+            }
         }
         if !(t.lr_decay > 0.0 && t.lr_decay <= 1.0) {
             bail!("train.lr_decay = {}: it must be in (0, 1]", t.lr_decay);
@@ -294,6 +311,9 @@ mod tests {
             "train.bound_noise=0",
             "train.bound_weight=-1",
             "train.pair_equilibrium_weight=-1",
+            "train.max_minutes=0",
+            "train.max_minutes=-1",
+            "train.lr_final=1e-5",
         ] {
             let error = RunConfig::load(&path, &[bad.into()]).unwrap_err();
             let key = bad.split('=').next().unwrap();

@@ -759,10 +759,14 @@ pub fn train_as(config: &RunConfig, start: Start) -> Result<TrainOutcome> {
         } else {
             state.epochs_since_best += 1;
             state.epochs_since_decay += 1;
-            if state.epochs_since_decay > t.lr_patience {
+            if t.lr_final.is_none() && state.epochs_since_decay > t.lr_patience {
                 adam.learning_rate *= t.lr_decay;
                 state.epochs_since_decay = 0;
             }
+        }
+        if let (Some(final_rate), Some(limit)) = (t.lr_final, t.max_minutes) {
+            let progress = (minutes_trained(&state) / limit).min(1.0);
+            adam.learning_rate = t.learning_rate * (final_rate / t.learning_rate).powf(progress);
         }
         let physics = [
             ("mask", t.mask_weight, 4),

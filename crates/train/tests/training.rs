@@ -208,3 +208,35 @@ fn bad_configurations_and_data_are_clear_errors() {
     let error = minima_train::train(&config, true).unwrap_err();
     assert!(format!("{error:#}").contains("--resume"), "{error:#}");
 }
+
+#[test]
+fn a_time_budget_stops_the_run_and_its_schedule_decays_the_rate_over_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = qm9_ten(dir.path());
+    let out = dir.path().join("timed");
+    let mut config = overfit_config(&data, &out, ModelKind::Mpnn);
+    config.model.aux.scale = false;
+    config.train.max_epochs = 100_000;
+    config.train.early_stop = 100_000;
+    // A budget of about two epochs of this tiny set, measured from the first one.
+    config.train.max_minutes = Some(1e-9);
+    let outcome = minima_train::train(&config, false).unwrap();
+    assert_eq!(outcome.epochs, 1, "{}", outcome.stopped);
+    assert!(outcome.stopped.contains("train.max_minutes"), "{}", outcome.stopped);
+
+    let out = dir.path().join("scheduled");
+    config.train.output = out.clone();
+    let first_epoch_minutes = curve(&dir.path().join("timed")).column("seconds")[0] / 60.0;
+    config.train.max_minutes = Some(first_epoch_minutes * 6.0);
+    config.train.lr_final = Some(config.train.learning_rate / 100.0);
+    let outcome = minima_train::train(&config, false).unwrap();
+    assert!(outcome.stopped.contains("train.max_minutes"), "{}", outcome.stopped);
+    let rates = curve(&out).column("learning_rate");
+    // The rate each epoch trained with falls from the first and ends between the two ends.
+    assert_eq!(rates[0], config.train.learning_rate);
+    assert!(rates.windows(2).all(|w| w[1] <= w[0]), "{rates:?}");
+    assert!(
+        rates.len() >= 2 && rates.last().unwrap() < &config.train.learning_rate,
+        "{rates:?}"
+    );
+}
