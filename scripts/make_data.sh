@@ -14,6 +14,9 @@
 #                                  about them (6 at 300 K, 4 at 1000 K; molecules whose xtb
 #                                  Hessian fails are listed in .failed and left out), and their
 #                                  scans (0.90-1.50) rattled by σ 0.1 Å; all labelled with xtb.
+#   scripts/make_data.sh --spread  the same for every 17th molecule of QM9 1..9000 (514, of
+#                                  every size), with their scans, into
+#                                  data/qm9_xtb_spread.extxyz.bz2 (~15 min on 2 cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v xtb >/dev/null || { echo "error: xtb is needed (apt-get install xtb)" >&2; exit 1; }
@@ -32,24 +35,42 @@ label() { # calculator, raw file, labelled name (compressed into data/)
   "$minima" convert --from extxyz "$work/$3.extxyz" -o "data/$3.extxyz.bz2"
 }
 
-if [[ "${1:-}" == "--near-minima" ]]; then
-  "$minima" data qm9-scan --qm9 "$qm9" --molecules 500 --scales 1:1:1 -o "$work/qm9_500.extxyz"
-  "$minima" data relaxed --reference xtb --optimizer lbfgs --jobs 2 -i "$work/qm9_500.extxyz" \
-    -o "$work/qm9_minima.extxyz" || [[ -e "$work/qm9_minima.extxyz.done" ]]
-  "$minima" data rattle -i "$work/qm9_minima.extxyz" -o "$work/minima_rattled.extxyz" --amplitudes 0.02,0.05,0.1 --seed 2
+# Near-minimum data of the molecules in $1 (extxyz) into data/$2.extxyz.bz2, in $work/$2/:
+# xtb minima, the minima rattled, normal-mode samples about them, the scans rattled; with
+# $3 = with-scans the scans themselves too.
+near_minima() {
+  local w="$work/$2"
+  mkdir -p "$w"
+  "$minima" data relaxed --reference xtb --optimizer lbfgs --jobs 2 -i "$1" -o "$w/minima.extxyz" ||
+    [[ -e "$w/minima.extxyz.done" ]]
+  "$minima" data rattle -i "$w/minima.extxyz" -o "$w/minima_rattled.extxyz" --amplitudes 0.02,0.05,0.1 --seed 2
   # Normal-mode sampling exits non-zero when some Hessians failed; their samples are left out.
   for t in 300:6:0 1000:4:1; do
     IFS=: read -r kelvin samples seed <<<"$t"
-    "$minima" data normal-modes --reference xtb -i "$work/qm9_minima.extxyz" -o "$work/nm$kelvin.extxyz" \
-      --temperature "$kelvin" --samples "$samples" --seed "$seed" || [[ -s "$work/nm$kelvin.extxyz" ]]
+    "$minima" data normal-modes --reference xtb -i "$w/minima.extxyz" -o "$w/nm$kelvin.extxyz" \
+      --temperature "$kelvin" --samples "$samples" --seed "$seed" || [[ -s "$w/nm$kelvin.extxyz" ]]
   done
-  "$minima" data qm9-scan --qm9 "$qm9" --molecules 500 -o "$work/scan500.extxyz"
-  "$minima" data rattle -i "$work/scan500.extxyz" -o "$work/scan_rattled.extxyz" --amplitudes 0.1 --seed 3
-  for set in minima_rattled nm300 nm1000 scan_rattled; do
-    label_only xtb "$work/$set.extxyz" "${set}_xtb"
+  "$minima" data qm9-scan --qm9 "$1" --molecules 100000 -o "$w/scan.extxyz"
+  "$minima" data rattle -i "$w/scan.extxyz" -o "$w/scan_rattled.extxyz" --amplitudes 0.1 --seed 3
+  local sets=(minima_rattled scan_rattled nm300 nm1000)
+  [[ "$3" == with-scans ]] && sets=(minima_rattled scan scan_rattled nm300 nm1000)
+  local labelled=("$w/minima.extxyz")
+  for set in "${sets[@]}"; do
+    label_only xtb "$w/$set.extxyz" "$2/${set}_xtb"
+    labelled+=("$w/${set}_xtb.extxyz")
   done
-  cat "$work/qm9_minima.extxyz" "$work"/{minima_rattled,scan_rattled,nm300,nm1000}_xtb.extxyz >"$work/near_minima.extxyz"
-  "$minima" convert --from extxyz "$work/near_minima.extxyz" -o data/qm9_xtb_near_minima.extxyz.bz2
+  cat "${labelled[@]}" >"$w/all.extxyz"
+  "$minima" convert --from extxyz "$w/all.extxyz" -o "data/$2.extxyz.bz2"
+}
+
+if [[ "${1:-}" == "--near-minima" ]]; then
+  "$minima" data qm9-scan --qm9 "$qm9" --molecules 500 --scales 1:1:1 -o "$work/qm9_first500.extxyz"
+  near_minima "$work/qm9_first500.extxyz" qm9_xtb_near_minima without-scans
+  exit 0
+fi
+if [[ "${1:-}" == "--spread" ]]; then
+  "$minima" convert --from qm9 "$qm9" --first 9000 --every 17 -o "$work/qm9_spread.extxyz"
+  near_minima "$work/qm9_spread.extxyz" qm9_xtb_spread with-scans
   exit 0
 fi
 
