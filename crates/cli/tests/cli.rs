@@ -55,6 +55,43 @@ fn convert_info_and_bonds_on_qm9() {
 }
 
 #[test]
+fn convert_selects_by_index_and_stride() {
+    let dir = tempfile::tempdir().unwrap();
+    let indices = |extra: &[&str], source: &str, format: &str| -> Vec<i64> {
+        let out = dir.path().join("subset.extxyz");
+        let mut args = vec!["convert", "--from", format, source, "-o", out.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let result = run(&args);
+        assert!(result.status.success(), "{}", text(&result.stderr));
+        std::fs::read_to_string(&out)
+            .unwrap()
+            .split_whitespace()
+            .filter_map(|w| w.strip_prefix("qm9_index=").map(|i| i.parse().unwrap()))
+            .collect()
+    };
+    let archive = qm9_archive();
+    let qm9 = archive.to_str().unwrap();
+    // QM9 indices from 1: after 20 and up to 40, every 7th.
+    assert_eq!(
+        indices(&["--first", "40", "--after", "20", "--every", "7"], qm9, "qm9"),
+        [21, 28, 35]
+    );
+    // extxyz counts frames: the 30 molecules' frames 2, 5, 8 after the first two.
+    let all = convert_first(dir.path(), "30");
+    let frames = indices(
+        &["--after", "2", "--every", "3", "--first", "11"],
+        all.to_str().unwrap(),
+        "extxyz",
+    );
+    assert_eq!(frames, [3, 6, 9]);
+    assert!(
+        !run(&["convert", "--from", "qm9", qm9, "-o", "x.extxyz", "--every", "0"])
+            .status
+            .success()
+    );
+}
+
+#[test]
 fn a_closed_pipe_ends_output_quietly() {
     use std::io::Read;
     use std::process::Stdio;

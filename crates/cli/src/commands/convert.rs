@@ -1,4 +1,4 @@
-//! `minima convert --from qm9 SRC -o out.extxyz [--first N] [--every K]` (each molecule marked
+//! `minima convert --from qm9 SRC -o out.extxyz [--first N] [--after N] [--every K]` (each molecule marked
 //! `equilibrium=T`), and `--from extxyz` to rewrite
 //! any extxyz (ASE's or another program's) in minima's canonical layout.
 
@@ -31,6 +31,10 @@ pub struct Args {
     /// QM9: only molecules with index ≤ N (QM9's "first N molecules"); extxyz: the first N frames.
     #[arg(long)]
     first: Option<u32>,
+    /// QM9: only molecules with index > N (e.g. 9000: molecules no shipped data set holds);
+    /// extxyz: all but the first N frames.
+    #[arg(long, default_value_t = 0)]
+    after: u32,
     /// Keep every K-th of those (the 1st, the (K+1)-th, …): a subset spread over the file.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     every: u64,
@@ -47,7 +51,11 @@ pub fn run(args: Args) -> Result<()> {
                     .info
                     .insert(minima_data::sampling::EQUILIBRIUM.into(), Value::Bool(true));
             }
-            let frames: Vec<Atoms> = frames.into_iter().step_by(args.every as usize).collect();
+            let frames: Vec<Atoms> = frames
+                .into_iter()
+                .filter(|a| a.info.get("qm9_index").and_then(|v| v.as_i64()) > Some(args.after.into()))
+                .step_by(args.every as usize)
+                .collect();
             let bar = super::progress(frames.len() as u64, "writing");
             write(&args.output, frames.into_iter().map(Ok), &bar)?
         }
@@ -56,6 +64,7 @@ pub fn run(args: Args) -> Result<()> {
             let limit = args.first.map_or(usize::MAX, |n| n as usize);
             let frames = extxyz::ExtxyzReader::open(&args.source)?
                 .take(limit)
+                .skip(args.after as usize)
                 .step_by(args.every as usize);
             write(&args.output, frames, &indicatif::ProgressBar::new_spinner())?
         }
