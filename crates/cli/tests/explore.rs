@@ -271,3 +271,99 @@ fn bad_input_to_explore_gets_one_clear_error() {
         assert!(first.contains(expected), "minima {args:?}: {error}");
     }
 }
+
+#[test]
+fn bench_minima_finds_the_references_own_minima_and_reuses_them() {
+    let dir = tempfile::tempdir().unwrap();
+    // Grown clusters sit on fcc sites, far from EMT's minima: relax them first, so that each
+    // start lies in its minimum's basin. (Not the 16-atom one of seed 0: relaxed, it stops on
+    // a flat ridge that a 0.05 Å rattle leaves for a minimum 0.76 eV lower, 0.47 Å away, as
+    // ASE's EMT and FIRE with a numpy Kabsch find too.)
+    let grown = dir.path().join("grown.extxyz");
+    minima(&[
+        "data",
+        "growth",
+        "--elements",
+        "Cu",
+        "--seeds",
+        "3",
+        "--max-size",
+        "15",
+        "-o",
+        path(&grown),
+    ]);
+    let clusters = dir.path().join("clusters.extxyz");
+    minima(&[
+        "data",
+        "relaxed",
+        "--reference",
+        "emt",
+        "--fmax",
+        "0.001",
+        "-i",
+        path(&grown),
+        "-o",
+        path(&clusters),
+    ]);
+    let stem = dir.path().join("emt");
+    let args = |extra: &[&str]| -> Vec<String> {
+        let mut a: Vec<String> = [
+            "bench-minima",
+            "--reference",
+            "emt",
+            "--reference-rows",
+            "-i",
+            path(&clusters),
+            "--molecules",
+            "3",
+            "--starts",
+            "rattle:0.05,scale:0.95",
+            "--fmax",
+            "0.005",
+            "-o",
+            path(&stem),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    let run_with = |extra: &[&str]| {
+        let a = args(extra);
+        minima(&a.iter().map(String::as_str).collect::<Vec<_>>());
+        serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(stem.with_extension("json")).unwrap())
+            .unwrap()
+    };
+    let report = run_with(&[]);
+    let rows = report["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{report:#}");
+    for row in rows {
+        // EMT relaxing its own starts: nothing blows up, everything converges, and a 0.05 Å
+        // rattle or a 5 % compression comes back to the minimum it left.
+        assert_eq!(row["relaxations"], 3, "{row}");
+        assert_eq!(row["blown_up"], 0, "{row}");
+        assert_eq!(row["converged"], 3, "{row}");
+        assert!(row["delta_p"]["max"].as_f64().unwrap() < 0.02, "{row}");
+    }
+    assert_eq!(
+        extxyz::read_all(&stem.with_extension("minima.extxyz")).unwrap().len(),
+        3
+    );
+    assert_eq!(
+        extxyz::read_all(&stem.with_extension("starts.extxyz")).unwrap().len(),
+        6
+    );
+
+    // The minima written are the targets of a second run, which then needs no relaxation of
+    // the reference: its rows are the same.
+    let minima_file = dir.path().join("minima.extxyz");
+    std::fs::copy(stem.with_extension("minima.extxyz"), &minima_file).unwrap();
+    let again = run_with(&["--minima", path(&minima_file)]);
+    assert_eq!(again["rows"], report["rows"]);
+    let fewer = dir.path().join("fewer.extxyz");
+    extxyz::write_all(&fewer, &extxyz::read_all(&minima_file).unwrap()[..2]).unwrap();
+    let a = args(&["--minima", path(&fewer)]);
+    let error = minima_error(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(error.contains("2 minima for the 3 structures"), "{error}");
+}
