@@ -184,7 +184,7 @@ fn emt_minima_converge_record_failures_and_sample_normal_modes() {
         cu(vec![[0.0; 3], [2.6, 0.0, 0.0], [1.2, 2.1, 0.3]]),
         cu(vec![[0.0; 3], [2.5, 0.0, 0.1], [1.3, 2.2, 0.0], [1.25, 0.7, 2.1]]),
     ];
-    // A recorded scale becomes 1: the minimum is its own equilibrium geometry.
+    // A recorded scale becomes base_scale: the minimum lies on no scan line.
     frames[0].info.insert("scale".into(), Value::Float(1.3));
     // EMT has no parameters for Fe: that frame must fail, not get a label.
     frames.push(Atoms::new(vec![26, 29], vec![[0.0; 3], [0.0, 0.0, 2.4]]).unwrap());
@@ -197,7 +197,8 @@ fn emt_minima_converge_record_failures_and_sample_normal_modes() {
     assert!(failed.starts_with("3\tEMT has no parameters for Fe\t"), "{failed}");
     let minima_frames = extxyz::read_all(&relaxed).unwrap();
     assert_eq!(minima_frames.len(), 3);
-    assert_eq!(minima_frames[0].scale(), Some(1.0));
+    assert_eq!(minima_frames[0].scale(), None);
+    assert_eq!(minima_frames[0].info["base_scale"], Value::Float(1.3));
     for atoms in &minima_frames {
         assert_eq!(flag(atoms), Some(&Value::Bool(true)));
         assert!(largest_force(atoms) < 0.01);

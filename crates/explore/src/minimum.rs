@@ -13,7 +13,9 @@ use crate::ExploreError;
 /// A [`FrameJob`] that relaxes each frame with the reference and keeps it only at a minimum:
 /// the relaxed geometry with the reference's energy and forces, `equilibrium=T`,
 /// `relax_steps`, `relax_fmax` (the criterion met, eV/Å) and `relax_optimizer`; a recorded
-/// `scale` becomes 1 (the frame is now its own equilibrium geometry). A relaxation that stops
+/// `scale` becomes `base_scale`, as on displaced frames: the minimum lies on no scan line, and
+/// a `scale` would put it into its base's scan (where a second point at scale 1 of another
+/// geometry breaks the curve and its DSC). A relaxation that stops
 /// for any other reason than convergence is a failure of the frame with that reason.
 pub struct RelaxToMinimum<'a> {
     pub calculator: &'a dyn Calculator,
@@ -40,8 +42,8 @@ impl FrameJob for RelaxToMinimum<'_> {
             )));
         }
         let mut out = with_labels(&relaxation.atoms, &relaxation.labels, self.calculator.name())?;
-        if out.info.contains_key(keys::SCALE) {
-            out.info.insert(keys::SCALE.into(), Value::Float(1.0));
+        if let Some(scale) = out.info.shift_remove(keys::SCALE) {
+            out.info.insert("base_scale".into(), scale);
         }
         out.info
             .insert(minima_data::sampling::EQUILIBRIUM.into(), Value::Bool(true));

@@ -175,7 +175,8 @@ pub struct Dsc {
     /// Scans left out because the model's curve has no minimum inside the scanned range (its
     /// lowest point is an end of the scan): counted, never averaged as if the edge were one.
     pub without_predicted_minimum: usize,
-    /// Scans left out because the reference curve has none.
+    /// Scans left out because the reference curve has none, or because two frames of
+    /// different reference energies share a scale (two scans under one base structure).
     pub without_reference_minimum: usize,
 }
 
@@ -297,8 +298,18 @@ fn dsc(samples: &[Sample], predicted: &[Predicted]) -> Option<Dsc> {
     }
     let (mut in_scale, mut in_angstrom) = (Vec::new(), Vec::new());
     let (mut without_predicted, mut without_reference) = (0, 0);
-    for points in groups.values_mut().filter(|p| p.len() >= 3) {
+    for points in groups.values_mut() {
+        // A frame that two data sets both hold is one point of its scan, not two.
         points.sort_by(|a, b| a.0.total_cmp(&b.0));
+        points.dedup_by(|later, kept| later.0 == kept.0 && later.2 == kept.2);
+        if points.windows(2).any(|w| w[0].0 == w[1].0) {
+            // Two geometries at one scale are two scans under one base: no curve to read.
+            without_reference += 1;
+            continue;
+        }
+        if points.len() < 3 {
+            continue;
+        }
         let scales: Vec<f64> = points.iter().map(|p| p.0).collect();
         let predicted: Vec<f64> = points.iter().map(|p| p.1).collect();
         let reference: Vec<f64> = points.iter().map(|p| p.2).collect();
@@ -319,7 +330,7 @@ fn dsc(samples: &[Sample], predicted: &[Predicted]) -> Option<Dsc> {
     // A model curve without a minimum inside the range is a result too (counted); a mean over
     // no scan is not, so it is absent then.
     let mean = |values: &[f64]| (!values.is_empty()).then(|| MeanStd::of(values));
-    (in_scale.len() + without_predicted > 0).then(|| Dsc {
+    (in_scale.len() + without_predicted + without_reference > 0).then(|| Dsc {
         structures: in_scale.len(),
         scale: mean(&in_scale),
         angstrom: mean(&in_angstrom),
@@ -426,5 +437,24 @@ mod tests {
         let falling = dsc_of_third_scan(&samples, &predicted);
         assert_eq!((falling.structures, falling.without_predicted_minimum), (0, 1));
         assert!(falling.scale.is_none() && falling.angstrom.is_none());
+
+        // The first scan held twice (two data sets with the same frames) is still one scan.
+        let (mut twice, mut twice_predicted) = (samples[..6].to_vec(), predicted[..6].to_vec());
+        twice.extend_from_slice(&samples[..6]);
+        twice_predicted.extend_from_slice(&predicted[..6]);
+        let once = super::dsc(&samples[..6], &predicted[..6]).unwrap();
+        let doubled = super::dsc(&twice, &twice_predicted).unwrap();
+        assert_eq!(doubled.structures, 1);
+        assert_eq!(doubled.scale.unwrap().mean, once.scale.unwrap().mean);
+        // A second geometry at one of its scales (another energy) makes no curve: counted.
+        let mut other = samples[2].clone();
+        other.energy = Some(other.energy.unwrap() + 1.0);
+        let mut mixed = samples[..6].to_vec();
+        mixed.push(other);
+        let mut mixed_predicted = predicted[..6].to_vec();
+        mixed_predicted.push(predicted[2].clone());
+        let mixed = super::dsc(&mixed, &mixed_predicted).unwrap_or_else(|| panic!("a report counting the scan"));
+        assert_eq!((mixed.structures, mixed.without_reference_minimum), (0, 1));
+        assert!(mixed.scale.is_none());
     }
 }
