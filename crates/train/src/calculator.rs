@@ -29,11 +29,17 @@ impl ModelCalculator {
         }
     }
 
-    /// Loads a checkpoint (its `.toml` beside it), named after its run folder.
+    /// Loads a checkpoint (its `.toml` beside it), named after its run folder when it is a
+    /// run's `best` or `last`, else after its file (`models/molecules.safetensors`: molecules).
     pub fn load(path: &Path, device: Device) -> Result<ModelCalculator, minima_model::ModelError> {
         let potential = Potential::load(path, device)?;
+        let stem = path.file_stem().and_then(|n| n.to_str());
         let run = path.parent().and_then(Path::file_name).and_then(|n| n.to_str());
-        Ok(ModelCalculator::new(potential, run.unwrap_or("model")))
+        let name = match stem {
+            Some("best" | "last") | None => run,
+            other => other,
+        };
+        Ok(ModelCalculator::new(potential, name.unwrap_or("model")))
     }
 }
 
