@@ -366,4 +366,19 @@ fn bench_minima_finds_the_references_own_minima_and_reuses_them() {
     let a = args(&["--minima", path(&fewer)]);
     let error = minima_error(&a.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(error.contains("2 minima for the 3 structures"), "{error}");
+    // A periodic crystal has no minimum of this kind: refused by name, nothing else lost.
+    let crystal = copper_crystal(dir.path());
+    let error = minima_error(&[
+        "bench-minima",
+        "--reference",
+        "emt",
+        "--reference-rows",
+        "-i",
+        path(&crystal),
+        "-o",
+        path(&stem),
+    ]);
+    assert!(error.contains("1 of 1 frames failed"), "{error}");
+    let failed = std::fs::read_to_string(stem.with_extension("failed")).unwrap();
+    assert!(failed.contains("periodic structures are not taken"), "{failed}");
 }

@@ -102,7 +102,14 @@ fn qm9_frames_are_minima_and_scans_can_include_scale_one() {
     let ones: Vec<&Atoms> = with_one.iter().filter(|a| a.scale() == Some(1.0)).collect();
     assert_eq!(ones.len(), 2);
     // The scale-1 frame is QM9's geometry itself (scaled by 1 about its centroid: to rounding).
-    let originals = minima_io::qm9::read(&qm9_archive(), minima_io::qm9::Selection { max_index: Some(2) }).unwrap();
+    let originals = minima_io::qm9::read(
+        &qm9_archive(),
+        minima_io::qm9::Selection {
+            max_index: Some(2),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     for (a, b) in ones[0].positions().iter().zip(originals[0].positions()) {
         assert!((0..3).all(|k| (a[k] - b[k]).abs() < 1e-12), "{a:?} {b:?}");
     }

@@ -144,7 +144,7 @@ pub fn land(
 ) -> Result<Landing, ExploreError> {
     let at_minimum = calculator.calculate_checked(minimum)?.energy;
     let result = relax(calculator, start, options, |_| {})?;
-    let shortest = shortest_distance(result.atoms.positions());
+    let shortest = result.atoms.closest_pair().map_or(f64::INFINITY, |(_, _, d)| d);
     let delta_e = result.labels.energy - at_minimum;
     let blown_up = matches!(result.stop, Stop::Failed(_)) || shortest < collapse.distance || delta_e < -collapse.energy;
     Ok(Landing {
@@ -198,17 +198,6 @@ pub fn summarize(landings: &[Landing]) -> Vec<Row> {
             }
         })
         .collect()
-}
-
-/// The shortest distance between two atoms (infinite for one atom); open boundaries.
-pub fn shortest_distance(positions: &[Vec3]) -> f64 {
-    let mut shortest = f64::INFINITY;
-    for (i, &a) in positions.iter().enumerate() {
-        for &b in &positions[i + 1..] {
-            shortest = shortest.min(norm(sub(a, b)));
-        }
-    }
-    shortest
 }
 
 /// The mean distance between corresponding atoms of `moved` and `target` after `moved` is

@@ -36,11 +36,13 @@ pub struct Selection {
     /// Only molecules with QM9 index ≤ this (QM9's "first N molecules"; indices QM9 lists as
     /// failed are simply absent, so `Some(10000)` gives the 9,727 files of molecules 1–10000).
     pub max_index: Option<u32>,
+    /// Only molecules with QM9 index > this (0: from the first).
+    pub after: u32,
 }
 
 impl Selection {
     fn admits(&self, index: u32) -> bool {
-        self.max_index.is_none_or(|max| index <= max)
+        index > self.after && self.max_index.is_none_or(|max| index <= max)
     }
 }
 

@@ -22,7 +22,14 @@ fn reads_all_9727_molecules_in_index_order() {
 
 #[test]
 fn first_selects_by_index() {
-    let first = read(&archive(), Selection { max_index: Some(100) }).unwrap();
+    let first = read(
+        &archive(),
+        Selection {
+            max_index: Some(100),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     assert!(first.len() <= 100 && first.len() > 90);
     assert!(first
         .iter()
@@ -31,7 +38,14 @@ fn first_selects_by_index() {
 
 #[test]
 fn reads_a_directory_of_original_files() {
-    let all = read(&archive(), Selection { max_index: Some(3) }).unwrap();
+    let all = read(
+        &archive(),
+        Selection {
+            max_index: Some(3),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let dir = tempfile::tempdir().unwrap();
     for atoms in &all {
         let index = atoms.info["qm9_index"].as_i64().unwrap();

@@ -97,15 +97,15 @@ pub fn run(args: Args) -> Result<()> {
             let minima = chosen
                 .iter()
                 .map(|&frame| {
-                    bar.inc(1);
-                    match frames[frame].pbc().iter().any(|&p| p) {
-                        true => Err(anyhow::anyhow!(
+                    let minimum = if frames[frame].is_periodic() {
+                        Err(anyhow::anyhow!(
                             "periodic structures are not taken (molecules and clusters)"
-                        )),
-                        false => reference_minimum(reference.as_ref(), &frames[frame], &options).map_err(Into::into),
-                    }
-                    .map_err(|e| failures.push(frame, e))
-                    .ok()
+                        ))
+                    } else {
+                        reference_minimum(reference.as_ref(), &frames[frame], &options).map_err(Into::into)
+                    };
+                    bar.inc(1);
+                    minimum.map_err(|e| failures.push(frame, e)).ok()
                 })
                 .collect();
             bar.finish_and_clear();

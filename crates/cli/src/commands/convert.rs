@@ -43,7 +43,11 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     let written = match args.format {
         Format::Qm9 => {
-            let mut frames = qm9::read(&args.source, qm9::Selection { max_index: args.first })?;
+            let selection = qm9::Selection {
+                max_index: args.first,
+                after: args.after,
+            };
+            let mut frames = qm9::read(&args.source, selection)?;
             // QM9's geometries are relaxed with the DFT that gives its energies: minima of the
             // reference that labels them.
             for atoms in &mut frames {
@@ -51,11 +55,7 @@ pub fn run(args: Args) -> Result<()> {
                     .info
                     .insert(minima_data::sampling::EQUILIBRIUM.into(), Value::Bool(true));
             }
-            let frames: Vec<Atoms> = frames
-                .into_iter()
-                .filter(|a| a.info.get("qm9_index").and_then(|v| v.as_i64()) > Some(args.after.into()))
-                .step_by(args.every as usize)
-                .collect();
+            let frames: Vec<Atoms> = frames.into_iter().step_by(args.every as usize).collect();
             let bar = super::progress(frames.len() as u64, "writing");
             write(&args.output, frames.into_iter().map(Ok), &bar)?
         }

@@ -16,7 +16,14 @@ pub fn qm9_archive() -> PathBuf {
 
 /// The first ten QM9 molecules, their U0 as energy.
 pub fn qm9_ten(dir: &Path) -> PathBuf {
-    let frames = minima_io::qm9::read(&qm9_archive(), minima_io::qm9::Selection { max_index: Some(10) }).unwrap();
+    let frames = minima_io::qm9::read(
+        &qm9_archive(),
+        minima_io::qm9::Selection {
+            max_index: Some(10),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     assert_eq!(frames.len(), 10);
     let path = dir.join("qm9_ten.extxyz");
     minima_io::extxyz::write_all(&path, &frames).unwrap();
