@@ -22,6 +22,7 @@ PyPI's schnetpack, torch, ase). It
 import argparse
 import json
 import math
+import os
 import random
 import time
 from collections import defaultdict
@@ -33,7 +34,6 @@ from ase.io import read
 from ase.optimize import FIRE
 
 import schnetpack as spk
-import schnetpack.properties as props
 import schnetpack.transform as trn
 
 
@@ -204,8 +204,6 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", required=True, help="folder for the report and the model")
     args = parser.parse_args()
-
-    import os
 
     os.makedirs(args.out, exist_ok=True)
     torch.set_num_threads(1)

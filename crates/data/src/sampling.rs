@@ -74,6 +74,15 @@ pub fn sample_seed(seed: u64, frame: usize, sample: usize, draw: usize) -> u64 {
     x >> 1
 }
 
+/// Marks a frame moved off its scan line: a recorded `scale` no longer describes its geometry
+/// and becomes `base_scale`, so that the frame joins no scan (whose curve and DSC a second
+/// geometry at one scale would break) but keeps where it came from.
+pub fn off_the_scan(atoms: &mut Atoms) {
+    if let Some(scale) = atoms.info.shift_remove(keys::SCALE) {
+        atoms.info.insert("base_scale".into(), scale);
+    }
+}
+
 /// A displaced copy of `base` (frame `frame` of `source`) at `positions`: the labels and the
 /// marks of earlier labelling removed, `equilibrium=F`, and `base_frame` recording the frame
 /// it was made from. The provenance `base` carries (`qm9_index`, `element`, …) is kept so that
@@ -97,9 +106,7 @@ pub fn displaced(base: &Atoms, positions: Vec<Vec3>, source: &str, frame: usize)
     for array in [keys::FORCES, "energies"] {
         out.remove_array(array);
     }
-    if let Some(scale) = out.info.shift_remove(keys::SCALE) {
-        out.info.insert("base_scale".into(), scale);
-    }
+    off_the_scan(&mut out);
     if group_key(base, frame).starts_with("frame:") {
         out.info
             .insert("base_id".into(), Value::Str(format!("{source}#{frame}")));

@@ -3,7 +3,7 @@
 //! data relaxed`), and [`finite_difference_hessian`] gives the Hessian that normal-mode
 //! sampling needs from any calculator.
 
-use minima_atoms::{keys, Atoms, Value};
+use minima_atoms::{Atoms, Value};
 use minima_label::run::{with_labels, FrameJob};
 use minima_label::{CalcError, Calculator};
 
@@ -13,9 +13,8 @@ use crate::ExploreError;
 /// A [`FrameJob`] that relaxes each frame with the reference and keeps it only at a minimum:
 /// the relaxed geometry with the reference's energy and forces, `equilibrium=T`,
 /// `relax_steps`, `relax_fmax` (the criterion met, eV/Å) and `relax_optimizer`; a recorded
-/// `scale` becomes `base_scale`, as on displaced frames: the minimum lies on no scan line, and
-/// a `scale` would put it into its base's scan (where a second point at scale 1 of another
-/// geometry breaks the curve and its DSC). A relaxation that stops
+/// `scale` becomes `base_scale` ([`minima_data::sampling::off_the_scan`]): the minimum lies on
+/// no scan line. A relaxation that stops
 /// for any other reason than convergence is a failure of the frame with that reason.
 pub struct RelaxToMinimum<'a> {
     pub calculator: &'a dyn Calculator,
@@ -42,9 +41,7 @@ impl FrameJob for RelaxToMinimum<'_> {
             )));
         }
         let mut out = with_labels(&relaxation.atoms, &relaxation.labels, self.calculator.name())?;
-        if let Some(scale) = out.info.shift_remove(keys::SCALE) {
-            out.info.insert("base_scale".into(), scale);
-        }
+        minima_data::sampling::off_the_scan(&mut out);
         out.info
             .insert(minima_data::sampling::EQUILIBRIUM.into(), Value::Bool(true));
         out.info
