@@ -3,10 +3,12 @@
 //! Units throughout minima: Å for lengths, eV for energies, eV/Å for forces, amu for masses.
 
 pub mod build;
+pub mod calculator;
 pub mod cell;
 pub mod element;
 pub mod structure;
 
+pub use calculator::{CalcError, Calculator, Labels};
 pub use cell::{Cell, Vec3};
 pub use element::Element;
 pub use structure::{keys, ArrayData, Atoms, PerAtom, Value};

@@ -28,6 +28,10 @@ pub struct GraphBatch {
     pub offset: Tensor,
     /// Bond class of each edge (`minima_data::BondClass` as integer), (edges,) int64.
     pub bond: Tensor,
+    /// A zero strain ε per structure, (structures, 3, 3), requiring grad, when the stress is
+    /// asked for ([`GraphBatch::with_strain`]): every edge vector d becomes d·(1 + sym ε), so
+    /// ∂E/∂ε at ε = 0 is the virial, whatever the architecture does with the vectors.
+    pub strain: Option<Tensor>,
 }
 
 impl GraphBatch {
@@ -61,7 +65,15 @@ impl GraphBatch {
             neighbor: ints(&neighbor),
             offset: floats(&offset),
             bond: ints(&bond),
+            strain: None,
         }
+    }
+
+    /// This batch with a zero strain to differentiate the energy by (for the stress).
+    pub fn with_strain(mut self) -> GraphBatch {
+        let zero = Tensor::zeros([self.n_structures, 3, 3], (self.kind(), self.device()));
+        self.strain = Some(zero.set_requires_grad(true));
+        self
     }
 
     pub fn kind(&self) -> Kind {
@@ -76,9 +88,20 @@ impl GraphBatch {
         self.numbers.size()[0]
     }
 
-    /// r_neighbor + offset − r_center, (edges, 3).
+    /// r_neighbor + offset − r_center, (edges, 3), strained when the batch carries a strain.
     pub fn edge_vectors(&self) -> Tensor {
-        self.positions.index_select(0, &self.neighbor) + &self.offset - self.positions.index_select(0, &self.center)
+        let vectors = self.positions.index_select(0, &self.neighbor) + &self.offset
+            - self.positions.index_select(0, &self.center);
+        match &self.strain {
+            None => vectors,
+            Some(strain) => {
+                // The symmetric part only: a rotation does not change the energy, so the
+                // antisymmetric part carries no stress.
+                let symmetric = (strain + strain.transpose(1, 2)) * 0.5;
+                let per_edge = symmetric.index_select(0, &self.structure.index_select(0, &self.center));
+                &vectors + vectors.unsqueeze(1).bmm(&per_edge).squeeze_dim(1)
+            }
+        }
     }
 
     /// Sums per-atom rows into per-structure rows: (atoms, …) → (structures, …).

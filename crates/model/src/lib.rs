@@ -14,8 +14,10 @@
 pub mod aux;
 pub mod batch;
 pub mod blocks;
+pub mod calculator;
 pub mod config;
 pub mod device;
+pub mod inference;
 pub mod mpnn;
 pub mod painn;
 pub mod potential;
@@ -25,8 +27,10 @@ pub mod zbl;
 
 pub use aux::{AuxOutput, AuxTargets};
 pub use batch::GraphBatch;
+pub use calculator::ModelCalculator;
 pub use config::{Dtype, ModelConfig, ModelKind};
 pub use device::{check_memory, configure_threads, memory_budget, parse_device};
+pub use inference::{predict_graphs, predict_samples, Predicted};
 pub use potential::{PairOutput, Potential, Prediction};
 
 /// What every architecture produces for a batch.

@@ -51,6 +51,9 @@ pub struct Prediction {
     pub normalized_energy: Tensor,
     /// −∂E/∂r, eV/Å, (atoms, 3), when asked for.
     pub forces: Option<Tensor>,
+    /// ∂E/∂ε, eV, (structures, 3, 3), with the forces when the batch carries a strain: the
+    /// stress (ASE's sign) is this over the cell volume.
+    pub virial: Option<Tensor>,
     pub aux: AuxOutput,
     /// The physics head's pair terms, for models that have one.
     pub pairs: Option<PairOutput>,
@@ -173,10 +176,16 @@ impl Potential {
         };
         let atom_energy = &normalized * self.refs.scale + self.ref_table.index_select(0, &batch.numbers);
         let energy = batch.sum_per_structure(&atom_energy);
-        let forces = forces.then(|| {
-            let gradient = Tensor::run_backward(&[energy.sum(energy.kind())], &[&batch.positions], true, create_graph);
-            -&gradient[0]
-        });
+        let (forces, virial) = if forces {
+            let mut inputs = vec![&batch.positions];
+            inputs.extend(&batch.strain);
+            let mut gradient =
+                Tensor::run_backward(&[energy.sum(energy.kind())], &inputs, true, create_graph).into_iter();
+            let forces = -gradient.next().expect("a gradient per input");
+            (Some(forces), gradient.next())
+        } else {
+            (None, None)
+        };
         let sigma = self.refs.scale;
         let pairs = output.pairs.map(|p| {
             let units = Tensor::from_slice(&[1.0, sigma, sigma, 1.0, 1.0])
@@ -194,6 +203,7 @@ impl Potential {
             energy,
             atom_energy,
             forces,
+            virial,
             aux: output.aux,
             pairs,
         }

@@ -305,6 +305,57 @@ fn forces_equal_finite_differences() {
     }
 }
 
+/// `atoms` deformed by 1 + ε (row vectors: r → r·(1 + ε)), its cell with it.
+fn strained(atoms: &Atoms, strain: [[f64; 3]; 3]) -> Atoms {
+    let deform = |v: Vec3| -> Vec3 { std::array::from_fn(|k| v[k] + (0..3).map(|m| v[m] * strain[m][k]).sum::<f64>()) };
+    let cell = atoms.cell().unwrap();
+    let vectors = cell.vectors().map(deform);
+    let mut out = atoms.clone().with_cell(Cell::new(vectors).unwrap(), atoms.pbc());
+    out.set_positions(atoms.positions().iter().map(|&r| deform(r)).collect())
+        .unwrap();
+    out
+}
+
+/// The stress of every model with a cutoff (so periodic cells) equals (1/V) ∂E/∂ε by central
+/// differences of the energy under each of the six symmetric strains, on a rattled, sheared
+/// crystal; in a batch beside a molecule (which gets none) as alone.
+#[test]
+fn stress_equals_finite_differences_of_the_energy_under_strain() {
+    let h = 1e-5;
+    let mut crystal = structures(true).pop().unwrap();
+    let shear = [[0.0, 0.04, 0.0], [0.0, -0.03, 0.02], [0.05, 0.0, 0.01]];
+    crystal = strained(&crystal, shear);
+    let volume = crystal.cell().unwrap().volume();
+    for (name, config) in models().into_iter().filter(|(_, c)| c.cutoff.is_some()) {
+        let potential = potential(&config);
+        let graphs = [graph(&ethanol(), &config), graph(&crystal, &config)];
+        let batch = minima_model::predict_graphs(&potential, &[&graphs[0], &graphs[1]], true).unwrap();
+        assert!(batch[0].stress.is_none(), "{name}: a molecule has no stress");
+        let stress = batch[1].stress.unwrap();
+        let alone = minima_model::predict_graphs(&potential, &[&graphs[1]], true).unwrap()[0]
+            .stress
+            .unwrap();
+        let energy_at = |strain: [[f64; 3]; 3]| evaluate(&potential, &graph(&strained(&crystal, strain), &config)).0;
+        for (voigt, (i, j)) in [(0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1)].into_iter().enumerate() {
+            let symmetric = |d: f64| {
+                let mut e = [[0.0; 3]; 3];
+                e[i][j] += d / 2.0;
+                e[j][i] += d / 2.0;
+                e
+            };
+            // ε_ij = ε_ji = d/2: the energy changes by V σ_ij d for either component.
+            let numeric = (energy_at(symmetric(h)) - energy_at(symmetric(-h))) / (2.0 * h) / volume;
+            let tolerance = 1e-6 + 1e-4 * numeric.abs();
+            assert!(
+                (stress[voigt] - numeric).abs() < tolerance,
+                "{name}: stress[{voigt}] {} vs {numeric}",
+                stress[voigt]
+            );
+            assert!((alone[voigt] - stress[voigt]).abs() < 1e-9, "{name}: batch vs alone");
+        }
+    }
+}
+
 #[test]
 fn a_batch_equals_its_structures_alone() {
     for (name, config) in models() {

@@ -5,116 +5,9 @@
 use std::collections::BTreeMap;
 
 use anyhow::Result;
-use minima_atoms::Vec3;
 use minima_data::{curve::parabolic_minimum, Sample};
-use minima_model::Potential;
+use minima_model::{predict_samples, Potential, Predicted};
 use serde::Serialize;
-use tch::Kind;
-
-/// A model's output for one structure.
-#[derive(Debug, Clone)]
-pub struct Predicted {
-    /// eV.
-    pub energy: f64,
-    /// Per-atom contributions, eV; they sum to `energy`.
-    pub atom_energies: Vec<f64>,
-    /// eV/Å, when asked for.
-    pub forces: Option<Vec<Vec3>>,
-}
-
-/// Predicts `samples` in batches of `batch_size`, with forces when `forces`. Each batch's
-/// memory is estimated first and a batch over the budget refused (naming its frames).
-pub fn predict_samples(
-    potential: &Potential,
-    samples: &[&Sample],
-    batch_size: usize,
-    forces: bool,
-) -> Result<Vec<Predicted>> {
-    for sample in samples {
-        potential.check_elements(&sample.graph, sample.frame)?;
-    }
-    let bar = crate::progress_bar(samples.len() as u64, "predict");
-    let mut out = Vec::with_capacity(samples.len());
-    for chunk in samples.chunks(batch_size.max(1)) {
-        let graphs: Vec<&minima_data::Graph> = chunk.iter().map(|s| &s.graph).collect();
-        let frames = || match chunk {
-            [one] => format!("frame {}", one.frame),
-            _ => format!(
-                "the batch of frames {}–{}",
-                chunk[0].frame,
-                chunk[chunk.len() - 1].frame
-            ),
-        };
-        check_batch_memory(potential, &graphs, forces, &frames)?;
-        out.extend(predict_graphs(potential, &graphs, forces)?);
-        bar.inc(chunk.len() as u64);
-    }
-    bar.finish_and_clear();
-    Ok(out)
-}
-
-/// Refuses a batch (`what` names it) whose estimated memory exceeds the budget.
-fn check_batch_memory(
-    potential: &Potential,
-    graphs: &[&minima_data::Graph],
-    forces: bool,
-    what: &dyn Fn() -> String,
-) -> Result<()> {
-    let atoms: u64 = graphs.iter().map(|g| g.len() as u64).sum();
-    let edges: u64 = graphs.iter().map(|g| g.center.len() as u64).sum();
-    let config = &potential.config;
-    minima_model::check_memory(
-        &format!(
-            "{} ({atoms} atoms, {edges} edges{})",
-            what(),
-            if forces { ", with forces" } else { "" }
-        ),
-        config.batch_memory(atoms, edges, forces, false),
-        &crate::trainer::lower_batch_memory(config, "--batch", graphs.len()),
-    )?;
-    Ok(())
-}
-
-/// One batch of graphs (elements already checked), with forces when `forces`; refused when
-/// its estimated memory exceeds the budget.
-pub fn predict_graphs(potential: &Potential, graphs: &[&minima_data::Graph], forces: bool) -> Result<Vec<Predicted>> {
-    let what = || match graphs {
-        [one] => format!("a structure of {} atoms", one.len()),
-        _ => format!("a batch of {} structures", graphs.len()),
-    };
-    check_batch_memory(potential, graphs, forces, &what)?;
-    let run = || {
-        let batch = potential.batch(graphs, forces);
-        let p = potential.predict(&batch, forces, false, false);
-        let to_vec = |t: &tch::Tensor| Vec::<f64>::try_from(t.detach().to_kind(Kind::Double).flatten(0, -1));
-        Ok::<_, tch::TchError>((
-            to_vec(&p.energy)?,
-            to_vec(&p.atom_energy)?,
-            p.forces.as_ref().map(to_vec).transpose()?,
-        ))
-    };
-    let (energies, atom_energies, all_forces) = minima_model::guard("the model's forward pass", || {
-        if forces {
-            run()
-        } else {
-            tch::no_grad(run)
-        }
-    })??;
-    let mut out = Vec::with_capacity(graphs.len());
-    let mut start = 0;
-    for (s, graph) in graphs.iter().enumerate() {
-        let end = start + graph.len();
-        out.push(Predicted {
-            energy: energies[s],
-            atom_energies: atom_energies[start..end].to_vec(),
-            forces: all_forces
-                .as_ref()
-                .map(|f| f[3 * start..3 * end].chunks(3).map(|c| [c[0], c[1], c[2]]).collect()),
-        });
-        start = end;
-    }
-    Ok(out)
-}
 
 /// Mean and standard deviation, the papers' "mean (std)".
 #[derive(Debug, Clone, Copy, Serialize, PartialEq)]
@@ -420,6 +313,7 @@ mod tests {
                     energy: (s - predicted_minimum).powi(2) + 0.5,
                     atom_energies: vec![],
                     forces: None,
+                    stress: None,
                 });
             }
         }

@@ -15,15 +15,13 @@
 //! (`MINIMA_MEMORY_GB`, default 8; see `minima_model::device::memory_budget`).
 
 pub mod adam;
-pub mod calculator;
 pub mod config;
 pub mod console;
 pub mod evaluate;
 pub mod trainer;
 
-pub use calculator::ModelCalculator;
 pub use config::RunConfig;
-pub use evaluate::{evaluate, predict_samples, EvalReport};
+pub use evaluate::{evaluate, EvalReport};
 pub use trainer::{train, train_as, Start, TrainOutcome};
 
 pub use minima_io::progress_bar;

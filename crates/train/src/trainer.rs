@@ -947,26 +947,10 @@ fn check_training_memory(run: &RunConfig, splits: &Splits) -> Result<()> {
                 sizes.len()
             ),
             model.batch_memory(atoms, edges, forces, second_order),
-            &lower_batch_memory(model, "train.batch_size", sizes.len()),
+            &minima_model::inference::lower_batch_memory(model, "train.batch_size", sizes.len()),
         )?;
     }
     Ok(())
-}
-
-/// What lowers a batch's memory: smaller batches (`batch_key`, unless the batch is one
-/// structure), a cutoff for an all-pairs model, smaller layers.
-pub fn lower_batch_memory(model: &minima_model::ModelConfig, batch_key: &str, structures: usize) -> String {
-    let cutoff = if model.cutoff.is_none() {
-        "a model with a cutoff (model.cutoff; this one makes every pair of atoms an edge)"
-    } else {
-        "a shorter model.cutoff"
-    };
-    let batch = if structures > 1 {
-        format!("lower {batch_key}, or ")
-    } else {
-        String::new()
-    };
-    format!("{batch}use {cutoff} or a smaller model")
 }
 
 /// SHA-256 of what training reads of the splits (structures, labels, frame indices), hex.

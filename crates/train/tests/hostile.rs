@@ -106,7 +106,7 @@ fn trained_checkpoint(dir: &Path) -> (PathBuf, Vec<Sample>) {
 
 fn energies(potential: &Potential, samples: &[Sample]) -> Vec<f64> {
     let refs: Vec<&Sample> = samples.iter().collect();
-    minima_train::predict_samples(potential, &refs, 4, false)
+    minima_model::predict_samples(potential, &refs, 4, false)
         .unwrap()
         .iter()
         .map(|p| p.energy)
@@ -418,8 +418,8 @@ fn an_all_pairs_model_refuses_a_2000_atom_molecule_before_allocating() {
     let pair = [sample.clone(), sample.clone()];
     let error = format!("{:#}", minima_train::evaluate(&potential, &pair, 64).unwrap_err());
     assert!(error.contains("frames 0–0") && error.contains("--batch"), "{error}");
-    let calculator = minima_train::ModelCalculator::new(potential, "all-pairs");
-    let error = minima_label::Calculator::calculate(&calculator, &atoms)
+    let calculator = minima_model::ModelCalculator::new(potential, "all-pairs");
+    let error = minima_atoms::Calculator::calculate(&calculator, &atoms)
         .unwrap_err()
         .to_string();
     assert!(error.contains("model.cutoff"), "{error}");

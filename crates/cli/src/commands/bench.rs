@@ -227,9 +227,9 @@ fn model(args: &ModelArgs) -> Result<()> {
             let potential = minima_model::Potential::new(config.model.clone(), refs.clone(), device, 0)?;
             let all: Vec<&minima_data::Sample> = samples.iter().collect();
             // One untimed pass (thread pool, allocator caches for every batch shape), then timed.
-            minima_train::predict_samples(&potential, &all, args.batch, true)?;
+            minima_model::predict_samples(&potential, &all, args.batch, true)?;
             let start = Instant::now();
-            minima_train::predict_samples(&potential, &all, args.batch, true)?;
+            minima_model::predict_samples(&potential, &all, args.batch, true)?;
             let throughput = all.len() as f64 / start.elapsed().as_secs_f64();
             let mut adam = minima_train::adam::Adam::new(potential.var_store(), 1e-4);
             let batches: Vec<&[minima_data::Sample]> = samples.chunks(args.train_batch).collect();

@@ -54,7 +54,7 @@ pub fn run(args: Args) -> Result<()> {
             .parent()
             .and_then(|p| p.file_name())
             .and_then(|n| n.to_str());
-        let calculator = minima_train::ModelCalculator::new(potential, name.unwrap_or("model"));
+        let calculator = minima_model::ModelCalculator::new(potential, name.unwrap_or("model"));
         let output = stem(&args.json, "relax");
         let source = format!("{} (equilibrium structures)", args.data.display());
         json["relax"] = super::bench_relax::benchmark(&calculator, &molecules, &source, &args.relax_settings, &output)?;

@@ -141,7 +141,7 @@ impl CalculatorArgs {
         if let Some(path) = &self.model {
             minima_model::configure_threads(self.threads);
             let device = minima_model::parse_device(&self.device)?;
-            calculators.push(Box::new(minima_train::ModelCalculator::load(path, device)?));
+            calculators.push(Box::new(minima_model::ModelCalculator::load(path, device)?));
         }
         if let Some(name) = &self.reference {
             calculators.push(minima_label::calculator_by_name(name, &Default::default())?);

@@ -1,13 +1,14 @@
-//! `minima predict`: energies, forces and per-atom contributions of a trained model, written
-//! as ASE writes a calculator's results (`energy=`, per-atom `forces` and `energies`).
+//! `minima predict`: energies, forces, per-atom contributions and (periodic cells) the stress
+//! of a trained model, written as ASE writes a calculator's results (`energy=`, `stress=`,
+//! per-atom `forces` and `energies`).
 
 use std::path::PathBuf;
 
 use anyhow::Result;
-use minima_atoms::{ArrayData, Atoms};
+use minima_atoms::{Atoms, Labels};
 use minima_data::Sample;
 use minima_explore::FrameFailures;
-use minima_train::evaluate::Predicted;
+use minima_model::Predicted;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -42,12 +43,12 @@ pub fn run(args: Args) -> Result<()> {
         }
     }
     let refs: Vec<&Sample> = samples.iter().collect();
-    let predicted = match minima_train::predict_samples(&potential, &refs, args.model.batch, true) {
+    let predicted = match minima_model::predict_samples(&potential, &refs, args.model.batch, true) {
         Ok(predicted) => predicted.into_iter().map(Ok).collect(),
         // A batch failed: find the frames that fail alone.
         Err(_) => refs
             .iter()
-            .map(|&sample| Ok(minima_train::predict_samples(&potential, &[sample], 1, true)?.remove(0)))
+            .map(|&sample| Ok(minima_model::predict_samples(&potential, &[sample], 1, true)?.remove(0)))
             .collect::<Vec<Result<_>>>(),
     };
     let mut written = Vec::with_capacity(samples.len());
@@ -62,15 +63,28 @@ pub fn run(args: Args) -> Result<()> {
     super::finish_frames(&args.input, &failures, written.len(), &args.output, &args.output)
 }
 
-/// `atoms` with the model's energy, forces and per-atom contributions; an error when the
-/// model gave a number that is not finite.
+/// `atoms` with the model's energy, forces, per-atom contributions and (periodic cells) stress;
+/// an error when the model gave a number that is not finite.
 fn labelled(atoms: &Atoms, p: Predicted) -> Result<Atoms> {
-    let forces: Vec<f64> = p.forces.unwrap_or_default().into_iter().flatten().collect();
-    let finite = p.energy.is_finite() && forces.iter().chain(&p.atom_energies).all(|x| x.is_finite());
-    anyhow::ensure!(finite, "the model's energy or forces are not finite (NaN or infinite)");
+    let labels = Labels {
+        energy: p.energy,
+        forces: p.forces.unwrap_or_default(),
+        energies: Some(p.atom_energies),
+        stress: p.stress,
+    };
+    let finite = labels.energy.is_finite()
+        && labels
+            .forces
+            .iter()
+            .flatten()
+            .chain(labels.energies.iter().flatten())
+            .chain(labels.stress.iter().flatten())
+            .all(|x| x.is_finite());
+    anyhow::ensure!(
+        finite,
+        "the model's energy, forces or stress are not finite (NaN or infinite)"
+    );
     let mut atoms = atoms.clone();
-    atoms.set_energy(p.energy);
-    atoms.set_forces(forces)?;
-    atoms.set_array("energies", 1, ArrayData::Float(p.atom_energies))?;
+    labels.apply(&mut atoms)?;
     Ok(atoms)
 }

@@ -4,7 +4,8 @@
 
 use minima_atoms::build::{fcc_block, fcc_supercell};
 use minima_atoms::{Atoms, Cell};
-use minima_label::{CalcError, Calculator, Emt, Labels};
+use minima_atoms::{CalcError, Calculator, Labels};
+use minima_emt::Emt;
 
 fn primitive(number: u8, a: f64) -> Atoms {
     let h = a / 2.0;

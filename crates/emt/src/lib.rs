@@ -14,7 +14,7 @@ use minima_atoms::cell::Vec3;
 use minima_atoms::{element, Atoms};
 use minima_neighbors::{fold_half_pairs, Edge};
 
-use crate::{CalcError, Calculator, Labels};
+use minima_atoms::{CalcError, Calculator, Labels};
 
 /// The Bohr radius (Å) ASE's EMT parameters are converted with (`ase.units.Bohr`, CODATA 2014);
 /// using ASE's value keeps the two implementations equal to rounding.

@@ -4,17 +4,16 @@
 use std::path::Path;
 use std::sync::Mutex;
 
-use minima_atoms::Atoms;
+use minima_atoms::{Atoms, CalcError, Calculator, Labels};
 use minima_data::Graph;
-use minima_label::{CalcError, Calculator, Labels};
-use minima_model::{ModelError, Potential};
 use tch::Device;
 
-use crate::evaluate::predict_graphs;
+use crate::inference::predict_graphs;
+use crate::{ModelError, Potential};
 
 /// A loaded checkpoint. Each call builds the structure's graph (with the bonds the frame
 /// records, else perceived at its reference geometry) and predicts energy, forces and the
-/// per-atom contributions. libtorch tensors may not be shared between threads, so calls take
+/// per-atom contributions (and the stress of a periodic one). libtorch tensors may not be shared between threads, so calls take
 /// turns (a model call is itself parallel through libtorch's threads).
 pub struct ModelCalculator {
     potential: Mutex<Potential>,
@@ -31,7 +30,7 @@ impl ModelCalculator {
 
     /// Loads a checkpoint (its `.toml` beside it), named after its run folder when it is a
     /// run's `best` or `last`, else after its file (`models/molecules.safetensors`: molecules).
-    pub fn load(path: &Path, device: Device) -> Result<ModelCalculator, minima_model::ModelError> {
+    pub fn load(path: &Path, device: Device) -> Result<ModelCalculator, ModelError> {
         let potential = Potential::load(path, device)?;
         let stem = path.file_stem().and_then(|n| n.to_str());
         let run = path.parent().and_then(Path::file_name).and_then(|n| n.to_str());
@@ -67,7 +66,7 @@ impl Calculator for ModelCalculator {
             energy: predicted.energy,
             forces: predicted.forces.unwrap_or_default(),
             energies: Some(predicted.atom_energies),
-            stress: None,
+            stress: predicted.stress,
         })
     }
 }

@@ -1,0 +1,159 @@
+//! Inference: a [`Potential`]'s energies, per-atom contributions, forces and stress for
+//! structures, in batches sized before they are allocated.
+
+use minima_atoms::Vec3;
+use minima_data::{Graph, Sample};
+use tch::{Kind, Tensor};
+
+use crate::{ModelConfig, ModelError, Potential};
+
+/// A model's output for one structure.
+#[derive(Debug, Clone)]
+pub struct Predicted {
+    /// eV.
+    pub energy: f64,
+    /// Per-atom contributions, eV; they sum to `energy`.
+    pub atom_energies: Vec<f64>,
+    /// eV/Å, when asked for.
+    pub forces: Option<Vec<Vec3>>,
+    /// eV/Å³, Voigt order xx yy zz yz xz xy, ASE's sign ((1/V) ∂E/∂ε): with the forces, for
+    /// structures periodic along all three axes.
+    pub stress: Option<[f64; 6]>,
+}
+
+/// Predicts `samples` in batches of `batch_size`, with forces (and the stress of periodic
+/// ones) when `forces`. Each batch's memory is estimated first and a batch over the budget
+/// refused (naming its frames).
+pub fn predict_samples(
+    potential: &Potential,
+    samples: &[&Sample],
+    batch_size: usize,
+    forces: bool,
+) -> Result<Vec<Predicted>, ModelError> {
+    for sample in samples {
+        potential.check_elements(&sample.graph, sample.frame)?;
+    }
+    let bar = minima_io::progress_bar(samples.len() as u64, "predict");
+    let mut out = Vec::with_capacity(samples.len());
+    for chunk in samples.chunks(batch_size.max(1)) {
+        let graphs: Vec<&Graph> = chunk.iter().map(|s| &s.graph).collect();
+        let frames = || match chunk {
+            [one] => format!("frame {}", one.frame),
+            _ => format!(
+                "the batch of frames {}–{}",
+                chunk[0].frame,
+                chunk[chunk.len() - 1].frame
+            ),
+        };
+        check_batch_memory(potential, &graphs, forces, &frames)?;
+        out.extend(predict_graphs(potential, &graphs, forces)?);
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+    Ok(out)
+}
+
+/// Refuses a batch (`what` names it) whose estimated memory exceeds the budget.
+fn check_batch_memory(
+    potential: &Potential,
+    graphs: &[&Graph],
+    forces: bool,
+    what: &dyn Fn() -> String,
+) -> Result<(), ModelError> {
+    let atoms: u64 = graphs.iter().map(|g| g.len() as u64).sum();
+    let edges: u64 = graphs.iter().map(|g| g.center.len() as u64).sum();
+    let config = &potential.config;
+    crate::check_memory(
+        &format!(
+            "{} ({atoms} atoms, {edges} edges{})",
+            what(),
+            if forces { ", with forces" } else { "" }
+        ),
+        config.batch_memory(atoms, edges, forces, false),
+        &lower_batch_memory(config, "--batch", graphs.len()),
+    )
+}
+
+/// What lowers the memory of a batch of `structures` (`batch_key` the setting that sizes it).
+pub fn lower_batch_memory(model: &ModelConfig, batch_key: &str, structures: usize) -> String {
+    let cutoff = if model.cutoff.is_none() {
+        "a model with a cutoff (model.cutoff; this one makes every pair of atoms an edge)"
+    } else {
+        "a shorter model.cutoff"
+    };
+    let batch = if structures > 1 {
+        format!("lower {batch_key}, or ")
+    } else {
+        String::new()
+    };
+    format!("{batch}use {cutoff} or a smaller model")
+}
+
+/// The cell volume (Å³) of `graph` when it is periodic along all three axes, so that it has
+/// a stress.
+fn periodic_volume(graph: &Graph) -> Option<f64> {
+    let cell = graph.cell.filter(|_| graph.pbc.iter().all(|&p| p))?;
+    Some(cell.volume())
+}
+
+/// One batch of graphs (elements already checked), with forces (and the stress of fully
+/// periodic structures) when `forces`; refused when its estimated memory exceeds the budget.
+pub fn predict_graphs(potential: &Potential, graphs: &[&Graph], forces: bool) -> Result<Vec<Predicted>, ModelError> {
+    let what = || match graphs {
+        [one] => format!("a structure of {} atoms", one.len()),
+        _ => format!("a batch of {} structures", graphs.len()),
+    };
+    check_batch_memory(potential, graphs, forces, &what)?;
+    let volumes: Vec<Option<f64>> = graphs.iter().map(|g| periodic_volume(g)).collect();
+    let stress = forces && volumes.iter().any(Option::is_some);
+    let run = || {
+        let mut batch = potential.batch(graphs, forces);
+        if stress {
+            batch = batch.with_strain();
+        }
+        let p = potential.predict(&batch, forces, false, false);
+        // A gradient comes back undefined where its input does not reach the energy (a
+        // single atom has no edges): it is zero.
+        let to_vec = |t: &Tensor, len: usize| -> Result<Vec<f64>, tch::TchError> {
+            if t.defined() {
+                Vec::<f64>::try_from(t.detach().to_kind(Kind::Double).flatten(0, -1))
+            } else {
+                Ok(vec![0.0; len])
+            }
+        };
+        let atoms: usize = graphs.iter().map(|g| g.len()).sum();
+        Ok::<_, tch::TchError>((
+            to_vec(&p.energy, graphs.len())?,
+            to_vec(&p.atom_energy, atoms)?,
+            p.forces.as_ref().map(|f| to_vec(f, 3 * atoms)).transpose()?,
+            p.virial.as_ref().map(|v| to_vec(v, 9 * graphs.len())).transpose()?,
+        ))
+    };
+    let (energies, atom_energies, all_forces, virials) = crate::guard("the model's forward pass", || {
+        if forces {
+            run()
+        } else {
+            tch::no_grad(run)
+        }
+    })??;
+    let mut out = Vec::with_capacity(graphs.len());
+    let mut start = 0;
+    for (s, graph) in graphs.iter().enumerate() {
+        let end = start + graph.len();
+        let stress = virials.as_ref().zip(volumes[s]).map(|(v, volume)| {
+            let w = &v[9 * s..9 * s + 9];
+            // Voigt order xx yy zz yz xz xy of the (symmetric) virial.
+            [w[0], w[4], w[8], w[5], w[2], w[1]].map(|x| x / volume)
+        });
+        out.push(Predicted {
+            energy: energies[s],
+            atom_energies: atom_energies[start..end].to_vec(),
+            forces: all_forces
+                .as_ref()
+                .map(|f| f[3 * start..3 * end].chunks(3).map(|c| [c[0], c[1], c[2]]).collect()),
+            stress,
+        });
+        start = end;
+    }
+    Ok(out)
+}
