@@ -43,6 +43,8 @@ enum Command {
     Curve(commands::curve::Args),
     /// Relax structures (FIRE or L-BFGS) with a model or a reference calculator.
     Relax(commands::relax::Args),
+    /// Molecular dynamics (NVE, Langevin or Bussi NVT, NPT for cells) with a model or a reference.
+    Md(commands::md::Args),
     /// Per-atom energy contributions, optionally along a scan moving one atom; CSV, SVG, PNG.
     Contributions(commands::contributions::Args),
     /// The physics head's pair parameters β0..β4 and pair energies of a structure.
@@ -97,6 +99,7 @@ fn main() {
         Command::Predict(args) => commands::predict::run(args),
         Command::Curve(args) => commands::curve::run(args),
         Command::Relax(args) => commands::relax::run(args),
+        Command::Md(args) => commands::md::run(args),
         Command::Contributions(args) => commands::contributions::run(args),
         Command::Pairs(args) => commands::pairs::run(args),
         Command::BenchRelax(args) => commands::bench_relax::run(args),

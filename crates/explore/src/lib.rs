@@ -1,9 +1,10 @@
 //! What users run a potential for: finding stable configurations. Every tool here takes a
-//! [`minima_label::Calculator`], so a trained model (minima-train's `ModelCalculator`) and a
+//! [`minima_label::Calculator`], so a trained model (minima-model's `ModelCalculator`) and a
 //! reference method (EMT, xtb, CP2K) are used the same way and can be drawn together.
 //!
 //! - [`curve`]: isotropic energy scans and their minima;
 //! - [`relax`]: FIRE and L-BFGS relaxation;
+//! - [`dynamics`]: molecular dynamics (NVE, NVT, NPT);
 //! - [`benchmark`]: the re-optimisation benchmark (perturb equilibrium molecules, relax,
 //!   measure ΔP and ΔE_g) and molecule assembly;
 //! - [`landing`]: whether relaxations from rattled, compressed and stretched starts land on
@@ -14,6 +15,7 @@
 pub mod benchmark;
 pub mod contributions;
 pub mod curve;
+pub mod dynamics;
 pub mod failures;
 pub mod landing;
 pub mod minimum;

@@ -17,6 +17,7 @@ pub mod data;
 pub mod eval;
 pub mod info;
 pub mod label;
+pub mod md;
 pub mod pairs;
 pub mod predict;
 pub mod relax;
