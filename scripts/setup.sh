@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent set-up; a second run takes seconds.
 #   scripts/setup.sh           libtorch (PyPI's torch wheel) in the project-local .venv, then
-#                              build the minima binary (target/release/minima)
+#                              build the minima binary (target/release/minima) and the minima
+#                              Python package (crates/python, with maturin) into .venv
 #   scripts/setup.sh --xtb     also the xtb program (Debian package, installed with apt-get
 #                              when missing): the main job (scripts/demo.sh) labels with it
 #   scripts/setup.sh --python  also the reference tools the tests compare against: ASE, RDKit
@@ -65,3 +66,18 @@ fi
 
 echo "setup: building minima (release)" >&2
 cargo build --release --locked -q
+
+# The Python package: a wheel built by maturin (libtorch is found in the torch wheel beside it,
+# not bundled), installed with its dependencies (ASE, NumPy), then reinstalled from this
+# build whatever version .venv holds.
+if [[ "$(cat .venv/.maturin.stamp 2>/dev/null)" != "maturin==1.16.0" ]]; then
+  .venv/bin/pip install -q --disable-pip-version-check maturin==1.16.0
+  echo "maturin==1.16.0" >.venv/.maturin.stamp
+fi
+echo "setup: building the minima Python package" >&2
+rm -rf target/wheels
+.venv/bin/maturin build -q --release --locked --strip --auditwheel skip \
+  -m crates/python/Cargo.toml -i .venv/bin/python --out target/wheels
+wheel=$(ls target/wheels/minima-*.whl)
+.venv/bin/pip install -q --disable-pip-version-check "$wheel"
+.venv/bin/pip install -q --disable-pip-version-check --force-reinstall --no-deps "$wheel"

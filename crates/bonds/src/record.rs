@@ -12,6 +12,18 @@ use crate::{Bond, BondError, BondOrder};
 /// The info key of the recorded bonds.
 pub const BONDS_KEY: &str = "bonds";
 
+/// `structure` with its bonds recorded (those it records, else perceived at its reference
+/// geometry), so that every moved or scaled copy keeps them: a model's bond features must not
+/// change along a scan or a relaxation. Structures whose bonds cannot be perceived (a metal
+/// cluster, say) are returned unchanged.
+pub fn with_fixed_bonds(structure: &Atoms) -> Atoms {
+    let mut base = structure.clone();
+    if let Ok(bonds) = crate::bonds_of(structure) {
+        base.info.insert(BONDS_KEY.into(), Value::Str(encode(&bonds)));
+    }
+    base
+}
+
 /// The recording of `bonds`.
 pub fn encode(bonds: &[Bond]) -> String {
     let words: Vec<String> = bonds

@@ -7,8 +7,8 @@
 use std::io::Write;
 use std::path::Path;
 
-use minima_atoms::{Atoms, Value};
-use minima_bonds::record::BONDS_KEY;
+use minima_atoms::Atoms;
+pub use minima_bonds::record::with_fixed_bonds;
 use minima_data::curve::parabolic_minimum;
 use minima_data::generate::scaled;
 use minima_label::Calculator;
@@ -74,19 +74,6 @@ pub struct Scan {
     pub curves: Vec<Curve>,
     /// Nearest-neighbour distance of the unscaled structure (Å), to read scales as lengths.
     pub nearest_neighbor: Option<f64>,
-}
-
-/// `structure` with its bonds recorded (those it records, else perceived at its reference
-/// geometry), so that every moved or scaled copy keeps them: a model's bond features must not
-/// change along a scan or a relaxation. Structures whose bonds cannot be perceived (a metal
-/// cluster, say) are returned unchanged.
-pub fn with_fixed_bonds(structure: &Atoms) -> Atoms {
-    let mut base = structure.clone();
-    if let Ok(bonds) = minima_bonds::bonds_of(structure) {
-        base.info
-            .insert(BONDS_KEY.into(), Value::Str(minima_bonds::record::encode(&bonds)));
-    }
-    base
 }
 
 /// The geometry scales are measured from: a frame of a scan (with `scale`, as the dataset
