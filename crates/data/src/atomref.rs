@@ -125,6 +125,7 @@ mod tests {
             graph: Graph::build(&atoms, &GraphSpec { cutoff: None }).unwrap(),
             energy: Some(energy),
             forces: None,
+            stress: None,
             scale: None,
             equilibrium: None,
             group: String::new(),

@@ -17,6 +17,9 @@ pub struct Sample {
     pub energy: Option<f64>,
     /// Forces, eV/Å, one per atom.
     pub forces: Option<Vec<Vec3>>,
+    /// Stress, eV/Å³, Voigt order xx yy zz yz xz xy, ASE's sign: from the info's `stress`
+    /// (ASE's 3×3, or its 6 Voigt components).
+    pub stress: Option<[f64; 6]>,
     /// Isotropic scale of the frame relative to its equilibrium geometry, when recorded.
     pub scale: Option<f64>,
     /// The frame's `equilibrium` flag, when it carries one (see [`Sample::is_equilibrium`]).
@@ -38,6 +41,7 @@ impl Sample {
             graph,
             energy: atoms.energy(),
             forces,
+            stress: stress_of(atoms).map_err(|m| DataError::frame(source, frame, m))?,
             scale: atoms.scale(),
             equilibrium: equilibrium_flag(atoms).map_err(|m| DataError::frame(source, frame, m))?,
             group: group_key(atoms, frame),
@@ -162,6 +166,27 @@ impl LabelLine {
             LabelLine::Count => count_line,
             LabelLine::Comment => count_line + 1,
         }
+    }
+}
+
+/// The `stress` a frame records, in Voigt order: ASE writes it as a 3×3 matrix (9 numbers),
+/// and reads 6 as Voigt components; anything else is an error.
+fn stress_of(atoms: &Atoms) -> Result<Option<[f64; 6]>, String> {
+    let Some(value) = atoms.info.get("stress") else {
+        return Ok(None);
+    };
+    let numbers: Vec<f64> = match value {
+        minima_atoms::Value::Floats(x) => x.clone(),
+        minima_atoms::Value::Ints(x) => x.iter().map(|&i| i as f64).collect(),
+        other => return Err(format!("info stress={other:?} is not a list of numbers")),
+    };
+    match numbers.as_slice() {
+        &[xx, yy, zz, yz, xz, xy] => Ok(Some([xx, yy, zz, yz, xz, xy])),
+        &[xx, xy, xz, _, yy, yz, _, _, zz] => Ok(Some([xx, yy, zz, yz, xz, xy])),
+        other => Err(format!(
+            "info stress has {} numbers: it must be 9 (a 3×3 matrix, as ASE writes it) or 6 (Voigt order)",
+            other.len()
+        )),
     }
 }
 

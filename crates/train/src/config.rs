@@ -86,6 +86,10 @@ pub struct TrainConfig {
     /// Weights of the energy and force terms of the loss; forces need labelled forces.
     pub energy_weight: f64,
     pub force_weight: f64,
+    /// Weight of the stress term: the squared error of the virial per atom, V·σ/N (in units
+    /// of σ, the energy scale), over the structures whose frames record a `stress` (periodic
+    /// cells; others are left out of the term). Needs the model's stress, by autograd.
+    pub stress_weight: f64,
     /// λ_mask of the physics-transformer paper's Eq. 10: masked atomic modelling, the
     /// cross-entropy of the element predicted for masked atoms (models with a masked-atom head).
     pub mask_weight: f64,
@@ -116,6 +120,14 @@ pub struct TrainConfig {
     pub threads: usize,
 }
 
+impl TrainConfig {
+    /// Whether a loss term differentiates the energy by the positions (or the strain), so
+    /// that training needs second-order autograd.
+    pub fn needs_gradients(&self) -> bool {
+        self.force_weight > 0.0 || self.zero_force_weight > 0.0 || self.stress_weight > 0.0
+    }
+}
+
 impl Default for TrainConfig {
     fn default() -> Self {
         TrainConfig {
@@ -130,6 +142,7 @@ impl Default for TrainConfig {
             early_stop: 50,
             energy_weight: 1.0,
             force_weight: 0.0,
+            stress_weight: 0.0,
             mask_weight: 0.0,
             mask_ratio: 0.3,
             zero_force_weight: 0.0,
@@ -227,6 +240,7 @@ impl RunConfig {
         let weights = [
             ("train.energy_weight", t.energy_weight),
             ("train.force_weight", t.force_weight),
+            ("train.stress_weight", t.stress_weight),
             ("train.mask_weight", t.mask_weight),
             ("train.zero_force_weight", t.zero_force_weight),
             ("train.bound_weight", t.bound_weight),

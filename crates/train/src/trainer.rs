@@ -46,6 +46,8 @@ struct CurveRow {
     train_bound: f64,
     #[serde(default)]
     train_pair_equilibrium: f64,
+    #[serde(default)]
+    train_stress: f64,
     validation_loss: f64,
     validation_energy_mae: f64,
     validation_force_mae: Option<f64>,
@@ -237,6 +239,7 @@ struct BatchLoss {
     zero_force: f64,
     bound: f64,
     pair_equilibrium: f64,
+    stress: f64,
     energy_abs_errors: Vec<f64>,
     force_abs_error_sum: f64,
     force_components: usize,
@@ -255,8 +258,11 @@ fn batch_loss(
     let t = &config.train;
     let samples: Vec<&Sample> = indices.iter().map(|&i| targets.samples[i]).collect();
     let graphs: Vec<&minima_data::Graph> = samples.iter().map(|s| &s.graph).collect();
-    let want_forces = t.force_weight > 0.0 || t.zero_force_weight > 0.0;
-    let batch = potential.batch(&graphs, want_forces);
+    let want_forces = t.needs_gradients();
+    let mut batch = potential.batch(&graphs, want_forces);
+    if t.stress_weight > 0.0 {
+        batch = batch.with_strain();
+    }
     let prediction = minima_model::guard("the model's forward pass", || {
         potential.predict(&batch, want_forces, want_forces && train, train)
     })?;
@@ -278,6 +284,7 @@ fn batch_loss(
         zero_force: 0.0,
         bound: 0.0,
         pair_equilibrium: 0.0,
+        stress: 0.0,
         energy_abs_errors,
         force_abs_error_sum: 0.0,
         force_components: 0,
@@ -318,6 +325,12 @@ fn batch_loss(
             let zero_force = per_structure.index_select(0, &equilibrium_index).mean(kind);
             loss.zero_force = zero_force.double_value(&[]);
             total += zero_force * t.zero_force_weight;
+        }
+    }
+    if let (Some(virial), true) = (&prediction.virial, t.stress_weight > 0.0) {
+        if let Some(term) = stress_loss(&samples, virial, scale)? {
+            loss.stress = term.double_value(&[]);
+            total += term * t.stress_weight;
         }
     }
     if t.pair_equilibrium_weight > 0.0 && !equilibrium.is_empty() {
@@ -468,6 +481,36 @@ pub fn training_step(potential: &Potential, config: &RunConfig, samples: &[Sampl
     Ok(loss.total.double_value(&[]))
 }
 
+/// The stress term: the mean over the structures that record a stress of the squared error
+/// of the virial per atom, (W − V·σ)/N with W = ∂E/∂ε the model's virial, in units of the
+/// energy scale (the six Voigt components); `None` when no structure of the batch has one.
+fn stress_loss(samples: &[&Sample], virial: &Tensor, scale: f64) -> Result<Option<Tensor>> {
+    let (mut rows, mut reference, mut per_atom) = (Vec::new(), Vec::new(), Vec::new());
+    for (s, sample) in samples.iter().enumerate() {
+        let graph = &sample.graph;
+        let periodic = graph.cell.filter(|_| graph.pbc.iter().all(|&p| p));
+        let (Some(stress), Some(cell)) = (sample.stress, periodic) else {
+            continue;
+        };
+        let n = graph.len() as f64;
+        rows.push(s as i64);
+        reference.extend(stress.map(|x| x * cell.volume() / (n * scale)));
+        per_atom.push(1.0 / (n * scale));
+    }
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let (kind, device) = (virial.kind(), virial.device());
+    let floats = |v: &[f64]| Tensor::from_slice(v).to_kind(kind).to_device(device);
+    let picked = virial
+        .index_select(0, &Tensor::from_slice(&rows).to_device(device))
+        .view([-1, 9]);
+    // Voigt order xx yy zz yz xz xy of the row-major 3×3.
+    let voigt = picked.index_select(1, &Tensor::from_slice(&[0i64, 4, 8, 5, 2, 1]).to_device(device));
+    let error = voigt * floats(&per_atom).unsqueeze(1) - floats(&reference).view([-1, 6]);
+    Ok(Some(error.square().mean(kind)))
+}
+
 /// Validation: the loss that selects the best model and drives decay and early stopping is
 /// the weighted energy + force + zero-force loss, the terms that measure the potential-energy
 /// surface itself (the auxiliary and masked-atom terms only shape training, and the bound
@@ -483,13 +526,15 @@ fn validate(
     let order: Vec<usize> = (0..n).collect();
     for chunk in order.chunks(config.train.batch_size.max(64)) {
         let t = &config.train;
-        let loss = if t.force_weight > 0.0 || t.zero_force_weight > 0.0 {
+        let loss = if t.needs_gradients() {
             batch_loss(potential, config, targets, chunk, false, None)?
         } else {
             tch::no_grad(|| batch_loss(potential, config, targets, chunk, false, None))?
         };
-        let terms =
-            t.energy_weight * loss.energy + t.force_weight * loss.forces + t.zero_force_weight * loss.zero_force;
+        let terms = t.energy_weight * loss.energy
+            + t.force_weight * loss.forces
+            + t.zero_force_weight * loss.zero_force
+            + t.stress_weight * loss.stress;
         if !terms.is_finite() {
             bail!(
                 "validation: the loss became {terms}: {}",
@@ -591,6 +636,12 @@ pub fn train_as(config: &RunConfig, start: Start) -> Result<TrainOutcome> {
     }
 
     let splits = load_splits(config)?;
+    if config.train.stress_weight > 0.0 && !splits.train.iter().any(|s| s.stress.is_some()) {
+        bail!(
+            "train.stress_weight = {} but no training frame records a stress (info `stress`, as ASE writes it)",
+            config.train.stress_weight
+        );
+    }
     if splits.train.is_empty() || splits.validation.is_empty() {
         bail!(
             "the split leaves {} training and {} validation structures; both need at least one",
@@ -681,7 +732,7 @@ pub fn train_as(config: &RunConfig, start: Start) -> Result<TrainOutcome> {
         order.shuffle(&mut rng);
         let batches: Vec<&[usize]> = order.chunks(t.batch_size).collect();
         let bar = crate::progress_bar(batches.len() as u64, &format!("epoch {epoch}/{}", t.max_epochs));
-        let (mut sums, mut count) = ([0.0; 8], 0usize);
+        let (mut sums, mut count) = ([0.0; 9], 0usize);
         for indices in batches {
             let loss = batch_loss(&potential, config, &train_targets, indices, true, Some(&mut rng))?;
             let total = loss.total.double_value(&[]);
@@ -706,6 +757,7 @@ pub fn train_as(config: &RunConfig, start: Start) -> Result<TrainOutcome> {
                 loss.zero_force,
                 loss.bound,
                 loss.pair_equilibrium,
+                loss.stress,
             ];
             for (sum, value) in sums.iter_mut().zip(terms) {
                 *sum += value * n;
@@ -728,6 +780,7 @@ pub fn train_as(config: &RunConfig, start: Start) -> Result<TrainOutcome> {
             train_zero_force: mean(5),
             train_bound: mean(6),
             train_pair_equilibrium: mean(7),
+            train_stress: mean(8),
             validation_loss,
             validation_energy_mae: validation_mae,
             validation_force_mae,
@@ -773,6 +826,7 @@ pub fn train_as(config: &RunConfig, start: Start) -> Result<TrainOutcome> {
             ("zero-force", t.zero_force_weight, 5),
             ("bound", t.bound_weight, 6),
             ("pair-equilibrium", t.pair_equilibrium_weight, 7),
+            ("stress", t.stress_weight, 8),
         ]
         .iter()
         .filter(|(_, weight, _)| *weight > 0.0)
@@ -920,7 +974,7 @@ fn check_training_memory(run: &RunConfig, splits: &Splits) -> Result<()> {
         minima_model::potential::SIZE_KEYS,
     )?;
     let t = &run.train;
-    let forces = t.force_weight > 0.0 || t.zero_force_weight > 0.0;
+    let forces = t.needs_gradients();
     // Validation batches are larger, and keep no graph for a second backward pass.
     for (samples, source, batch_size, second_order, what) in [
         (&splits.train, &splits.train_source, t.batch_size, forces, "training"),
@@ -981,11 +1035,11 @@ fn data_fingerprint(splits: &Splits) -> String {
 /// completed epoch with weights that match it, and no temporary file.
 fn save_state(potential: &Potential, adam: &Adam, state: &mut RunState, files: &RunFiles) -> Result<()> {
     let mut csv = String::from(
-        "epoch,learning_rate,train_loss,train_energy,train_forces,train_aux,train_mask,train_zero_force,train_bound,train_pair_equilibrium,validation_loss,validation_energy_mae,validation_force_mae,seconds\n",
+        "epoch,learning_rate,train_loss,train_energy,train_forces,train_aux,train_mask,train_zero_force,train_bound,train_pair_equilibrium,train_stress,validation_loss,validation_energy_mae,validation_force_mae,seconds\n",
     );
     for r in &state.curve {
         csv.push_str(&format!(
-            "{},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{},{:.3}\n",
+            "{},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{},{:.3}\n",
             r.epoch,
             r.learning_rate,
             r.train_loss,
@@ -996,6 +1050,7 @@ fn save_state(potential: &Potential, adam: &Adam, state: &mut RunState, files: &
             r.train_zero_force,
             r.train_bound,
             r.train_pair_equilibrium,
+            r.train_stress,
             r.validation_loss,
             r.validation_energy_mae,
             r.validation_force_mae.map_or(String::new(), |f| format!("{f:e}")),
