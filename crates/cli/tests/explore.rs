@@ -382,3 +382,80 @@ fn bench_minima_finds_the_references_own_minima_and_reuses_them() {
     let failed = std::fs::read_to_string(stem.with_extension("failed")).unwrap();
     assert!(failed.contains("periodic structures are not taken"), "{failed}");
 }
+
+/// `data explored` writes where each relaxation from a distorted start ended, unlabelled and
+/// marked, with the distortion recorded; an EMT cluster relaxed by EMT itself from a rattled
+/// start ends near its own minimum; a rerun finds the work done and repeats none.
+#[test]
+fn data_explored_writes_where_relaxations_end_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let grown = dir.path().join("grown.extxyz");
+    minima(&[
+        "data",
+        "growth",
+        "--elements",
+        "Cu",
+        "--seeds",
+        "2",
+        "--max-size",
+        "15",
+        "-o",
+        path(&grown),
+    ]);
+    let clusters = dir.path().join("clusters.extxyz");
+    minima(&[
+        "data",
+        "relaxed",
+        "--reference",
+        "emt",
+        "--fmax",
+        "0.001",
+        "-i",
+        path(&grown),
+        "-o",
+        path(&clusters),
+    ]);
+    let minima_frames = extxyz::read_all(&clusters).unwrap();
+    let explored = dir.path().join("explored.extxyz");
+    let run = || {
+        minima(&[
+            "data",
+            "explored",
+            "--reference",
+            "emt",
+            "--start",
+            "rattle:0.05",
+            "--seed",
+            "3",
+            "--fmax",
+            "0.001",
+            "-i",
+            path(&clusters),
+            "-o",
+            path(&explored),
+        ])
+    };
+    run();
+    let ends = extxyz::read_all(&explored).unwrap();
+    assert_eq!(ends.len(), minima_frames.len());
+    for (end, minimum) in ends.iter().zip(&minima_frames) {
+        assert!(end.energy().is_none() && end.forces().is_none(), "unlabelled");
+        assert_eq!(end.info.get("equilibrium"), Some(&minima_atoms::Value::Bool(false)));
+        assert_eq!(
+            end.info.get("explored_start").and_then(|v| match v {
+                minima_atoms::Value::Str(s) => Some(s.as_str()),
+                _ => None,
+            }),
+            Some("rattle:0.05")
+        );
+        assert_ne!(end.positions(), minimum.positions(), "the start was distorted");
+        assert!(
+            largest_deviation(end, minimum) < 0.2,
+            "ends near its minimum: {}",
+            largest_deviation(end, minimum)
+        );
+    }
+    let before = std::fs::read(&explored).unwrap();
+    run();
+    assert_eq!(std::fs::read(&explored).unwrap(), before, "a rerun changes nothing");
+}

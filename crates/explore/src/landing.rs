@@ -15,8 +15,9 @@
 //!   the reference minimum: then it found a hole, not a minimum.
 
 use minima_atoms::cell::{norm, sub};
-use minima_atoms::{Atoms, Vec3};
-use minima_label::Calculator;
+use minima_atoms::{Atoms, Value, Vec3};
+use minima_label::run::FrameJob;
+use minima_label::{CalcError, Calculator};
 use serde::Serialize;
 
 use crate::benchmark::{perturbed, Spread};
@@ -159,6 +160,64 @@ pub fn land(
         delta_e,
         shortest_distance: shortest,
     })
+}
+
+/// A [`FrameJob`] for data where a potential's relaxations go (`minima data explored`): each
+/// frame (a reference minimum) is distorted by `start` (seeded by `seed` and the frame) and
+/// relaxed by `explorer` (a model, typically); the frame written is where that relaxation
+/// ended, unlabelled, for the reference to label: `equilibrium=F`, its provenance kept
+/// ([`minima_data::sampling::displaced`]), and `explored_start`, `explored_by`,
+/// `explored_steps`, `explored_stop`. An end with two atoms closer than
+/// [`minima_data::sampling::min_distance`] (a collapse, nothing a reference should label) is
+/// a failure of the frame, as a failed relaxation is.
+pub struct Explored<'a> {
+    pub explorer: &'a dyn Calculator,
+    pub start: Start,
+    pub seed: u64,
+    pub options: RelaxOptions,
+    /// The input's name, for the provenance of frames that carry none.
+    pub source: String,
+}
+
+impl FrameJob for Explored<'_> {
+    fn name(&self) -> &str {
+        self.explorer.name()
+    }
+
+    fn process(&self, atoms: &Atoms, index: usize) -> Result<Atoms, CalcError> {
+        let start = self.start.apply(&with_fixed_bonds(atoms), self.seed, index);
+        let result = relax(self.explorer, &start, &self.options, |_| {}).map_err(|e| match e {
+            ExploreError::Calc(e) => e,
+            other => CalcError::Failed(other.to_string()),
+        })?;
+        if let Stop::Failed(reason) = &result.stop {
+            return Err(CalcError::Failed(format!(
+                "the relaxation from {} failed: {reason}",
+                self.start
+            )));
+        }
+        let end = result.atoms.positions().to_vec();
+        let mut out = minima_data::sampling::displaced(atoms, end, &self.source, index);
+        if let Some((i, j, d)) = minima_data::sampling::too_close(&out) {
+            return Err(CalcError::Input(format!(
+                "the relaxation from {} by {} collapsed: atoms {i} and {j} end {d:.2} Å apart",
+                self.start,
+                self.explorer.name()
+            )));
+        }
+        let info = &mut out.info;
+        info.insert("explored_start".into(), Value::Str(self.start.to_string()));
+        info.insert("explored_by".into(), Value::Str(self.explorer.name().into()));
+        info.insert("explored_steps".into(), Value::Int(result.steps as i64));
+        info.insert("explored_stop".into(), Value::Str(result.stop.to_string()));
+        if let Start::Rattle(_) = self.start {
+            info.insert(
+                "explored_seed".into(),
+                Value::Int(self.seed.wrapping_add(index as u64) as i64),
+            );
+        }
+        Ok(out)
+    }
 }
 
 /// The figures of one calculator from one kind of start.

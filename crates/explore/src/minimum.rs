@@ -26,7 +26,7 @@ impl FrameJob for RelaxToMinimum<'_> {
         self.calculator.name()
     }
 
-    fn process(&self, atoms: &Atoms) -> Result<Atoms, CalcError> {
+    fn process(&self, atoms: &Atoms, _index: usize) -> Result<Atoms, CalcError> {
         let relaxation = relax(self.calculator, atoms, &self.options, |_| {}).map_err(|e| match e {
             ExploreError::Calc(e) => e,
             other => CalcError::Failed(other.to_string()),
@@ -114,7 +114,7 @@ mod tests {
                 ..RelaxOptions::default()
             },
         };
-        let relaxed = job.process(&dimer).unwrap();
+        let relaxed = job.process(&dimer, 0).unwrap();
         assert_eq!(relaxed.info["equilibrium"], Value::Bool(true));
         let forces = relaxed.forces().unwrap();
         assert!(forces.iter().all(|f| f.abs() < 1e-4), "{forces:?}");
@@ -132,7 +132,7 @@ mod tests {
                 ..RelaxOptions::default()
             },
         };
-        let err = few_steps.process(&dimer).unwrap_err();
+        let err = few_steps.process(&dimer, 0).unwrap_err();
         assert!(
             err.to_string().starts_with("relaxation not converged: step limit"),
             "{err}"

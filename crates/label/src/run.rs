@@ -197,9 +197,9 @@ pub trait FrameJob: Sync {
     /// The method's name, recorded in each frame's `calculator` and in the run's `.done`.
     fn name(&self) -> &str;
 
-    /// The frame to write for `atoms`; never called on a frame with no atoms or two on one
-    /// site.
-    fn process(&self, atoms: &Atoms) -> Result<Atoms, CalcError>;
+    /// The frame to write for `atoms`, frame `index` of the input (jobs that draw random
+    /// numbers seed them with it); never called on a frame with no atoms or two on one site.
+    fn process(&self, atoms: &Atoms, index: usize) -> Result<Atoms, CalcError>;
 }
 
 /// Labelling: the input frame with the calculator's labels in place of its old ones.
@@ -210,7 +210,7 @@ impl FrameJob for Labelling<'_> {
         self.0.name()
     }
 
-    fn process(&self, atoms: &Atoms) -> Result<Atoms, CalcError> {
+    fn process(&self, atoms: &Atoms, _index: usize) -> Result<Atoms, CalcError> {
         let labels = self.0.calculate_checked(atoms)?;
         with_labels(atoms, &labels, self.0.name())
     }
@@ -376,7 +376,7 @@ fn check_labellable(atoms: &Atoms) -> Result<(), CalcError> {
 /// and the job's name.
 fn journal_frame(job: &dyn FrameJob, atoms: &Atoms, index: usize, fingerprint: &str) -> Result<Atoms, CalcError> {
     check_labellable(atoms)?;
-    let mut out = job.process(atoms)?;
+    let mut out = job.process(atoms, index)?;
     out.info.insert(LABEL_INDEX.into(), Value::Int(index as i64));
     out.info
         .insert(LABEL_FINGERPRINT.into(), Value::Str(fingerprint.to_string()));

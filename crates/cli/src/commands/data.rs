@@ -111,6 +111,27 @@ pub enum Data {
         #[arg(long, default_value_t = 1)]
         jobs: usize,
     },
+    /// Where a potential's relaxations end: each frame (a reference minimum) distorted by
+    /// --start and relaxed with --model (or --reference); the end geometry, unlabelled,
+    /// equilibrium=F, for `minima label`. Ends with atoms too close are failures. Resumable.
+    Explored {
+        #[command(flatten)]
+        calculator: super::CalculatorArgs,
+        #[arg(short, long)]
+        input: PathBuf,
+        /// Appended to as relaxations end (the journal): rerun after a kill.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// rattle:SIGMA (Å) or scale:FACTOR.
+        #[arg(long)]
+        start: minima_explore::landing::Start,
+        #[arg(long, default_value_t = 0.01)]
+        fmax: f64,
+        #[arg(long, default_value_t = 500)]
+        steps: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
     /// Normal-mode sampling about reference minima (Smith et al. 2017): random displacements
     /// along the vibrations at a temperature; unlabelled, equilibrium=F.
     NormalModes {
@@ -275,6 +296,38 @@ pub fn run(data: Data) -> Result<()> {
             };
             let summary = run_journalled(&job, &input, &output, &options)?;
             super::label::report(&output, &summary, "relaxed")
+        }
+        Data::Explored {
+            calculator,
+            input,
+            output,
+            start,
+            fmax,
+            steps,
+            seed,
+        } => {
+            if minima_io::extxyz::is_compressed(&output) {
+                bail!("the output is appended to as relaxations end: give an uncompressed .extxyz");
+            }
+            let explorer = calculator.load_one()?;
+            let job = minima_explore::landing::Explored {
+                explorer: explorer.as_ref(),
+                start,
+                seed,
+                options: RelaxOptions {
+                    fmax,
+                    steps,
+                    ..RelaxOptions::default()
+                },
+                source: input.display().to_string(),
+            };
+            let options = LabelOptions {
+                jobs: 1,
+                shard: None,
+                progress: true,
+            };
+            let summary = run_journalled(&job, &input, &output, &options)?;
+            super::label::report(&output, &summary, "explored")
         }
         Data::NormalModes {
             files:
