@@ -17,6 +17,13 @@
 #   scripts/make_data.sh --spread  the same for every 17th molecule of QM9 1..9000 (514, of
 #                                  every size), with their scans, into
 #                                  data/qm9_xtb_spread.extxyz.bz2 (~15 min on 2 cores).
+#   scripts/make_data.sh --explored [CHECKPOINT]   where a potential's relaxations end, into
+#                                  data/qm9_xtb_explored.extxyz.bz2: the 1,014 xtb minima of the
+#                                  two sets above (their first 500 and 514 frames) rattled
+#                                  (σ 0.1 Å), compressed (0.9) and stretched (1.5), each relaxed
+#                                  by CHECKPOINT (default models/molecules-round0.safetensors,
+#                                  the recipe's model before this set existed) to fmax 0.01 or
+#                                  500 steps, the end points labelled with xtb (~40 min).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v xtb >/dev/null || { echo "error: xtb is needed (apt-get install xtb)" >&2; exit 1; }
@@ -74,6 +81,25 @@ if [[ "${1:-}" == "--spread" ]]; then
   exit 0
 fi
 
+if [[ "${1:-}" == "--explored" ]]; then
+  w="$work/explored"
+  mkdir -p "$w"
+  "$minima" convert --from extxyz data/qm9_xtb_near_minima.extxyz.bz2 --first 500 -o "$w/m1.extxyz"
+  "$minima" convert --from extxyz data/qm9_xtb_spread.extxyz.bz2 --first 514 -o "$w/m2.extxyz"
+  cat "$w/m1.extxyz" "$w/m2.extxyz" >"$w/minima.extxyz"
+  labelled=()
+  for start in rattle:0.1 scale:0.9 scale:1.5; do
+    tag=${start/:/_}
+    # Collapsed ends are failures (listed in .failed); a finished run (.done) goes on.
+    "$minima" data explored --model "${2:-models/molecules-round0.safetensors}" --start "$start" \
+      --seed 5 --steps 500 -i "$w/minima.extxyz" -o "$w/$tag.extxyz" || [[ -e "$w/$tag.extxyz.done" ]]
+    label_only xtb "$w/$tag.extxyz" "explored/${tag}_xtb"
+    labelled+=("$w/${tag}_xtb.extxyz")
+  done
+  cat "${labelled[@]}" >"$w/all.extxyz"
+  "$minima" convert --from extxyz "$w/all.extxyz" -o data/qm9_xtb_explored.extxyz.bz2
+  exit 0
+fi
 if [[ "${1:-}" == "--paper" ]]; then
   "$minima" data qm9-scan --qm9 "$qm9" --molecules 10000 -o "$work/qm9_scan_paper.extxyz"
   label xtb "$work/qm9_scan_paper.extxyz" qm9_xtb_paper
