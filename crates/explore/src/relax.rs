@@ -1,8 +1,12 @@
 //! Structure relaxation with any [`Calculator`]: FIRE exactly as ASE's `ase.optimize.FIRE`
 //! (unit masses, the same defaults), and L-BFGS with a More–Thuente line search from argmin,
 //! whose memory is forgotten whenever it would lead uphill.
-//! Positions only: a periodic cell is kept fixed. Both stop when the largest atomic force is
-//! below `fmax` (ASE's criterion) or after `steps` steps, and say which.
+//! A periodic cell is kept fixed unless `cell` asks for it to relax too, as ASE's
+//! `UnitCellFilter` does at zero pressure: the optimiser then moves the positions in the
+//! undeformed frame and a deformation gradient D (cell = cell₀·D, r = r₀·D) scaled by the
+//! number of atoms N, with generalised forces f·Dᵀ on the atoms and −D⁻ᵀ·Vσ/N on the cell
+//! (σ the stress, ASE's sign). Both stop when the largest generalised force is below `fmax`
+//! (ASE's criterion; with the cell it also bounds |Vσ|/N) or after `steps` steps, and say which.
 
 use std::cell::RefCell;
 
@@ -50,6 +54,9 @@ pub struct RelaxOptions {
     pub max_step: f64,
     /// L-BFGS history length.
     pub memory: usize,
+    /// Relax a periodic cell too (needs a cell periodic along all three axes and a calculator
+    /// that gives the stress).
+    pub cell: bool,
 }
 
 impl Default for RelaxOptions {
@@ -60,6 +67,7 @@ impl Default for RelaxOptions {
             steps: 1000,
             max_step: 0.2,
             memory: 10,
+            cell: false,
         }
     }
 }
@@ -147,10 +155,24 @@ pub fn relax(
     // program such as xtb would only crash on them).
     minima_neighbors::check_separated(start.positions(), start.cell(), start.pbc())
         .map_err(|e| ExploreError::Input(e.to_string()))?;
+    let frame = if options.cell {
+        let cell = start.cell().filter(|_| start.pbc().iter().all(|&p| p)).ok_or_else(|| {
+            ExploreError::Input("relaxing the cell needs a cell periodic along all three axes".into())
+        })?;
+        Frame::Cell {
+            reference: *cell,
+            reference_positions: start.positions().to_vec(),
+            factor: start.len() as f64,
+        }
+    } else {
+        Frame::Positions
+    };
     let path = Path {
         calculator,
         atoms: start.clone(),
+        frame,
         evaluations: 0,
+        last: None,
         accepted: None,
         observe: Box::new(observe),
     };
@@ -160,39 +182,136 @@ pub fn relax(
     }
 }
 
+/// What the optimiser moves.
+enum Frame {
+    /// The positions (a cell stays as it is).
+    Positions,
+    /// Positions in the undeformed frame, then the three rows of N·D (see the module's
+    /// documentation).
+    Cell {
+        reference: minima_atoms::Cell,
+        reference_positions: Vec<Vec3>,
+        factor: f64,
+    },
+}
+
+/// Row vector times matrix.
+fn times(v: Vec3, m: &[Vec3; 3]) -> Vec3 {
+    std::array::from_fn(|k| (0..3).map(|j| v[j] * m[j][k]).sum())
+}
+
+fn transpose(m: &[Vec3; 3]) -> [Vec3; 3] {
+    std::array::from_fn(|i| std::array::from_fn(|j| m[j][i]))
+}
+
+fn inverse(m: &[Vec3; 3]) -> Option<[Vec3; 3]> {
+    let c = minima_atoms::cell::cross;
+    let det = dot(m[0], c(m[1], m[2]));
+    if !(det.abs() > 1e-12) {
+        return None;
+    }
+    // Rows of the inverse's transpose are the cofactor rows.
+    let cof = [c(m[1], m[2]), c(m[2], m[0]), c(m[0], m[1])];
+    Some(transpose(&cof.map(|r| r.map(|x| x / det))))
+}
+
 /// The calculator, the structure being moved, and what the observer has seen.
 struct Path<'a> {
     calculator: &'a dyn Calculator,
     atoms: Atoms,
+    frame: Frame,
     evaluations: usize,
+    /// The calculator's own labels of the last structure evaluated.
+    last: Option<Labels>,
     /// The last accepted configuration: (step, structure with labels, labels).
     accepted: Option<(usize, Atoms, Labels)>,
     observe: Box<dyn FnMut(&Step) + 'a>,
 }
 
 impl Path<'_> {
-    fn evaluate(&mut self, positions: Vec<Vec3>) -> Result<Labels, ExploreError> {
-        self.atoms
-            .set_positions(positions)
-            .map_err(|e| ExploreError::Input(format!("the optimiser produced invalid positions: {e}")))?;
-        self.evaluations += 1;
-        Ok(self.calculator.calculate_checked(&self.atoms)?)
+    /// The optimiser's coordinates of the start.
+    fn start(&self) -> Vec<Vec3> {
+        match &self.frame {
+            Frame::Positions => self.atoms.positions().to_vec(),
+            Frame::Cell {
+                reference_positions,
+                factor,
+                ..
+            } => {
+                let mut x = reference_positions.clone();
+                x.extend((0..3).map(|i| std::array::from_fn(|k| if i == k { *factor } else { 0.0 })));
+                x
+            }
+        }
     }
 
-    /// Records the current structure (just evaluated to `labels`) as step `step`.
+    /// The structure at the optimiser's coordinates `x`, evaluated: its labels with the
+    /// forces the optimiser follows (generalised ones when the cell relaxes).
+    fn evaluate(&mut self, x: Vec<Vec3>) -> Result<Labels, ExploreError> {
+        let invalid = |e: String| ExploreError::Input(format!("the optimiser produced an invalid structure: {e}"));
+        let deformation = match &self.frame {
+            Frame::Positions => {
+                self.atoms.set_positions(x).map_err(|e| invalid(e.to_string()))?;
+                None
+            }
+            Frame::Cell { reference, factor, .. } => {
+                let n = self.atoms.len();
+                let d: [Vec3; 3] = std::array::from_fn(|i| x[n + i].map(|v| v / factor));
+                let vectors = reference.vectors().map(|v| times(v, &d));
+                let cell = minima_atoms::Cell::new(vectors).map_err(|e| invalid(e.to_string()))?;
+                let pbc = self.atoms.pbc();
+                self.atoms = std::mem::take(&mut self.atoms).with_cell(cell, pbc);
+                let positions = x[..n].iter().map(|&r| times(r, &d)).collect();
+                self.atoms
+                    .set_positions(positions)
+                    .map_err(|e| invalid(e.to_string()))?;
+                Some((d, *factor))
+            }
+        };
+        self.evaluations += 1;
+        let labels = self.calculator.calculate_checked(&self.atoms)?;
+        self.last = Some(labels.clone());
+        let Some((d, factor)) = deformation else {
+            return Ok(labels);
+        };
+        let stress = labels.stress.ok_or_else(|| {
+            ExploreError::Input(format!(
+                "relaxing the cell needs the stress, which {} does not give",
+                self.calculator.name()
+            ))
+        })?;
+        let inverse = inverse(&d).ok_or_else(|| invalid("the cell collapsed".into()))?;
+        let [xx, yy, zz, yz, xz, xy] = stress;
+        let volume = self.atoms.cell().map_or(0.0, |c| c.volume());
+        let virial = [[xx, xy, xz], [xy, yy, yz], [xz, yz, zz]].map(|r| r.map(|s| s * volume));
+        let dt = transpose(&d);
+        let mut forces: Vec<Vec3> = labels.forces.iter().map(|&f| times(f, &dt)).collect();
+        // −D⁻ᵀ·(Vσ) / N, row by row.
+        let inverse_t = transpose(&inverse);
+        for i in 0..3 {
+            forces.push(std::array::from_fn(|k| {
+                -(0..3).map(|j| inverse_t[i][j] * virial[j][k]).sum::<f64>() / factor
+            }));
+        }
+        Ok(Labels { forces, ..labels })
+    }
+
+    /// Records the current structure (just evaluated; `labels` are the optimiser's) as step
+    /// `step`, with the calculator's own labels.
     fn accept(&mut self, step: usize, labels: Labels) {
+        let own = self.last.clone().unwrap_or_else(|| labels.clone());
         let mut atoms = self.atoms.clone();
-        atoms.set_energy(labels.energy);
+        atoms.set_energy(own.energy);
         atoms
-            .set_forces(labels.forces.iter().flatten().copied().collect())
+            .set_forces(own.forces.iter().flatten().copied().collect())
             .expect("one force per atom, checked by calculate_checked");
         (self.observe)(&Step {
             step,
             atoms: &atoms,
-            labels: &labels,
+            labels: &own,
             fmax: fmax(&labels.forces),
         });
-        self.accepted = Some((step, atoms, labels));
+        self.accepted = Some((step, atoms, own));
     }
 
     fn finish(self, stop: Stop) -> Result<Relaxation, ExploreError> {
@@ -220,7 +339,7 @@ fn fire(mut path: Path, options: &RelaxOptions) -> Result<Relaxation, ExploreErr
     const F_A: f64 = 0.99;
     let (mut dt, mut a, mut since_reset) = (0.1, A_START, 0usize);
     let mut velocity: Option<Vec<Vec3>> = None;
-    let mut positions = path.atoms.positions().to_vec();
+    let mut positions = path.start();
     let mut step = 0;
     loop {
         let labels = match path.evaluate(positions.clone()) {
@@ -404,7 +523,7 @@ impl History {
 
 /// L-BFGS on the positions, More–Thuente line searches, stopping on ASE's force criterion.
 fn lbfgs(path: Path, options: &RelaxOptions) -> Result<Relaxation, ExploreError> {
-    let mut x: Vec<f64> = path.atoms.positions().iter().flatten().copied().collect();
+    let mut x: Vec<f64> = path.start().into_iter().flatten().collect();
     let path = RefCell::new(path);
     let start = x.chunks(3).map(|c| [c[0], c[1], c[2]]).collect();
     let mut labels = path.borrow_mut().evaluate(start)?;

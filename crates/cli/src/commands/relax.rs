@@ -31,6 +31,10 @@ pub struct Args {
     /// Largest displacement of an atom in one step (Å).
     #[arg(long, default_value_t = 0.2)]
     max_step: f64,
+    /// Relax a periodic cell with the positions (ASE's UnitCellFilter at zero pressure; the
+    /// calculator must give the stress).
+    #[arg(long)]
+    cell: bool,
     /// Every accepted step of every structure, with energy and forces (extxyz).
     #[arg(long)]
     trajectory: Option<PathBuf>,
@@ -56,6 +60,7 @@ pub fn run(args: Args) -> Result<()> {
         fmax: args.fmax,
         steps: args.steps,
         max_step: args.max_step,
+        cell: args.cell,
         ..RelaxOptions::default()
     };
     let _locks = [Some(&args.output), args.trajectory.as_ref()]
