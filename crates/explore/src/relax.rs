@@ -207,7 +207,8 @@ fn transpose(m: &[Vec3; 3]) -> [Vec3; 3] {
 fn inverse(m: &[Vec3; 3]) -> Option<[Vec3; 3]> {
     let c = minima_atoms::cell::cross;
     let det = dot(m[0], c(m[1], m[2]));
-    if !(det.abs() > 1e-12) {
+    // NaN is no inverse either.
+    if det.is_nan() || det.abs() <= 1e-12 {
         return None;
     }
     // Rows of the inverse's transpose are the cofactor rows.
@@ -288,11 +289,7 @@ impl Path<'_> {
         let mut forces: Vec<Vec3> = labels.forces.iter().map(|&f| times(f, &dt)).collect();
         // −D⁻ᵀ·(Vσ) / N, row by row.
         let inverse_t = transpose(&inverse);
-        for i in 0..3 {
-            forces.push(std::array::from_fn(|k| {
-                -(0..3).map(|j| inverse_t[i][j] * virial[j][k]).sum::<f64>() / factor
-            }));
-        }
+        forces.extend(inverse_t.iter().map(|row| times(*row, &virial).map(|w| -w / factor)));
         Ok(Labels { forces, ..labels })
     }
 
