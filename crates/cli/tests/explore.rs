@@ -366,21 +366,32 @@ fn bench_minima_finds_the_references_own_minima_and_reuses_them() {
     let a = args(&["--minima", path(&fewer)]);
     let error = minima_error(&a.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(error.contains("2 minima for the 3 structures"), "{error}");
-    // A periodic crystal has no minimum of this kind: refused by name, nothing else lost.
+    // A crystal relaxes with its cell: EMT from its own rattled and compressed starts comes back
+    // to the same lattice and sites.
     let crystal = copper_crystal(dir.path());
-    let error = minima_error(&[
+    let crystal_stem = dir.path().join("crystal");
+    minima(&[
         "bench-minima",
         "--reference",
         "emt",
         "--reference-rows",
         "-i",
         path(&crystal),
+        "--starts",
+        "rattle:0.05,scale:0.95",
+        "--fmax",
+        "0.001",
         "-o",
-        path(&stem),
+        path(&crystal_stem),
     ]);
-    assert!(error.contains("1 of 1 frames failed"), "{error}");
-    let failed = std::fs::read_to_string(stem.with_extension("failed")).unwrap();
-    assert!(failed.contains("periodic structures are not taken"), "{failed}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(crystal_stem.with_extension("json")).unwrap()).unwrap();
+    for landing in report["relaxations"].as_array().unwrap() {
+        assert_eq!(landing["stop"], "converged", "{landing}");
+        assert!(landing["delta_p"].as_f64().unwrap() < 0.01, "{landing}");
+        assert!(landing["cell_strain"].as_f64().unwrap() < 1e-3, "{landing}");
+    }
+    assert_eq!(report["relaxations"].as_array().unwrap().len(), 2);
 }
 
 /// `data explored` writes where each relaxation from a distorted start ended, unlabelled and

@@ -9,6 +9,11 @@
 //!   Kabsch superposition (rotation and translation minimising the squared deviations, by
 //!   Horn's quaternion method): a relaxation from a distorted start may end rotated, which
 //!   costs a rotation-invariant potential nothing. Atoms are not permuted.
+//! - For a crystal (a cell periodic along all three axes) the cell relaxes too, for the
+//!   reference and for the calculator under test. ΔP is then the mean distance of each atom
+//!   from its place in the reference minimum in fractional coordinates (the minimum image,
+//!   the mean translation removed, measured in the reference's cell), and `cell_strain` the
+//!   largest entry of C_ref⁻¹·C − 1: how far the lattice itself landed from the reference's.
 //! - A relaxation *blew up* when the calculator failed on a structure it reached, two atoms
 //!   came closer than `collapse_distance` (0.5 Å: no chemical bond is that short), or its
 //!   final energy lies more than `collapse_energy` (5 eV) below the calculator's own energy at
@@ -103,6 +108,10 @@ pub struct Landing {
     pub blown_up: bool,
     /// ΔP after superposition on the reference minimum (Å); absent when the relaxation blew up.
     pub delta_p: Option<f64>,
+    /// Crystals: the largest entry of C_ref⁻¹·C − 1 (dimensionless); absent for molecules and
+    /// clusters, and when the relaxation blew up.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cell_strain: Option<f64>,
     /// Final energy minus the calculator's own energy at the reference minimum (eV).
     pub delta_e: f64,
     /// The shortest interatomic distance at the end (Å).
@@ -144,16 +153,33 @@ pub fn land(
     collapse: Collapse,
 ) -> Result<Landing, ExploreError> {
     let at_minimum = calculator.calculate_checked(minimum)?.energy;
-    let result = relax(calculator, start, options, |_| {})?;
+    let crystal = minimum.cell().filter(|_| minimum.pbc().iter().all(|&p| p));
+    let options = RelaxOptions {
+        cell: crystal.is_some(),
+        ..*options
+    };
+    let result = relax(calculator, start, &options, |_| {})?;
     let shortest = result.atoms.closest_pair().map_or(f64::INFINITY, |(_, _, d)| d);
     let delta_e = result.labels.energy - at_minimum;
     let blown_up = matches!(result.stop, Stop::Failed(_)) || shortest < collapse.distance || delta_e < -collapse.energy;
+    let (delta_p, cell_strain) = match (blown_up, crystal, result.atoms.cell()) {
+        (true, _, _) => (None, None),
+        (false, Some(reference), Some(cell)) => {
+            let (delta_p, strain) = lattice_displacement(&result.atoms, cell, minimum, reference);
+            (Some(delta_p), Some(strain))
+        }
+        _ => (
+            Some(superposed_displacement(result.atoms.positions(), minimum.positions())),
+            None,
+        ),
+    };
     Ok(Landing {
         frame,
         formula: minimum.formula(),
         start: kind,
         calculator: calculator.name().to_string(),
-        delta_p: (!blown_up).then(|| superposed_displacement(result.atoms.positions(), minimum.positions())),
+        delta_p,
+        cell_strain,
         stop: result.stop,
         steps: result.steps,
         blown_up,
@@ -218,6 +244,40 @@ impl FrameJob for Explored<'_> {
         }
         Ok(out)
     }
+}
+
+/// ΔP of a crystal (Å) and its cell strain, as the module's documentation defines them.
+fn lattice_displacement(
+    atoms: &Atoms,
+    cell: &minima_atoms::Cell,
+    minimum: &Atoms,
+    reference: &minima_atoms::Cell,
+) -> (f64, f64) {
+    let wrap = |x: f64| x - x.round();
+    let shifts: Vec<Vec3> = atoms
+        .positions()
+        .iter()
+        .zip(minimum.positions())
+        .map(|(&r, &r0)| {
+            let (s, s0) = (cell.fractional(r), reference.fractional(r0));
+            std::array::from_fn(|k| wrap(s[k] - s0[k]))
+        })
+        .collect();
+    let n = shifts.len().max(1) as f64;
+    let mean: Vec3 = std::array::from_fn(|k| shifts.iter().map(|d| d[k]).sum::<f64>() / n);
+    let delta_p = shifts
+        .iter()
+        .map(|d| norm(reference.cartesian(std::array::from_fn(|k| wrap(d[k] - mean[k])))))
+        .sum::<f64>()
+        / n;
+    // C_ref⁻¹·C in fractional terms: row i of C expressed in the reference's lattice.
+    let strain = (0..3)
+        .flat_map(|i| {
+            let row = reference.fractional(cell.vectors()[i]);
+            (0..3).map(move |k| (row[k] - if i == k { 1.0 } else { 0.0 }).abs())
+        })
+        .fold(0.0, f64::max);
+    (delta_p, strain)
 }
 
 /// The figures of one calculator from one kind of start.

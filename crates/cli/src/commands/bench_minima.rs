@@ -1,6 +1,7 @@
-//! `minima bench-minima`: does a calculator find the reference's minima? Each molecule (or
-//! cluster) is relaxed with the reference, then from rattled, compressed and stretched starts
-//! with the calculator; the table gives blow-ups, convergence and ΔP after superposition.
+//! `minima bench-minima`: does a calculator find the reference's minima? Each molecule,
+//! cluster or crystal is relaxed with the reference (a crystal's cell too), then from rattled,
+//! compressed and stretched starts with the calculator; the table gives blow-ups, convergence
+//! and ΔP after superposition (crystals: in fractional coordinates, with the cell strain).
 
 use std::path::PathBuf;
 
@@ -19,14 +20,16 @@ pub struct Args {
     /// (`--reference`; with `--minima`, only needed for `--reference-rows`).
     #[command(flatten)]
     calculator: super::CalculatorArgs,
-    /// Structures: QM9 (archive or folder) or extxyz; open boundaries.
+    /// Structures: QM9 (archive or folder) or extxyz; open boundaries, or cells periodic along
+    /// all three axes (relaxed with their cell; the calculators must give the stress).
     #[arg(short, long)]
     input: PathBuf,
     /// Structures taken, drawn at random with --seed (0: all), in input order.
     #[arg(long, default_value_t = 20)]
     molecules: usize,
     /// The starts: rattle:SIGMA (Gaussian displacement of each coordinate, Å) and
-    /// scale:FACTOR (isotropic, about the centroid), made from the input geometry.
+    /// scale:FACTOR (isotropic, about the centroid; a crystal's cell with it), made from the
+    /// input geometry.
     #[arg(long, value_delimiter = ',', default_value = "rattle:0.1,scale:0.9,scale:1.5")]
     starts: Vec<Start>,
     /// The reference minima of the chosen structures in their order, as an earlier run wrote
@@ -97,13 +100,13 @@ pub fn run(args: Args) -> Result<()> {
             let minima = chosen
                 .iter()
                 .map(|&frame| {
-                    let minimum = if frames[frame].is_periodic() {
-                        Err(anyhow::anyhow!(
-                            "periodic structures are not taken (molecules and clusters)"
-                        ))
-                    } else {
-                        reference_minimum(reference.as_ref(), &frames[frame], &options).map_err(Into::into)
+                    // A crystal's minimum has its cell relaxed too (see `land`).
+                    let atoms = &frames[frame];
+                    let options = minima_explore::RelaxOptions {
+                        cell: atoms.cell().is_some() && atoms.pbc().iter().all(|&p| p),
+                        ..options
                     };
+                    let minimum = reference_minimum(reference.as_ref(), atoms, &options);
                     bar.inc(1);
                     minimum.map_err(|e| failures.push(frame, e)).ok()
                 })
