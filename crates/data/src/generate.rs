@@ -171,15 +171,55 @@ pub fn fcc_crystal(number: u8, a: f64, cell: FccCell) -> Atoms {
     }
 }
 
-/// Infinite fcc crystals: each element's crystal at every scale of `scales`, recording
-/// `element`, `lattice_constant` (the equilibrium one) and `scale`.
-pub fn fcc_scan(elements: &[(String, f64)], cell: FccCell, scales: &[f64]) -> Result<Vec<Atoms>, String> {
+/// How an fcc crystal is cut: `repeat`³ copies of the cell and, with `vacuum` (Å, cubic cells
+/// only), a (100) slab: periodic along x and y, with `vacuum` of empty space along z (its two
+/// faces are surfaces).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FccShape {
+    pub cell: FccCell,
+    pub repeat: usize,
+    pub vacuum: Option<f64>,
+}
+
+impl FccShape {
+    /// The crystal of `number` with lattice constant `a` in this shape.
+    pub fn build(&self, number: u8, a: f64) -> Result<Atoms, String> {
+        let unit = fcc_crystal(number, a, self.cell);
+        let cell = *unit.cell().expect("an fcc crystal has a cell");
+        let n = self.repeat.max(1);
+        let mut positions = Vec::with_capacity(unit.len() * n * n * n);
+        for i in 0..n {
+            for j in 0..n {
+                for k in 0..n {
+                    let t = cell.shift([i as i32, j as i32, k as i32]);
+                    positions.extend(unit.positions().iter().map(|r| std::array::from_fn(|m| r[m] + t[m])));
+                }
+            }
+        }
+        let v = cell.vectors().map(|row| row.map(|x| x * n as f64));
+        let (vectors, pbc) = match self.vacuum {
+            None => (v, [true; 3]),
+            Some(_) if self.cell != FccCell::Cubic => return Err("a slab (vacuum) needs the cubic cell".into()),
+            Some(vacuum) if !(vacuum.is_finite() && vacuum > 0.0) => {
+                return Err(format!("vacuum {vacuum} Å: give a positive thickness"))
+            }
+            Some(vacuum) => ([v[0], v[1], [0.0, 0.0, v[2][2] + vacuum]], [true, true, false]),
+        };
+        let numbers = vec![number; positions.len()];
+        let atoms = Atoms::new(numbers, positions).map_err(|e| e.to_string())?;
+        Ok(atoms.with_cell(Cell::new(vectors).map_err(|e| e.to_string())?, pbc))
+    }
+}
+
+/// fcc crystals (or slabs): each element's at every scale of `scales`, recording `element`,
+/// `lattice_constant` (the equilibrium one) and `scale`.
+pub fn fcc_scan(elements: &[(String, f64)], shape: FccShape, scales: &[f64]) -> Result<Vec<Atoms>, String> {
     let mut frames = Vec::with_capacity(elements.len() * scales.len());
     for (symbol, a) in elements {
         let number = element::by_symbol(symbol)
             .ok_or_else(|| format!("unknown element {symbol:?}"))?
             .number;
-        let mut base = fcc_crystal(number, *a, cell);
+        let mut base = shape.build(number, *a)?;
         base.info.insert("element".into(), Value::Str(symbol.clone()));
         base.info.insert("lattice_constant".into(), Value::Float(*a));
         frames.extend(scales.iter().map(|&s| scaled(&base, s)));
@@ -257,6 +297,34 @@ pub fn growth(symbol: &str, a: f64, seed: u64, max_size: usize, scales: &Grid) -
 
 #[cfg(test)]
 mod tests {
+
+    /// Supercells and slabs: 4·N³ atoms on fcc sites (nearest neighbours a/√2), the slab
+    /// periodic along x and y with the vacuum added to z; a slab of the primitive cell refused.
+    #[test]
+    fn fcc_shapes_repeat_the_cell_and_cut_slabs() {
+        let shape = |repeat, vacuum| FccShape {
+            cell: FccCell::Cubic,
+            repeat,
+            vacuum,
+        };
+        let bulk = shape(2, None).build(29, 3.6).unwrap();
+        assert_eq!(bulk.len(), 32);
+        assert_eq!(bulk.pbc(), [true; 3]);
+        assert!((bulk.cell().unwrap().volume() - 8.0 * 3.6f64.powi(3)).abs() < 1e-9);
+        let (_, _, nearest) = bulk.closest_pair().unwrap();
+        assert!((nearest - 3.6 / 2f64.sqrt()).abs() < 1e-9);
+        let slab = shape(2, Some(10.0)).build(29, 3.6).unwrap();
+        assert_eq!(slab.pbc(), [true, true, false]);
+        assert!((slab.cell().unwrap().vectors()[2][2] - 17.2).abs() < 1e-9);
+        assert_eq!(slab.positions(), bulk.positions());
+        let primitive = FccShape {
+            cell: FccCell::Primitive,
+            repeat: 1,
+            vacuum: Some(10.0),
+        };
+        assert!(primitive.build(29, 3.6).unwrap_err().contains("cubic"));
+    }
+
     use super::*;
 
     #[test]

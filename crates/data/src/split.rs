@@ -216,14 +216,19 @@ mod tests {
 
     #[test]
     fn crystal_scans_train_on_eight_spread_scales_and_share_the_rest() {
-        use crate::generate::{fcc_scan, FccCell, Grid};
+        use crate::generate::{fcc_scan, FccCell, FccShape, Grid};
         let scales = Grid {
             start: 0.9,
             stop: 1.5,
             count: 100,
         };
         let elements = [("Al".to_string(), 4.05), ("Cu".to_string(), 3.615)];
-        let frames = fcc_scan(&elements, FccCell::Primitive, &scales.values()).unwrap();
+        let shape = FccShape {
+            cell: FccCell::Primitive,
+            repeat: 1,
+            vacuum: None,
+        };
+        let frames = fcc_scan(&elements, shape, &scales.values()).unwrap();
         let split = Scheme::detect(&frames).unwrap().split(&frames, 0, None).unwrap();
         assert_eq!(
             (split.train.len(), split.validation.len(), split.test.len()),

@@ -37,7 +37,7 @@ pub enum Data {
         #[arg(short, long)]
         output: PathBuf,
     },
-    /// Infinite (periodic) fcc crystals with isotropically scaled cells.
+    /// fcc crystals (or, with --vacuum, slabs) with isotropically scaled cells.
     Fcc {
         #[arg(long, value_delimiter = ',', default_value = "Al,Cu")]
         elements: Vec<String>,
@@ -53,6 +53,12 @@ pub enum Data {
         /// Add the exact scale 1.0 (the given lattice constant) to the grid when it is not on it.
         #[arg(long)]
         with_equilibrium: bool,
+        /// N×N×N copies of the cell.
+        #[arg(long, default_value_t = 1)]
+        repeat: usize,
+        /// A (100) slab with this much vacuum (Å) along z, periodic along x and y (cubic cell).
+        #[arg(long)]
+        vacuum: Option<f64>,
         #[arg(short, long)]
         output: PathBuf,
     },
@@ -216,11 +222,14 @@ pub fn run(data: Data) -> Result<()> {
             cell,
             scales,
             with_equilibrium,
+            repeat,
+            vacuum,
             output,
         } => {
             let elements = with_lattice_constants(&elements, &lattice)?;
+            let shape = generate::FccShape { cell, repeat, vacuum };
             let frames =
-                generate::fcc_scan(&elements, cell, &grid(&scales, with_equilibrium)).map_err(anyhow::Error::msg)?;
+                generate::fcc_scan(&elements, shape, &grid(&scales, with_equilibrium)).map_err(anyhow::Error::msg)?;
             write(&output, &frames)
         }
         Data::Growth {
