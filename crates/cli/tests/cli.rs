@@ -84,6 +84,20 @@ fn convert_selects_by_index_and_stride() {
         "extxyz",
     );
     assert_eq!(frames, [3, 6, 9]);
+    // --where keeps frames by an info value (numbers as numbers), before the other selections.
+    let picked = indices(
+        &["--where", "qm9_index=4,7.0,12,99", "--every", "2"],
+        all.to_str().unwrap(),
+        "extxyz",
+    );
+    assert_eq!(picked, [4, 12]);
+    let both = indices(
+        &["--where", "qm9_index=4,7", "--where", "equilibrium=T"],
+        all.to_str().unwrap(),
+        "extxyz",
+    );
+    assert_eq!(both, [4, 7]);
+    assert!(indices(&["--where", "equilibrium=F"], qm9, "qm9").is_empty());
     assert!(
         !run(&["convert", "--from", "qm9", qm9, "-o", "x.extxyz", "--every", "0"])
             .status

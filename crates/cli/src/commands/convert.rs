@@ -38,6 +38,50 @@ pub struct Args {
     /// Keep every K-th of those (the 1st, the (K+1)-th, …): a subset spread over the file.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     every: u64,
+    /// Keep only frames whose info KEY has one of the values (e.g. `equilibrium=T`,
+    /// `seed=4,5`); several are all required. Applied before --first, --after and --every.
+    #[arg(long = "where", value_name = "KEY=VALUES")]
+    conditions: Vec<Condition>,
+}
+
+/// `KEY=V1,V2,…`: the frame's info KEY equals one of the values (numbers compared as numbers,
+/// T/F/True/False as booleans).
+#[derive(Debug, Clone)]
+pub struct Condition {
+    key: String,
+    values: Vec<String>,
+}
+
+impl std::str::FromStr for Condition {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Condition, String> {
+        let (key, values) = text
+            .split_once('=')
+            .filter(|(k, v)| !k.is_empty() && !v.is_empty())
+            .ok_or_else(|| format!("`{text}`: expected KEY=VALUE[,VALUE…]"))?;
+        Ok(Condition {
+            key: key.to_string(),
+            values: values.split(',').map(str::to_string).collect(),
+        })
+    }
+}
+
+impl Condition {
+    fn holds(&self, atoms: &Atoms) -> bool {
+        let Some(value) = atoms.info.get(&self.key) else {
+            return false;
+        };
+        self.values.iter().any(|wanted| match value {
+            Value::Bool(b) => matches!(
+                (b, wanted.as_str()),
+                (true, "T" | "True" | "true") | (false, "F" | "False" | "false")
+            ),
+            Value::Int(i) => wanted.parse::<f64>() == Ok(*i as f64),
+            Value::Float(x) => wanted.parse::<f64>() == Ok(*x),
+            Value::Str(s) => s == wanted,
+            _ => false,
+        })
+    }
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -55,14 +99,21 @@ pub fn run(args: Args) -> Result<()> {
                     .info
                     .insert(minima_data::sampling::EQUILIBRIUM.into(), Value::Bool(true));
             }
-            let frames: Vec<Atoms> = frames.into_iter().step_by(args.every as usize).collect();
+            let frames: Vec<Atoms> = frames
+                .into_iter()
+                .filter(|a| args.conditions.iter().all(|c| c.holds(a)))
+                .step_by(args.every as usize)
+                .collect();
             let bar = super::progress(frames.len() as u64, "writing");
             write(&args.output, frames.into_iter().map(Ok), &bar)?
         }
         // Streams: a file of any size converts in the memory of one frame.
         Format::Extxyz => {
             let limit = args.first.map_or(usize::MAX, |n| n as usize);
+            let conditions = args.conditions.clone();
+            // A frame that does not read passes on, so that its error stops the conversion.
             let frames = extxyz::ExtxyzReader::open(&args.source)?
+                .filter(move |frame| frame.as_ref().map_or(true, |a| conditions.iter().all(|c| c.holds(a))))
                 .take(limit)
                 .skip(args.after as usize)
                 .step_by(args.every as usize);
