@@ -17,6 +17,13 @@
 #   scripts/make_data.sh --spread  the same for every 17th molecule of QM9 1..9000 (514, of
 #                                  every size), with their scans, into
 #                                  data/qm9_xtb_spread.extxyz.bz2 (~15 min on 2 cores).
+#   scripts/make_data.sh --metals  remakes data/metals_emt.extxyz.bz2 (configs/metals.toml trains
+#                                  on it with the two EMT sets above; ~3 min): Al and Cu with
+#                                  EMT: clusters of 4 growths per element (15-40 atoms) relaxed
+#                                  to their EMT minima (equilibrium=T), rattled (σ 0.05, 0.1,
+#                                  0.2 Å) and scanned (0.90-1.50); 2×2×2 cubic crystals at 15
+#                                  scales 0.92-1.20, rattled (σ 0.05, 0.1 Å); (100) slabs of
+#                                  them with 10 Å of vacuum at 6 scales 0.95-1.10, rattled.
 #   scripts/make_data.sh --explored [CHECKPOINT]   where a potential's relaxations end, into
 #                                  data/qm9_xtb_explored.extxyz.bz2: the 1,014 xtb minima of the
 #                                  two sets above (their first 500 and 514 frames) rattled
@@ -81,6 +88,27 @@ if [[ "${1:-}" == "--spread" ]]; then
   exit 0
 fi
 
+if [[ "${1:-}" == "--metals" ]]; then
+  w="$work/metals"
+  mkdir -p "$w"
+  "$minima" data growth --subset stable --seeds 4 --max-size 40 -o "$w/grown.extxyz"
+  "$minima" data relaxed --reference emt --fmax 0.005 --jobs 2 -i "$w/grown.extxyz" \
+    -o "$w/cluster_minima.extxyz" || [[ -e "$w/cluster_minima.extxyz.done" ]]
+  "$minima" data rattle -i "$w/cluster_minima.extxyz" -o "$w/clusters_rattled.extxyz" --amplitudes 0.05,0.1,0.2 --seed 1
+  "$minima" data qm9-scan --qm9 "$w/cluster_minima.extxyz" --molecules 100000 --scales 0.9:1.5:7 -o "$w/clusters_scan.extxyz"
+  "$minima" data fcc --repeat 2 --scales 0.92:1.2:15 -o "$w/bulk.extxyz"
+  "$minima" data rattle -i "$w/bulk.extxyz" -o "$w/bulk_rattled.extxyz" --amplitudes 0.05,0.1 --seed 2
+  "$minima" data fcc --repeat 2 --vacuum 10 --scales 0.95:1.1:6 -o "$w/slab.extxyz"
+  "$minima" data rattle -i "$w/slab.extxyz" -o "$w/slab_rattled.extxyz" --amplitudes 0.05,0.1 --seed 3
+  labelled=("$w/cluster_minima.extxyz")
+  for set in clusters_rattled clusters_scan bulk_rattled slab_rattled; do
+    label_only emt "$w/$set.extxyz" "metals/${set}_emt"
+    labelled+=("$w/${set}_emt.extxyz")
+  done
+  cat "${labelled[@]}" >"$w/all.extxyz"
+  "$minima" convert --from extxyz "$w/all.extxyz" -o data/metals_emt.extxyz.bz2
+  exit 0
+fi
 if [[ "${1:-}" == "--explored" ]]; then
   w="$work/explored"
   mkdir -p "$w"

@@ -5,9 +5,10 @@
 //! combination of smaller rings replaces (all three six-rings of bicyclo[2.2.2]octane, all six
 //! faces of cubane), and never an envelope ring such as naphthalene's outer ten-ring.
 
-/// Rings as atom lists in ring order, smallest first. `max_size` bounds the search; above
-/// `max_cycles` enumerated cycles the search retries with smaller rings, so a dense cage
-/// cannot make it explode.
+/// Rings as atom lists in ring order, smallest first. `max_size` bounds the search; past
+/// [`CYCLE_LIMIT`] cycles found or [`STEP_LIMIT`] paths walked the search retries with smaller
+/// rings, so a dense cage or a metal cluster (where every atom touches twelve) cannot make it
+/// explode; triangles alone are always enumerable (O(atoms · degree²)).
 pub fn relevant_cycles(n_atoms: usize, edges: &[(usize, usize)], max_size: usize) -> Vec<Vec<usize>> {
     let mut adjacency = vec![Vec::new(); n_atoms];
     for (e, &(a, b)) in edges.iter().enumerate() {
@@ -18,9 +19,14 @@ pub fn relevant_cycles(n_atoms: usize, edges: &[(usize, usize)], max_size: usize
     if rank == 0 {
         return Vec::new();
     }
-    let mut size = max_size;
+    let mut size = max_size.max(3);
     let cycles = loop {
-        match simple_cycles(&adjacency, size, 20_000) {
+        let limits = if size == 3 {
+            (usize::MAX, usize::MAX)
+        } else {
+            (CYCLE_LIMIT, STEP_LIMIT)
+        };
+        match simple_cycles(&adjacency, size, limits) {
             Some(cycles) => break cycles,
             None => size = (size / 2).max(3),
         }
@@ -55,8 +61,18 @@ struct Cycle {
     edges: Vec<u64>,
 }
 
-/// Every simple cycle of at most `max_size` atoms, each once; `None` past `limit` cycles.
-fn simple_cycles(adjacency: &[Vec<(usize, usize)>], max_size: usize, limit: usize) -> Option<Vec<Cycle>> {
+/// Cycles found, and paths walked, before a ring search gives up on its size.
+const CYCLE_LIMIT: usize = 20_000;
+const STEP_LIMIT: usize = 2_000_000;
+
+/// Every simple cycle of at most `max_size` atoms, each once; `None` past `limits` (cycles
+/// found, paths walked).
+fn simple_cycles(
+    adjacency: &[Vec<(usize, usize)>],
+    max_size: usize,
+    (limit, steps): (usize, usize),
+) -> Option<Vec<Cycle>> {
+    let mut budget = steps;
     let words = adjacency.iter().map(|a| a.len()).sum::<usize>() / 2 / 64 + 1;
     let mut cycles = Vec::new();
     // Cycles are found from their smallest atom, walked towards the smaller of its two ring
@@ -76,6 +92,7 @@ fn simple_cycles(adjacency: &[Vec<(usize, usize)>], max_size: usize, limit: usiz
             &mut cycles,
             words,
             limit,
+            &mut budget,
         ) {
             return None;
         }
@@ -94,7 +111,12 @@ fn extend(
     cycles: &mut Vec<Cycle>,
     words: usize,
     limit: usize,
+    budget: &mut usize,
 ) -> bool {
+    if *budget == 0 {
+        return false;
+    }
+    *budget -= 1;
     let last = *path.last().expect("path starts with start");
     for &(next, edge) in &adjacency[last] {
         if next == start && path.len() >= 3 && path[1] < last {
@@ -114,7 +136,7 @@ fn extend(
             path_edges.push(edge);
             on_path[next] = true;
             let ok = extend(
-                adjacency, start, max_size, path, path_edges, on_path, cycles, words, limit,
+                adjacency, start, max_size, path, path_edges, on_path, cycles, words, limit, budget,
             );
             on_path[next] = false;
             path.pop();
@@ -223,5 +245,46 @@ mod tests {
         let faces = relevant_cycles(8, &cube, 24);
         assert_eq!(faces.len(), 6);
         assert!(faces.iter().all(|f| f.len() == 4));
+    }
+
+    /// The contact graph of a 43-atom fcc cluster (every atom bonded to up to twelve): the
+    /// search falls back to smaller rings instead of walking its astronomically many paths,
+    /// and finds its triangles, as many as the cluster's independent cycles need.
+    #[test]
+    fn a_dense_metal_cluster_gives_its_triangles_instead_of_exploding() {
+        let mut sites = Vec::new();
+        for x in -2i32..=2 {
+            for y in -2i32..=2 {
+                for z in -2i32..=2 {
+                    if (x + y + z).rem_euclid(2) == 0 && x * x + y * y + z * z <= 6 {
+                        sites.push([x, y, z]);
+                    }
+                }
+            }
+        }
+        let mut edges = Vec::new();
+        for i in 0..sites.len() {
+            for j in i + 1..sites.len() {
+                let d: i32 = (0..3).map(|k| (sites[i][k] - sites[j][k]).pow(2)).sum();
+                if d == 2 {
+                    edges.push((i, j));
+                }
+            }
+        }
+        assert_eq!(sites.len(), 43);
+        // The walk stops when its budget of paths is spent, whether or not it found cycles.
+        let mut adjacency = vec![Vec::new(); sites.len()];
+        for (e, &(a, b)) in edges.iter().enumerate() {
+            adjacency[a].push((b, e));
+            adjacency[b].push((a, e));
+        }
+        assert!(simple_cycles(&adjacency, 24, (usize::MAX, 1000)).is_none());
+        let rings = relevant_cycles(sites.len(), &edges, 24);
+        assert!(!rings.is_empty());
+        assert!(
+            rings.iter().all(|r| r.len() == 3),
+            "{:?}",
+            rings.iter().map(Vec::len).max()
+        );
     }
 }
