@@ -11,7 +11,7 @@
 //! modelling) and [`painn`] (Schütt et al. 2021's equivariant PaiNN); [`zbl`] is a short-range
 //! repulsion prior any of them can add.
 
-pub mod aux;
+pub mod auxiliary;
 pub mod batch;
 pub mod blocks;
 pub mod calculator;
@@ -25,7 +25,7 @@ pub mod transformer;
 pub mod vimpnn;
 pub mod zbl;
 
-pub use aux::{AuxOutput, AuxTargets};
+pub use auxiliary::{AuxOutput, AuxTargets};
 pub use batch::GraphBatch;
 pub use calculator::ModelCalculator;
 pub use config::{Dtype, ModelConfig, ModelKind};

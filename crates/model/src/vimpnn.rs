@@ -10,7 +10,7 @@
 use tch::nn::{self, Module};
 use tch::Tensor;
 
-use crate::aux::AuxHeads;
+use crate::auxiliary::AuxHeads;
 use crate::batch::GraphBatch;
 use crate::blocks::{GruCell, MessagePassing, Mlp};
 use crate::config::{Combine, ModelConfig};
