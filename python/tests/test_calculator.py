@@ -112,7 +112,6 @@ def assert_equal_to_predict(calc, frames, reference):
     for atoms, want in zip(frames, reference):
         atoms = atoms.copy()
         atoms.calc = calc
-        calc.reset()
         assert atoms.get_potential_energy() == pytest.approx(want.get_potential_energy(), rel=1e-5)
         np.testing.assert_allclose(atoms.get_forces(), want.get_forces(), rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(atoms.get_potential_energies(), want.get_potential_energies(), rtol=1e-5, atol=1e-5)

@@ -52,7 +52,8 @@ fn results<'py>(py: Python<'py>, labels: &Labels) -> PyResult<Bound<'py, PyDict>
 /// disagreement is measured by (`energy_std`, eV; `forces_std`, per atom √(mean_k |F_k − F̄|²),
 /// eV/Å). Bond types, for the models that read them, are perceived on the first structure and
 /// kept while the atomic numbers stay the same (a relaxation or dynamics must not change a
-/// model's bond features); `reset_bonds` forgets them. A structure that records its bonds
+/// model's bond features); `reset_bonds` forgets them, as `minima.Calculator` does for every
+/// new `Atoms` object. A structure that records its bonds
 /// (`bonds` in the info of a minima data set) passes them in `bonds`.
 #[pyclass(module = "minima._minima")]
 struct Model {

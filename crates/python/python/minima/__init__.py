@@ -13,6 +13,7 @@ beside this package.
 """
 
 import os
+import weakref
 
 import numpy as np
 from ase.calculators.calculator import Calculator as _AseCalculator
@@ -69,10 +70,12 @@ class Calculator(_Base):
     or a committee of them (a list of checkpoints), on ``device`` ("cpu", "cuda", "cuda:N")
     with ``threads`` libtorch intra-op threads.
 
-    Bond types, for the models that read them, are perceived on the first structure and kept
-    while its atomic numbers stay the same, so that a relaxation or a trajectory does not
-    change them; a structure that records its bonds (``atoms.info["bonds"]``, as minima's data
-    sets do) uses those. ``reset()`` forgets them.
+    Bond types, for the models that read them, are perceived when the calculator is first
+    asked about an ``Atoms`` object and kept while that same object moves (an optimiser or a
+    dynamics run moves it in place), so that a relaxation or a trajectory does not change
+    them; another ``Atoms`` object, or other atomic numbers, gets its own, as `minima
+    predict` gives each frame. A structure that records its bonds (``atoms.info["bonds"]``, as
+    minima's data sets do) uses those. ``reset()`` forgets them.
     """
 
     def __init__(self, checkpoint, device="cpu", threads=1, **kwargs):
@@ -83,6 +86,7 @@ class Calculator(_Base):
             checkpoints = list(checkpoint)
         self.checkpoints = [os.fspath(c) for c in checkpoints]
         self._model = _minima.Model(self.checkpoints, device, threads)
+        self._bonds_of = None  # a weak reference to the Atoms the kept bonds belong to
 
     @property
     def names(self):
@@ -91,6 +95,12 @@ class Calculator(_Base):
     def reset(self):
         super().reset()
         self._model.reset_bonds()
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        if atoms is not None and (self._bonds_of is None or self._bonds_of() is not atoms):
+            self._model.reset_bonds()
+            self._bonds_of = weakref.ref(atoms)
+        super().calculate(atoms, properties, system_changes)
 
     def _evaluate(self, atoms, system_changes):
         if "numbers" in system_changes:
