@@ -163,6 +163,12 @@ impl Atoms {
         self.cell.is_some() && self.pbc.iter().any(|&p| p)
     }
 
+    /// The cell, when the structure is periodic along all three axes (a crystal, which has a
+    /// stress and a volume).
+    pub fn bulk_cell(&self) -> Option<&Cell> {
+        self.cell.as_ref().filter(|_| self.pbc.iter().all(|&p| p))
+    }
+
     /// Moves atoms back into the cell along periodic axes.
     pub fn wrap(&mut self) {
         if let Some(cell) = self.cell {

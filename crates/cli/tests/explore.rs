@@ -272,27 +272,23 @@ fn bad_input_to_explore_gets_one_clear_error() {
     }
 }
 
-#[test]
-fn bench_minima_finds_the_references_own_minima_and_reuses_them() {
-    let dir = tempfile::tempdir().unwrap();
-    // Grown clusters sit on fcc sites, far from EMT's minima: relax them first, so that each
-    // start lies in its minimum's basin. (Not the 16-atom one of seed 0: relaxed, it stops on
-    // a flat ridge that a 0.05 Å rattle leaves for a minimum 0.76 eV lower, 0.47 Å away, as
-    // ASE's EMT and FIRE with a numpy Kabsch find too.)
-    let grown = dir.path().join("grown.extxyz");
+/// Copper clusters of `seeds` growths (14-15 atoms) relaxed with EMT to fmax 0.001: minima.
+fn emt_copper_clusters(dir: &Path, seeds: usize) -> std::path::PathBuf {
+    let grown = dir.join("grown.extxyz");
+    let seeds = seeds.to_string();
     minima(&[
         "data",
         "growth",
         "--elements",
         "Cu",
         "--seeds",
-        "3",
+        &seeds,
         "--max-size",
         "15",
         "-o",
         path(&grown),
     ]);
-    let clusters = dir.path().join("clusters.extxyz");
+    let clusters = dir.join("clusters.extxyz");
     minima(&[
         "data",
         "relaxed",
@@ -305,6 +301,17 @@ fn bench_minima_finds_the_references_own_minima_and_reuses_them() {
         "-o",
         path(&clusters),
     ]);
+    clusters
+}
+
+#[test]
+fn bench_minima_finds_the_references_own_minima_and_reuses_them() {
+    let dir = tempfile::tempdir().unwrap();
+    // Grown clusters sit on fcc sites, far from EMT's minima: relax them first, so that each
+    // start lies in its minimum's basin. (Not the 16-atom one of seed 0: relaxed, it stops on
+    // a flat ridge that a 0.05 Å rattle leaves for a minimum 0.76 eV lower, 0.47 Å away, as
+    // ASE's EMT and FIRE with a numpy Kabsch find too.)
+    let clusters = emt_copper_clusters(dir.path(), 3);
     let stem = dir.path().join("emt");
     let args = |extra: &[&str]| -> Vec<String> {
         let mut a: Vec<String> = [
@@ -400,32 +407,7 @@ fn bench_minima_finds_the_references_own_minima_and_reuses_them() {
 #[test]
 fn data_explored_writes_where_relaxations_end_and_resumes() {
     let dir = tempfile::tempdir().unwrap();
-    let grown = dir.path().join("grown.extxyz");
-    minima(&[
-        "data",
-        "growth",
-        "--elements",
-        "Cu",
-        "--seeds",
-        "2",
-        "--max-size",
-        "15",
-        "-o",
-        path(&grown),
-    ]);
-    let clusters = dir.path().join("clusters.extxyz");
-    minima(&[
-        "data",
-        "relaxed",
-        "--reference",
-        "emt",
-        "--fmax",
-        "0.001",
-        "-i",
-        path(&grown),
-        "-o",
-        path(&clusters),
-    ]);
+    let clusters = emt_copper_clusters(dir.path(), 2);
     let minima_frames = extxyz::read_all(&clusters).unwrap();
     let explored = dir.path().join("explored.extxyz");
     let run = || {

@@ -138,6 +138,12 @@ impl Graph {
         })
     }
 
+    /// The cell, when the structure is periodic along all three axes (see
+    /// [`Atoms::bulk_cell`]).
+    pub fn bulk_cell(&self) -> Option<&Cell> {
+        self.cell.as_ref().filter(|_| self.pbc.iter().all(|&p| p))
+    }
+
     pub fn len(&self) -> usize {
         self.numbers.len()
     }

@@ -195,10 +195,7 @@ fn kinetic_energy(velocities: &[Vec3], masses: &[f64]) -> f64 {
 }
 
 fn periodic_volume(atoms: &Atoms) -> Option<f64> {
-    atoms
-        .cell()
-        .filter(|_| atoms.pbc().iter().all(|&p| p))
-        .map(|c| c.volume())
+    atoms.bulk_cell().map(|c| c.volume())
 }
 
 /// The random numbers of step `step` (see the module documentation).
@@ -206,18 +203,6 @@ fn rng_of(seed: u64, step: u64) -> ChaCha8Rng {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(step);
     rng
-}
-
-fn masses_of(atoms: &Atoms) -> Result<Vec<f64>, ExploreError> {
-    atoms
-        .numbers()
-        .iter()
-        .map(|&z| {
-            minima_atoms::element::by_number(z)
-                .map(|e| e.mass)
-                .ok_or_else(|| ExploreError::Input(format!("no mass for element Z={z}")))
-        })
-        .collect()
 }
 
 /// Removes the centre-of-mass velocity.
@@ -334,7 +319,7 @@ pub fn run(
         None => Vec::new(),
     };
     let origin = resumed.as_ref().unwrap_or(start);
-    let masses = masses_of(origin)?;
+    let masses: Vec<f64> = origin.elements().map(|e| e.mass).collect();
     let dof = options.dof(origin.len());
     let mut atoms = origin.clone();
     let velocities = initial_velocities(&atoms, &masses, options.temperature, options.seed, dof);

@@ -153,7 +153,7 @@ pub fn land(
     collapse: Collapse,
 ) -> Result<Landing, ExploreError> {
     let at_minimum = calculator.calculate_checked(minimum)?.energy;
-    let crystal = minimum.cell().filter(|_| minimum.pbc().iter().all(|&p| p));
+    let crystal = minimum.bulk_cell();
     let options = RelaxOptions {
         cell: crystal.is_some(),
         ..*options

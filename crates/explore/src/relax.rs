@@ -156,7 +156,7 @@ pub fn relax(
     minima_neighbors::check_separated(start.positions(), start.cell(), start.pbc())
         .map_err(|e| ExploreError::Input(e.to_string()))?;
     let frame = if options.cell {
-        let cell = start.cell().filter(|_| start.pbc().iter().all(|&p| p)).ok_or_else(|| {
+        let cell = start.bulk_cell().ok_or_else(|| {
             ExploreError::Input("relaxing the cell needs a cell periodic along all three axes".into())
         })?;
         Frame::Cell {
@@ -193,27 +193,6 @@ enum Frame {
         reference_positions: Vec<Vec3>,
         factor: f64,
     },
-}
-
-/// Row vector times matrix.
-fn times(v: Vec3, m: &[Vec3; 3]) -> Vec3 {
-    std::array::from_fn(|k| (0..3).map(|j| v[j] * m[j][k]).sum())
-}
-
-fn transpose(m: &[Vec3; 3]) -> [Vec3; 3] {
-    std::array::from_fn(|i| std::array::from_fn(|j| m[j][i]))
-}
-
-fn inverse(m: &[Vec3; 3]) -> Option<[Vec3; 3]> {
-    let c = minima_atoms::cell::cross;
-    let det = dot(m[0], c(m[1], m[2]));
-    // NaN is no inverse either.
-    if det.is_nan() || det.abs() <= 1e-12 {
-        return None;
-    }
-    // Rows of the inverse's transpose are the cofactor rows.
-    let cof = [c(m[1], m[2]), c(m[2], m[0]), c(m[0], m[1])];
-    Some(transpose(&cof.map(|r| r.map(|x| x / det))))
 }
 
 /// The calculator, the structure being moved, and what the observer has seen.
@@ -257,12 +236,14 @@ impl Path<'_> {
             }
             Frame::Cell { reference, factor, .. } => {
                 let n = self.atoms.len();
-                let d: [Vec3; 3] = std::array::from_fn(|i| x[n + i].map(|v| v / factor));
-                let vectors = reference.vectors().map(|v| times(v, &d));
+                // D as a Cell: `cartesian` is the product r·D, `fractional` the product w·D⁻¹.
+                let rows: [Vec3; 3] = std::array::from_fn(|i| x[n + i].map(|v| v / factor));
+                let d = minima_atoms::Cell::new(rows).map_err(|e| invalid(format!("the deformation: {e}")))?;
+                let vectors = reference.vectors().map(|v| d.cartesian(v));
                 let cell = minima_atoms::Cell::new(vectors).map_err(|e| invalid(e.to_string()))?;
                 let pbc = self.atoms.pbc();
                 self.atoms = std::mem::take(&mut self.atoms).with_cell(cell, pbc);
-                let positions = x[..n].iter().map(|&r| times(r, &d)).collect();
+                let positions = x[..n].iter().map(|&r| d.cartesian(r)).collect();
                 self.atoms
                     .set_positions(positions)
                     .map_err(|e| invalid(e.to_string()))?;
@@ -281,15 +262,19 @@ impl Path<'_> {
                 self.calculator.name()
             ))
         })?;
-        let inverse = inverse(&d).ok_or_else(|| invalid("the cell collapsed".into()))?;
         let [xx, yy, zz, yz, xz, xy] = stress;
         let volume = self.atoms.cell().map_or(0.0, |c| c.volume());
         let virial = [[xx, xy, xz], [xy, yy, yz], [xz, yz, zz]].map(|r| r.map(|s| s * volume));
-        let dt = transpose(&d);
-        let mut forces: Vec<Vec3> = labels.forces.iter().map(|&f| times(f, &dt)).collect();
-        // −D⁻ᵀ·(Vσ) / N, row by row.
-        let inverse_t = transpose(&inverse);
-        forces.extend(inverse_t.iter().map(|row| times(*row, &virial).map(|w| -w / factor)));
+        // f·Dᵀ: component k is f · (row k of D).
+        let mut forces: Vec<Vec3> = labels
+            .forces
+            .iter()
+            .map(|&f| d.vectors().map(|row| dot(f, row)))
+            .collect();
+        // −D⁻ᵀ·W/N with W = Vσ symmetric: the transpose of −W·D⁻¹/N, whose rows are those of W
+        // in D's "fractional" coordinates.
+        let w_d_inverse = virial.map(|row| d.fractional(row));
+        forces.extend((0..3).map(|i| std::array::from_fn(|k| -w_d_inverse[k][i] / factor)));
         Ok(Labels { forces, ..labels })
     }
 

@@ -92,8 +92,7 @@ pub fn lower_batch_memory(model: &ModelConfig, batch_key: &str, structures: usiz
 /// The cell volume (Å³) of `graph` when it is periodic along all three axes, so that it has
 /// a stress.
 fn periodic_volume(graph: &Graph) -> Option<f64> {
-    let cell = graph.cell.filter(|_| graph.pbc.iter().all(|&p| p))?;
-    Some(cell.volume())
+    graph.bulk_cell().map(|cell| cell.volume())
 }
 
 /// One batch of graphs (elements already checked), with forces (and the stress of fully

@@ -488,8 +488,7 @@ fn stress_loss(samples: &[&Sample], virial: &Tensor, scale: f64) -> Result<Optio
     let (mut rows, mut reference, mut per_atom) = (Vec::new(), Vec::new(), Vec::new());
     for (s, sample) in samples.iter().enumerate() {
         let graph = &sample.graph;
-        let periodic = graph.cell.filter(|_| graph.pbc.iter().all(|&p| p));
-        let (Some(stress), Some(cell)) = (sample.stress, periodic) else {
+        let (Some(stress), Some(cell)) = (sample.stress, graph.bulk_cell()) else {
             continue;
         };
         let n = graph.len() as f64;

@@ -103,7 +103,7 @@ pub fn run(args: Args) -> Result<()> {
                     // A crystal's minimum has its cell relaxed too (see `land`).
                     let atoms = &frames[frame];
                     let options = minima_explore::RelaxOptions {
-                        cell: atoms.cell().is_some() && atoms.pbc().iter().all(|&p| p),
+                        cell: atoms.bulk_cell().is_some(),
                         ..options
                     };
                     let minimum = reference_minimum(reference.as_ref(), atoms, &options);
