@@ -98,6 +98,22 @@ fn convert_selects_by_index_and_stride() {
     );
     assert_eq!(both, [4, 7]);
     assert!(indices(&["--where", "equilibrium=F"], qm9, "qm9").is_empty());
+    let malformed = run(&[
+        "convert",
+        "--from",
+        "qm9",
+        qm9,
+        "-o",
+        "x.extxyz",
+        "--where",
+        "equilibrium",
+    ]);
+    assert!(!malformed.status.success());
+    assert!(
+        text(&malformed.stderr).contains("expected KEY=VALUE"),
+        "{}",
+        text(&malformed.stderr)
+    );
     assert!(
         !run(&["convert", "--from", "qm9", qm9, "-o", "x.extxyz", "--every", "0"])
             .status

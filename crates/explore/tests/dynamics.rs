@@ -189,3 +189,63 @@ fn a_killed_run_continues_where_it_stopped() {
         .to_string();
     assert!(refused.contains("seed"), "{refused}");
 }
+
+/// Settings that cannot run are refused with a reason before any step, and nothing is written.
+#[test]
+fn impossible_settings_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let cu = fcc_supercell(29, 3.6, 1);
+    let molecule = Atoms::new(vec![29, 29], vec![[0.0; 3], [2.5, 0.0, 0.0]]).unwrap();
+    let barostat = Some(Barostat {
+        pressure: 0.0,
+        time: 500.0,
+        compressibility: 0.01,
+    });
+    let cases: Vec<(Atoms, DynamicsOptions, &str)> = vec![
+        (
+            cu.clone(),
+            DynamicsOptions {
+                timestep: -1.0,
+                ..options(Thermostat::Nve, 10)
+            },
+            "timestep",
+        ),
+        (
+            cu.clone(),
+            DynamicsOptions {
+                every: 0,
+                ..options(Thermostat::Nve, 10)
+            },
+            "every 0",
+        ),
+        (
+            cu.clone(),
+            options(Thermostat::Langevin { friction: f64::NAN }, 10),
+            "friction",
+        ),
+        (
+            cu.clone(),
+            DynamicsOptions {
+                barostat,
+                ..options(Thermostat::Nve, 10)
+            },
+            "needs a thermostat",
+        ),
+        (
+            molecule,
+            DynamicsOptions {
+                barostat,
+                ..options(Thermostat::Bussi { time: 50.0 }, 10)
+            },
+            "periodic along all three",
+        ),
+    ];
+    for (k, (start, options, expected)) in cases.into_iter().enumerate() {
+        let files = files(&dir, &format!("bad{k}"));
+        let error = run(&Emt::new(), &start, &options, &files, |_| {})
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains(expected), "{error}");
+        assert!(!files.trajectory.exists(), "{error}: nothing written");
+    }
+}
