@@ -3,7 +3,7 @@
 # LJP physics head, and the Mask, Force (zero-force) and Bound losses, each trained from
 # configs/qm9-transformer-full.toml with `--set` overrides, then evaluated on its test split:
 # MAE_E, MAE_F (against zero at equilibrium) and ΔP of the re-optimisation benchmark. The
-# paper's rows leave out our pair-equilibrium term (train.pair_equilibrium_weight = 0).
+# paper's rows leave out our pair-equilibrium term (train.loss.pair_equilibrium = 0).
 #   bash scripts/ablation.sh                 # the config's data and epochs (hours on 2 cores)
 #   EPOCHS=5 LIMIT=500 RELAX=16 bash scripts/ablation.sh   # a quick pass
 # Results: runs/ablation/rowN/{learning_curve.csv,eval.json}, the table in runs/ablation/table.md.
@@ -41,10 +41,10 @@ for row in "${rows[@]}"; do
       --set "train.output=\"$dir\"" \
       --set "model.transformer.cls=$(bool "$cls")" \
       --set "model.transformer.physics=$(bool "$physics")" \
-      --set "train.mask_weight=$([[ $mask == 1 ]] && echo 0.1 || echo 0)" \
-      --set "train.zero_force_weight=$([[ $force == 1 ]] && echo 0.1 || echo 0)" \
-      --set "train.bound_weight=$([[ $bound == 1 ]] && echo 1.0 || echo 0)" \
-      --set "train.pair_equilibrium_weight=0"
+      --set "train.loss.mask=$([[ $mask == 1 ]] && echo 0.1 || echo 0)" \
+      --set "train.loss.zero_force=$([[ $force == 1 ]] && echo 0.1 || echo 0)" \
+      --set "train.loss.bound=$([[ $bound == 1 ]] && echo 1.0 || echo 0)" \
+      --set "train.loss.pair_equilibrium=0"
     "$minima" eval --model "$dir/best.safetensors" --data "$dir/test.extxyz" --json "$dir/eval.json" \
       --relax --smallest $((relax / 2)) --random $((relax / 2))
   fi

@@ -31,7 +31,7 @@ $minima data split -i out/growth.extxyz --out-dir out/growth_split
 echo "== train a small VIMPNN on the shipped QM9 scans (1,000 molecules x 10 scales, xtb energies and forces), 12 epochs"
 rm -rf out/vimpnn
 $minima train --config configs/qm9xtb-vimpnn.toml --set train.max_epochs=12 \
-  --set train.learning_rate=1e-3 --set train.force_weight=1.0 --set train.output='"out/vimpnn"'
+  --set train.learning_rate=1e-3 --set train.loss.forces=1.0 --set train.output='"out/vimpnn"'
 $minima eval --model out/vimpnn/best.safetensors --data out/vimpnn/test.extxyz --json out/vimpnn/eval.json --by-size
 $minima predict --model out/vimpnn/best.safetensors -i out/vimpnn/test.extxyz -o out/vimpnn/predicted.extxyz
 echo "   learning curve: out/vimpnn/learning_curve.csv; predictions with forces and per-atom energies: out/vimpnn/predicted.extxyz"

@@ -79,9 +79,12 @@ batch_size = 8
 learning_rate = 3e-3
 max_epochs = 25
 early_stop = 100
-force_weight = 10.0
 seed = 0
 threads = 1
+
+[train.loss]
+energy = 1.0
+forces = 10.0
 """
     )
     minima("train", "--config", config)

@@ -52,7 +52,7 @@ pub enum Combine {
 }
 
 /// Auxiliary physical targets (paper section 4.3), each a parallel readout trained with an
-/// MSE term weighted by `weight` (α). All three are on by default, as in the paper's VIMPNN
+/// MSE term weighted by `[train.loss] aux` (α; the paper's 0.3). All three are on by default, as in the paper's VIMPNN
 /// (section 5.2); each can be switched off for its ablations. MPNN has no auxiliary readouts
 /// and ignores this table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -65,7 +65,6 @@ pub struct AuxConfig {
     /// The "distance scaling" distribution: a Gaussian over `scale_grid` centred on the
     /// structure's scale relative to equilibrium (frames must record `scale`).
     pub scale: bool,
-    pub weight: f64,
     /// First and last grid scale and the number of points.
     pub scale_grid: (f64, f64, usize),
     /// Standard deviation of the target Gaussian, in scale units.
@@ -78,7 +77,6 @@ impl Default for AuxConfig {
             counts: true,
             orbitals: true,
             scale: true,
-            weight: 0.3,
             scale_grid: (0.8, 1.6, 17),
             scale_width: 0.05,
         }
@@ -429,9 +427,6 @@ impl ModelConfig {
         let finite = first.is_finite() && last.is_finite() && self.aux.scale_width.is_finite();
         if self.aux.scale && !(finite && first < last && n >= 2 && self.aux.scale_width > 0.0) {
             return bad("model.aux.scale_grid must be (first < last, points ≥ 2) with scale_width > 0");
-        }
-        if !(self.aux.weight.is_finite() && self.aux.weight >= 0.0) {
-            return bad("model.aux.weight must be a finite number ≥ 0");
         }
         if self.kind == ModelKind::Transformer {
             self.validate_transformer()?;

@@ -255,7 +255,17 @@ impl Potential {
             message,
         };
         let text = std::fs::read_to_string(meta_file).map_err(|e| fail(e.to_string()))?;
-        let meta: CheckpointMeta = toml::from_str(&text).map_err(|e| fail(e.to_string()))?;
+        let mut table: toml::Table = toml::from_str(&text).map_err(|e| fail(e.to_string()))?;
+        // Checkpoints written before `[train.loss]` carry the auxiliary loss weight, a
+        // training setting that has no bearing on the model.
+        if let Some(aux) = table
+            .get_mut("model")
+            .and_then(|m| m.get_mut("aux"))
+            .and_then(toml::Value::as_table_mut)
+        {
+            aux.remove("weight");
+        }
+        let meta: CheckpointMeta = toml::Value::Table(table).try_into().map_err(|e| fail(e.to_string()))?;
         if let Some(expected) = sha256.or(meta.sha256.as_deref()) {
             let actual = sha256_file(weights).map_err(|e| checkpoint_error(weights, e))?;
             if actual != expected {

@@ -1,11 +1,14 @@
 //! The run configuration: one TOML file, overridable from the command line with
 //! `--set key.path=value`.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use minima_model::ModelConfig;
 use serde::{Deserialize, Serialize};
+
+use crate::loss::{term, LossTerm, Needs, TERMS};
 
 /// `[data]`: either `file` (one path or a list, read one after the other) split by base
 /// structure with `split` fractions, or explicit `train`/`validation`/`test` files. Paths are
@@ -83,48 +86,58 @@ pub struct TrainConfig {
     pub lr_patience: usize,
     /// Stop after this many epochs without validation improvement (paper: 50).
     pub early_stop: usize,
-    /// Weights of the energy and force terms of the loss; forces need labelled forces.
-    pub energy_weight: f64,
-    pub force_weight: f64,
-    /// Weight of the stress term: the squared error of the virial per atom, V·σ/N (in units
-    /// of σ, the energy scale), over the structures whose frames record a `stress` (periodic
-    /// cells; others are left out of the term). Needs the model's stress, by autograd.
-    pub stress_weight: f64,
-    /// λ_mask of the physics-transformer paper's Eq. 10: masked atomic modelling, the
-    /// cross-entropy of the element predicted for masked atoms (models with a masked-atom head).
-    pub mask_weight: f64,
+    /// F₀ (eV/Å) of the force term: each atom's squared force error is weighted by
+    /// 1 / (1 + |F_ref|²/F₀²) and the term is the weighted mean, as if a label's uncertainty
+    /// grew with the force (GAP's force σ proportional to |F|). Errors are then absolute below
+    /// F₀ and relative above it, so the compressed scan frames (tens of eV/Å) no longer
+    /// outweigh the near-equilibrium forces that decide where a relaxation stops. Absent:
+    /// every component counts the same.
+    pub force_scale: Option<f64>,
     /// ρ: the probability that an atom is masked (paper: 0.3).
     pub mask_ratio: f64,
-    /// λ_force: zero-force regularisation, Σᵢ‖Fᵢ‖² (in units of σ/Å) on equilibrium structures
-    /// (`Sample::is_equilibrium`), averaged over them; trained through second-order autograd.
-    pub zero_force_weight: f64,
-    /// λ_bound: the bound loss, max(0, E(equilibrium) − E(perturbed)) (units of σ), averaged
-    /// over the equilibrium structures of a batch, each perturbed afresh every step.
-    pub bound_weight: f64,
     /// The perturbation's amplitude (Å), read as the root-mean-square displacement of an atom:
     /// every coordinate gets Gaussian noise of standard deviation `bound_noise / √3`
     /// (paper: "Gaussian random noise with an amplitude of 0.5 Å").
     pub bound_noise: f64,
-    /// λ_pair, not in the paper: the mean over bonded pairs of equilibrium structures of
-    /// (∂E_ij/∂d)² (units of σ/Å), which asks each bond to sit at the minimum of its own pair
-    /// potential (Eq. 5 calls β4 the distance where the energy is minimal). The paper's losses
-    /// constrain only the total energy, and f_atom can balance any pair force: on QM9 subsets
-    /// β4 then stays wherever it starts (from 1.5 Å it ends at ~1.12 Å for every bond type,
-    /// from 0.8 Å at ~0.7 Å). With this term it tracks each bond's length. Off (0) in the
-    /// paper's Table 2 configurations.
-    pub pair_equilibrium_weight: f64,
     /// Seeds the split, the initial weights and the batch order of every epoch.
     pub seed: u64,
     pub device: String,
     /// libtorch intra-op threads.
     pub threads: usize,
+    /// `[train.loss]`: the weight of each loss term by name (`minima_train::loss::TERMS`:
+    /// energy, forces, aux, mask, zero_force, bound, pair_equilibrium, stress); terms left
+    /// out are off. Default: the energy alone.
+    pub loss: BTreeMap<String, f64>,
 }
 
 impl TrainConfig {
+    /// The weight of the loss term `name` (0 when it is off).
+    pub fn weight(&self, name: &str) -> f64 {
+        self.loss.get(name).copied().unwrap_or(0.0)
+    }
+
+    /// The terms that are on, with their weights, in the registry's order.
+    pub fn active_terms(&self) -> Vec<(&'static dyn LossTerm, f64)> {
+        TERMS
+            .iter()
+            .map(|&term| (term, self.weight(term.name())))
+            .filter(|(_, weight)| *weight > 0.0)
+            .collect()
+    }
+
+    /// What the terms that are on need the model to differentiate.
+    pub fn needs(&self) -> Needs {
+        self.active_terms()
+            .iter()
+            .map(|(term, _)| term.needs())
+            .max()
+            .unwrap_or(Needs::Energy)
+    }
+
     /// Whether a loss term differentiates the energy by the positions (or the strain), so
     /// that training needs second-order autograd.
     pub fn needs_gradients(&self) -> bool {
-        self.force_weight > 0.0 || self.zero_force_weight > 0.0 || self.stress_weight > 0.0
+        self.needs() >= Needs::Forces
     }
 }
 
@@ -140,18 +153,13 @@ impl Default for TrainConfig {
             lr_decay: 0.6,
             lr_patience: 10,
             early_stop: 50,
-            energy_weight: 1.0,
-            force_weight: 0.0,
-            stress_weight: 0.0,
-            mask_weight: 0.0,
+            force_scale: None,
             mask_ratio: 0.3,
-            zero_force_weight: 0.0,
-            bound_weight: 0.0,
             bound_noise: 0.5,
-            pair_equilibrium_weight: 0.0,
             seed: 0,
             device: "cpu".into(),
             threads: 1,
+            loss: BTreeMap::from([("energy".to_string(), 1.0)]),
         }
     }
 }
@@ -173,6 +181,7 @@ impl RunConfig {
         for assignment in overrides {
             set(&mut table, assignment)?;
         }
+        refuse_moved_keys(&table).with_context(|| path.display().to_string())?;
         let config: RunConfig = toml::Value::Table(table)
             .try_into()
             .with_context(|| format!("{}: invalid configuration", path.display()))?;
@@ -237,20 +246,20 @@ impl RunConfig {
         if !(t.lr_decay > 0.0 && t.lr_decay <= 1.0) {
             bail!("train.lr_decay = {}: it must be in (0, 1]", t.lr_decay);
         }
-        let weights = [
-            ("train.energy_weight", t.energy_weight),
-            ("train.force_weight", t.force_weight),
-            ("train.stress_weight", t.stress_weight),
-            ("train.mask_weight", t.mask_weight),
-            ("train.zero_force_weight", t.zero_force_weight),
-            ("train.bound_weight", t.bound_weight),
-            ("train.pair_equilibrium_weight", t.pair_equilibrium_weight),
-        ];
-        if let Some((key, value)) = weights.iter().find(|(_, w)| !(w.is_finite() && *w >= 0.0)) {
-            bail!("{key} = {value}: loss weights must be finite and ≥ 0");
+        for (name, weight) in &t.loss {
+            if term(name).is_none() {
+                let known: Vec<&str> = TERMS.iter().map(|t| t.name()).collect();
+                bail!("train.loss.{name}: no such loss term (known: {})", known.join(", "));
+            }
+            if !(weight.is_finite() && *weight >= 0.0) {
+                bail!("train.loss.{name} = {weight}: loss weights must be finite and ≥ 0");
+            }
         }
-        if t.energy_weight + t.force_weight == 0.0 {
-            bail!("train.energy_weight and train.force_weight are both 0: nothing would be fitted");
+        if t.weight("energy") + t.weight("forces") == 0.0 {
+            bail!("train.loss.energy and train.loss.forces are both 0: nothing would be fitted");
+        }
+        if t.force_scale.is_some_and(|f| !(f.is_finite() && f > 0.0)) {
+            bail!("train.force_scale must be a finite positive force (eV/Å); leave it out for uniform weights");
         }
         if !(t.mask_ratio > 0.0 && t.mask_ratio <= 1.0) {
             bail!("train.mask_ratio = {}: it must be in (0, 1]", t.mask_ratio);
@@ -263,6 +272,38 @@ impl RunConfig {
         }
         Ok(())
     }
+}
+
+/// Loss weights once lived in `train.NAME_weight` and `model.aux.weight`; they are now
+/// `[train.loss] NAME`: say so rather than "unknown field".
+fn refuse_moved_keys(table: &toml::Table) -> Result<()> {
+    let keys_of = |section: &str| -> Vec<String> {
+        table
+            .get(section)
+            .and_then(toml::Value::as_table)
+            .map(|t| t.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    for key in keys_of("train") {
+        // force_weight became `forces`.
+        let moved = key.strip_suffix("_weight").and_then(|stem| {
+            [stem.to_string(), format!("{stem}s")]
+                .into_iter()
+                .find(|n| term(n).is_some())
+        });
+        if let Some(name) = moved {
+            bail!("train.{key} is now `[train.loss] {name} = …`");
+        }
+    }
+    let aux_weight = table
+        .get("model")
+        .and_then(|m| m.get("aux"))
+        .and_then(|a| a.get("weight"))
+        .is_some();
+    if aux_weight {
+        bail!("model.aux.weight is now `[train.loss] aux = …`");
+    }
+    Ok(())
 }
 
 fn set(table: &mut toml::Table, assignment: &str) -> Result<()> {
@@ -323,8 +364,11 @@ mod tests {
         for bad in [
             "train.mask_ratio=1.5",
             "train.bound_noise=0",
-            "train.bound_weight=-1",
-            "train.pair_equilibrium_weight=-1",
+            "train.loss.bound=-1",
+            "train.loss.pair_equilibrium=-1",
+            "train.loss.forcez=1",
+            "train.force_weight=1",
+            "model.aux.weight=0.3",
             "train.max_minutes=0",
             "train.max_minutes=-1",
             "train.lr_final=1e-5",

@@ -1,7 +1,8 @@
 //! Training, evaluation and prediction.
 //!
 //! A run is one TOML file ([`RunConfig`]): the `[model]` table (minima-model's
-//! `ModelConfig`), `[data]` (files and split) and `[train]` (optimiser and schedule).
+//! `ModelConfig`), `[data]` (files and split) and `[train]` (optimiser, schedule and the
+//! `[train.loss]` weights of the [`loss`] terms).
 //! [`train`] writes into the run's output folder: `learning_curve.csv`, `best.safetensors` +
 //! `best.toml` (the best-validation model), and `last.safetensors` + `state.json` from which
 //! `--resume` continues a killed run with the same result as an uninterrupted one
@@ -18,6 +19,7 @@ pub mod adam;
 pub mod config;
 pub mod console;
 pub mod evaluate;
+pub mod loss;
 pub mod trainer;
 
 pub use config::RunConfig;

@@ -2,21 +2,23 @@
 //! plateaus, early stopping, the best-validation checkpoint, and per-epoch state from which a
 //! killed run resumes with the same result.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use minima_atoms::Atoms;
 use minima_data::{read_frames, samples_of, split_by_group, AtomRefs, Sample};
-use minima_model::{AuxTargets, GraphBatch, ModelKind, Potential};
+use minima_model::Potential;
 use rand::seq::SliceRandom;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
 use crate::adam::Adam;
 use crate::config::RunConfig;
+use crate::loss::{BatchView, Needs, TERMS};
 
 /// How a run ended.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -34,20 +36,9 @@ struct CurveRow {
     epoch: usize,
     learning_rate: f64,
     train_loss: f64,
-    train_energy: f64,
-    train_forces: f64,
-    train_aux: f64,
-    /// The physics-transformer terms (zero when their weight is).
+    /// Each loss term's mean over the epoch's batches, by name (0 when it is off).
     #[serde(default)]
-    train_mask: f64,
-    #[serde(default)]
-    train_zero_force: f64,
-    #[serde(default)]
-    train_bound: f64,
-    #[serde(default)]
-    train_pair_equilibrium: f64,
-    #[serde(default)]
-    train_stress: f64,
+    train_terms: BTreeMap<String, f64>,
     validation_loss: f64,
     validation_energy_mae: f64,
     validation_force_mae: Option<f64>,
@@ -229,243 +220,89 @@ impl<'a> Targets<'a> {
     }
 }
 
-/// Loss terms of one batch: the weighted total as a tensor, each term as a number.
+/// The loss of one batch: the weighted total as a tensor, each term as a number, and the
+/// errors behind the validation metrics.
 struct BatchLoss {
     total: Tensor,
-    energy: f64,
-    forces: f64,
-    aux: f64,
-    mask: f64,
-    zero_force: f64,
-    bound: f64,
-    pair_equilibrium: f64,
-    stress: f64,
+    /// Each registered term's value, in [`TERMS`] order (0 when it is off or the batch holds
+    /// nothing it applies to).
+    terms: Vec<f64>,
     energy_abs_errors: Vec<f64>,
     force_abs_error_sum: f64,
     force_components: usize,
 }
 
-/// The loss of the samples `indices`. `stochastic` (training) draws the masks and the bound
-/// loss's perturbations from `rng`; validation leaves those two terms out.
+/// The loss of the samples `indices`. With `rng` (training) every term that is on counts,
+/// the stochastic ones drawing from it; without (validation) only the terms that
+/// [`crate::loss::LossTerm::validates`].
 fn batch_loss(
     potential: &Potential,
     config: &RunConfig,
     targets: &Targets,
     indices: &[usize],
-    train: bool,
-    rng: Option<&mut ChaCha8Rng>,
+    mut rng: Option<&mut ChaCha8Rng>,
 ) -> Result<BatchLoss> {
     let t = &config.train;
+    let training = rng.is_some();
     let samples: Vec<&Sample> = indices.iter().map(|&i| targets.samples[i]).collect();
     let graphs: Vec<&minima_data::Graph> = samples.iter().map(|s| &s.graph).collect();
-    let want_forces = t.needs_gradients();
+    let needs = t.needs();
+    let want_forces = needs >= Needs::Forces;
     let mut batch = potential.batch(&graphs, want_forces);
-    if t.stress_weight > 0.0 {
+    if needs == Needs::Strain {
         batch = batch.with_strain();
     }
     let prediction = minima_model::guard("the model's forward pass", || {
-        potential.predict(&batch, want_forces, want_forces && train, train)
+        potential.predict(&batch, want_forces, want_forces && training, training)
     })?;
-    let kind = potential.kind();
-    let device = potential.device();
+    let (kind, device) = (potential.kind(), potential.device());
     let scale = potential.refs.scale;
     let target: Vec<f64> = indices.iter().map(|&i| targets.normalized[i]).collect();
     let target = Tensor::from_slice(&target).to_kind(kind).to_device(device);
-    let energy_error = &prediction.normalized_energy - &target;
-    let energy_loss = energy_error.square().mean(kind);
-    let energy_abs_errors: Vec<f64> = Vec::try_from(energy_error.abs().detach().to_kind(Kind::Double) * scale)?;
-    let mut total = &energy_loss * t.energy_weight;
-    let mut loss = BatchLoss {
-        energy: energy_loss.double_value(&[]),
-        total: Tensor::new(),
-        forces: 0.0,
-        aux: 0.0,
-        mask: 0.0,
-        zero_force: 0.0,
-        bound: 0.0,
-        pair_equilibrium: 0.0,
-        stress: 0.0,
-        energy_abs_errors,
-        force_abs_error_sum: 0.0,
-        force_components: 0,
-    };
     let is_equilibrium: Vec<bool> = samples.iter().map(|s| s.is_equilibrium()).collect();
     let equilibrium: Vec<i64> = (0..samples.len() as i64)
         .filter(|&s| is_equilibrium[s as usize])
         .collect();
-    let equilibrium_index = Tensor::from_slice(&equilibrium).to_device(device);
-    if let Some(predicted) = &prediction.forces {
-        if t.force_weight > 0.0 {
-            let reference: Vec<f64> = samples
-                .iter()
-                .map(|s| {
-                    s.forces.as_ref().with_context(|| {
-                        format!("frame {}: missing label: no forces (train.force_weight > 0)", s.frame)
-                    })
-                })
-                .collect::<Result<Vec<_>>>()?
-                .into_iter()
-                .flatten()
-                .flatten()
-                .copied()
-                .collect();
-            let reference = Tensor::from_slice(&reference)
-                .view([-1, 3])
-                .to_kind(kind)
-                .to_device(device);
-            let error = (predicted - reference) / scale;
-            let force_loss = error.square().mean(kind);
-            loss.forces = force_loss.double_value(&[]);
-            loss.force_abs_error_sum = error.abs().sum(Kind::Double).double_value(&[]) * scale;
-            loss.force_components = error.numel();
-            total += force_loss * t.force_weight;
+    let view = BatchView {
+        potential,
+        config,
+        samples: &samples,
+        batch: &batch,
+        prediction: &prediction,
+        target: &target,
+        is_equilibrium: &is_equilibrium,
+        equilibrium: &Tensor::from_slice(&equilibrium).to_device(device),
+    };
+    let mut total = Tensor::zeros([], (kind, device));
+    let mut terms = vec![0.0; TERMS.len()];
+    for (value_of, term) in terms.iter_mut().zip(TERMS) {
+        let weight = t.weight(term.name());
+        if weight == 0.0 || !(training || term.validates()) {
+            continue;
         }
-        if t.zero_force_weight > 0.0 && !equilibrium.is_empty() {
-            let per_structure = batch.sum_per_structure(&(predicted / scale).square().sum_dim_intlist(-1, false, kind));
-            let zero_force = per_structure.index_select(0, &equilibrium_index).mean(kind);
-            loss.zero_force = zero_force.double_value(&[]);
-            total += zero_force * t.zero_force_weight;
+        if let Some(value) = term.value(&view, rng.as_deref_mut())? {
+            *value_of = value.double_value(&[]);
+            total += value * weight;
         }
     }
-    if let (Some(virial), true) = (&prediction.virial, t.stress_weight > 0.0) {
-        if let Some(term) = stress_loss(&samples, virial, scale)? {
-            loss.stress = term.double_value(&[]);
-            total += term * t.stress_weight;
-        }
+    let energy_error = (&prediction.normalized_energy - &target)
+        .abs()
+        .detach()
+        .to_kind(Kind::Double)
+        * scale;
+    let mut loss = BatchLoss {
+        total,
+        terms,
+        energy_abs_errors: Vec::try_from(energy_error)?,
+        force_abs_error_sum: 0.0,
+        force_components: 0,
+    };
+    if let (Some(predicted), true) = (&prediction.forces, t.weight("forces") > 0.0) {
+        let error = (predicted - view.reference_forces("forces")?).detach();
+        loss.force_abs_error_sum = error.abs().sum(Kind::Double).double_value(&[]);
+        loss.force_components = error.numel();
     }
-    if t.pair_equilibrium_weight > 0.0 && !equilibrium.is_empty() {
-        if let Some(term) = pair_equilibrium_loss(potential, &batch, &prediction, &is_equilibrium)? {
-            loss.pair_equilibrium = term.double_value(&[]);
-            total += term * t.pair_equilibrium_weight;
-        }
-    }
-    if potential.config.kind == ModelKind::Vimpnn {
-        let aux_targets = AuxTargets::new(
-            &samples,
-            &potential.config.elements,
-            &potential.config.aux,
-            kind,
-            device,
-        )
-        .map_err(anyhow::Error::msg)?;
-        if let Some(aux_loss) = aux_targets.loss(&prediction.aux) {
-            loss.aux = aux_loss.double_value(&[]);
-            total += aux_loss * potential.config.aux.weight;
-        }
-    }
-    if let Some(rng) = rng {
-        if t.mask_weight > 0.0 {
-            if let Some(mask_loss) = masked_atom_loss(potential, &batch, t.mask_ratio, rng)? {
-                loss.mask = mask_loss.double_value(&[]);
-                total += mask_loss * t.mask_weight;
-            }
-        }
-        if t.bound_weight > 0.0 && !equilibrium.is_empty() {
-            let equilibrium_energy = prediction.normalized_energy.index_select(0, &equilibrium_index);
-            let bound = bound_loss(potential, config, &samples, &equilibrium, &equilibrium_energy, rng)?;
-            loss.bound = bound.double_value(&[]);
-            total += bound * t.bound_weight;
-        }
-    }
-    loss.total = total;
     Ok(loss)
-}
-
-/// Cross-entropy of the elements of atoms masked with probability `ratio` (at least one per
-/// batch), predicted from the rest of the structure.
-fn masked_atom_loss(
-    potential: &Potential,
-    batch: &GraphBatch,
-    ratio: f64,
-    rng: &mut ChaCha8Rng,
-) -> Result<Option<Tensor>> {
-    let numbers: Vec<i64> = Vec::try_from(&batch.numbers)?;
-    let mut mask: Vec<bool> = numbers.iter().map(|_| rng.random_bool(ratio)).collect();
-    if !mask.iter().any(|&m| m) {
-        let pick = rng.random_range(0..mask.len());
-        mask[pick] = true;
-    }
-    let device = potential.device();
-    let Some(logits) = potential.masked_atom_logits(batch, &Tensor::from_slice(&mask).to_device(device)) else {
-        bail!(
-            "train.mask_weight > 0, but a {:?} model has no masked-atom head (set it to 0)",
-            potential.config.kind
-        );
-    };
-    let elements = &potential.config.elements;
-    let (mut rows, mut classes) = (Vec::new(), Vec::new());
-    for (a, (&z, &masked)) in numbers.iter().zip(&mask).enumerate() {
-        if masked {
-            rows.push(a as i64);
-            classes.push(elements.binary_search(&(z as u8)).expect("elements checked") as i64);
-        }
-    }
-    let rows = Tensor::from_slice(&rows).to_device(device);
-    let classes = Tensor::from_slice(&classes).to_device(device);
-    Ok(Some(logits.index_select(0, &rows).cross_entropy_for_logits(&classes)))
-}
-
-/// Mean (∂E_ij/∂d)² in (σ/Å)² over the bonded pair terms of the structures flagged as at
-/// equilibrium; `None` when the batch has no such pair.
-fn pair_equilibrium_loss(
-    potential: &Potential,
-    batch: &GraphBatch,
-    prediction: &minima_model::Prediction,
-    equilibrium: &[bool],
-) -> Result<Option<Tensor>> {
-    let Some(pairs) = &prediction.pairs else {
-        bail!(
-            "train.pair_equilibrium_weight > 0, but a {:?} model has no physics head (set it to 0)",
-            potential.config.kind
-        );
-    };
-    let structure = batch
-        .structure
-        .index_select(0, &batch.center.index_select(0, &pairs.edge));
-    let equilibrium = Tensor::from_slice(equilibrium).to_device(potential.device());
-    let selected = batch
-        .bond
-        .index_select(0, &pairs.edge)
-        .ne(0)
-        .logical_and(&equilibrium.index_select(0, &structure));
-    if selected.sum(Kind::Int64).int64_value(&[]) == 0 {
-        return Ok(None);
-    }
-    let slope = &pairs.slope / potential.refs.scale;
-    Ok(Some(slope.masked_select(&selected).square().mean(potential.kind())))
-}
-
-/// max(0, E(equilibrium) − E(perturbed)), averaged over the `equilibrium` samples, in units of
-/// σ. `equilibrium_energy` holds their normalised energies, in the same order.
-fn bound_loss(
-    potential: &Potential,
-    config: &RunConfig,
-    samples: &[&Sample],
-    equilibrium: &[i64],
-    equilibrium_energy: &Tensor,
-    rng: &mut ChaCha8Rng,
-) -> Result<Tensor> {
-    let sigma = config.train.bound_noise / 3f64.sqrt();
-    let spec = potential.config.graph_spec();
-    let perturbed: Vec<minima_data::Graph> = equilibrium
-        .iter()
-        .map(|&s| {
-            let sample = samples[s as usize];
-            let graph = &sample.graph;
-            let positions = graph
-                .positions
-                .iter()
-                .map(|r| r.map(|x| x + sigma * minima_data::gaussian(rng)))
-                .collect();
-            graph
-                .moved(positions, &spec)
-                .map_err(|e| anyhow::anyhow!("frame {}: perturbing for the bound loss: {e}", sample.frame))
-        })
-        .collect::<Result<_>>()?;
-    let batch = potential.batch(&perturbed.iter().collect::<Vec<_>>(), false);
-    let perturbed_energy = potential.predict(&batch, false, false, true).normalized_energy;
-    let kind = potential.kind();
-    Ok((equilibrium_energy - perturbed_energy).relu().mean(kind))
 }
 
 /// One optimisation step on `samples` (a whole batch), as the training loop makes it; returns
@@ -474,46 +311,17 @@ pub fn training_step(potential: &Potential, config: &RunConfig, samples: &[Sampl
     let targets = Targets::new(samples, "the benchmark's structures", potential)?;
     let all: Vec<usize> = (0..samples.len()).collect();
     let mut rng = ChaCha8Rng::seed_from_u64(config.train.seed);
-    let loss = batch_loss(potential, config, &targets, &all, true, Some(&mut rng))?;
+    let loss = batch_loss(potential, config, &targets, &all, Some(&mut rng))?;
     adam.zero_grad();
     loss.total.backward();
     adam.step();
     Ok(loss.total.double_value(&[]))
 }
 
-/// The stress term: the mean over the structures that record a stress of the squared error
-/// of the virial per atom, (W − V·σ)/N with W = ∂E/∂ε the model's virial, in units of the
-/// energy scale (the six Voigt components); `None` when no structure of the batch has one.
-fn stress_loss(samples: &[&Sample], virial: &Tensor, scale: f64) -> Result<Option<Tensor>> {
-    let (mut rows, mut reference, mut per_atom) = (Vec::new(), Vec::new(), Vec::new());
-    for (s, sample) in samples.iter().enumerate() {
-        let graph = &sample.graph;
-        let (Some(stress), Some(cell)) = (sample.stress, graph.bulk_cell()) else {
-            continue;
-        };
-        let n = graph.len() as f64;
-        rows.push(s as i64);
-        reference.extend(stress.map(|x| x * cell.volume() / (n * scale)));
-        per_atom.push(1.0 / (n * scale));
-    }
-    if rows.is_empty() {
-        return Ok(None);
-    }
-    let (kind, device) = (virial.kind(), virial.device());
-    let floats = |v: &[f64]| Tensor::from_slice(v).to_kind(kind).to_device(device);
-    let picked = virial
-        .index_select(0, &Tensor::from_slice(&rows).to_device(device))
-        .view([-1, 9]);
-    // Voigt order xx yy zz yz xz xy of the row-major 3×3.
-    let voigt = picked.index_select(1, &Tensor::from_slice(&[0i64, 4, 8, 5, 2, 1]).to_device(device));
-    let error = voigt * floats(&per_atom).unsqueeze(1) - floats(&reference).view([-1, 6]);
-    Ok(Some(error.square().mean(kind)))
-}
-
 /// Validation: the loss that selects the best model and drives decay and early stopping is
-/// the weighted energy + force + zero-force loss, the terms that measure the potential-energy
-/// surface itself (the auxiliary and masked-atom terms only shape training, and the bound
-/// loss is a random draw).
+/// the weighted sum of the terms that measure the potential-energy surface itself (energy,
+/// forces, zero-force, stress: [`crate::loss::LossTerm::validates`]); the others only shape training or
+/// are random draws.
 fn validate(
     potential: &Potential,
     config: &RunConfig,
@@ -524,16 +332,12 @@ fn validate(
     let (mut weighted, mut abs_errors, mut force_sum, mut force_count) = (0.0, Vec::new(), 0.0, 0usize);
     let order: Vec<usize> = (0..n).collect();
     for chunk in order.chunks(config.train.batch_size.max(64)) {
-        let t = &config.train;
-        let loss = if t.needs_gradients() {
-            batch_loss(potential, config, targets, chunk, false, None)?
+        let loss = if config.train.needs_gradients() {
+            batch_loss(potential, config, targets, chunk, None)?
         } else {
-            tch::no_grad(|| batch_loss(potential, config, targets, chunk, false, None))?
+            tch::no_grad(|| batch_loss(potential, config, targets, chunk, None))?
         };
-        let terms = t.energy_weight * loss.energy
-            + t.force_weight * loss.forces
-            + t.zero_force_weight * loss.zero_force
-            + t.stress_weight * loss.stress;
+        let terms = loss.total.double_value(&[]);
         if !terms.is_finite() {
             bail!(
                 "validation: the loss became {terms}: {}",
@@ -635,12 +439,6 @@ pub fn train_as(config: &RunConfig, start: Start) -> Result<TrainOutcome> {
     }
 
     let splits = load_splits(config)?;
-    if config.train.stress_weight > 0.0 && !splits.train.iter().any(|s| s.stress.is_some()) {
-        bail!(
-            "train.stress_weight = {} but no training frame records a stress (info `stress`, as ASE writes it)",
-            config.train.stress_weight
-        );
-    }
     if splits.train.is_empty() || splits.validation.is_empty() {
         bail!(
             "the split leaves {} training and {} validation structures; both need at least one",
@@ -666,16 +464,8 @@ pub fn train_as(config: &RunConfig, start: Start) -> Result<TrainOutcome> {
 
     let train_targets = Targets::new(&splits.train, &splits.train_source, &potential)?;
     let validation_targets = Targets::new(&splits.validation, &splits.validation_source, &potential)?;
-    if potential.config.kind == ModelKind::Vimpnn {
-        let (kind, device) = (potential.kind(), potential.device());
-        AuxTargets::new(
-            &train_targets.samples,
-            &potential.config.elements,
-            &potential.config.aux,
-            kind,
-            device,
-        )
-        .map_err(|e| anyhow::anyhow!("training data: {e}"))?;
+    for (term, _) in config.train.active_terms() {
+        term.check(&potential, &splits.train)?;
     }
 
     let mut adam = minima_model::guard("allocating Adam's moments", || {
@@ -731,9 +521,9 @@ pub fn train_as(config: &RunConfig, start: Start) -> Result<TrainOutcome> {
         order.shuffle(&mut rng);
         let batches: Vec<&[usize]> = order.chunks(t.batch_size).collect();
         let bar = crate::progress_bar(batches.len() as u64, &format!("epoch {epoch}/{}", t.max_epochs));
-        let (mut sums, mut count) = ([0.0; 9], 0usize);
+        let (mut sums, mut count) = (vec![0.0; TERMS.len() + 1], 0usize);
         for indices in batches {
-            let loss = batch_loss(&potential, config, &train_targets, indices, true, Some(&mut rng))?;
+            let loss = batch_loss(&potential, config, &train_targets, indices, Some(&mut rng))?;
             let total = loss.total.double_value(&[]);
             if !total.is_finite() {
                 bail!(
@@ -747,17 +537,7 @@ pub fn train_as(config: &RunConfig, start: Start) -> Result<TrainOutcome> {
                 adam.step();
             })?;
             let n = indices.len() as f64;
-            let terms = [
-                total,
-                loss.energy,
-                loss.forces,
-                loss.aux,
-                loss.mask,
-                loss.zero_force,
-                loss.bound,
-                loss.pair_equilibrium,
-                loss.stress,
-            ];
+            let terms = std::iter::once(total).chain(loss.terms.iter().copied());
             for (sum, value) in sums.iter_mut().zip(terms) {
                 *sum += value * n;
             }
@@ -772,14 +552,11 @@ pub fn train_as(config: &RunConfig, start: Start) -> Result<TrainOutcome> {
             epoch,
             learning_rate: adam.learning_rate,
             train_loss: mean(0),
-            train_energy: mean(1),
-            train_forces: mean(2),
-            train_aux: mean(3),
-            train_mask: mean(4),
-            train_zero_force: mean(5),
-            train_bound: mean(6),
-            train_pair_equilibrium: mean(7),
-            train_stress: mean(8),
+            train_terms: TERMS
+                .iter()
+                .enumerate()
+                .map(|(k, term)| (term.name().to_string(), mean(k + 1)))
+                .collect(),
             validation_loss,
             validation_energy_mae: validation_mae,
             validation_force_mae,
@@ -820,17 +597,13 @@ pub fn train_as(config: &RunConfig, start: Start) -> Result<TrainOutcome> {
             let progress = (minutes_trained(&state) / limit).min(1.0);
             adam.learning_rate = t.learning_rate * (final_rate / t.learning_rate).powf(progress);
         }
-        let physics = [
-            ("mask", t.mask_weight, 4),
-            ("zero-force", t.zero_force_weight, 5),
-            ("bound", t.bound_weight, 6),
-            ("pair-equilibrium", t.pair_equilibrium_weight, 7),
-            ("stress", t.stress_weight, 8),
-        ]
-        .iter()
-        .filter(|(_, weight, _)| *weight > 0.0)
-        .map(|(name, _, k)| format!(" {name} {:.4}", mean(*k)))
-        .collect::<String>();
+        // The terms beyond energy and forces that are on, each with its epoch mean.
+        let physics = TERMS
+            .iter()
+            .enumerate()
+            .filter(|(_, term)| !["energy", "forces"].contains(&term.name()) && t.weight(term.name()) > 0.0)
+            .map(|(k, term)| format!(" {} {:.4}", term.name(), mean(k + 1)))
+            .collect::<String>();
         crate::console::status(format_args!(
             "epoch {epoch:>4}  train loss {:.5}{physics}  validation loss {validation_loss:.5}  energy MAE {validation_mae:.4} eV{}  lr {:.2e}{}",
             mean(0),
@@ -1033,23 +806,22 @@ fn data_fingerprint(splits: &Splits) -> String {
 /// atomically and the state last, so that a failure at any point leaves the state of the last
 /// completed epoch with weights that match it, and no temporary file.
 fn save_state(potential: &Potential, adam: &Adam, state: &mut RunState, files: &RunFiles) -> Result<()> {
-    let mut csv = String::from(
-        "epoch,learning_rate,train_loss,train_energy,train_forces,train_aux,train_mask,train_zero_force,train_bound,train_pair_equilibrium,train_stress,validation_loss,validation_energy_mae,validation_force_mae,seconds\n",
+    let names: Vec<&str> = TERMS.iter().map(|t| t.name()).collect();
+    let mut csv = format!(
+        "epoch,learning_rate,train_loss,{},validation_loss,validation_energy_mae,validation_force_mae,seconds\n",
+        names.iter().map(|n| format!("train_{n}")).collect::<Vec<_>>().join(",")
     );
     for r in &state.curve {
+        let terms: Vec<String> = names
+            .iter()
+            .map(|n| format!("{:e}", r.train_terms.get(*n).copied().unwrap_or(0.0)))
+            .collect();
         csv.push_str(&format!(
-            "{},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{},{:.3}\n",
+            "{},{:e},{:e},{},{:e},{:e},{},{:.3}\n",
             r.epoch,
             r.learning_rate,
             r.train_loss,
-            r.train_energy,
-            r.train_forces,
-            r.train_aux,
-            r.train_mask,
-            r.train_zero_force,
-            r.train_bound,
-            r.train_pair_equilibrium,
-            r.train_stress,
+            terms.join(","),
             r.validation_loss,
             r.validation_energy_mae,
             r.validation_force_mae.map_or(String::new(), |f| format!("{f:e}")),

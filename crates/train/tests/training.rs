@@ -82,7 +82,7 @@ fn learns_energies_and_forces(kind: ModelKind) {
         small_painn(&mut config);
     }
     config.model.cutoff = Some(5.0);
-    config.train.force_weight = 1.0;
+    config.train.loss.insert("forces".into(), 1.0);
     config.train.max_epochs = 300;
     minima_train::train(&config, false).unwrap();
     let curve = curve(&out);
@@ -128,8 +128,8 @@ fn painn_learns_the_stress_through_the_strain_derivative() {
     let mut config = overfit_config(&data, &out, ModelKind::Painn);
     small_painn(&mut config);
     config.model.zbl.enabled = false;
-    config.train.force_weight = 1.0;
-    config.train.stress_weight = 1.0;
+    config.train.loss.insert("forces".into(), 1.0);
+    config.train.loss.insert("stress".into(), 1.0);
     config.train.max_epochs = 150;
     config.train.batch_size = 4;
     minima_train::train(&config, false).unwrap();
@@ -201,10 +201,10 @@ fn transformer_trains_with_every_physics_loss_and_resumes() {
     let out = dir.path().join("full");
     let mut config = overfit_config(&data, &out, ModelKind::Transformer);
     small_transformer(&mut config);
-    config.train.mask_weight = 0.5;
-    config.train.zero_force_weight = 0.1;
-    config.train.bound_weight = 1.0;
-    config.train.pair_equilibrium_weight = 1.0;
+    config.train.loss.insert("mask".into(), 0.5);
+    config.train.loss.insert("zero_force".into(), 0.1);
+    config.train.loss.insert("bound".into(), 1.0);
+    config.train.loss.insert("pair_equilibrium".into(), 1.0);
     config.train.max_epochs = 150;
     minima_train::train(&config, false).unwrap();
     let curve = curve(&out);
@@ -246,24 +246,24 @@ fn bad_configurations_and_data_are_clear_errors() {
     assert!(format!("{error:#}").contains("scale"), "{error:#}");
     // Forces requested from data without forces.
     config.model.aux.scale = false;
-    config.train.force_weight = 1.0;
+    config.train.loss.insert("forces".into(), 1.0);
     let error = minima_train::train(&config, false).unwrap_err();
     assert!(format!("{error:#}").contains("no forces"), "{error:#}");
     // Physics-transformer terms asked of a model without their heads.
-    config.train.force_weight = 0.0;
-    config.train.mask_weight = 0.1;
+    config.train.loss.insert("forces".into(), 0.0);
+    config.train.loss.insert("mask".into(), 0.1);
     let error = minima_train::train(&config, false).unwrap_err();
     assert!(format!("{error:#}").contains("no masked-atom head"), "{error:#}");
-    config.train.mask_weight = 0.0;
-    config.train.pair_equilibrium_weight = 1.0;
+    config.train.loss.insert("mask".into(), 0.0);
+    config.train.loss.insert("pair_equilibrium".into(), 1.0);
     let error = minima_train::train(&config, false).unwrap_err();
     assert!(format!("{error:#}").contains("no physics head"), "{error:#}");
     // A stress target on molecules, which record none.
-    config.train.pair_equilibrium_weight = 0.0;
-    config.train.stress_weight = 1.0;
+    config.train.loss.insert("pair_equilibrium".into(), 0.0);
+    config.train.loss.insert("stress".into(), 1.0);
     let error = minima_train::train(&config, false).unwrap_err();
     assert!(format!("{error:#}").contains("records a stress"), "{error:#}");
-    config.train.stress_weight = 0.0;
+    config.train.loss.insert("stress".into(), 0.0);
     // Resuming a run that never started.
     config.train.output = dir.path().join("never");
     let error = minima_train::train(&config, true).unwrap_err();
@@ -299,5 +299,66 @@ fn a_time_budget_stops_the_run_and_its_schedule_decays_the_rate_over_it() {
     assert!(
         rates.len() >= 2 && rates.last().unwrap() < &config.train.learning_rate,
         "{rates:?}"
+    );
+}
+
+/// `train.force_scale` F₀: the force term is Σᵢ wᵢ|ΔFᵢ|² / (3 Σᵢ wᵢ) with
+/// wᵢ = 1 / (1 + |F_ref,i|²/F₀²) (in units of σ), checked against the model's own forces
+/// after one step of a negligible rate on one batch; a huge F₀ gives the uniform mean.
+#[test]
+fn force_scale_weights_each_atom_by_its_reference_force() {
+    use minima_atoms::Calculator;
+    let dir = tempfile::tempdir().unwrap();
+    let data = morse_clusters(dir.path());
+    let frames = minima_io::extxyz::read_all(&data).unwrap();
+    let first_force_term = |name: &str, force_scale: Option<f64>| {
+        let out = dir.path().join(name);
+        let mut config = overfit_config(&data, &out, ModelKind::Painn);
+        small_painn(&mut config);
+        config.train.loss.insert("forces".into(), 1.0);
+        config.train.force_scale = force_scale;
+        config.train.learning_rate = 1e-12;
+        config.train.max_epochs = 1;
+        minima_train::train(&config, false).unwrap();
+        let model = minima_model::ModelCalculator::load(&out.join("last.safetensors"), tch::Device::Cpu).unwrap();
+        let errors: Vec<(f64, f64)> = frames
+            .iter()
+            .flat_map(|atoms| {
+                let predicted = model.calculate(atoms).unwrap().forces;
+                let reference = atoms
+                    .forces()
+                    .unwrap()
+                    .chunks(3)
+                    .map(|f| f.to_vec())
+                    .collect::<Vec<_>>();
+                predicted
+                    .into_iter()
+                    .zip(reference)
+                    .map(|(p, r)| {
+                        let squared_error: f64 = (0..3).map(|k| (p[k] - r[k]).powi(2)).sum();
+                        (squared_error, r.iter().map(|x| x * x).sum::<f64>())
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        (curve(&out).column("train_forces")[0], errors)
+    };
+    let (uniform, errors) = first_force_term("uniform", None);
+    let (huge, _) = first_force_term("huge", Some(1e6));
+    let (weighted, _) = first_force_term("weighted", Some(0.3));
+    assert!((huge - uniform).abs() < 1e-6 * uniform, "{huge} vs {uniform}");
+    let weight = |f2: f64| 1.0 / (1.0 + f2 / 0.09);
+    let plain: f64 = errors.iter().map(|(e, _)| e).sum::<f64>() / (3 * errors.len()) as f64;
+    let expected: f64 = errors.iter().map(|(e, f2)| e * weight(*f2)).sum::<f64>()
+        / (3.0 * errors.iter().map(|(_, f2)| weight(*f2)).sum::<f64>());
+    // Both in units of σ²: the ratio to the uniform term removes σ.
+    let (got, want) = (weighted / uniform, expected / plain);
+    assert!(
+        (got - want).abs() < 1e-4 * want,
+        "weighted/uniform {got}, expected {want}"
+    );
+    assert!(
+        (want - 1.0).abs() > 0.05,
+        "the weights should matter on these clusters: {want}"
     );
 }

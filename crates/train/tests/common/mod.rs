@@ -39,6 +39,10 @@ pub fn overfit_config(data: &Path, out: &Path, kind: ModelKind) -> RunConfig {
     config.model.hidden = 24;
     config.model.readout_hidden = 24;
     config.train.output = out.to_path_buf();
+    if kind == ModelKind::Vimpnn {
+        // The VIMPNN paper's auxiliary weight α.
+        config.train.loss.insert("aux".into(), 0.3);
+    }
     config.train.batch_size = 10;
     config.train.learning_rate = 3e-3;
     config.train.lr_patience = 20;

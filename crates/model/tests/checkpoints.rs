@@ -1,0 +1,61 @@
+//! The shipped checkpoints were written before the loss weights moved to `[train.loss]`
+//! (their TOMLs still carry `model.aux.weight`): they load, and predict what the code that
+//! wrote them predicted. The fixtures hold that code's `minima predict` output for three
+//! molecules (`models/molecules`) and a rattled 32-atom copper crystal with its stress
+//! (`models/metals`).
+
+use std::path::{Path, PathBuf};
+
+use minima_atoms::Calculator;
+use minima_model::ModelCalculator;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn predicts_as_before(checkpoint: &str, fixture: &str, periodic: bool) {
+    let model = ModelCalculator::load(&root().join(checkpoint), tch::Device::Cpu).unwrap();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(fixture);
+    let frames = minima_io::extxyz::read_all(&fixture).unwrap();
+    assert!(!frames.is_empty());
+    for (frame, recorded) in frames.iter().enumerate() {
+        let now = model.calculate(recorded).unwrap();
+        let energy = recorded.energy().unwrap();
+        assert!(
+            (now.energy - energy).abs() < 1e-4,
+            "{checkpoint} frame {frame}: {} vs {energy}",
+            now.energy
+        );
+        for (got, want) in now.forces.iter().flatten().zip(recorded.forces().unwrap()) {
+            assert!(
+                (got - want).abs() < 1e-4,
+                "{checkpoint} frame {frame}: force {got} vs {want}"
+            );
+        }
+        assert_eq!(
+            recorded.info.contains_key("stress"),
+            periodic,
+            "{fixture:?} frame {frame}"
+        );
+        if let Some(minima_atoms::Value::Floats(matrix)) = recorded.info.get("stress") {
+            // ASE's 3×3, row-major; Voigt xx yy zz yz xz xy.
+            let want = [0, 4, 8, 5, 2, 1].map(|k| matrix[k]);
+            let got = now.stress.expect("a periodic crystal has a stress");
+            for (g, w) in got.iter().zip(want) {
+                assert!((g - w).abs() < 1e-6, "{checkpoint} frame {frame}: stress {g} vs {w}");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_shipped_molecule_checkpoint_predicts_as_it_did() {
+    predicts_as_before("models/molecules.safetensors", "molecules_predicted.extxyz", false);
+}
+
+#[test]
+fn the_shipped_metals_checkpoint_predicts_its_energy_forces_and_stress_as_it_did() {
+    predicts_as_before("models/metals.safetensors", "cu32_predicted.extxyz", true);
+}

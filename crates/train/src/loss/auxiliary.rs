@@ -1,0 +1,46 @@
+//! The VIMPNN paper's auxiliary targets (element counts, valence orbitals, the distance
+//! scaling distribution) through the model's auxiliary heads.
+
+use anyhow::{bail, Result};
+use minima_data::Sample;
+use minima_model::{AuxTargets, ModelKind, Potential};
+use rand_chacha::ChaCha8Rng;
+use tch::Tensor;
+
+use super::{BatchView, LossTerm};
+
+pub struct Auxiliary;
+
+fn targets(potential: &Potential, samples: &[&Sample]) -> Result<AuxTargets> {
+    let config = &potential.config;
+    AuxTargets::new(
+        samples,
+        &config.elements,
+        &config.aux,
+        potential.kind(),
+        potential.device(),
+    )
+    .map_err(anyhow::Error::msg)
+}
+
+impl LossTerm for Auxiliary {
+    fn name(&self) -> &'static str {
+        "aux"
+    }
+
+    fn check(&self, potential: &Potential, train: &[Sample]) -> Result<()> {
+        if potential.config.kind != ModelKind::Vimpnn {
+            bail!(
+                "train.loss.aux > 0, but a {:?} model has no auxiliary heads (set it to 0)",
+                potential.config.kind
+            );
+        }
+        let samples: Vec<&Sample> = train.iter().collect();
+        targets(potential, &samples).map_err(|e| e.context("training data"))?;
+        Ok(())
+    }
+
+    fn value(&self, view: &BatchView, _rng: Option<&mut ChaCha8Rng>) -> Result<Option<Tensor>> {
+        Ok(targets(view.potential, view.samples)?.loss(&view.prediction.aux))
+    }
+}

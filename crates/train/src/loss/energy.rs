@@ -1,0 +1,24 @@
+//! The energy term: the mean squared error of (E − Σ ref)/σ per structure.
+
+use anyhow::Result;
+use rand_chacha::ChaCha8Rng;
+use tch::Tensor;
+
+use super::{BatchView, LossTerm};
+
+pub struct Energy;
+
+impl LossTerm for Energy {
+    fn name(&self) -> &'static str {
+        "energy"
+    }
+
+    fn validates(&self) -> bool {
+        true
+    }
+
+    fn value(&self, view: &BatchView, _rng: Option<&mut ChaCha8Rng>) -> Result<Option<Tensor>> {
+        let error = &view.prediction.normalized_energy - view.target;
+        Ok(Some(error.square().mean(view.potential.kind())))
+    }
+}

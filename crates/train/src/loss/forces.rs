@@ -1,0 +1,40 @@
+//! The force term: the mean squared error of the force components in units of σ/Å, each
+//! atom weighted by `train.force_scale` when set (see there).
+
+use anyhow::Result;
+use rand_chacha::ChaCha8Rng;
+use tch::Tensor;
+
+use super::{BatchView, LossTerm, Needs};
+
+pub struct Forces;
+
+impl LossTerm for Forces {
+    fn name(&self) -> &'static str {
+        "forces"
+    }
+
+    fn needs(&self) -> Needs {
+        Needs::Forces
+    }
+
+    fn validates(&self) -> bool {
+        true
+    }
+
+    fn value(&self, view: &BatchView, _rng: Option<&mut ChaCha8Rng>) -> Result<Option<Tensor>> {
+        let Some(predicted) = &view.prediction.forces else {
+            return Ok(None);
+        };
+        let kind = view.potential.kind();
+        let reference = view.reference_forces(self.name())?;
+        let squared = ((predicted - &reference) / view.potential.refs.scale).square();
+        Ok(Some(match view.config.train.force_scale {
+            None => squared.mean(kind),
+            Some(f0) => {
+                let weight = (reference.square().sum_dim_intlist(-1, true, kind) / (f0 * f0) + 1.0).reciprocal();
+                (squared * &weight).sum(kind) / (weight.sum(kind) * 3.0)
+            }
+        }))
+    }
+}
