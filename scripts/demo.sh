@@ -58,4 +58,4 @@ echo "   figures: out/curve_molecule.png, out/curve_cu.png, out/vimpnn/eval_by_s
 echo "== EMT speed (ASE comparison: .venv/bin/python python/bench_emt_vs_ase.py)"
 $minima bench emt
 echo "== model speed: energy+forces molecules/s and training-step time"
-$minima bench model --molecules 640
+$minima bench model --data ../shared/data/qm9/qm9_first10k.tar.bz2 --molecules 640

@@ -242,7 +242,7 @@ fn bad_input_to_explore_gets_one_clear_error() {
             "not both",
         ),
         (
-            vec!["assemble", "--reference", "emt", "--groups", "3", "-o", out],
+            vec!["assemble", "--reference", "emt", "-i", h2, "--groups", "3", "-o", out],
             "--groups is 1 or 2",
         ),
         (

@@ -14,6 +14,37 @@ pub enum ModelKind {
     Painn,
 }
 
+impl ModelKind {
+    /// Every architecture, as `[model] kind` names them.
+    pub const ALL: [ModelKind; 4] = [
+        ModelKind::Mpnn,
+        ModelKind::Vimpnn,
+        ModelKind::Transformer,
+        ModelKind::Painn,
+    ];
+
+    /// The name `[model] kind` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::Mpnn => "mpnn",
+            ModelKind::Vimpnn => "vimpnn",
+            ModelKind::Transformer => "transformer",
+            ModelKind::Painn => "painn",
+        }
+    }
+}
+
+impl std::str::FromStr for ModelKind {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<ModelKind, String> {
+        ModelKind::ALL.into_iter().find(|k| k.name() == name).ok_or_else(|| {
+            let known: Vec<&str> = ModelKind::ALL.iter().map(|k| k.name()).collect();
+            format!("unknown model kind {name:?} ({})", known.join(", "))
+        })
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Dtype {

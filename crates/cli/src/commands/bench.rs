@@ -22,8 +22,8 @@ pub enum Bench {
         #[arg(long, default_value_t = 3)]
         repeat: usize,
     },
-    /// Energy + forces throughput and training-step time of MPNN and VIMPNN at the paper's
-    /// sizes (hidden 73, T = 3, f32) on QM9 molecules.
+    /// Energy + forces throughput and training-step time of the architectures (default: MPNN
+    /// and VIMPNN at the paper's sizes, hidden 73, T = 3, f32) on QM9 molecules.
     Model(ModelArgs),
     /// EMT energy + forces of a rattled periodic fcc Cu cell (`python/bench_emt_vs_ase.py`
     /// times ASE's EMT on the same cell and reports the ratio).
@@ -47,7 +47,8 @@ pub enum Bench {
 
 #[derive(clap::Args)]
 pub struct ModelArgs {
-    /// mpnn, vimpnn, painn (painn needs --cutoff).
+    /// Architectures by `[model] kind`: mpnn, vimpnn, transformer, painn (painn needs
+    /// --cutoff).
     #[arg(long, value_delimiter = ',', default_value = "mpnn,vimpnn")]
     kinds: Vec<String>,
     /// libtorch intra-op thread counts to measure.
@@ -63,7 +64,7 @@ pub struct ModelArgs {
     #[arg(long, default_value_t = 1280)]
     molecules: usize,
     /// QM9 (archive or directory) or an extxyz file with energies.
-    #[arg(long, default_value = "../shared/data/qm9/qm9_first10k.tar.bz2")]
+    #[arg(long)]
     data: PathBuf,
     /// Edge cutoff, Å; absent: every pair of a molecule (the paper's MPNN graph).
     #[arg(long)]
@@ -212,12 +213,11 @@ fn model(args: &ModelArgs) -> Result<()> {
     );
     for kind in &args.kinds {
         let mut config = minima_train::RunConfig::default();
-        config.model.kind = match kind.as_str() {
-            "mpnn" => minima_model::ModelKind::Mpnn,
-            "vimpnn" => minima_model::ModelKind::Vimpnn,
-            "painn" => minima_model::ModelKind::Painn,
-            other => bail!("unknown model kind {other:?} (mpnn, vimpnn, painn)"),
-        };
+        config.model.kind = kind.parse().map_err(anyhow::Error::msg)?;
+        if config.model.kind == minima_model::ModelKind::Vimpnn {
+            // Its training step as the paper's, with the auxiliary heads (α = 0.3).
+            config.train.loss.insert("aux".into(), 0.3);
+        }
         config.model.cutoff = args.cutoff;
         config.model.elements = refs.elements.clone();
         // QM9 equilibrium frames record no scale; the other heads cost the same.

@@ -16,7 +16,7 @@ pub struct Args {
     #[command(flatten)]
     calculator: super::CalculatorArgs,
     /// Equilibrium molecules: QM9 (archive or folder) or extxyz.
-    #[arg(short, long, default_value = "../shared/data/qm9/qm9_first10k.tar.bz2")]
+    #[arg(short, long)]
     input: PathBuf,
     #[command(flatten)]
     settings: Settings,

@@ -23,7 +23,7 @@ pub enum Data {
     Qm9Scan {
         /// QM9 in its original layout (directory, .tar or .tar.bz2), or molecules in extxyz
         /// (e.g. a subset from `minima convert --every`).
-        #[arg(long, default_value = "../shared/data/qm9/qm9_first10k.tar.bz2")]
+        #[arg(long)]
         qm9: PathBuf,
         /// How many molecules, in QM9 index order (the paper: 10,000).
         #[arg(long, default_value_t = 10_000)]
