@@ -277,14 +277,12 @@ impl RunConfig {
 /// Loss weights once lived in `train.NAME_weight` and `model.aux.weight`; they are now
 /// `[train.loss] NAME`: say so rather than "unknown field".
 fn refuse_moved_keys(table: &toml::Table) -> Result<()> {
-    let keys_of = |section: &str| -> Vec<String> {
-        table
-            .get(section)
-            .and_then(toml::Value::as_table)
-            .map(|t| t.keys().cloned().collect())
-            .unwrap_or_default()
-    };
-    for key in keys_of("train") {
+    let train_keys = table
+        .get("train")
+        .and_then(toml::Value::as_table)
+        .into_iter()
+        .flat_map(|t| t.keys());
+    for key in train_keys {
         // force_weight became `forces`.
         let moved = key.strip_suffix("_weight").and_then(|stem| {
             [stem.to_string(), format!("{stem}s")]

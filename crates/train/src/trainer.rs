@@ -272,6 +272,7 @@ fn batch_loss(
         target: &target,
         is_equilibrium: &is_equilibrium,
         equilibrium: &Tensor::from_slice(&equilibrium).to_device(device),
+        reference_forces: Default::default(),
     };
     let mut total = Tensor::zeros([], (kind, device));
     let mut terms = vec![0.0; TERMS.len()];
@@ -298,7 +299,7 @@ fn batch_loss(
         force_components: 0,
     };
     if let (Some(predicted), true) = (&prediction.forces, t.weight("forces") > 0.0) {
-        let error = (predicted - view.reference_forces("forces")?).detach();
+        let error = (predicted - view.reference_forces()?).detach();
         loss.force_abs_error_sum = error.abs().sum(Kind::Double).double_value(&[]);
         loss.force_components = error.numel();
     }

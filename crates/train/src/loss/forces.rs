@@ -27,8 +27,8 @@ impl LossTerm for Forces {
             return Ok(None);
         };
         let kind = view.potential.kind();
-        let reference = view.reference_forces(self.name())?;
-        let squared = ((predicted - &reference) / view.potential.refs.scale).square();
+        let reference = view.reference_forces()?;
+        let squared = ((predicted - reference) / view.potential.refs.scale).square();
         Ok(Some(match view.config.train.force_scale {
             None => squared.mean(kind),
             Some(f0) => {

@@ -11,6 +11,8 @@ mod pair_equilibrium;
 mod stress;
 mod zero_force;
 
+use std::cell::OnceCell;
+
 use anyhow::{Context, Result};
 use minima_data::Sample;
 use minima_model::{GraphBatch, Potential, Prediction};
@@ -60,6 +62,8 @@ pub struct BatchView<'a> {
     /// an index tensor on the model's device.
     pub is_equilibrium: &'a [bool],
     pub equilibrium: &'a Tensor,
+    /// Filled by [`BatchView::reference_forces`] on first use.
+    pub reference_forces: OnceCell<Tensor>,
 }
 
 impl BatchView<'_> {
@@ -68,23 +72,28 @@ impl BatchView<'_> {
         self.is_equilibrium.iter().any(|&e| e)
     }
 
-    /// The reference forces of the batch's atoms, (atoms, 3), eV/Å; an error naming the
-    /// first frame without them.
-    pub fn reference_forces(&self, term: &str) -> Result<Tensor> {
+    /// The reference forces of the batch's atoms, (atoms, 3), eV/Å, built once per batch
+    /// (the force term and the force-MAE metric both read them); an error naming the first
+    /// frame without them.
+    pub fn reference_forces(&self) -> Result<&Tensor> {
+        if let Some(forces) = self.reference_forces.get() {
+            return Ok(forces);
+        }
         let mut values = Vec::new();
         for sample in self.samples {
             let forces = sample.forces.as_ref().with_context(|| {
                 format!(
-                    "frame {}: missing label: no forces (train.loss.{term} > 0)",
+                    "frame {}: missing label: no forces (train.loss.forces > 0)",
                     sample.frame
                 )
             })?;
             values.extend(forces.iter().flatten().copied());
         }
-        Ok(Tensor::from_slice(&values)
+        let forces = Tensor::from_slice(&values)
             .view([-1, 3])
             .to_kind(self.potential.kind())
-            .to_device(self.potential.device()))
+            .to_device(self.potential.device());
+        Ok(self.reference_forces.get_or_init(|| forces))
     }
 }
 
