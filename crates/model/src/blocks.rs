@@ -1,9 +1,12 @@
 //! Building blocks shared by the architectures.
 
+use std::ops::Range;
+
 use tch::nn::{self, Module};
 use tch::Tensor;
 
 use crate::batch::GraphBatch;
+use crate::message_layers::{Edges, MessageLayers};
 
 /// A perceptron: linear layers with SiLU between them (none after the last).
 #[derive(Debug)]
@@ -134,71 +137,31 @@ impl EdgeNetwork {
             output: nn::linear(&path / "output", rank, out, no_bias),
         }
     }
-
-    /// The coefficients f(e) of every edge, times the cutoff envelope: (edges, rank). They
-    /// depend on the geometry only, so one forward pass computes them once for all T steps.
-    pub fn filters(&self, edges: &EdgeInputs) -> Tensor {
-        self.coefficients.forward(&edges.features) * &edges.envelope
-    }
-
-    /// Σ_w A(e_vw)·h_w per receiving atom v and channel: (atoms, channels, out), from the
-    /// edges' [`EdgeNetwork::filters`]. `channel` gives each edge's channel in 0..n_channels.
-    pub fn messages(
-        &self,
-        h: &Tensor,
-        filters: &Tensor,
-        batch: &GraphBatch,
-        channel: &Tensor,
-        n_channels: i64,
-    ) -> Tensor {
-        let per_edge = self.input.forward(h).index_select(0, &batch.neighbor) * filters;
-        self.output.forward(&aggregate(&per_edge, batch, channel, n_channels))
-    }
 }
 
-/// Edge features shared by the message-passing models: Gaussian-expanded distance and the
+/// The edge features of the message-passing models, Gaussian-expanded distance and the
 /// bond-class one-hot, and the envelope that takes messages smoothly to zero at the cutoff
 /// (ones when every pair is an edge).
-pub struct EdgeInputs {
-    pub features: Tensor,
-    pub envelope: Tensor,
-}
-
-impl EdgeInputs {
-    pub fn new(batch: &GraphBatch, basis: &GaussianBasis, cutoff: Option<f64>) -> EdgeInputs {
-        let distance = batch
-            .edge_vectors()
-            .square()
-            .sum_dim_intlist(-1, false, batch.kind())
-            .sqrt();
-        let bond = batch
-            .bond
-            .one_hot(minima_data::BondClass::COUNT as i64)
-            .to_kind(batch.kind());
-        let envelope = match cutoff {
-            Some(rc) => cosine_cutoff(&distance, rc),
-            None => distance.ones_like(),
-        };
-        EdgeInputs {
-            features: Tensor::cat(&[basis.expand(&distance), bond], -1),
-            envelope: envelope.unsqueeze(-1),
-        }
-    }
-}
-
-/// Sums edge messages into their receiving atoms, separately per channel:
-/// (edges, d) → (atoms, channels, d).
-pub fn aggregate(messages: &Tensor, batch: &GraphBatch, channel: &Tensor, n_channels: i64) -> Tensor {
-    let d = messages.size()[1];
-    let index = &batch.center * n_channels + channel;
-    Tensor::zeros([batch.n_atoms() * n_channels, d], (messages.kind(), messages.device()))
-        .index_add(0, &index, messages)
-        .view([-1, n_channels, d])
+fn edge_features(edges: &Edges, basis: &GaussianBasis, cutoff: Option<f64>) -> (Tensor, Tensor) {
+    let distance = edges.distance();
+    let bond = edges
+        .bond
+        .one_hot(minima_data::BondClass::COUNT as i64)
+        .to_kind(distance.kind());
+    let envelope = match cutoff {
+        Some(rc) => cosine_cutoff(&distance, rc),
+        None => distance.ones_like(),
+    };
+    (
+        Tensor::cat(&[basis.expand(&distance), bond], -1),
+        envelope.unsqueeze(-1),
+    )
 }
 
 /// The message-passing core MPNN and VIMPNN share: node states from an element embedding,
-/// then T steps of edge-network messages (summed per channel) and an update. Returns the
-/// readout features [h⁰; …; hᵀ] per atom.
+/// then T steps of edge-network messages, summed per channel (each edge's channel set by its
+/// bond class), and an update the model chooses ([`StateUpdate`]). The readout reads the
+/// features [h⁰; …; hᵀ] per atom.
 #[derive(Debug)]
 pub struct MessagePassing {
     embedding: nn::Embedding,
@@ -206,14 +169,24 @@ pub struct MessagePassing {
     cutoff: Option<f64>,
     edge_network: EdgeNetwork,
     iterations: usize,
+    /// Channel of each bond class, (classes,) int64.
+    channel_of_class: Tensor,
+    channels: i64,
 }
 
 /// Largest atomic number the element embedding covers.
 pub const MAX_Z: i64 = 118;
 
 impl MessagePassing {
-    /// Node states of size `state`, messages of size `message`.
-    pub fn new(path: nn::Path, config: &crate::ModelConfig, state: i64, message: i64) -> MessagePassing {
+    /// Node states of size `state`, messages of size `message`, the message of an edge of
+    /// bond class c summed into channel `channel_of_class[c]` of `channels`.
+    pub fn new(
+        path: nn::Path,
+        config: &crate::ModelConfig,
+        (state, message): (i64, i64),
+        channel_of_class: &[i64],
+        channels: i64,
+    ) -> MessagePassing {
         let edge_features = (config.radial_basis + minima_data::BondClass::COUNT) as i64;
         MessagePassing {
             embedding: nn::embedding(&path / "embedding", MAX_Z + 1, state, Default::default()),
@@ -228,6 +201,8 @@ impl MessagePassing {
                 message,
             ),
             iterations: config.iterations,
+            channel_of_class: Tensor::from_slice(channel_of_class).to_device(path.device()),
+            channels,
         }
     }
 
@@ -235,26 +210,64 @@ impl MessagePassing {
     pub fn features(config: &crate::ModelConfig, state: i64) -> i64 {
         (config.iterations as i64 + 1) * state
     }
+}
 
-    /// Runs T steps; `update(h, m)` gets messages (atoms, channels, message size) and returns
-    /// the new state. `channel` gives each edge's channel in 0..n_channels.
-    pub fn run(
-        &self,
-        batch: &GraphBatch,
-        channel: &Tensor,
-        n_channels: i64,
-        update: impl Fn(&Tensor, &Tensor) -> Tensor,
-    ) -> Tensor {
-        let filters = self
-            .edge_network
-            .filters(&EdgeInputs::new(batch, &self.basis, self.cutoff));
-        let mut h = self.embedding.forward(&batch.numbers).to_kind(batch.kind());
-        let mut states = vec![h.shallow_clone()];
-        for _ in 0..self.iterations {
-            let m = self.edge_network.messages(&h, &filters, batch, channel, n_channels);
-            h = update(&h, &m);
-            states.push(h.shallow_clone());
-        }
-        Tensor::cat(&states, -1)
+/// How a message-passing model turns its state h (atoms, state) and the messages
+/// (atoms, channels, message size) into the next state.
+pub trait StateUpdate {
+    fn core(&self) -> &MessagePassing;
+    fn step(&self, h: &Tensor, messages: &Tensor) -> Tensor;
+    /// The perceptron from the readout features [h⁰; …; hᵀ] to the per-atom energy.
+    fn readout(&self) -> &Mlp;
+}
+
+impl<T: StateUpdate> MessageLayers for T {
+    fn layer_count(&self) -> usize {
+        self.core().iterations
     }
+
+    fn embed(&self, batch: &GraphBatch) -> Vec<Tensor> {
+        vec![self.core().embedding.forward(&batch.numbers).to_kind(batch.kind())]
+    }
+
+    /// The coefficients f(e) times the cutoff envelope, (edges, rank): shared by all steps.
+    fn filters(&self, edges: &Edges, layers: Range<usize>) -> Vec<Tensor> {
+        let core = self.core();
+        let (features, envelope) = edge_features(edges, &core.basis, core.cutoff);
+        let filters = core.edge_network.coefficients.forward(&features) * envelope;
+        layers.map(|_| filters.shallow_clone()).collect()
+    }
+
+    fn prepare(&self, _layer: usize, state: &[Tensor]) -> Vec<Tensor> {
+        vec![self.core().edge_network.input.forward(&state[0])]
+    }
+
+    /// Σ_w f(e_vw)∘(Vᵀh_w) per receiving atom and channel, (rows, channels, rank); U applies
+    /// in the update, after the sum.
+    fn messages(&self, _layer: usize, prepared: &[Tensor], edges: &Edges, filter: &Tensor) -> Vec<Tensor> {
+        let core = self.core();
+        let per_edge = prepared[0].index_select(0, &edges.neighbor) * filter;
+        let channel = core.channel_of_class.index_select(0, &edges.bond);
+        let rank = per_edge.size()[1];
+        let index = &edges.center * core.channels + channel;
+        let summed = Tensor::zeros([edges.rows * core.channels, rank], (per_edge.kind(), per_edge.device()))
+            .index_add(0, &index, &per_edge)
+            .view([-1, core.channels, rank]);
+        vec![summed]
+    }
+
+    fn update(&self, _layer: usize, state: &[Tensor], messages: &[Tensor]) -> Vec<Tensor> {
+        let m = self.core().edge_network.output.forward(&messages[0]);
+        vec![self.step(&state[0], &m)]
+    }
+
+    fn readout(&self, states: &[Vec<Tensor>]) -> Tensor {
+        self.readout().forward(&readout_features(states)).squeeze_dim(-1)
+    }
+}
+
+/// The readout features [h⁰; …; hᵀ] of [`run_layers`]'s states for a message-passing model.
+pub fn readout_features(states: &[Vec<Tensor>]) -> Tensor {
+    let features: Vec<&Tensor> = states.iter().map(|s| &s[0]).collect();
+    Tensor::cat(&features, -1)
 }

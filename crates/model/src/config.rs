@@ -281,6 +281,9 @@ impl Default for ModelConfig {
     }
 }
 
+/// Activation bytes one chunk of edges may take when a structure runs in edge chunks.
+pub const CHUNK_BYTES: u64 = 256 << 20;
+
 impl ModelConfig {
     pub fn graph_spec(&self) -> minima_data::GraphSpec {
         minima_data::GraphSpec { cutoff: self.cutoff }
@@ -436,6 +439,23 @@ impl ModelConfig {
                 (true, false) => 2,
                 (false, false) => 1,
             }
+    }
+
+    /// Edges per chunk when a structure runs in edge chunks: one chunk's activations, with
+    /// their gradients, take about [`CHUNK_BYTES`].
+    pub fn chunk_edges(&self) -> i64 {
+        let (per_edge, _) = self.activations_per_edge_and_atom();
+        (CHUNK_BYTES / (2 * per_edge.max(1) * self.dtype_bytes())).max(1) as i64
+    }
+
+    /// Estimated bytes of a structure of `atoms` atoms and `edges` edges run in edge chunks
+    /// ([`crate::message_layers::in_chunks`]): per atom the states and message sums of every
+    /// layer with their gradients, per edge its indices and offset twice (the batch's and a
+    /// copy sorted by centre), and two chunks' activations.
+    pub fn chunked_memory(&self, atoms: u64, edges: u64) -> u64 {
+        let (_, per_atom) = self.activations_per_edge_and_atom();
+        let per_edge = 2 * (3 * 8 + 3 * self.dtype_bytes());
+        3 * atoms * per_atom * self.dtype_bytes() + edges * per_edge + 2 * CHUNK_BYTES
     }
 
     pub fn validate(&self) -> Result<(), ModelError> {

@@ -45,7 +45,7 @@ pub fn predict_samples(
                 chunk[chunk.len() - 1].frame
             ),
         };
-        check_batch_memory(potential, &graphs, forces, &frames)?;
+        plan_batch(potential, &graphs, forces, &frames)?;
         out.extend(predict_graphs(potential, &graphs, forces)?);
         bar.inc(chunk.len() as u64);
     }
@@ -53,25 +53,48 @@ pub fn predict_samples(
     Ok(out)
 }
 
-/// Refuses a batch (`what` names it) whose estimated memory exceeds the budget.
-fn check_batch_memory(
+/// Above this estimate a structure that can run in edge chunks does (see
+/// [`crate::message_layers`]): beyond it the per-edge activations dominate, and chunks keep
+/// memory to what grows with the atoms.
+pub const CHUNKED_ABOVE: u64 = 1 << 30;
+
+/// How a batch runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Plan {
+    /// All edges at once under autograd.
+    Whole,
+    /// In chunks of this many edges.
+    Chunked(i64),
+}
+
+/// The plan for a batch (`what` names it): in edge chunks when the model can and the whole
+/// batch's estimate exceeds [`CHUNKED_ABOVE`]; refused when the plan's estimated memory
+/// exceeds the budget.
+pub fn plan_batch(
     potential: &Potential,
     graphs: &[&Graph],
     forces: bool,
     what: &dyn Fn() -> String,
-) -> Result<(), ModelError> {
+) -> Result<Plan, ModelError> {
     let atoms: u64 = graphs.iter().map(|g| g.len() as u64).sum();
     let edges: u64 = graphs.iter().map(|g| g.center.len() as u64).sum();
     let config = &potential.config;
+    let whole = config.batch_memory(atoms, edges, forces, false);
+    let (plan, bytes) = if potential.runs_in_chunks() && whole > CHUNKED_ABOVE {
+        (Plan::Chunked(config.chunk_edges()), config.chunked_memory(atoms, edges))
+    } else {
+        (Plan::Whole, whole)
+    };
     crate::check_memory(
         &format!(
             "{} ({atoms} atoms, {edges} edges{})",
             what(),
             if forces { ", with forces" } else { "" }
         ),
-        config.batch_memory(atoms, edges, forces, false),
+        bytes,
         &lower_batch_memory(config, "--batch", graphs.len()),
-    )
+    )?;
+    Ok(plan)
 }
 
 /// What lowers the memory of a batch of `structures` (`batch_key` the setting that sizes it).
@@ -102,15 +125,22 @@ pub fn predict_graphs(potential: &Potential, graphs: &[&Graph], forces: bool) ->
         [one] => format!("a structure of {} atoms", one.len()),
         _ => format!("a batch of {} structures", graphs.len()),
     };
-    check_batch_memory(potential, graphs, forces, &what)?;
+    let plan = plan_batch(potential, graphs, forces, &what)?;
     let volumes: Vec<Option<f64>> = graphs.iter().map(|g| periodic_volume(g)).collect();
     let stress = forces && volumes.iter().any(Option::is_some);
     let run = || {
-        let mut batch = potential.batch(graphs, forces);
-        if stress {
-            batch = batch.with_strain();
-        }
-        let p = potential.predict(&batch, forces, false, false);
+        let p = match plan {
+            Plan::Chunked(edges) => potential
+                .predict_in_chunks(&potential.batch(graphs, false), forces, edges)
+                .expect("planned for a model that runs in chunks"),
+            Plan::Whole => {
+                let mut batch = potential.batch(graphs, forces);
+                if stress {
+                    batch = batch.with_strain();
+                }
+                potential.predict(&batch, forces, false, false)
+            }
+        };
         // A gradient comes back undefined where its input does not reach the energy (a
         // single atom has no edges): it is zero.
         let to_vec = |t: &Tensor, len: usize| -> Result<Vec<f64>, tch::TchError> {
@@ -129,7 +159,7 @@ pub fn predict_graphs(potential: &Potential, graphs: &[&Graph], forces: bool) ->
         ))
     };
     let (energies, atom_energies, all_forces, virials) = crate::guard("the model's forward pass", || {
-        if forces {
+        if forces || plan != Plan::Whole {
             run()
         } else {
             tch::no_grad(run)

@@ -18,6 +18,7 @@ pub mod calculator;
 pub mod config;
 pub mod device;
 pub mod inference;
+pub mod message_layers;
 pub mod mpnn;
 pub mod painn;
 pub mod potential;
@@ -65,6 +66,12 @@ pub trait Architecture: Send {
     /// order) for every atom, computed with the atoms where `mask` (atoms,) is true hidden.
     /// `None` for architectures without a masked-atom head.
     fn masked_atom_logits(&self, _batch: &GraphBatch, _mask: &tch::Tensor) -> Option<tch::Tensor> {
+        None
+    }
+
+    /// The architecture as layers of per-atom sums over edges, for architectures that are
+    /// (inference on large structures then runs in edge chunks, [`message_layers::in_chunks`]).
+    fn message_layers(&self) -> Option<&dyn message_layers::MessageLayers> {
         None
     }
 }

@@ -7,11 +7,12 @@
 //! [h⁰; …; hᵀ]; its per-atom outputs are the node contributions of the paper's Fig. 7, summed
 //! to the energy. Message and update weights are shared across steps (Gilmer's default).
 
-use tch::nn::{self, Module};
+use tch::nn;
 
 use crate::batch::GraphBatch;
-use crate::blocks::{GruCell, MessagePassing, Mlp};
+use crate::blocks::{GruCell, MessagePassing, Mlp, StateUpdate};
 use crate::config::ModelConfig;
+use crate::message_layers::{run_layers, MessageLayers};
 use crate::{Architecture, AtomOutput, AuxOutput};
 
 #[derive(Debug)]
@@ -25,7 +26,8 @@ impl Mpnn {
     pub fn new(path: nn::Path, config: &ModelConfig) -> Mpnn {
         let d = config.hidden;
         Mpnn {
-            core: MessagePassing::new(&path / "core", config, d, d),
+            // One channel: bond type reaches the messages only as an edge feature.
+            core: MessagePassing::new(&path / "core", config, (d, d), &[0; minima_data::BondClass::COUNT], 1),
             gru: GruCell::new(&path / "update", d, d),
             readout: Mlp::new(
                 &path / "readout",
@@ -35,17 +37,31 @@ impl Mpnn {
     }
 }
 
+impl StateUpdate for Mpnn {
+    fn core(&self) -> &MessagePassing {
+        &self.core
+    }
+
+    fn step(&self, h: &tch::Tensor, messages: &tch::Tensor) -> tch::Tensor {
+        self.gru.step(&messages.squeeze_dim(1), h)
+    }
+
+    fn readout(&self) -> &Mlp {
+        &self.readout
+    }
+}
+
 impl Architecture for Mpnn {
     fn forward(&self, batch: &GraphBatch, _train: bool) -> AtomOutput {
-        // One channel: bond type reaches the messages only as an edge feature.
-        let channel = batch.bond.zeros_like();
-        let features = self
-            .core
-            .run(batch, &channel, 1, |h, m| self.gru.step(&m.squeeze_dim(1), h));
+        let states = run_layers(self, batch);
         AtomOutput {
-            energy: self.readout.forward(&features).squeeze_dim(-1),
+            energy: MessageLayers::readout(self, &states),
             aux: AuxOutput::default(),
             pairs: None,
         }
+    }
+
+    fn message_layers(&self) -> Option<&dyn MessageLayers> {
+        Some(self)
     }
 }

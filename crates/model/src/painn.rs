@@ -32,6 +32,8 @@
 //! the untrained model is as tame as its messages, and training grows the update. PaiNN uses its own `[model.painn]` table and none of
 //! `hidden`, `iterations`, `radial_basis`, `edge_*` or `readout_hidden` of `[model]`.
 
+use std::ops::Range;
+
 use serde::{Deserialize, Serialize};
 use tch::nn::{self, Module};
 use tch::Tensor;
@@ -39,6 +41,7 @@ use tch::Tensor;
 use crate::batch::GraphBatch;
 use crate::blocks::{cosine_cutoff, Mlp, MAX_Z};
 use crate::config::ModelConfig;
+use crate::message_layers::{run_layers, Edges, MessageLayers};
 use crate::{Architecture, AtomOutput, AuxOutput, ModelError};
 
 /// ε inside ‖Vv‖ = √(Σ(Vv)² + ε) (SchNetPack's value), Å²-free: v is dimensionless.
@@ -156,39 +159,81 @@ fn xavier(inputs: i64, outputs: i64) -> nn::LinearConfig {
     }
 }
 
+impl MessageLayers for Painn {
+    fn layer_count(&self) -> usize {
+        self.layers.len()
+    }
+
+    /// s⁰ from the element, v⁰ = 0.
+    fn embed(&self, batch: &GraphBatch) -> Vec<Tensor> {
+        let s = self.embedding.forward(&batch.numbers);
+        let v = Tensor::zeros([batch.n_atoms(), 3, self.features], (s.kind(), s.device()));
+        vec![s, v]
+    }
+
+    /// W(r) of the layers in `layers`, (edges, 3F) each: their rows of the shared filter map.
+    fn filters(&self, edges: &Edges, layers: Range<usize>) -> Vec<Tensor> {
+        let distance = edges.distance();
+        let width = 3 * self.features;
+        let (start, count) = (layers.start as i64 * width, layers.len() as i64 * width);
+        let weights = self.filters.ws.narrow(0, start, count);
+        let radial = self.radial(&distance).matmul(&weights.tr());
+        let radial = match &self.filters.bs {
+            Some(bias) => radial + bias.narrow(0, start, count),
+            None => radial,
+        };
+        let envelope = cosine_cutoff(&distance, self.cutoff).unsqueeze(-1);
+        (radial * envelope).split(width, -1)
+    }
+
+    /// φ(s), and v as it is.
+    fn prepare(&self, layer: usize, state: &[Tensor]) -> Vec<Tensor> {
+        vec![self.layers[layer].context.forward(&state[0]), state[1].shallow_clone()]
+    }
+
+    /// Σⱼ φ_s∘W_s and Σⱼ vⱼ∘φ_vv∘W_vv + φ_vs∘W_vs ⊗ r̂ᵢⱼ.
+    fn messages(&self, _layer: usize, prepared: &[Tensor], edges: &Edges, filter: &Tensor) -> Vec<Tensor> {
+        let f = self.features;
+        let distance = edges.distance();
+        let direction = (&edges.vectors / distance.unsqueeze(-1)).unsqueeze(-1);
+        let x = prepared[0].index_select(0, &edges.neighbor) * filter;
+        let x = x.split(f, -1);
+        let (ds, dvv, dvs) = (&x[0], &x[1], &x[2]);
+        let dv = prepared[1].index_select(0, &edges.neighbor) * dvv.unsqueeze(1) + dvs.unsqueeze(1) * &direction;
+        vec![edges.sum_to_centers(ds), edges.sum_to_centers(&dv)]
+    }
+
+    /// The residual message, then the update block.
+    fn update(&self, layer: usize, state: &[Tensor], messages: &[Tensor]) -> Vec<Tensor> {
+        let (f, layer) = (self.features, &self.layers[layer]);
+        let s = &state[0] + &messages[0];
+        let v = &state[1] + &messages[1];
+        let mixed = layer.mix.forward(&v).split(f, -1);
+        let (uv, vv) = (&mixed[0], &mixed[1]);
+        let norm = (vv.square().sum_dim_intlist(1, false, vv.kind()) + NORM_EPSILON).sqrt();
+        let a = layer.update.forward(&Tensor::cat(&[&s, &norm], -1)).split(f, -1);
+        let (a_vv, a_sv, a_ss) = (&a[0], &a[1], &a[2]);
+        let inner = (uv * vv).sum_dim_intlist(1, false, vv.kind());
+        vec![&s + a_sv * inner + a_ss, &v + a_vv.unsqueeze(1) * uv]
+    }
+
+    fn readout(&self, states: &[Vec<Tensor>]) -> Tensor {
+        let last = states.last().expect("the embedding");
+        self.readout.forward(&last[0]).squeeze_dim(-1)
+    }
+}
+
 impl Architecture for Painn {
     fn forward(&self, batch: &GraphBatch, _train: bool) -> AtomOutput {
-        let f = self.features;
-        let vectors = batch.edge_vectors();
-        let distance = vectors.norm_scalaropt_dim(2, [-1], false);
-        let direction = (&vectors / distance.unsqueeze(-1)).unsqueeze(-1);
-        let envelope = cosine_cutoff(&distance, self.cutoff).unsqueeze(-1);
-        let filters = (self.filters.forward(&self.radial(&distance)) * envelope).chunk(self.layers.len() as i64, -1);
-        let n_atoms = batch.n_atoms();
-        let mut s = self.embedding.forward(&batch.numbers);
-        let mut v = Tensor::zeros([n_atoms, 3, f], (s.kind(), s.device()));
-        for (layer, filter) in self.layers.iter().zip(&filters) {
-            // Message block.
-            let x = layer.context.forward(&s).index_select(0, &batch.neighbor) * filter;
-            let x = x.split(f, -1);
-            let (ds, dvv, dvs) = (&x[0], &x[1], &x[2]);
-            let dv = v.index_select(0, &batch.neighbor) * dvv.unsqueeze(1) + dvs.unsqueeze(1) * &direction;
-            s = &s + s.zeros_like().index_add(0, &batch.center, ds);
-            v = &v + v.zeros_like().index_add(0, &batch.center, &dv);
-            // Update block.
-            let mixed = layer.mix.forward(&v).split(f, -1);
-            let (uv, vv) = (&mixed[0], &mixed[1]);
-            let norm = (vv.square().sum_dim_intlist(1, false, vv.kind()) + NORM_EPSILON).sqrt();
-            let a = layer.update.forward(&Tensor::cat(&[&s, &norm], -1)).split(f, -1);
-            let (a_vv, a_sv, a_ss) = (&a[0], &a[1], &a[2]);
-            let inner = (uv * vv).sum_dim_intlist(1, false, vv.kind());
-            s = &s + a_sv * inner + a_ss;
-            v = &v + a_vv.unsqueeze(1) * uv;
-        }
+        let states = run_layers(self, batch);
         AtomOutput {
-            energy: self.readout.forward(&s).squeeze_dim(-1),
+            energy: MessageLayers::readout(self, &states),
             aux: AuxOutput::default(),
             pairs: None,
         }
+    }
+
+    fn message_layers(&self) -> Option<&dyn MessageLayers> {
+        Some(self)
     }
 }

@@ -209,6 +209,39 @@ impl Potential {
         }
     }
 
+    /// Whether [`Potential::predict_in_chunks`] can run this model.
+    pub fn runs_in_chunks(&self) -> bool {
+        self.architecture.message_layers().is_some()
+    }
+
+    /// What [`Potential::predict`] gives for inference (no auxiliary outputs, forces not
+    /// differentiable), computed with at most `chunk_edges` edges' activations alive at a time
+    /// (see [`crate::message_layers`]); the virial comes with the forces, for every structure.
+    /// `None` for architectures that are not layers of sums over edges.
+    pub fn predict_in_chunks(&self, batch: &GraphBatch, forces: bool, chunk_edges: i64) -> Option<Prediction> {
+        let layers = self.architecture.message_layers()?;
+        let zbl = self
+            .zbl
+            .as_ref()
+            .map(|zbl| move |edges: &crate::message_layers::Edges| zbl.edge_energy(edges, &batch.numbers));
+        let prior = zbl.as_ref().map(|f| f as crate::message_layers::EdgeEnergy);
+        let out = crate::message_layers::in_chunks(layers, batch, self.refs.scale, prior, forces, chunk_edges);
+        let normalized = match &out.prior_energy {
+            Some(prior) => &out.atom_energy + prior / self.refs.scale,
+            None => out.atom_energy,
+        };
+        let atom_energy = &normalized * self.refs.scale + self.ref_table.index_select(0, &batch.numbers);
+        Some(Prediction {
+            energy: batch.sum_per_structure(&atom_energy),
+            normalized_energy: batch.sum_per_structure(&normalized),
+            atom_energy,
+            forces: out.forces,
+            virial: out.virial,
+            aux: AuxOutput::default(),
+            pairs: None,
+        })
+    }
+
     /// Masked atomic modelling logits (see [`Architecture::masked_atom_logits`]); `None` for
     /// models without the head.
     pub fn masked_atom_logits(&self, batch: &GraphBatch, mask: &Tensor) -> Option<Tensor> {

@@ -12,8 +12,9 @@ use tch::Tensor;
 
 use crate::auxiliary::AuxHeads;
 use crate::batch::GraphBatch;
-use crate::blocks::{GruCell, MessagePassing, Mlp};
+use crate::blocks::{readout_features, GruCell, MessagePassing, Mlp, StateUpdate};
 use crate::config::{Combine, ModelConfig};
+use crate::message_layers::{run_layers, MessageLayers};
 use crate::{Architecture, AtomOutput, AuxOutput, ModelError};
 
 /// How the per-type messages (atoms, types, d) update the node state.
@@ -73,9 +74,6 @@ impl Update {
 #[derive(Debug)]
 pub struct Vimpnn {
     core: MessagePassing,
-    /// Channel of each bond class.
-    channel_of_class: Tensor,
-    types: i64,
     update: Update,
     readout: Mlp,
     aux: AuxHeads,
@@ -94,9 +92,7 @@ impl Vimpnn {
         };
         let features = MessagePassing::features(config, state);
         Ok(Vimpnn {
-            core: MessagePassing::new(&path / "core", config, state, d),
-            channel_of_class: Tensor::from_slice(&channel_of_class).to_device(path.device()),
-            types,
+            core: MessagePassing::new(&path / "core", config, (state, d), &channel_of_class, types),
             update: Update::new(&path / "update", combine, types, d),
             readout: Mlp::new(&path / "readout", &[features, config.readout_hidden, 1]),
             aux: AuxHeads::new(
@@ -110,12 +106,24 @@ impl Vimpnn {
     }
 }
 
+impl StateUpdate for Vimpnn {
+    fn core(&self) -> &MessagePassing {
+        &self.core
+    }
+
+    fn step(&self, h: &Tensor, messages: &Tensor) -> Tensor {
+        self.update.step(h, messages)
+    }
+
+    fn readout(&self) -> &Mlp {
+        &self.readout
+    }
+}
+
 impl Architecture for Vimpnn {
     fn forward(&self, batch: &GraphBatch, train: bool) -> AtomOutput {
-        let channel = self.channel_of_class.index_select(0, &batch.bond);
-        let features = self
-            .core
-            .run(batch, &channel, self.types, |h, m| self.update.step(h, m));
+        let states = run_layers(self, batch);
+        let features = readout_features(&states);
         AtomOutput {
             energy: self.readout.forward(&features).squeeze_dim(-1),
             // The auxiliary targets only shape training; predictions skip their cost.
@@ -126,5 +134,9 @@ impl Architecture for Vimpnn {
             },
             pairs: None,
         }
+    }
+
+    fn message_layers(&self) -> Option<&dyn MessageLayers> {
+        Some(self)
     }
 }

@@ -31,6 +31,7 @@ use tch::{Device, Kind, Tensor};
 
 use crate::batch::GraphBatch;
 use crate::blocks::MAX_Z;
+use crate::message_layers::Edges;
 use crate::ModelError;
 
 /// e²/(4πε₀), eV·Å.
@@ -121,11 +122,11 @@ impl Zbl {
         }
     }
 
-    /// Switched E_ij per edge, eV, (edges,).
-    pub fn edge_energy(&self, batch: &GraphBatch) -> Tensor {
-        let distance = batch.edge_vectors().norm_scalaropt_dim(2, [-1], false);
-        let zi = batch.numbers.index_select(0, &batch.center);
-        let zj = batch.numbers.index_select(0, &batch.neighbor);
+    /// Switched E_ij per edge, eV, (edges,); `numbers` the batch's atomic numbers.
+    pub fn edge_energy(&self, edges: &Edges, numbers: &Tensor) -> Tensor {
+        let distance = edges.distance();
+        let zi = numbers.index_select(0, &edges.center_atoms());
+        let zj = numbers.index_select(0, &edges.neighbor);
         let charges = (&zi * &zj).to_kind(distance.kind());
         let length = (self.screening_power.index_select(0, &zi) + self.screening_power.index_select(0, &zj))
             .reciprocal()
@@ -147,8 +148,8 @@ impl Zbl {
 
     /// Per-atom share, eV, (atoms,): half of each edge's E_ij to its centre atom.
     pub fn atom_energy(&self, batch: &GraphBatch) -> Tensor {
-        let edge = self.edge_energy(batch) * 0.5;
-        Tensor::zeros([batch.n_atoms()], (edge.kind(), edge.device())).index_add(0, &batch.center, &edge)
+        let edges = Edges::of(batch);
+        edges.sum_to_centers(&(self.edge_energy(&edges, &batch.numbers) * 0.5))
     }
 }
 

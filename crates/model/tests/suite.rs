@@ -386,6 +386,59 @@ fn a_batch_equals_its_structures_alone() {
     }
 }
 
+/// Inference in edge chunks (the path of large structures) gives what the whole batch gives:
+/// energies, per-atom energies, forces and the virial, for chunks of one edge, of a few, and
+/// of more than the batch has; architectures that cannot run in chunks say so.
+#[test]
+fn edge_chunks_predict_what_the_whole_batch_does() {
+    for (name, config) in models() {
+        let potential = potential(&config);
+        let graphs: Vec<Graph> = structures(config.cutoff.is_some())
+            .iter()
+            .map(|a| graph(a, &config))
+            .collect();
+        let graphs: Vec<&Graph> = graphs.iter().collect();
+        let whole = potential.predict(&potential.batch(&graphs, true).with_strain(), true, false, false);
+        let values = |t: &tch::Tensor| Vec::<f64>::try_from(t.detach().flatten(0, -1)).unwrap();
+        let edges = graphs.iter().map(|g| g.center.len()).sum::<usize>() as i64;
+        for chunk in [1, 7, edges + 5] {
+            let Some(chunked) = potential.predict_in_chunks(&potential.batch(&graphs, false), true, chunk) else {
+                assert_eq!(
+                    config.kind,
+                    ModelKind::Transformer,
+                    "{name}: only the transformer runs whole"
+                );
+                assert!(!potential.runs_in_chunks());
+                break;
+            };
+            let pairs = [
+                ("energy", &whole.energy, &chunked.energy),
+                ("per-atom energy", &whole.atom_energy, &chunked.atom_energy),
+                (
+                    "forces",
+                    whole.forces.as_ref().unwrap(),
+                    chunked.forces.as_ref().unwrap(),
+                ),
+                (
+                    "virial",
+                    whole.virial.as_ref().unwrap(),
+                    chunked.virial.as_ref().unwrap(),
+                ),
+            ];
+            for (what, want, got) in pairs {
+                let (want, got) = (values(want), values(got));
+                assert_eq!(want.len(), got.len(), "{name}: {what}");
+                for (w, g) in want.iter().zip(&got) {
+                    assert!(
+                        (w - g).abs() < 1e-9 * (1.0 + w.abs()),
+                        "{name}: {what} in chunks of {chunk}: {g} vs {w}"
+                    );
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn energy_is_smooth_where_an_atom_crosses_the_cutoff() {
     for (name, config) in models() {

@@ -1,0 +1,392 @@
+//! Architectures as layers of per-atom sums over edges, and inference in edge chunks.
+//!
+//! MPNN, VIMPNN and PaiNN are each L layers of: node tensors the messages read
+//! ([`MessageLayers::prepare`]), a sum of messages over each atom's edges
+//! ([`MessageLayers::messages`]), and a node update ([`MessageLayers::update`]); then a
+//! per-atom readout. One description serves two ways of running:
+//! - [`run_layers`]: all edges at once under autograd, for training and small structures;
+//! - [`in_chunks`]: for structures too large for autograd to keep every edge's activations.
+//!   The forward pass keeps only the per-atom states between layers; the backward pass walks
+//!   the layers back and, per chunk of edges, recomputes that chunk's messages to take their
+//!   gradient (gradient checkpointing per layer and chunk). Memory grows with the atoms and
+//!   one chunk of edges, not with all edges' activations; the price is a second forward pass.
+//!   Forces and the virial come from the gradient of each edge vector d: an edge i→j adds g
+//!   to −F_j and −g to −F_i, and d⊗g to the virial, so the stress needs no strained copy.
+
+use std::ops::Range;
+
+use tch::Tensor;
+
+use crate::batch::GraphBatch;
+
+/// Edges as the messages see them.
+pub struct Edges {
+    /// The row each edge's message goes to, (edges,) int64, in `0..rows`.
+    pub center: Tensor,
+    /// The sending atom, an index into the batch's atoms, (edges,) int64.
+    pub neighbor: Tensor,
+    /// Bond class (`minima_data::BondClass` as integer), (edges,) int64.
+    pub bond: Tensor,
+    /// r_neighbor + offset − r_center, Å, (edges, 3).
+    pub vectors: Tensor,
+    /// Rows of the per-atom message sums: the batch's atoms, or the centres a chunk covers.
+    pub rows: i64,
+    /// The atom of row 0.
+    pub first: i64,
+}
+
+impl Edges {
+    /// Every edge of `batch` (strained when the batch carries a strain).
+    pub fn of(batch: &GraphBatch) -> Edges {
+        Edges {
+            center: batch.center.shallow_clone(),
+            neighbor: batch.neighbor.shallow_clone(),
+            bond: batch.bond.shallow_clone(),
+            vectors: batch.edge_vectors(),
+            rows: batch.n_atoms(),
+            first: 0,
+        }
+    }
+
+    /// The receiving atom of each edge, an index into the batch's atoms.
+    pub fn center_atoms(&self) -> Tensor {
+        &self.center + self.first
+    }
+
+    pub fn distance(&self) -> Tensor {
+        self.vectors.norm_scalaropt_dim(2, [-1], false)
+    }
+
+    /// Sums per-edge rows into the rows of their centres: (edges, …) → (rows, …).
+    pub fn sum_to_centers(&self, per_edge: &Tensor) -> Tensor {
+        let mut shape = per_edge.size();
+        shape[0] = self.rows;
+        Tensor::zeros(shape, (per_edge.kind(), per_edge.device())).index_add(0, &self.center, per_edge)
+    }
+}
+
+/// An architecture written as layers of per-atom sums over edges (see the module doc).
+/// States and messages are lists of per-atom tensors, their first dimension the atoms (or,
+/// for messages, [`Edges::rows`]).
+pub trait MessageLayers {
+    fn layer_count(&self) -> usize;
+
+    /// The state before the first layer; it depends on the elements only.
+    fn embed(&self, batch: &GraphBatch) -> Vec<Tensor>;
+
+    /// Per-edge tensors from the geometry alone, one per layer of `layers` (layers that share
+    /// filters get the same tensor).
+    fn filters(&self, edges: &Edges, layers: Range<usize>) -> Vec<Tensor>;
+
+    /// The node tensors the messages of `layer` read, computed once per layer, not per chunk.
+    fn prepare(&self, layer: usize, state: &[Tensor]) -> Vec<Tensor>;
+
+    /// Σ over `edges` of `layer`'s messages into the rows of their centres. Sums over disjoint
+    /// sets of edges add up to the sum over their union.
+    fn messages(&self, layer: usize, prepared: &[Tensor], edges: &Edges, filter: &Tensor) -> Vec<Tensor>;
+
+    /// The state after `layer` from the state before it and the summed messages.
+    fn update(&self, layer: usize, state: &[Tensor], messages: &[Tensor]) -> Vec<Tensor>;
+
+    /// Normalised per-atom energy, (atoms,), from the states before and after each layer.
+    fn readout(&self, states: &[Vec<Tensor>]) -> Tensor;
+}
+
+/// Every layer on every edge at once, under autograd: the states before and after each layer.
+pub fn run_layers(model: &dyn MessageLayers, batch: &GraphBatch) -> Vec<Vec<Tensor>> {
+    let edges = Edges::of(batch);
+    let filters = model.filters(&edges, 0..model.layer_count());
+    let mut states = vec![model.embed(batch)];
+    for (layer, filter) in filters.iter().enumerate() {
+        let state = states.last().expect("the embedding");
+        let prepared = model.prepare(layer, state);
+        let messages = model.messages(layer, &prepared, &edges, filter);
+        states.push(model.update(layer, state, &messages));
+    }
+    states
+}
+
+/// A pair energy added per edge (a prior such as ZBL): eV per edge, (edges,); half of it goes
+/// to the centre atom.
+pub type EdgeEnergy<'a> = &'a dyn Fn(&Edges) -> Tensor;
+
+/// What [`in_chunks`] returns.
+pub struct ChunkedOutput {
+    /// The architecture's normalised per-atom energy, (atoms,).
+    pub atom_energy: Tensor,
+    /// The pair prior's per-atom share, eV, (atoms,), when there is one.
+    pub prior_energy: Option<Tensor>,
+    /// −∂E/∂r, eV/Å, (atoms, 3), E = `scale`·Σ atom_energy + Σ prior_energy.
+    pub forces: Option<Tensor>,
+    /// ∂E/∂ε, eV, (structures, 3, 3), symmetric, with the forces.
+    pub virial: Option<Tensor>,
+}
+
+/// The batch's edges sorted by centre, so that a run of them covers a run of centre atoms.
+struct SortedEdges {
+    center: Tensor,
+    neighbor: Tensor,
+    bond: Tensor,
+    offset: Tensor,
+    count: i64,
+}
+
+impl SortedEdges {
+    fn of(batch: &GraphBatch) -> SortedEdges {
+        let order = batch.center.argsort(0, false);
+        SortedEdges {
+            center: batch.center.index_select(0, &order),
+            neighbor: batch.neighbor.index_select(0, &order),
+            bond: batch.bond.index_select(0, &order),
+            offset: batch.offset.index_select(0, &order),
+            count: order.size()[0],
+        }
+    }
+
+    /// The edges in `range`, their vectors a fresh leaf (requiring grad when `grad`).
+    fn chunk(&self, batch: &GraphBatch, range: &Range<i64>, grad: bool) -> Edges {
+        let length = range.end - range.start;
+        let center = self.center.narrow(0, range.start, length);
+        let neighbor = self.neighbor.narrow(0, range.start, length);
+        let vectors = tch::no_grad(|| {
+            let positions = batch.positions.detach();
+            positions.index_select(0, &neighbor) + self.offset.narrow(0, range.start, length)
+                - positions.index_select(0, &center)
+        });
+        let (first, rows) = if length == 0 {
+            (0, 0)
+        } else {
+            let first = center.int64_value(&[0]);
+            (first, center.int64_value(&[length - 1]) - first + 1)
+        };
+        Edges {
+            center: &center - first,
+            neighbor,
+            bond: self.bond.narrow(0, range.start, length),
+            vectors: vectors.set_requires_grad(grad),
+            rows,
+            first,
+        }
+    }
+
+    /// Ranges of at most `size` edges covering all of them (one empty range without edges).
+    fn ranges(&self, size: i64) -> Vec<Range<i64>> {
+        let size = size.max(1);
+        let mut ranges: Vec<Range<i64>> = (0..self.count)
+            .step_by(size as usize)
+            .map(|start| start..(start + size).min(self.count))
+            .collect();
+        if ranges.is_empty() {
+            ranges.push(0..0);
+        }
+        ranges
+    }
+}
+
+/// Accumulates −∂E/∂r and the virial from the gradients of edge vectors.
+struct GeometryGradient {
+    positions: Tensor,
+    virial: Tensor,
+}
+
+impl GeometryGradient {
+    fn new(batch: &GraphBatch) -> GeometryGradient {
+        let options = (batch.kind(), batch.device());
+        GeometryGradient {
+            positions: Tensor::zeros([batch.n_atoms(), 3], options),
+            virial: Tensor::zeros([batch.n_structures, 3, 3], options),
+        }
+    }
+
+    /// Adds ∂E/∂d = `gradient` (edges, 3) of the edges of `chunk`.
+    fn add(&mut self, batch: &GraphBatch, chunk: &Edges, gradient: &Tensor) {
+        let center = chunk.center_atoms();
+        let _ = self.positions.index_add_(0, &chunk.neighbor, gradient);
+        let _ = self.positions.index_add_(0, &center, &-gradient);
+        let outer = chunk.vectors.detach().unsqueeze(2) * gradient.unsqueeze(1);
+        let structure = batch.structure.index_select(0, &center);
+        let _ = self.virial.index_add_(0, &structure, &outer);
+    }
+
+    fn finish(self) -> (Tensor, Tensor) {
+        let virial = (&self.virial + self.virial.transpose(1, 2)) * 0.5;
+        (-self.positions, virial)
+    }
+}
+
+/// Vector-Jacobian product: the gradients of Σ⟨outputs, weights⟩ with respect to `inputs`,
+/// `None` where an input does not reach the outputs. Outputs without a weight are left out.
+fn vjp(outputs: &[Tensor], weights: &[Option<Tensor>], inputs: &[&Tensor]) -> Vec<Option<Tensor>> {
+    let surrogate = outputs
+        .iter()
+        .zip(weights)
+        .filter_map(|(output, weight)| weight.as_ref().map(|w| (output * w).sum(output.kind())))
+        .reduce(|a, b| a + b);
+    match surrogate {
+        Some(total) if total.requires_grad() => Tensor::run_backward(&[total], inputs, false, false)
+            .into_iter()
+            .map(|g| g.defined().then_some(g))
+            .collect(),
+        _ => inputs.iter().map(|_| None).collect(),
+    }
+}
+
+fn accumulate(total: &mut Option<Tensor>, part: Option<Tensor>) {
+    if let Some(part) = part {
+        *total = Some(match total.take() {
+            Some(sum) => sum + part,
+            None => part,
+        });
+    }
+}
+
+fn leaves(tensors: &[Tensor]) -> Vec<Tensor> {
+    tensors.iter().map(|t| t.detach().set_requires_grad(true)).collect()
+}
+
+/// Energies (and, when `forces`, forces and the virial) of `batch` with at most `chunk_edges`
+/// edges' activations alive at a time (see the module doc). The architecture's energy counts
+/// `scale` times its normalised output; `prior` adds a pair energy in eV.
+pub fn in_chunks(
+    model: &dyn MessageLayers,
+    batch: &GraphBatch,
+    scale: f64,
+    prior: Option<EdgeEnergy>,
+    forces: bool,
+    chunk_edges: i64,
+) -> ChunkedOutput {
+    let edges = SortedEdges::of(batch);
+    let ranges = edges.ranges(chunk_edges);
+    let layers = model.layer_count();
+    // Forward: per-atom states and message sums only.
+    let mut states = vec![tch::no_grad(|| model.embed(batch))];
+    let mut sums: Vec<Vec<Tensor>> = Vec::with_capacity(layers);
+    for layer in 0..layers {
+        let (state, summed) = tch::no_grad(|| {
+            let state = states.last().expect("the embedding");
+            let prepared = model.prepare(layer, state);
+            let mut summed: Option<Vec<Tensor>> = None;
+            for range in &ranges {
+                let chunk = edges.chunk(batch, range, false);
+                let filter = model.filters(&chunk, layer..layer + 1).remove(0);
+                let part = model.messages(layer, &prepared, &chunk, &filter);
+                let total = summed.get_or_insert_with(|| part.iter().map(|p| full_rows(p, batch)).collect());
+                for (t, p) in total.iter_mut().zip(&part) {
+                    let _ = t.narrow(0, chunk.first, chunk.rows).g_add_(p);
+                }
+            }
+            let summed = summed.expect("at least one range");
+            (model.update(layer, state, &summed), summed)
+        });
+        states.push(state);
+        sums.push(summed);
+    }
+    let mut geometry = GeometryGradient::new(batch);
+    // The readout, and the gradient of the energy with respect to every state.
+    let state_leaves: Vec<Vec<Tensor>> = states.iter().map(|s| leaves(s)).collect();
+    let atom_energy = model.readout(&state_leaves);
+    let mut state_gradients: Vec<Vec<Option<Tensor>>> = if forces {
+        let inputs: Vec<&Tensor> = state_leaves.iter().flatten().collect();
+        let mut flat = vjp(
+            &[atom_energy.shallow_clone()],
+            &[Some(atom_energy.ones_like() * scale)],
+            &inputs,
+        )
+        .into_iter();
+        state_leaves
+            .iter()
+            .map(|s| s.iter().map(|_| flat.next().flatten()).collect())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let atom_energy = atom_energy.detach();
+    drop(state_leaves);
+    if forces {
+        for layer in (0..layers).rev() {
+            let later = std::mem::take(&mut state_gradients[layer + 1]);
+            if later.iter().all(Option::is_none) {
+                continue;
+            }
+            // Through the update: to the state before and to the message sums.
+            let state = leaves(&states[layer]);
+            let summed = leaves(&sums[layer]);
+            let updated = model.update(layer, &state, &summed);
+            let inputs: Vec<&Tensor> = state.iter().chain(&summed).collect();
+            let mut through = vjp(&updated, &later, &inputs).into_iter();
+            for total in state_gradients[layer].iter_mut() {
+                accumulate(total, through.next().flatten());
+            }
+            let sum_gradients: Vec<Option<Tensor>> = through.collect();
+            if sum_gradients.iter().all(Option::is_none) {
+                continue;
+            }
+            // Through the messages, chunk by chunk: to the prepared tensors and the geometry.
+            let state = leaves(&states[layer]);
+            let prepared = model.prepare(layer, &state);
+            let prepared_leaves = leaves(&prepared);
+            let mut prepared_gradients: Vec<Option<Tensor>> = prepared.iter().map(|_| None).collect();
+            for range in &ranges {
+                let chunk = edges.chunk(batch, range, true);
+                let filter = model.filters(&chunk, layer..layer + 1).remove(0);
+                let part = model.messages(layer, &prepared_leaves, &chunk, &filter);
+                let weights: Vec<Option<Tensor>> = sum_gradients
+                    .iter()
+                    .map(|g| g.as_ref().map(|g| g.narrow(0, chunk.first, chunk.rows)))
+                    .collect();
+                let inputs: Vec<&Tensor> = prepared_leaves.iter().chain([&chunk.vectors]).collect();
+                let mut gradients = vjp(&part, &weights, &inputs);
+                if let Some(gradient) = gradients.pop().flatten() {
+                    geometry.add(batch, &chunk, &gradient);
+                }
+                for (total, g) in prepared_gradients.iter_mut().zip(gradients) {
+                    accumulate(total, g);
+                }
+            }
+            // Through the preparation, to the state before.
+            let inputs: Vec<&Tensor> = state.iter().collect();
+            let through = vjp(&prepared, &prepared_gradients, &inputs);
+            for (total, g) in state_gradients[layer].iter_mut().zip(through) {
+                accumulate(total, g);
+            }
+        }
+    }
+    let prior_energy = prior.map(|energy_of| {
+        let per_atom = Tensor::zeros([batch.n_atoms()], (batch.kind(), batch.device()));
+        for range in &ranges {
+            let chunk = edges.chunk(batch, range, forces);
+            let half = energy_of(&chunk) * 0.5;
+            let _ = per_atom
+                .narrow(0, chunk.first, chunk.rows)
+                .g_add_(&chunk.sum_to_centers(&half.detach()));
+            if forces {
+                if let Some(gradient) = vjp(&[half.shallow_clone()], &[Some(half.ones_like())], &[&chunk.vectors])
+                    .pop()
+                    .flatten()
+                {
+                    geometry.add(batch, &chunk, &gradient);
+                }
+            }
+        }
+        per_atom
+    });
+    let (forces, virial) = if forces {
+        let (f, w) = geometry.finish();
+        (Some(f), Some(w))
+    } else {
+        (None, None)
+    };
+    ChunkedOutput {
+        atom_energy,
+        prior_energy,
+        forces,
+        virial,
+    }
+}
+
+/// A zero tensor shaped like the per-row `part` but with a row per atom of `batch`.
+fn full_rows(part: &Tensor, batch: &GraphBatch) -> Tensor {
+    let mut shape = part.size();
+    shape[0] = batch.n_atoms();
+    Tensor::zeros(shape, (part.kind(), part.device()))
+}
