@@ -244,9 +244,9 @@ impl<T: StateUpdate> MessageLayers for T {
 
     /// Σ_w f(e_vw)∘(Vᵀh_w) per receiving atom and channel, (rows, channels, rank); U applies
     /// in the update, after the sum.
-    fn messages(&self, _layer: usize, prepared: &[Tensor], edges: &Edges, filter: &Tensor) -> Vec<Tensor> {
+    fn messages(&self, _layer: usize, sent: &[Tensor], edges: &Edges, filter: &Tensor) -> Vec<Tensor> {
         let core = self.core();
-        let per_edge = prepared[0].index_select(0, &edges.neighbor) * filter;
+        let per_edge = &sent[0] * filter;
         let channel = core.channel_of_class.index_select(0, &edges.bond);
         let rank = per_edge.size()[1];
         let index = &edges.center * core.channels + channel;

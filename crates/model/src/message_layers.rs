@@ -81,9 +81,10 @@ pub trait MessageLayers {
     /// The node tensors the messages of `layer` read, computed once per layer, not per chunk.
     fn prepare(&self, layer: usize, state: &[Tensor]) -> Vec<Tensor>;
 
-    /// Σ over `edges` of `layer`'s messages into the rows of their centres. Sums over disjoint
+    /// Σ over `edges` of `layer`'s messages into the rows of their centres, from `sent`: the
+    /// prepared tensors' rows of each edge's sending atom, (edges, …) each. Sums over disjoint
     /// sets of edges add up to the sum over their union.
-    fn messages(&self, layer: usize, prepared: &[Tensor], edges: &Edges, filter: &Tensor) -> Vec<Tensor>;
+    fn messages(&self, layer: usize, sent: &[Tensor], edges: &Edges, filter: &Tensor) -> Vec<Tensor>;
 
     /// The state after `layer` from the state before it and the summed messages.
     fn update(&self, layer: usize, state: &[Tensor], messages: &[Tensor]) -> Vec<Tensor>;
@@ -99,8 +100,8 @@ pub fn run_layers(model: &dyn MessageLayers, batch: &GraphBatch) -> Vec<Vec<Tens
     let mut states = vec![model.embed(batch)];
     for (layer, filter) in filters.iter().enumerate() {
         let state = states.last().expect("the embedding");
-        let prepared = model.prepare(layer, state);
-        let messages = model.messages(layer, &prepared, &edges, filter);
+        let sent = gather(&model.prepare(layer, state), &edges.neighbor);
+        let messages = model.messages(layer, &sent, &edges, filter);
         states.push(model.update(layer, state, &messages));
     }
     states
@@ -231,6 +232,11 @@ fn vjp(outputs: &[Tensor], weights: &[Option<Tensor>], inputs: &[&Tensor]) -> Ve
     }
 }
 
+/// The rows of each tensor at `index`.
+fn gather(tensors: &[Tensor], index: &Tensor) -> Vec<Tensor> {
+    tensors.iter().map(|t| t.index_select(0, index)).collect()
+}
+
 fn accumulate(total: &mut Option<Tensor>, part: Option<Tensor>) {
     if let Some(part) = part {
         *total = Some(match total.take() {
@@ -269,7 +275,7 @@ pub fn in_chunks(
             for range in &ranges {
                 let chunk = edges.chunk(batch, range, false);
                 let filter = model.filters(&chunk, layer..layer + 1).remove(0);
-                let part = model.messages(layer, &prepared, &chunk, &filter);
+                let part = model.messages(layer, &gather(&prepared, &chunk.neighbor), &chunk, &filter);
                 let total = summed.get_or_insert_with(|| part.iter().map(|p| full_rows(p, batch)).collect());
                 for (t, p) in total.iter_mut().zip(&part) {
                     let _ = t.narrow(0, chunk.first, chunk.rows).g_add_(p);
@@ -321,28 +327,32 @@ pub fn in_chunks(
             if sum_gradients.iter().all(Option::is_none) {
                 continue;
             }
-            // Through the messages, chunk by chunk: to the prepared tensors and the geometry.
+            // Through the messages, chunk by chunk: to the rows each edge sends (scattered
+            // back to their atoms) and to the geometry.
             let state = leaves(&states[layer]);
             let prepared = model.prepare(layer, &state);
-            let prepared_leaves = leaves(&prepared);
-            let mut prepared_gradients: Vec<Option<Tensor>> = prepared.iter().map(|_| None).collect();
+            let prepared_gradients: Vec<Tensor> = prepared.iter().map(Tensor::zeros_like).collect();
             for range in &ranges {
                 let chunk = edges.chunk(batch, range, true);
                 let filter = model.filters(&chunk, layer..layer + 1).remove(0);
-                let part = model.messages(layer, &prepared_leaves, &chunk, &filter);
+                let sent = leaves(&tch::no_grad(|| gather(&prepared, &chunk.neighbor)));
+                let part = model.messages(layer, &sent, &chunk, &filter);
                 let weights: Vec<Option<Tensor>> = sum_gradients
                     .iter()
                     .map(|g| g.as_ref().map(|g| g.narrow(0, chunk.first, chunk.rows)))
                     .collect();
-                let inputs: Vec<&Tensor> = prepared_leaves.iter().chain([&chunk.vectors]).collect();
+                let inputs: Vec<&Tensor> = sent.iter().chain([&chunk.vectors]).collect();
                 let mut gradients = vjp(&part, &weights, &inputs);
                 if let Some(gradient) = gradients.pop().flatten() {
                     geometry.add(batch, &chunk, &gradient);
                 }
-                for (total, g) in prepared_gradients.iter_mut().zip(gradients) {
-                    accumulate(total, g);
+                for (total, g) in prepared_gradients.iter().zip(gradients) {
+                    if let Some(g) = g {
+                        let _ = total.shallow_clone().index_add_(0, &chunk.neighbor, &g);
+                    }
                 }
             }
+            let prepared_gradients: Vec<Option<Tensor>> = prepared_gradients.into_iter().map(Some).collect();
             // Through the preparation, to the state before.
             let inputs: Vec<&Tensor> = state.iter().collect();
             let through = vjp(&prepared, &prepared_gradients, &inputs);

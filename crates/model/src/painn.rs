@@ -192,14 +192,13 @@ impl MessageLayers for Painn {
     }
 
     /// Σⱼ φ_s∘W_s and Σⱼ vⱼ∘φ_vv∘W_vv + φ_vs∘W_vs ⊗ r̂ᵢⱼ.
-    fn messages(&self, _layer: usize, prepared: &[Tensor], edges: &Edges, filter: &Tensor) -> Vec<Tensor> {
+    fn messages(&self, _layer: usize, sent: &[Tensor], edges: &Edges, filter: &Tensor) -> Vec<Tensor> {
         let f = self.features;
         let distance = edges.distance();
         let direction = (&edges.vectors / distance.unsqueeze(-1)).unsqueeze(-1);
-        let x = prepared[0].index_select(0, &edges.neighbor) * filter;
-        let x = x.split(f, -1);
+        let x = (&sent[0] * filter).split(f, -1);
         let (ds, dvv, dvs) = (&x[0], &x[1], &x[2]);
-        let dv = prepared[1].index_select(0, &edges.neighbor) * dvv.unsqueeze(1) + dvs.unsqueeze(1) * &direction;
+        let dv = &sent[1] * dvv.unsqueeze(1) + dvs.unsqueeze(1) * &direction;
         vec![edges.sum_to_centers(ds), edges.sum_to_centers(&dv)]
     }
 
