@@ -78,19 +78,7 @@ impl Graph {
     pub fn build(atoms: &Atoms, spec: &GraphSpec) -> Result<Graph, String> {
         let (center, neighbor, shifts) = edges(atoms.positions(), atoms.cell(), atoms.pbc(), spec)?;
         let bonds = minima_bonds::bonds_of(atoms).map_err(|e| e.to_string())?;
-        let mut bonded: HashMap<(u32, u32, [i32; 3]), BondClass> = HashMap::new();
-        for bond in &bonds {
-            let class = BondClass::from(bond.order);
-            let back = bond.shift.map(|s| -s);
-            bonded.insert((bond.i as u32, bond.j as u32, bond.shift), class);
-            bonded.insert((bond.j as u32, bond.i as u32, back), class);
-        }
-        let bond = center
-            .iter()
-            .zip(&neighbor)
-            .zip(&shifts)
-            .map(|((&i, &j), &s)| bonded.get(&(i, j, s)).copied().unwrap_or(BondClass::None))
-            .collect();
+        let bond = bond_classes(&bonds, &center, &neighbor, &shifts);
         Ok(Graph {
             numbers: atoms.numbers().to_vec(),
             positions: atoms.positions().to_vec(),
@@ -186,6 +174,29 @@ fn edges(positions: &[Vec3], cell: Option<&Cell>, pbc: [bool; 3], spec: &GraphSp
             Ok(all_pairs(positions.len()))
         }
     }
+}
+
+/// The bond class of each edge (i, j, image of j): the order of the bond between them, or
+/// [`BondClass::None`].
+pub(crate) fn bond_classes(
+    bonds: &[minima_bonds::Bond],
+    center: &[u32],
+    neighbor: &[u32],
+    shifts: &[[i32; 3]],
+) -> Vec<BondClass> {
+    let mut bonded: HashMap<(u32, u32, [i32; 3]), BondClass> = HashMap::with_capacity(2 * bonds.len());
+    for bond in bonds {
+        let class = BondClass::from(bond.order);
+        let back = bond.shift.map(|s| -s);
+        bonded.insert((bond.i as u32, bond.j as u32, bond.shift), class);
+        bonded.insert((bond.j as u32, bond.i as u32, back), class);
+    }
+    center
+        .iter()
+        .zip(neighbor)
+        .zip(shifts)
+        .map(|((&i, &j), &s)| bonded.get(&(i, j, s)).copied().unwrap_or(BondClass::None))
+        .collect()
 }
 
 fn offsets(shifts: &[[i32; 3]], cell: Option<&Cell>) -> Vec<Vec3> {

@@ -7,6 +7,7 @@
 
 pub mod atomref;
 pub mod curve;
+pub mod domains;
 pub mod generate;
 pub mod graph;
 pub mod sample;

@@ -32,6 +32,12 @@ pub struct GraphBatch {
     /// asked for ([`GraphBatch::with_strain`]): every edge vector d becomes d·(1 + sym ε), so
     /// ∂E/∂ε at ε = 0 is the virial, whatever the architecture does with the vectors.
     pub strain: Option<Tensor>,
+    /// Edge vectors computed in f64 from the graphs and then converted, (edges, 3), when made
+    /// by [`GraphBatch::with_exact_vectors`]: inference in edge chunks differentiates with
+    /// respect to them directly, and f64 keeps them free of the rounding f32 positions far
+    /// from the origin carry (1e-5 Å at 100 Å), which would otherwise differ between a
+    /// structure and its domains.
+    pub exact_vectors: Option<Tensor>,
 }
 
 impl GraphBatch {
@@ -66,7 +72,23 @@ impl GraphBatch {
             offset: floats(&offset),
             bond: ints(&bond),
             strain: None,
+            exact_vectors: None,
         }
+    }
+
+    /// This batch (of `graphs`, as made by [`GraphBatch::new`]) with its
+    /// [`GraphBatch::exact_vectors`].
+    pub fn with_exact_vectors(mut self, graphs: &[&Graph]) -> GraphBatch {
+        let mut vectors = Vec::with_capacity(3 * self.center.size()[0] as usize);
+        for graph in graphs {
+            for (e, offset) in graph.offset.iter().enumerate() {
+                let (i, j) = (graph.center[e] as usize, graph.neighbor[e] as usize);
+                vectors.extend(sub(add(graph.positions[j], *offset), graph.positions[i]));
+            }
+        }
+        let vectors = Tensor::from_slice(&vectors).view([-1, 3]);
+        self.exact_vectors = Some(vectors.to_kind(self.kind()).to_device(self.device()));
+        self
     }
 
     /// This batch with a zero strain to differentiate the energy by (for the stress).

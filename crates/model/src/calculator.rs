@@ -8,7 +8,8 @@ use minima_atoms::{Atoms, CalcError, Calculator, Labels};
 use minima_data::Graph;
 use tch::Device;
 
-use crate::inference::predict_graphs;
+use crate::inference::{domains_for, predict_graphs, predict_in_domains};
+use crate::Predicted;
 use crate::{ModelError, Potential};
 
 /// A loaded checkpoint. Each call builds the structure's graph (with the bonds the frame
@@ -49,6 +50,11 @@ impl Calculator for ModelCalculator {
 
     fn calculate(&self, atoms: &Atoms) -> Result<Labels, CalcError> {
         let potential = self.potential.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let failed = |e: ModelError| CalcError::Failed(e.to_string());
+        if let Some(size) = domains_for(&potential, atoms, None).map_err(failed)? {
+            let predicted = predict_in_domains(&potential, atoms, size).map_err(failed)?;
+            return Ok(labels(predicted));
+        }
         // The calculator sees one structure and not its frame: its errors name none, the
         // caller (which knows the frame) does.
         let graph = Graph::build(atoms, &potential.config.graph_spec()).map_err(CalcError::Input)?;
@@ -59,14 +65,18 @@ impl Calculator for ModelCalculator {
             other => CalcError::Unsupported(other.to_string()),
         })?;
         let predicted = predict_graphs(&potential, &[&graph], true)
-            .map_err(|e| CalcError::Failed(e.to_string()))?
+            .map_err(failed)?
             .pop()
             .expect("one graph in, one prediction out");
-        Ok(Labels {
-            energy: predicted.energy,
-            forces: predicted.forces.unwrap_or_default(),
-            energies: Some(predicted.atom_energies),
-            stress: predicted.stress,
-        })
+        Ok(labels(predicted))
+    }
+}
+
+fn labels(predicted: Predicted) -> Labels {
+    Labels {
+        energy: predicted.energy,
+        forces: predicted.forces.unwrap_or_default(),
+        energies: Some(predicted.atom_energies),
+        stress: predicted.stress,
     }
 }

@@ -1,7 +1,7 @@
 //! Inference: a [`Potential`]'s energies, per-atom contributions, forces and stress for
 //! structures, in batches sized before they are allocated.
 
-use minima_atoms::Vec3;
+use minima_atoms::{Atoms, Vec3};
 use minima_data::{Graph, Sample};
 use tch::{Kind, Tensor};
 
@@ -131,7 +131,11 @@ pub fn predict_graphs(potential: &Potential, graphs: &[&Graph], forces: bool) ->
     let run = || {
         let p = match plan {
             Plan::Chunked(edges) => potential
-                .predict_in_chunks(&potential.batch(graphs, false), forces, edges)
+                .predict_in_chunks(
+                    &potential.batch(graphs, false).with_exact_vectors(graphs),
+                    forces,
+                    edges,
+                )
                 .expect("planned for a model that runs in chunks"),
             Plan::Whole => {
                 let mut batch = potential.batch(graphs, forces);
@@ -185,4 +189,140 @@ pub fn predict_graphs(potential: &Potential, graphs: &[&Graph], forces: bool) ->
         start = end;
     }
     Ok(out)
+}
+
+/// Directed edges a structure of `atoms` is expected to have within `cutoff`: its atoms times
+/// the atoms of its mean density in a sphere of the cutoff (the density of its cell when
+/// periodic along all axes, else of its bounding box widened by the cutoff), at most all
+/// pairs. An estimate before the neighbour search, to choose how to run it.
+pub fn expected_edges(atoms: &Atoms, cutoff: f64) -> u64 {
+    let n = atoms.len() as f64;
+    let volume = match atoms.cell().filter(|_| atoms.pbc().iter().all(|&p| p)) {
+        Some(cell) => cell.volume(),
+        None => (0..3)
+            .map(|k| {
+                let (lo, hi) = atoms
+                    .positions()
+                    .iter()
+                    .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), r| {
+                        (lo.min(r[k]), hi.max(r[k]))
+                    });
+                hi - lo + cutoff
+            })
+            .product(),
+    };
+    let sphere = 4.0 / 3.0 * std::f64::consts::PI * cutoff.powi(3);
+    (n * (n / volume * sphere).min(n - 1.0)).max(0.0) as u64
+}
+
+/// Bytes per edge the graph of a structure takes in memory beside the model's tensors (the
+/// neighbour search's list while the graph is built, then the graph).
+const GRAPH_BYTES_PER_EDGE: u64 = 28 + 33;
+
+/// Whether `atoms` runs in spatial domains, and of how many atoms each (interior and halo):
+/// in domains of `limit` atoms when it has more than that, else in domains taking at most
+/// half the memory budget when it would not fit the budget in one piece; `None`: in one piece.
+pub fn domains_for(potential: &Potential, atoms: &Atoms, limit: Option<usize>) -> Result<Option<usize>, ModelError> {
+    match limit {
+        Some(limit) if atoms.len() > limit => Ok(Some(limit)),
+        _ => domain_atoms_needed(potential, atoms),
+    }
+}
+
+fn domain_atoms_needed(potential: &Potential, atoms: &Atoms) -> Result<Option<usize>, ModelError> {
+    let (Some(cutoff), true) = (potential.config.cutoff, potential.runs_in_chunks()) else {
+        return Ok(None);
+    };
+    let edges = expected_edges(atoms, cutoff);
+    let n = atoms.len() as u64;
+    let config = &potential.config;
+    let whole = config.chunked_memory(n, edges) + edges * GRAPH_BYTES_PER_EDGE;
+    let budget = crate::memory_budget()?;
+    if whole <= budget {
+        return Ok(None);
+    }
+    let per_atom = (whole - config.chunked_memory(0, 0)) / n.max(1);
+    let room = (budget / 2).saturating_sub(config.chunked_memory(0, 0));
+    Ok(Some((room / per_atom.max(1)).max(1) as usize))
+}
+
+/// Energy, per-atom energies, forces and (periodic along all axes) stress of `atoms` from
+/// spatial domains of about `domain_atoms` atoms each (interior and halo; see
+/// [`minima_data::domains`]), each run in edge chunks: equal to the whole structure's result
+/// to float rounding, in memory bounded by the domain. For models whose energy reaches a
+/// finite distance ([`Potential::receptive_field`]); a progress bar counts the domains.
+pub fn predict_in_domains(potential: &Potential, atoms: &Atoms, domain_atoms: usize) -> Result<Predicted, ModelError> {
+    let Some(reach) = potential.receptive_field() else {
+        return Err(ModelError::Config(format!(
+            "a {} model cannot be split into domains: the energy of an atom reaches every other atom ([CLS] token or no cutoff)",
+            potential.config.kind.name()
+        )));
+    };
+    potential.check_numbers(atoms.numbers(), 0)?;
+    let fail = |message: String| ModelError::Config(message);
+    let spec = potential.config.graph_spec();
+    let bonds = minima_bonds::bonds_of(atoms).map_err(|e| fail(e.to_string()))?;
+    let decomposition = minima_data::domains::Decomposition::new(atoms, reach, domain_atoms).map_err(fail)?;
+    let n = atoms.len();
+    let mut atom_energies = vec![0.0; n];
+    let mut forces = vec![[0.0; 3]; n];
+    let mut virial = [0.0; 9];
+    let bar = minima_io::progress_bar(decomposition.len() as u64, "domains");
+    for index in 0..decomposition.len() {
+        let domain = decomposition.domain(atoms, &bonds, &spec, index).map_err(fail)?;
+        if domain.interior == 0 {
+            bar.inc(1);
+            continue;
+        }
+        let graph = &domain.graph;
+        let what = || {
+            format!(
+                "domain {} of {} ({} atoms)",
+                index + 1,
+                decomposition.len(),
+                graph.len()
+            )
+        };
+        plan_batch(potential, &[graph], true, &what)?;
+        let (energies, domain_forces, domain_virial) = crate::guard("the model's forward pass", || {
+            let batch = potential.batch(&[graph], false).with_exact_vectors(&[graph]);
+            let mut weights = vec![0.0; graph.len()];
+            weights[..domain.interior].fill(1.0);
+            let weights = Tensor::from_slice(&weights)
+                .to_kind(potential.kind())
+                .to_device(potential.device());
+            let p = potential
+                .predict_weighted_in_chunks(&batch, Some(&weights), true, potential.config.chunk_edges())
+                .expect("a model with a receptive field runs in chunks");
+            let values = |t: &Tensor| Vec::<f64>::try_from(t.detach().to_kind(Kind::Double).flatten(0, -1));
+            Ok::<_, tch::TchError>((
+                values(&p.atom_energy)?,
+                values(p.forces.as_ref().expect("forces asked for"))?,
+                values(p.virial.as_ref().expect("with the forces"))?,
+            ))
+        })??;
+        for (node, &a) in domain.atom.iter().enumerate() {
+            if node < domain.interior {
+                atom_energies[a as usize] = energies[node];
+            }
+            for k in 0..3 {
+                forces[a as usize][k] += domain_forces[3 * node + k];
+            }
+        }
+        for (w, v) in virial.iter_mut().zip(&domain_virial) {
+            *w += v;
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let stress = atoms
+        .cell()
+        .filter(|_| atoms.pbc().iter().all(|&p| p))
+        .map(|cell| [virial[0], virial[4], virial[8], virial[5], virial[2], virial[1]].map(|x| x / cell.volume()));
+    Ok(Predicted {
+        energy: atom_energies.iter().sum(),
+        atom_energies,
+        forces: Some(forces),
+        stress,
+    })
 }

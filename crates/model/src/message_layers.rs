@@ -15,7 +15,7 @@
 
 use std::ops::Range;
 
-use tch::Tensor;
+use tch::{Kind, Tensor};
 
 use crate::batch::GraphBatch;
 
@@ -128,7 +128,9 @@ struct SortedEdges {
     center: Tensor,
     neighbor: Tensor,
     bond: Tensor,
-    offset: Tensor,
+    /// The batch's exact edge vectors when it has them, else its offsets.
+    vectors_or_offsets: Tensor,
+    exact: bool,
     count: i64,
 }
 
@@ -139,7 +141,12 @@ impl SortedEdges {
             center: batch.center.index_select(0, &order),
             neighbor: batch.neighbor.index_select(0, &order),
             bond: batch.bond.index_select(0, &order),
-            offset: batch.offset.index_select(0, &order),
+            vectors_or_offsets: batch
+                .exact_vectors
+                .as_ref()
+                .unwrap_or(&batch.offset)
+                .index_select(0, &order),
+            exact: batch.exact_vectors.is_some(),
             count: order.size()[0],
         }
     }
@@ -149,10 +156,14 @@ impl SortedEdges {
         let length = range.end - range.start;
         let center = self.center.narrow(0, range.start, length);
         let neighbor = self.neighbor.narrow(0, range.start, length);
+        let stored = self.vectors_or_offsets.narrow(0, range.start, length);
         let vectors = tch::no_grad(|| {
-            let positions = batch.positions.detach();
-            positions.index_select(0, &neighbor) + self.offset.narrow(0, range.start, length)
-                - positions.index_select(0, &center)
+            if self.exact {
+                stored.copy()
+            } else {
+                let positions = batch.positions.detach();
+                positions.index_select(0, &neighbor) + stored - positions.index_select(0, &center)
+            }
         });
         let (first, rows) = if length == 0 {
             (0, 0)
@@ -184,7 +195,8 @@ impl SortedEdges {
     }
 }
 
-/// Accumulates −∂E/∂r and the virial from the gradients of edge vectors.
+/// Accumulates −∂E/∂r and the virial from the gradients of edge vectors, in f64: a virial sums
+/// every edge of the structure, millions in a large one, beyond what f32 sums keep.
 struct GeometryGradient {
     positions: Tensor,
     virial: Tensor,
@@ -192,7 +204,7 @@ struct GeometryGradient {
 
 impl GeometryGradient {
     fn new(batch: &GraphBatch) -> GeometryGradient {
-        let options = (batch.kind(), batch.device());
+        let options = (Kind::Double, batch.device());
         GeometryGradient {
             positions: Tensor::zeros([batch.n_atoms(), 3], options),
             virial: Tensor::zeros([batch.n_structures, 3, 3], options),
@@ -202,16 +214,18 @@ impl GeometryGradient {
     /// Adds ∂E/∂d = `gradient` (edges, 3) of the edges of `chunk`.
     fn add(&mut self, batch: &GraphBatch, chunk: &Edges, gradient: &Tensor) {
         let center = chunk.center_atoms();
-        let _ = self.positions.index_add_(0, &chunk.neighbor, gradient);
-        let _ = self.positions.index_add_(0, &center, &-gradient);
-        let outer = chunk.vectors.detach().unsqueeze(2) * gradient.unsqueeze(1);
+        let gradient = gradient.to_kind(Kind::Double);
+        let _ = self.positions.index_add_(0, &chunk.neighbor, &gradient);
+        let _ = self.positions.index_add_(0, &center, &-&gradient);
+        let outer = chunk.vectors.detach().to_kind(Kind::Double).unsqueeze(2) * gradient.unsqueeze(1);
         let structure = batch.structure.index_select(0, &center);
         let _ = self.virial.index_add_(0, &structure, &outer);
     }
 
-    fn finish(self) -> (Tensor, Tensor) {
+    /// The forces and the virial in `kind`.
+    fn finish(self, kind: Kind) -> (Tensor, Tensor) {
         let virial = (&self.virial + self.virial.transpose(1, 2)) * 0.5;
-        (-self.positions, virial)
+        ((-self.positions).to_kind(kind), virial.to_kind(kind))
     }
 }
 
@@ -250,17 +264,31 @@ fn leaves(tensors: &[Tensor]) -> Vec<Tensor> {
     tensors.iter().map(|t| t.detach().set_requires_grad(true)).collect()
 }
 
+/// What [`in_chunks`] differentiates.
+pub struct ChunkedEnergy<'a> {
+    /// The architecture's energy counts `scale` times its normalised output.
+    pub scale: f64,
+    /// A pair energy in eV added to it.
+    pub prior: Option<EdgeEnergy<'a>>,
+    /// The weight of each atom's energy in the energy the forces derive from, (atoms,); all
+    /// ones when `None` (a domain weighs its interior atoms only).
+    pub weights: Option<&'a Tensor>,
+}
+
 /// Energies (and, when `forces`, forces and the virial) of `batch` with at most `chunk_edges`
-/// edges' activations alive at a time (see the module doc). The architecture's energy counts
-/// `scale` times its normalised output; `prior` adds a pair energy in eV.
+/// edges' activations alive at a time (see the module doc).
 pub fn in_chunks(
     model: &dyn MessageLayers,
     batch: &GraphBatch,
-    scale: f64,
-    prior: Option<EdgeEnergy>,
+    energy: &ChunkedEnergy,
     forces: bool,
     chunk_edges: i64,
 ) -> ChunkedOutput {
+    let ChunkedEnergy { scale, prior, weights } = *energy;
+    let weight_of = |per_atom: &Tensor| match weights {
+        Some(w) => w * scale,
+        None => per_atom.ones_like() * scale,
+    };
     let edges = SortedEdges::of(batch);
     let ranges = edges.ranges(chunk_edges);
     let layers = model.layer_count();
@@ -295,7 +323,7 @@ pub fn in_chunks(
         let inputs: Vec<&Tensor> = state_leaves.iter().flatten().collect();
         let mut flat = vjp(
             &[atom_energy.shallow_clone()],
-            &[Some(atom_energy.ones_like() * scale)],
+            &[Some(weight_of(&atom_energy))],
             &inputs,
         )
         .into_iter();
@@ -370,7 +398,11 @@ pub fn in_chunks(
                 .narrow(0, chunk.first, chunk.rows)
                 .g_add_(&chunk.sum_to_centers(&half.detach()));
             if forces {
-                if let Some(gradient) = vjp(&[half.shallow_clone()], &[Some(half.ones_like())], &[&chunk.vectors])
+                let weight = match weights {
+                    Some(w) => w.index_select(0, &chunk.center_atoms()),
+                    None => half.ones_like(),
+                };
+                if let Some(gradient) = vjp(&[half.shallow_clone()], &[Some(weight)], &[&chunk.vectors])
                     .pop()
                     .flatten()
                 {
@@ -381,7 +413,7 @@ pub fn in_chunks(
         per_atom
     });
     let (forces, virial) = if forces {
-        let (f, w) = geometry.finish();
+        let (f, w) = geometry.finish(batch.kind());
         (Some(f), Some(w))
     } else {
         (None, None)

@@ -140,11 +140,12 @@ impl Potential {
 
     /// Checks that the model knows every element of `graph` (frame `frame` in messages).
     pub fn check_elements(&self, graph: &Graph, frame: usize) -> Result<(), ModelError> {
-        match graph
-            .numbers
-            .iter()
-            .find(|z| self.config.elements.binary_search(z).is_err())
-        {
+        self.check_numbers(&graph.numbers, frame)
+    }
+
+    /// Checks that the model knows every element of `numbers` (frame `frame` in messages).
+    pub fn check_numbers(&self, numbers: &[u8], frame: usize) -> Result<(), ModelError> {
+        match numbers.iter().find(|z| self.config.elements.binary_search(z).is_err()) {
             None => Ok(()),
             Some(&z) => Err(ModelError::UnknownElement {
                 element: symbol(z),
@@ -209,6 +210,14 @@ impl Potential {
         }
     }
 
+    /// How far the energy of an atom reaches, Å: the model's layers times its cutoff, for
+    /// models of layers of sums over edges within a cutoff; `None` otherwise (the transformer's
+    /// [CLS] token and all-pairs graphs reach every atom).
+    pub fn receptive_field(&self) -> Option<f64> {
+        let layers = self.architecture.message_layers()?;
+        Some(layers.layer_count() as f64 * self.config.cutoff?)
+    }
+
     /// Whether [`Potential::predict_in_chunks`] can run this model.
     pub fn runs_in_chunks(&self) -> bool {
         self.architecture.message_layers().is_some()
@@ -219,13 +228,29 @@ impl Potential {
     /// (see [`crate::message_layers`]); the virial comes with the forces, for every structure.
     /// `None` for architectures that are not layers of sums over edges.
     pub fn predict_in_chunks(&self, batch: &GraphBatch, forces: bool, chunk_edges: i64) -> Option<Prediction> {
+        self.predict_weighted_in_chunks(batch, None, forces, chunk_edges)
+    }
+
+    /// [`Potential::predict_in_chunks`] with the forces and virial those of Σᵢ wᵢEᵢ, `weights`
+    /// (atoms,) the wᵢ (a domain's interior atoms weigh 1, its halo 0).
+    pub fn predict_weighted_in_chunks(
+        &self,
+        batch: &GraphBatch,
+        weights: Option<&Tensor>,
+        forces: bool,
+        chunk_edges: i64,
+    ) -> Option<Prediction> {
         let layers = self.architecture.message_layers()?;
         let zbl = self
             .zbl
             .as_ref()
             .map(|zbl| move |edges: &crate::message_layers::Edges| zbl.edge_energy(edges, &batch.numbers));
-        let prior = zbl.as_ref().map(|f| f as crate::message_layers::EdgeEnergy);
-        let out = crate::message_layers::in_chunks(layers, batch, self.refs.scale, prior, forces, chunk_edges);
+        let energy = crate::message_layers::ChunkedEnergy {
+            scale: self.refs.scale,
+            prior: zbl.as_ref().map(|f| f as crate::message_layers::EdgeEnergy),
+            weights,
+        };
+        let out = crate::message_layers::in_chunks(layers, batch, &energy, forces, chunk_edges);
         let normalized = match &out.prior_energy {
             Some(prior) => &out.atom_energy + prior / self.refs.scale,
             None => out.atom_energy,

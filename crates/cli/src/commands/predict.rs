@@ -21,6 +21,11 @@ pub struct Args {
     /// contributions (`energies`, ASE's name for per-atom energies).
     #[arg(short, long)]
     output: PathBuf,
+    /// Split structures of more than this many atoms into spatial domains of about as many
+    /// atoms (interior and halo), each run alone (equal to the whole structure's result);
+    /// default: only structures that would not fit the memory budget in one piece.
+    #[arg(long)]
+    domain_atoms: Option<usize>,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -33,7 +38,20 @@ pub fn run(args: Args) -> Result<()> {
     // Each frame on its own: one the model cannot take (an element it never saw, atoms on
     // top of each other) must not cost the others.
     let mut samples = Vec::with_capacity(frames.len());
+    let mut in_domains = Vec::new();
     for (index, atoms) in frames.iter().enumerate() {
+        match minima_model::inference::domains_for(&potential, atoms, args.domain_atoms) {
+            Ok(Some(size)) => {
+                let predicted = minima_model::inference::predict_in_domains(&potential, atoms, size);
+                in_domains.push((index, predicted.map_err(anyhow::Error::from)));
+                continue;
+            }
+            Ok(None) => {}
+            Err(error) => {
+                failures.push(index, format!("{error:#}"));
+                continue;
+            }
+        }
         let sample = Sample::from_atoms(atoms, index, &source, &spec)
             .map_err(anyhow::Error::from)
             .and_then(|sample| Ok(potential.check_elements(&sample.graph, index).map(|_| sample)?));
@@ -51,11 +69,18 @@ pub fn run(args: Args) -> Result<()> {
             .map(|&sample| Ok(minima_model::predict_samples(&potential, &[sample], 1, true)?.remove(0)))
             .collect::<Vec<Result<_>>>(),
     };
-    let mut written = Vec::with_capacity(samples.len());
-    for (sample, p) in samples.iter().zip(predicted) {
-        match p.and_then(|p| labelled(&frames[sample.frame], p)) {
+    let mut results: Vec<(usize, Result<Predicted>)> = samples
+        .iter()
+        .map(|s| s.frame)
+        .zip(predicted)
+        .chain(in_domains)
+        .collect();
+    results.sort_by_key(|(frame, _)| *frame);
+    let mut written = Vec::with_capacity(results.len());
+    for (frame, p) in results {
+        match p.and_then(|p| labelled(&frames[frame], p)) {
             Ok(atoms) => written.push(atoms),
-            Err(error) => failures.push(sample.frame, format!("{error:#}")),
+            Err(error) => failures.push(frame, format!("{error:#}")),
         }
     }
     super::write_frames(&args.output, &written)?;
