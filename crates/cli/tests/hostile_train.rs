@@ -228,7 +228,7 @@ fn eval_refuses_non_finite_predictions_naming_the_frames() {
 }
 
 #[test]
-fn an_all_pairs_model_refuses_a_2000_atom_molecule() {
+fn an_all_pairs_model_takes_a_2000_atom_molecule_in_edge_chunks_and_refuses_it_past_the_budget() {
     let dir = tempfile::tempdir().unwrap();
     // The default sizes (no model.cutoff: every pair of atoms is an edge).
     let config = config(dir.path(), &clusters(dir.path()));
@@ -252,16 +252,29 @@ fn an_all_pairs_model_refuses_a_2000_atom_molecule() {
     molecule.set_energy(-1.0);
     let big = dir.path().join("big.extxyz");
     minima_io::extxyz::write_all(&big, &[molecule]).unwrap();
-    let began = Instant::now();
-    let error = minima_error(&[
+    let json = dir.path().join("e.json");
+    let eval = [
         "eval",
         "--model",
         path(&model),
         "--data",
         path(&big),
         "--json",
-        path(&dir.path().join("e.json")),
-    ]);
+        path(&json),
+    ];
+    // In edge chunks the 4 million edges fit the default budget: the molecule is evaluated.
+    minima(&eval);
+    assert!(json.exists());
+    // Past a smaller budget it is refused before anything is allocated, with what lowers it.
+    let began = Instant::now();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_minima"))
+        .args(eval)
+        .env("MINIMA_MEMORY_GB", "0.25")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let error = String::from_utf8_lossy(&out.stderr);
+    assert!(!error.contains("panicked"), "{error}");
     assert_mentions(
         &error,
         &[
