@@ -371,56 +371,6 @@ fn parameter_counts_match_the_built_models() {
     }
 }
 
-/// A cubic grid of `n` H and C atoms 2.2 Å apart (too far apart for bonds).
-fn big_molecule(n: usize) -> Atoms {
-    let side = (n as f64).cbrt().ceil() as usize;
-    let positions: Vec<[f64; 3]> = (0..n)
-        .map(|i| {
-            [
-                (i % side) as f64 * 2.2,
-                (i / side % side) as f64 * 2.2,
-                (i / side / side) as f64 * 2.2,
-            ]
-        })
-        .collect();
-    let numbers = (0..n).map(|i| if i % 3 == 0 { 6 } else { 1 }).collect();
-    let mut atoms = Atoms::new(numbers, positions).unwrap();
-    atoms.set_energy(-1.0);
-    atoms
-}
-
-#[test]
-fn an_all_pairs_model_refuses_a_2000_atom_molecule_before_allocating() {
-    let config = ModelConfig {
-        elements: vec![1, 6],
-        ..ModelConfig::default()
-    };
-    assert!(config.cutoff.is_none());
-    let refs = minima_data::AtomRefs {
-        elements: vec![1, 6],
-        energies: vec![-13.6, -1000.0],
-        scale: 1.0,
-    };
-    let potential = Potential::new(config, refs, Device::Cpu, 0).unwrap();
-    let atoms = big_molecule(2000);
-    let sample = Sample::from_atoms(&atoms, 0, "big", &GraphSpec { cutoff: None }).unwrap();
-    assert_eq!(sample.graph.center.len(), 2000 * 1999);
-    let error = format!(
-        "{:#}",
-        minima_train::evaluate(&potential, std::slice::from_ref(&sample), 64).unwrap_err()
-    );
-    assert_mentions(&error, &["frame 0", "GiB", "memory budget", "model.cutoff"]);
-    // In a batch with other structures, smaller batches are the first remedy.
-    let pair = [sample.clone(), sample.clone()];
-    let error = format!("{:#}", minima_train::evaluate(&potential, &pair, 64).unwrap_err());
-    assert!(error.contains("frames 0–0") && error.contains("--batch"), "{error}");
-    let calculator = minima_model::ModelCalculator::new(potential, "all-pairs");
-    let error = minima_atoms::Calculator::calculate(&calculator, &atoms)
-        .unwrap_err()
-        .to_string();
-    assert!(error.contains("model.cutoff"), "{error}");
-}
-
 #[test]
 fn non_finite_predictions_are_an_error_naming_the_frames() {
     let dir = tempfile::tempdir().unwrap();
