@@ -4,7 +4,6 @@
 
 use std::path::{Path, PathBuf};
 
-use minima_atoms::Atoms;
 use minima_data::{GraphSpec, Sample};
 use minima_model::config::ModelKind;
 use minima_model::{ModelConfig, Potential};
