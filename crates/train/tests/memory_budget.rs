@@ -67,4 +67,3 @@ fn an_all_pairs_model_runs_a_2000_atom_molecule_in_chunks_and_refuses_it_past_th
         .to_string();
     assert!(error.contains("model.cutoff"), "{error}");
 }
-

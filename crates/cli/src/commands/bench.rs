@@ -63,12 +63,19 @@ pub struct ModelArgs {
     /// Molecules predicted per measurement.
     #[arg(long, default_value_t = 1280)]
     molecules: usize,
-    /// QM9 (archive or directory) or an extxyz file with energies.
-    #[arg(long)]
-    data: PathBuf,
-    /// Edge cutoff, Å; absent: every pair of a molecule (the paper's MPNN graph).
+    /// QM9 (archive or directory) or an extxyz file with energies (not with --atoms).
+    #[arg(long, required_unless_present = "atoms")]
+    data: Option<PathBuf>,
+    /// Edge cutoff, Å; absent: every pair of a molecule (the paper's MPNN graph), 6 Å for
+    /// --atoms.
     #[arg(long)]
     cutoff: Option<f64>,
+    /// In place of molecules: rattled periodic fcc Cu crystals of about these many atoms, one
+    /// energy + forces + stress call each (untrained models: speed and memory do not depend
+    /// on the weights), with the graph's time, the model's time, peak RSS and the path taken
+    /// (whole, edge chunks or domains).
+    #[arg(long, value_delimiter = ',', conflicts_with = "data")]
+    atoms: Option<Vec<usize>>,
     #[arg(long, default_value = "cpu")]
     device: String,
 }
@@ -184,8 +191,11 @@ fn status_kib(key: &str) -> Option<usize> {
 
 fn model(args: &ModelArgs) -> Result<()> {
     let device = minima_model::parse_device(&args.device)?;
+    let Some(data) = &args.data else {
+        return crystals(args, args.atoms.as_deref().unwrap_or_default(), device);
+    };
     // Evenly strided over the file, so that sizes follow the dataset's distribution.
-    let all_frames = minima_data::read_frames(&args.data)?;
+    let all_frames = minima_data::read_frames(data)?;
     let stride = (all_frames.len() / args.molecules.max(args.batch)).max(1);
     let frames: Vec<_> = all_frames
         .into_iter()
@@ -193,7 +203,7 @@ fn model(args: &ModelArgs) -> Result<()> {
         .take(args.molecules.max(args.batch))
         .collect();
     let spec = minima_data::GraphSpec { cutoff: args.cutoff };
-    let samples = minima_data::samples_of(&frames, &args.data.display().to_string(), &spec, true, || {})?;
+    let samples = minima_data::samples_of(&frames, &data.display().to_string(), &spec, true, || {})?;
     let refs = minima_data::AtomRefs::fit(&samples.iter().collect::<Vec<_>>()).map_err(anyhow::Error::msg)?;
     let atoms: usize = samples.iter().map(|s| s.graph.len()).sum();
     let edges: usize = samples.iter().map(|s| s.graph.edge_count()).sum();
@@ -244,6 +254,87 @@ fn model(args: &ModelArgs) -> Result<()> {
                 "{kind:>8} {threads:>8} {throughput:>22.0} {step_ms:>17.1} ({})",
                 args.train_batch
             );
+        }
+    }
+    Ok(())
+}
+
+/// `bench model --atoms`: one energy + forces + stress call per crystal size, kind and thread
+/// count, as `minima predict` makes it.
+fn crystals(args: &ModelArgs, sizes: &[usize], device: tch::Device) -> Result<()> {
+    let cutoff = args.cutoff.unwrap_or(6.0);
+    let refs = minima_data::AtomRefs {
+        elements: vec![29],
+        energies: vec![-3.5],
+        scale: 1.0,
+    };
+    report!(
+        "rattled fcc Cu (a = 3.61 Å, ±0.1 Å), cutoff {cutoff} Å, device {}",
+        args.device
+    );
+    report!(
+        "{:>12} {:>9} {:>8} {:>9} {:>10} {:>10} {:>9}  path",
+        "model",
+        "atoms",
+        "threads",
+        "graph s",
+        "model s",
+        "peak GB",
+        "KB/atom"
+    );
+    for &size in sizes {
+        let repeat = ((size as f64 / 4.0).cbrt().round() as usize).max(1);
+        let crystal = rattled_copper(repeat, repeat, repeat);
+        for kind in &args.kinds {
+            let mut config = minima_model::ModelConfig {
+                kind: kind.parse().map_err(anyhow::Error::msg)?,
+                cutoff: Some(cutoff),
+                elements: vec![29],
+                ..minima_model::ModelConfig::default()
+            };
+            config.aux.scale = false;
+            for &threads in &args.threads {
+                minima_model::configure_threads(threads);
+                let potential = minima_model::Potential::new(config.clone(), refs.clone(), device, 0)?;
+                let base = reset_peak_rss().unwrap_or(0);
+                let start = Instant::now();
+                let (graph_s, path, result) = match minima_model::inference::domains_for(&potential, &crystal, None)? {
+                    Some(size) => (
+                        0.0,
+                        format!("domains of ≤ {size} atoms"),
+                        minima_model::inference::predict_in_domains(&potential, &crystal, size).map(|_| ()),
+                    ),
+                    None => {
+                        let graph =
+                            minima_data::Graph::build(&crystal, &config.graph_spec()).map_err(anyhow::Error::msg)?;
+                        let graph_s = start.elapsed().as_secs_f64();
+                        let path = match minima_model::inference::plan_batch(&potential, &[&graph], true, &|| {
+                            "the crystal".into()
+                        }) {
+                            Ok(minima_model::inference::Plan::Whole) => "whole".to_string(),
+                            Ok(minima_model::inference::Plan::Chunked(edges)) => format!("chunks of {edges} edges"),
+                            Err(_) => "refused".to_string(),
+                        };
+                        (
+                            graph_s,
+                            path,
+                            minima_model::predict_graphs(&potential, &[&graph], true).map(|_| ()),
+                        )
+                    }
+                };
+                let total = start.elapsed().as_secs_f64();
+                let peak = peak_rss().unwrap_or(base) as f64;
+                match result {
+                    Ok(()) => report!(
+                        "{kind:>12} {:>9} {threads:>8} {graph_s:>9.2} {:>10.2} {:>10.2} {:>9.1}  {path}",
+                        crystal.len(),
+                        total - graph_s,
+                        peak / 1e9,
+                        peak / 1e3 / crystal.len() as f64
+                    ),
+                    Err(error) => report!("{kind:>12} {:>9} {threads:>8}  {error}", crystal.len()),
+                }
+            }
         }
     }
     Ok(())
