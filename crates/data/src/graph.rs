@@ -171,6 +171,19 @@ fn edges(positions: &[Vec3], cell: Option<&Cell>, pbc: [bool; 3], spec: &GraphSp
             // The complete graph takes every pair without a search: coincident atoms would
             // reach the model as zero-length edges.
             minima_neighbors::check_separated(positions, cell, pbc).map_err(|e| e.to_string())?;
+            let n = positions.len() as u64;
+            let pairs = n * n.saturating_sub(1);
+            let bytes = pairs * COMPLETE_GRAPH_BYTES_PER_EDGE;
+            let budget = minima_neighbors::memory_budget().map_err(|e| e.to_string())?;
+            if bytes > budget {
+                let gib = |b: u64| b as f64 / f64::from(1u32 << 30);
+                return Err(format!(
+                    "every pair of these {n} atoms is an edge: {pairs} edges need about {:.1} GiB, over the graph budget of {:.1} GiB ({}); use a model with a cutoff (model.cutoff)",
+                    gib(bytes),
+                    gib(budget),
+                    minima_neighbors::MEMORY_BUDGET_VARIABLE
+                ));
+            }
             Ok(all_pairs(positions.len()))
         }
     }
@@ -206,6 +219,10 @@ fn offsets(shifts: &[[i32; 3]], cell: Option<&Cell>) -> Vec<Vec3> {
         .collect()
 }
 
+/// Bytes per edge while a complete graph is built: the pair and its shift, then the graph's
+/// indices, offset and bond class.
+const COMPLETE_GRAPH_BYTES_PER_EDGE: u64 = 4 + 4 + 12 + 4 + 4 + 24 + 1;
+
 fn all_pairs(n: usize) -> (Vec<u32>, Vec<u32>, Vec<[i32; 3]>) {
     let pairs = (0..n as u32).flat_map(|i| (0..n as u32).filter(move |&j| j != i).map(move |j| (i, j)));
     let (center, neighbor): (Vec<u32>, Vec<u32>) = pairs.unzip();
@@ -216,6 +233,31 @@ fn all_pairs(n: usize) -> (Vec<u32>, Vec<u32>, Vec<[i32; 3]>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A complete graph too large for the budget is refused before its pairs are allocated,
+    /// with the estimate and the option that lowers it.
+    #[test]
+    fn a_complete_graph_past_the_budget_is_refused_before_it_is_built() {
+        let n = 12_000;
+        let positions = (0..n).map(|i| {
+            [
+                (i % 30) as f64 * 2.0,
+                (i / 30 % 30) as f64 * 2.0,
+                (i / 900) as f64 * 2.0,
+            ]
+        });
+        let atoms = Atoms::new(vec![6; n], positions.collect()).unwrap();
+        let error = Graph::build(&atoms, &GraphSpec { cutoff: None }).unwrap_err();
+        for word in [
+            "12000 atoms",
+            "143988000 edges",
+            "GiB",
+            "model.cutoff",
+            "MINIMA_NEIGHBOR_MEMORY",
+        ] {
+            assert!(error.contains(word), "{word}: {error}");
+        }
+    }
 
     fn ethylene() -> Atoms {
         Atoms::new(
