@@ -6,7 +6,7 @@ use tch::nn::{self, Module};
 use tch::Tensor;
 
 use crate::batch::GraphBatch;
-use crate::message_layers::{Edges, MessageLayers};
+use crate::message_layers::{Edges, MessageLayers, Prepared};
 
 /// A perceptron: linear layers with SiLU between them (none after the last).
 #[derive(Debug)]
@@ -238,13 +238,23 @@ impl<T: StateUpdate> MessageLayers for T {
         layers.map(|_| filters.shallow_clone()).collect()
     }
 
-    fn prepare(&self, _layer: usize, state: &[Tensor]) -> Vec<Tensor> {
-        vec![self.core().edge_network.input.forward(&state[0])]
+    fn prepare(&self, _layer: usize, state: &[Tensor]) -> Prepared {
+        Prepared {
+            sent: vec![self.core().edge_network.input.forward(&state[0])],
+            received: Vec::new(),
+        }
     }
 
     /// Σ_w f(e_vw)∘(Vᵀh_w) per receiving atom and channel, (rows, channels, rank); U applies
     /// in the update, after the sum.
-    fn messages(&self, _layer: usize, sent: &[Tensor], edges: &Edges, filter: &Tensor) -> Vec<Tensor> {
+    fn messages(
+        &self,
+        _layer: usize,
+        sent: &[Tensor],
+        _received: &[Tensor],
+        edges: &Edges,
+        filter: &Tensor,
+    ) -> Vec<Tensor> {
         let core = self.core();
         let per_edge = &sent[0] * filter;
         let channel = core.channel_of_class.index_select(0, &edges.bond);

@@ -80,7 +80,7 @@ pub fn plan_batch(
     let edges: u64 = graphs.iter().map(|g| g.center.len() as u64).sum();
     let config = &potential.config;
     let whole = config.batch_memory(atoms, edges, forces, false);
-    let (plan, bytes) = if potential.runs_in_chunks() && whole > CHUNKED_ABOVE {
+    let (plan, bytes) = if whole > CHUNKED_ABOVE {
         (Plan::Chunked(config.chunk_edges()), config.chunked_memory(atoms, edges))
     } else {
         (Plan::Whole, whole)
@@ -130,13 +130,11 @@ pub fn predict_graphs(potential: &Potential, graphs: &[&Graph], forces: bool) ->
     let stress = forces && volumes.iter().any(Option::is_some);
     let run = || {
         let p = match plan {
-            Plan::Chunked(edges) => potential
-                .predict_in_chunks(
-                    &potential.batch(graphs, false).with_exact_vectors(graphs),
-                    forces,
-                    edges,
-                )
-                .expect("planned for a model that runs in chunks"),
+            Plan::Chunked(edges) => potential.predict_in_chunks(
+                &potential.batch(graphs, false).with_exact_vectors(graphs),
+                forces,
+                edges,
+            ),
             Plan::Whole => {
                 let mut batch = potential.batch(graphs, forces);
                 if stress {
@@ -230,7 +228,7 @@ pub fn domains_for(potential: &Potential, atoms: &Atoms, limit: Option<usize>) -
 }
 
 fn domain_atoms_needed(potential: &Potential, atoms: &Atoms) -> Result<Option<usize>, ModelError> {
-    let (Some(cutoff), true) = (potential.config.cutoff, potential.runs_in_chunks()) else {
+    let Some(cutoff) = potential.config.cutoff else {
         return Ok(None);
     };
     let edges = expected_edges(atoms, cutoff);
@@ -291,9 +289,7 @@ pub fn predict_in_domains(potential: &Potential, atoms: &Atoms, domain_atoms: us
             let weights = Tensor::from_slice(&weights)
                 .to_kind(potential.kind())
                 .to_device(potential.device());
-            let p = potential
-                .predict_weighted_in_chunks(&batch, Some(&weights), true, potential.config.chunk_edges())
-                .expect("a model with a receptive field runs in chunks");
+            let p = potential.predict_weighted_in_chunks(&batch, Some(&weights), true, potential.config.chunk_edges());
             let values = |t: &Tensor| Vec::<f64>::try_from(t.detach().to_kind(Kind::Double).flatten(0, -1));
             Ok::<_, tch::TchError>((
                 values(&p.atom_energy)?,

@@ -69,11 +69,9 @@ pub trait Architecture: Send {
         None
     }
 
-    /// The architecture as layers of per-atom sums over edges, for architectures that are
-    /// (inference on large structures then runs in edge chunks, [`message_layers::in_chunks`]).
-    fn message_layers(&self) -> Option<&dyn message_layers::MessageLayers> {
-        None
-    }
+    /// The architecture as layers of per-atom sums over edges, which inference on large
+    /// structures runs in edge chunks ([`message_layers::in_chunks`]).
+    fn message_layers(&self) -> &dyn message_layers::MessageLayers;
 }
 
 #[derive(Debug, thiserror::Error)]

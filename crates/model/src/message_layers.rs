@@ -1,9 +1,11 @@
 //! Architectures as layers of per-atom sums over edges, and inference in edge chunks.
 //!
-//! MPNN, VIMPNN and PaiNN are each L layers of: node tensors the messages read
-//! ([`MessageLayers::prepare`]), a sum of messages over each atom's edges
-//! ([`MessageLayers::messages`]), and a node update ([`MessageLayers::update`]); then a
-//! per-atom readout. One description serves two ways of running:
+//! MPNN, VIMPNN, PaiNN and the transformer are each L layers of: node tensors the messages
+//! read ([`MessageLayers::prepare`]: rows each edge sends from its neighbour, and rows it reads
+//! at its centre), a sum of messages over each atom's edges ([`MessageLayers::messages`]), and
+//! a node update ([`MessageLayers::update`]); then a per-atom readout, and optionally a
+//! readout per edge (a pair energy, [`EdgeReadout`]). One description serves two ways of
+//! running:
 //! - [`run_layers`]: all edges at once under autograd, for training and small structures;
 //! - [`in_chunks`]: for structures too large for autograd to keep every edge's activations.
 //!   The forward pass keeps only the per-atom states between layers; the backward pass walks
@@ -27,6 +29,8 @@ pub struct Edges {
     pub neighbor: Tensor,
     /// Bond class (`minima_data::BondClass` as integer), (edges,) int64.
     pub bond: Tensor,
+    /// Atomic number of each edge's centre atom, (edges,) int64.
+    pub center_number: Tensor,
     /// r_neighbor + offset − r_center, Å, (edges, 3).
     pub vectors: Tensor,
     /// Rows of the per-atom message sums: the batch's atoms, or the centres a chunk covers.
@@ -42,6 +46,7 @@ impl Edges {
             center: batch.center.shallow_clone(),
             neighbor: batch.neighbor.shallow_clone(),
             bond: batch.bond.shallow_clone(),
+            center_number: batch.numbers.index_select(0, &batch.center),
             vectors: batch.edge_vectors(),
             rows: batch.n_atoms(),
             first: 0,
@@ -65,9 +70,24 @@ impl Edges {
     }
 }
 
+/// Node tensors the messages read: `sent` rows go out along each edge from its neighbour,
+/// `received` rows are read at its centre. Each is (atoms, …).
+#[derive(Default)]
+pub struct Prepared {
+    pub sent: Vec<Tensor>,
+    pub received: Vec<Tensor>,
+}
+
+impl Prepared {
+    fn all(&self) -> impl Iterator<Item = &Tensor> {
+        self.sent.iter().chain(&self.received)
+    }
+}
+
 /// An architecture written as layers of per-atom sums over edges (see the module doc).
-/// States and messages are lists of per-atom tensors, their first dimension the atoms (or,
-/// for messages, [`Edges::rows`]).
+/// States are lists of tensors (per atom, or per structure for a structure token; integer
+/// tensors are carried, not differentiated); messages are per-atom tensors, their first
+/// dimension [`Edges::rows`].
 pub trait MessageLayers {
     fn layer_count(&self) -> usize;
 
@@ -79,18 +99,43 @@ pub trait MessageLayers {
     fn filters(&self, edges: &Edges, layers: Range<usize>) -> Vec<Tensor>;
 
     /// The node tensors the messages of `layer` read, computed once per layer, not per chunk.
-    fn prepare(&self, layer: usize, state: &[Tensor]) -> Vec<Tensor>;
+    fn prepare(&self, layer: usize, state: &[Tensor]) -> Prepared;
 
-    /// Σ over `edges` of `layer`'s messages into the rows of their centres, from `sent`: the
-    /// prepared tensors' rows of each edge's sending atom, (edges, …) each. Sums over disjoint
-    /// sets of edges add up to the sum over their union.
-    fn messages(&self, layer: usize, sent: &[Tensor], edges: &Edges, filter: &Tensor) -> Vec<Tensor>;
+    /// Σ over `edges` of `layer`'s messages into the rows of their centres, from `sent` and
+    /// `received`: the prepared rows of each edge's neighbour and centre, (edges, …) each.
+    /// Sums over disjoint sets of edges add up to the sum over their union.
+    fn messages(
+        &self,
+        layer: usize,
+        sent: &[Tensor],
+        received: &[Tensor],
+        edges: &Edges,
+        filter: &Tensor,
+    ) -> Vec<Tensor>;
 
     /// The state after `layer` from the state before it and the summed messages.
     fn update(&self, layer: usize, state: &[Tensor], messages: &[Tensor]) -> Vec<Tensor>;
 
     /// Normalised per-atom energy, (atoms,), from the states before and after each layer.
     fn readout(&self, states: &[Vec<Tensor>]) -> Tensor;
+
+    /// A normalised energy per edge from the last state, half of it to the centre atom.
+    fn edge_readout(&self) -> Option<&dyn EdgeReadout> {
+        None
+    }
+
+    /// Whether an atom's energy depends only on atoms within `layer_count` × cutoff (false
+    /// when a structure-wide token reaches every atom), so that domains can split it.
+    fn is_local(&self) -> bool {
+        true
+    }
+}
+
+/// A per-edge energy read from the last state (the transformer's pair head).
+pub trait EdgeReadout {
+    fn prepare(&self, last: &[Tensor]) -> Prepared;
+    /// Normalised E_ij per edge, (edges,).
+    fn energy(&self, sent: &[Tensor], received: &[Tensor], edges: &Edges) -> Tensor;
 }
 
 /// Every layer on every edge at once, under autograd: the states before and after each layer.
@@ -100,8 +145,10 @@ pub fn run_layers(model: &dyn MessageLayers, batch: &GraphBatch) -> Vec<Vec<Tens
     let mut states = vec![model.embed(batch)];
     for (layer, filter) in filters.iter().enumerate() {
         let state = states.last().expect("the embedding");
-        let sent = gather(&model.prepare(layer, state), &edges.neighbor);
-        let messages = model.messages(layer, &sent, &edges, filter);
+        let prepared = model.prepare(layer, state);
+        let sent = gather(&prepared.sent, &edges.neighbor);
+        let received = gather(&prepared.received, &edges.center);
+        let messages = model.messages(layer, &sent, &received, &edges, filter);
         states.push(model.update(layer, state, &messages));
     }
     states
@@ -172,6 +219,7 @@ impl SortedEdges {
             (first, center.int64_value(&[length - 1]) - first + 1)
         };
         Edges {
+            center_number: batch.numbers.index_select(0, &center),
             center: &center - first,
             neighbor,
             bond: self.bond.narrow(0, range.start, length),
@@ -237,13 +285,23 @@ fn vjp(outputs: &[Tensor], weights: &[Option<Tensor>], inputs: &[&Tensor]) -> Ve
         .zip(weights)
         .filter_map(|(output, weight)| weight.as_ref().map(|w| (output * w).sum(output.kind())))
         .reduce(|a, b| a + b);
-    match surrogate {
-        Some(total) if total.requires_grad() => Tensor::run_backward(&[total], inputs, false, false)
-            .into_iter()
-            .map(|g| g.defined().then_some(g))
-            .collect(),
-        _ => inputs.iter().map(|_| None).collect(),
-    }
+    let differentiable: Vec<&Tensor> = inputs.iter().copied().filter(|t| t.requires_grad()).collect();
+    let mut gradients = match surrogate {
+        Some(total) if total.requires_grad() && !differentiable.is_empty() => {
+            Tensor::run_backward(&[total], &differentiable, false, false).into_iter()
+        }
+        _ => Vec::new().into_iter(),
+    };
+    inputs
+        .iter()
+        .map(|t| {
+            if t.requires_grad() {
+                gradients.next().filter(Tensor::defined)
+            } else {
+                None
+            }
+        })
+        .collect()
 }
 
 /// The rows of each tensor at `index`.
@@ -260,8 +318,27 @@ fn accumulate(total: &mut Option<Tensor>, part: Option<Tensor>) {
     }
 }
 
+/// Detached copies to differentiate by: floating-point tensors require grad, integer ones are
+/// carried as they are.
 fn leaves(tensors: &[Tensor]) -> Vec<Tensor> {
-    tensors.iter().map(|t| t.detach().set_requires_grad(true)).collect()
+    tensors
+        .iter()
+        .map(|t| {
+            let leaf = t.detach();
+            if leaf.is_floating_point() {
+                leaf.set_requires_grad(true)
+            } else {
+                leaf
+            }
+        })
+        .collect()
+}
+
+fn prepared_leaves(prepared: &Prepared) -> Prepared {
+    Prepared {
+        sent: leaves(&prepared.sent),
+        received: leaves(&prepared.received),
+    }
 }
 
 /// What [`in_chunks`] differentiates.
@@ -275,6 +352,87 @@ pub struct ChunkedEnergy<'a> {
     pub weights: Option<&'a Tensor>,
 }
 
+/// A sum over edges run chunk by chunk: `per_chunk(sent, received, chunk)` gives the chunk's
+/// per-row sums.
+type ChunkSum<'a> = &'a dyn Fn(&[Tensor], &[Tensor], &Edges) -> Vec<Tensor>;
+
+/// The batch's edges in chunks, and the passes over them.
+struct Chunks<'a> {
+    batch: &'a GraphBatch,
+    edges: SortedEdges,
+    ranges: Vec<Range<i64>>,
+}
+
+impl Chunks<'_> {
+    /// Σ over all edges of `per_chunk`, per atom (no gradients kept).
+    fn sum(&self, prepared: &Prepared, per_chunk: ChunkSum) -> Vec<Tensor> {
+        tch::no_grad(|| {
+            let mut total: Option<Vec<Tensor>> = None;
+            for range in &self.ranges {
+                let chunk = self.edges.chunk(self.batch, range, false);
+                let sent = gather(&prepared.sent, &chunk.neighbor);
+                let received = gather(&prepared.received, &chunk.center_atoms());
+                let part = per_chunk(&sent, &received, &chunk);
+                let total = total.get_or_insert_with(|| part.iter().map(|p| full_rows(p, self.batch)).collect());
+                for (t, p) in total.iter_mut().zip(&part) {
+                    let _ = t.narrow(0, chunk.first, chunk.rows).g_add_(p);
+                }
+            }
+            total.expect("at least one range")
+        })
+    }
+
+    /// The gradient of Σ⟨sums, weights⟩ (per-atom `weights` of the sums `per_chunk` gives)
+    /// with respect to the prepared tensors (scattered back to their atoms), chunk by chunk;
+    /// the edge vectors' gradients go to `geometry`.
+    fn backward(
+        &self,
+        prepared: &Prepared,
+        weights: &[Option<Tensor>],
+        per_chunk: ChunkSum,
+        geometry: &mut GeometryGradient,
+    ) -> Vec<Option<Tensor>> {
+        let leaves = prepared_leaves(prepared);
+        let totals: Vec<Tensor> = leaves.all().map(Tensor::zeros_like).collect();
+        for range in &self.ranges {
+            let chunk = self.edges.chunk(self.batch, range, true);
+            let centers = chunk.center_atoms();
+            let sent = leaves_of_rows(&leaves.sent, &chunk.neighbor);
+            let received = leaves_of_rows(&leaves.received, &centers);
+            let part = per_chunk(&sent, &received, &chunk);
+            let rows: Vec<Option<Tensor>> = weights
+                .iter()
+                .map(|w| w.as_ref().map(|w| w.narrow(0, chunk.first, chunk.rows)))
+                .collect();
+            let inputs: Vec<&Tensor> = sent.iter().chain(&received).chain([&chunk.vectors]).collect();
+            let mut gradients = vjp(&part, &rows, &inputs);
+            if let Some(gradient) = gradients.pop().flatten() {
+                geometry.add(self.batch, &chunk, &gradient);
+            }
+            let index =
+                std::iter::repeat_n(&chunk.neighbor, sent.len()).chain(std::iter::repeat_n(&centers, received.len()));
+            for ((total, g), index) in totals.iter().zip(gradients).zip(index) {
+                if let Some(g) = g {
+                    let _ = total.shallow_clone().index_add_(0, index, &g);
+                }
+            }
+        }
+        totals.into_iter().map(Some).collect()
+    }
+}
+
+/// The rows of each tensor at `index`, as fresh leaves.
+fn leaves_of_rows(tensors: &[Tensor], index: &Tensor) -> Vec<Tensor> {
+    leaves(&tch::no_grad(|| gather(tensors, index)))
+}
+
+/// Adds the gradients `through` (one per input) to `totals`.
+fn add_all(totals: &mut [Option<Tensor>], through: Vec<Option<Tensor>>) {
+    for (total, g) in totals.iter_mut().zip(through) {
+        accumulate(total, g);
+    }
+}
+
 /// Energies (and, when `forces`, forces and the virial) of `batch` with at most `chunk_edges`
 /// edges' activations alive at a time (see the module doc).
 pub fn in_chunks(
@@ -285,48 +443,36 @@ pub fn in_chunks(
     chunk_edges: i64,
 ) -> ChunkedOutput {
     let ChunkedEnergy { scale, prior, weights } = *energy;
-    let weight_of = |per_atom: &Tensor| match weights {
-        Some(w) => w * scale,
-        None => per_atom.ones_like() * scale,
-    };
+    let ones = Tensor::ones([batch.n_atoms()], (batch.kind(), batch.device()));
+    let weights = weights.map_or(ones, Tensor::shallow_clone);
     let edges = SortedEdges::of(batch);
     let ranges = edges.ranges(chunk_edges);
+    let chunks = Chunks { batch, edges, ranges };
     let layers = model.layer_count();
+    let layer_messages = |layer: usize| {
+        move |sent: &[Tensor], received: &[Tensor], chunk: &Edges| {
+            let filter = model.filters(chunk, layer..layer + 1).remove(0);
+            model.messages(layer, sent, received, chunk, &filter)
+        }
+    };
     // Forward: per-atom states and message sums only.
     let mut states = vec![tch::no_grad(|| model.embed(batch))];
     let mut sums: Vec<Vec<Tensor>> = Vec::with_capacity(layers);
     for layer in 0..layers {
-        let (state, summed) = tch::no_grad(|| {
-            let state = states.last().expect("the embedding");
-            let prepared = model.prepare(layer, state);
-            let mut summed: Option<Vec<Tensor>> = None;
-            for range in &ranges {
-                let chunk = edges.chunk(batch, range, false);
-                let filter = model.filters(&chunk, layer..layer + 1).remove(0);
-                let part = model.messages(layer, &gather(&prepared, &chunk.neighbor), &chunk, &filter);
-                let total = summed.get_or_insert_with(|| part.iter().map(|p| full_rows(p, batch)).collect());
-                for (t, p) in total.iter_mut().zip(&part) {
-                    let _ = t.narrow(0, chunk.first, chunk.rows).g_add_(p);
-                }
-            }
-            let summed = summed.expect("at least one range");
-            (model.update(layer, state, &summed), summed)
-        });
-        states.push(state);
+        let state = states.last().expect("the embedding");
+        let prepared = tch::no_grad(|| model.prepare(layer, state));
+        let summed = chunks.sum(&prepared, &layer_messages(layer));
+        let next = tch::no_grad(|| model.update(layer, state, &summed));
+        states.push(next);
         sums.push(summed);
     }
     let mut geometry = GeometryGradient::new(batch);
     // The readout, and the gradient of the energy with respect to every state.
     let state_leaves: Vec<Vec<Tensor>> = states.iter().map(|s| leaves(s)).collect();
-    let atom_energy = model.readout(&state_leaves);
+    let mut atom_energy = model.readout(&state_leaves);
     let mut state_gradients: Vec<Vec<Option<Tensor>>> = if forces {
         let inputs: Vec<&Tensor> = state_leaves.iter().flatten().collect();
-        let mut flat = vjp(
-            &[atom_energy.shallow_clone()],
-            &[Some(weight_of(&atom_energy))],
-            &inputs,
-        )
-        .into_iter();
+        let mut flat = vjp(&[atom_energy.shallow_clone()], &[Some(&weights * scale)], &inputs).into_iter();
         state_leaves
             .iter()
             .map(|s| s.iter().map(|_| flat.next().flatten()).collect())
@@ -334,8 +480,24 @@ pub fn in_chunks(
     } else {
         Vec::new()
     };
-    let atom_energy = atom_energy.detach();
+    atom_energy = atom_energy.detach();
     drop(state_leaves);
+    if let Some(readout) = model.edge_readout() {
+        let pair_energy = |sent: &[Tensor], received: &[Tensor], chunk: &Edges| {
+            vec![chunk.sum_to_centers(&(readout.energy(sent, received, chunk) * 0.5))]
+        };
+        let last = states.last().expect("the embedding");
+        let prepared = tch::no_grad(|| readout.prepare(last));
+        atom_energy += &chunks.sum(&prepared, &pair_energy)[0];
+        if forces {
+            let last = leaves(last);
+            let prepared = readout.prepare(&last);
+            let through = chunks.backward(&prepared, &[Some(&weights * scale)], &pair_energy, &mut geometry);
+            let inputs: Vec<&Tensor> = last.iter().collect();
+            let outputs: Vec<Tensor> = prepared.all().map(Tensor::shallow_clone).collect();
+            add_all(&mut state_gradients[layers], vjp(&outputs, &through, &inputs));
+        }
+    }
     if forces {
         for layer in (0..layers).rev() {
             let later = std::mem::take(&mut state_gradients[layer + 1]);
@@ -347,70 +509,33 @@ pub fn in_chunks(
             let summed = leaves(&sums[layer]);
             let updated = model.update(layer, &state, &summed);
             let inputs: Vec<&Tensor> = state.iter().chain(&summed).collect();
-            let mut through = vjp(&updated, &later, &inputs).into_iter();
-            for total in state_gradients[layer].iter_mut() {
-                accumulate(total, through.next().flatten());
-            }
-            let sum_gradients: Vec<Option<Tensor>> = through.collect();
+            let mut through = vjp(&updated, &later, &inputs);
+            let sum_gradients = through.split_off(state.len());
+            add_all(&mut state_gradients[layer], through);
             if sum_gradients.iter().all(Option::is_none) {
                 continue;
             }
-            // Through the messages, chunk by chunk: to the rows each edge sends (scattered
-            // back to their atoms) and to the geometry.
+            // Through the messages, chunk by chunk, then through the preparation.
             let state = leaves(&states[layer]);
             let prepared = model.prepare(layer, &state);
-            let prepared_gradients: Vec<Tensor> = prepared.iter().map(Tensor::zeros_like).collect();
-            for range in &ranges {
-                let chunk = edges.chunk(batch, range, true);
-                let filter = model.filters(&chunk, layer..layer + 1).remove(0);
-                let sent = leaves(&tch::no_grad(|| gather(&prepared, &chunk.neighbor)));
-                let part = model.messages(layer, &sent, &chunk, &filter);
-                let weights: Vec<Option<Tensor>> = sum_gradients
-                    .iter()
-                    .map(|g| g.as_ref().map(|g| g.narrow(0, chunk.first, chunk.rows)))
-                    .collect();
-                let inputs: Vec<&Tensor> = sent.iter().chain([&chunk.vectors]).collect();
-                let mut gradients = vjp(&part, &weights, &inputs);
-                if let Some(gradient) = gradients.pop().flatten() {
-                    geometry.add(batch, &chunk, &gradient);
-                }
-                for (total, g) in prepared_gradients.iter().zip(gradients) {
-                    if let Some(g) = g {
-                        let _ = total.shallow_clone().index_add_(0, &chunk.neighbor, &g);
-                    }
-                }
-            }
-            let prepared_gradients: Vec<Option<Tensor>> = prepared_gradients.into_iter().map(Some).collect();
-            // Through the preparation, to the state before.
+            let prepared_gradients = chunks.backward(&prepared, &sum_gradients, &layer_messages(layer), &mut geometry);
             let inputs: Vec<&Tensor> = state.iter().collect();
-            let through = vjp(&prepared, &prepared_gradients, &inputs);
-            for (total, g) in state_gradients[layer].iter_mut().zip(through) {
-                accumulate(total, g);
-            }
+            let outputs: Vec<Tensor> = prepared.all().map(Tensor::shallow_clone).collect();
+            add_all(&mut state_gradients[layer], vjp(&outputs, &prepared_gradients, &inputs));
         }
     }
     let prior_energy = prior.map(|energy_of| {
-        let per_atom = Tensor::zeros([batch.n_atoms()], (batch.kind(), batch.device()));
-        for range in &ranges {
-            let chunk = edges.chunk(batch, range, forces);
-            let half = energy_of(&chunk) * 0.5;
-            let _ = per_atom
-                .narrow(0, chunk.first, chunk.rows)
-                .g_add_(&chunk.sum_to_centers(&half.detach()));
-            if forces {
-                let weight = match weights {
-                    Some(w) => w.index_select(0, &chunk.center_atoms()),
-                    None => half.ones_like(),
-                };
-                if let Some(gradient) = vjp(&[half.shallow_clone()], &[Some(weight)], &[&chunk.vectors])
-                    .pop()
-                    .flatten()
-                {
-                    geometry.add(batch, &chunk, &gradient);
-                }
-            }
+        let per_chunk =
+            |_: &[Tensor], _: &[Tensor], chunk: &Edges| vec![chunk.sum_to_centers(&(energy_of(chunk) * 0.5))];
+        if forces {
+            chunks.backward(
+                &Prepared::default(),
+                &[Some(weights.shallow_clone())],
+                &per_chunk,
+                &mut geometry,
+            );
         }
-        per_atom
+        chunks.sum(&Prepared::default(), &per_chunk).remove(0)
     });
     let (forces, virial) = if forces {
         let (f, w) = geometry.finish(batch.kind());

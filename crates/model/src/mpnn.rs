@@ -61,7 +61,7 @@ impl Architecture for Mpnn {
         }
     }
 
-    fn message_layers(&self) -> Option<&dyn MessageLayers> {
-        Some(self)
+    fn message_layers(&self) -> &dyn MessageLayers {
+        self
     }
 }

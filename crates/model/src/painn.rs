@@ -41,7 +41,7 @@ use tch::Tensor;
 use crate::batch::GraphBatch;
 use crate::blocks::{cosine_cutoff, Mlp, MAX_Z};
 use crate::config::ModelConfig;
-use crate::message_layers::{run_layers, Edges, MessageLayers};
+use crate::message_layers::{run_layers, Edges, MessageLayers, Prepared};
 use crate::{Architecture, AtomOutput, AuxOutput, ModelError};
 
 /// ε inside ‖Vv‖ = √(Σ(Vv)² + ε) (SchNetPack's value), Å²-free: v is dimensionless.
@@ -187,12 +187,22 @@ impl MessageLayers for Painn {
     }
 
     /// φ(s), and v as it is.
-    fn prepare(&self, layer: usize, state: &[Tensor]) -> Vec<Tensor> {
-        vec![self.layers[layer].context.forward(&state[0]), state[1].shallow_clone()]
+    fn prepare(&self, layer: usize, state: &[Tensor]) -> Prepared {
+        Prepared {
+            sent: vec![self.layers[layer].context.forward(&state[0]), state[1].shallow_clone()],
+            received: Vec::new(),
+        }
     }
 
     /// Σⱼ φ_s∘W_s and Σⱼ vⱼ∘φ_vv∘W_vv + φ_vs∘W_vs ⊗ r̂ᵢⱼ.
-    fn messages(&self, _layer: usize, sent: &[Tensor], edges: &Edges, filter: &Tensor) -> Vec<Tensor> {
+    fn messages(
+        &self,
+        _layer: usize,
+        sent: &[Tensor],
+        _received: &[Tensor],
+        edges: &Edges,
+        filter: &Tensor,
+    ) -> Vec<Tensor> {
         let f = self.features;
         let distance = edges.distance();
         let direction = (&edges.vectors / distance.unsqueeze(-1)).unsqueeze(-1);
@@ -232,7 +242,7 @@ impl Architecture for Painn {
         }
     }
 
-    fn message_layers(&self) -> Option<&dyn MessageLayers> {
-        Some(self)
+    fn message_layers(&self) -> &dyn MessageLayers {
+        self
     }
 }

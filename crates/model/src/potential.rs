@@ -210,24 +210,20 @@ impl Potential {
         }
     }
 
-    /// How far the energy of an atom reaches, Å: the model's layers times its cutoff, for
-    /// models of layers of sums over edges within a cutoff; `None` otherwise (the transformer's
-    /// [CLS] token and all-pairs graphs reach every atom).
+    /// How far the energy of an atom reaches, Å: the model's layers times its cutoff; `None`
+    /// when it reaches every atom (the transformer's [CLS] token, all-pairs graphs).
     pub fn receptive_field(&self) -> Option<f64> {
-        let layers = self.architecture.message_layers()?;
+        let layers = self.architecture.message_layers();
+        if !layers.is_local() {
+            return None;
+        }
         Some(layers.layer_count() as f64 * self.config.cutoff?)
-    }
-
-    /// Whether [`Potential::predict_in_chunks`] can run this model.
-    pub fn runs_in_chunks(&self) -> bool {
-        self.architecture.message_layers().is_some()
     }
 
     /// What [`Potential::predict`] gives for inference (no auxiliary outputs, forces not
     /// differentiable), computed with at most `chunk_edges` edges' activations alive at a time
     /// (see [`crate::message_layers`]); the virial comes with the forces, for every structure.
-    /// `None` for architectures that are not layers of sums over edges.
-    pub fn predict_in_chunks(&self, batch: &GraphBatch, forces: bool, chunk_edges: i64) -> Option<Prediction> {
+    pub fn predict_in_chunks(&self, batch: &GraphBatch, forces: bool, chunk_edges: i64) -> Prediction {
         self.predict_weighted_in_chunks(batch, None, forces, chunk_edges)
     }
 
@@ -239,8 +235,8 @@ impl Potential {
         weights: Option<&Tensor>,
         forces: bool,
         chunk_edges: i64,
-    ) -> Option<Prediction> {
-        let layers = self.architecture.message_layers()?;
+    ) -> Prediction {
+        let layers = self.architecture.message_layers();
         let zbl = self
             .zbl
             .as_ref()
@@ -256,7 +252,7 @@ impl Potential {
             None => out.atom_energy,
         };
         let atom_energy = &normalized * self.refs.scale + self.ref_table.index_select(0, &batch.numbers);
-        Some(Prediction {
+        Prediction {
             energy: batch.sum_per_structure(&atom_energy),
             normalized_energy: batch.sum_per_structure(&normalized),
             atom_energy,
@@ -264,7 +260,7 @@ impl Potential {
             virial: out.virial,
             aux: AuxOutput::default(),
             pairs: None,
-        })
+        }
     }
 
     /// Masked atomic modelling logits (see [`Architecture::masked_atom_logits`]); `None` for

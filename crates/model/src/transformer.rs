@@ -34,12 +34,15 @@
 //!   nor its neighbours' reveal it; a two-layer perceptron predicts its element from its final
 //!   embedding.
 
+use std::ops::Range;
+
 use tch::nn::{self, Module};
 use tch::{Kind, Tensor};
 
 use crate::batch::GraphBatch;
 use crate::blocks::{cosine_cutoff, Mlp, MAX_Z};
 use crate::config::{ModelConfig, PairSet};
+use crate::message_layers::{run_layers, EdgeReadout, Edges, MessageLayers, Prepared};
 use crate::{Architecture, AtomOutput, AuxOutput, PairTerms};
 
 /// The atomic number a masked atom is given.
@@ -117,21 +120,6 @@ impl RadialBasis {
     }
 }
 
-/// The edges attention runs over: geometric edges (the graph's, then one self-loop per atom)
-/// followed, with [CLS], by the token's edges.
-struct AttentionEdges {
-    center: Tensor,
-    neighbor: Tensor,
-    /// ψ of the geometric edges, (geometric, n_b).
-    basis: Tensor,
-    /// φ(d) of the geometric edges, (geometric, 1).
-    envelope: Tensor,
-    /// A_ij of the geometric edges, (geometric, 1).
-    bonded: Tensor,
-    /// Number of [CLS] edges at the end.
-    cls_edges: i64,
-}
-
 /// One Molecular Attention Block.
 #[derive(Debug)]
 struct AttentionBlock {
@@ -172,47 +160,70 @@ impl AttentionBlock {
         }
     }
 
-    fn forward(&self, x: &Tensor, edges: &AttentionEdges) -> Tensor {
-        let h = self.norm.forward(x);
-        let (q, k, v) = (self.query.forward(&h), self.key.forward(&h), self.value.forward(&h));
-        let m = q.size()[1];
-        let mut key_filter = self.key_filter.forward(&edges.basis).silu();
-        let mut value_filter = self.value_filter.forward(&edges.basis).silu();
-        let geometric = edges.basis.size()[0];
-        let mut factor = match &self.adjacency {
-            Some(adjacency) => adjacency.forward(&edges.bonded).silu() * &edges.envelope,
-            None => edges.envelope.expand([geometric, self.heads], false),
+    /// D^K, D^V and the weight factor (φ(d), times SiLU(Linear(A_ij)) with the adjacency
+    /// mask) of edges with radial basis `basis`, envelope `envelope` (edges, 1) and bonds
+    /// `bonded` (edges, 1): (edges, 2m + heads).
+    fn filters(&self, basis: &Tensor, envelope: &Tensor, bonded: &Tensor) -> Tensor {
+        let key_filter = self.key_filter.forward(basis).silu();
+        let value_filter = self.value_filter.forward(basis).silu();
+        let factor = match &self.adjacency {
+            Some(adjacency) => adjacency.forward(bonded).silu() * envelope,
+            None => envelope.expand([basis.size()[0], self.heads], false),
         };
-        if let Some(filters) = &self.cls_filters {
-            let filters = filters.silu();
-            let n = edges.cls_edges;
-            key_filter = Tensor::cat(&[key_filter, filters.get(0).expand([n, m], false)], 0);
-            value_filter = Tensor::cat(&[value_filter, filters.get(1).expand([n, m], false)], 0);
-            factor = Tensor::cat(&[factor, Tensor::ones([n, self.heads], (x.kind(), x.device()))], 0);
-        }
+        Tensor::cat(&[key_filter, value_filter, factor], -1)
+    }
+
+    /// Queries, keys and values of the (pre-normed) features `x`.
+    fn project(&self, x: &Tensor) -> (Tensor, Tensor, Tensor) {
+        let h = self.norm.forward(x);
+        (self.query.forward(&h), self.key.forward(&h), self.value.forward(&h))
+    }
+
+    /// Messages v_j∘D^V·SiLU(q_i·(k_j∘D^K)/√m_h)·factor of pairs with the centre's query `q`,
+    /// the neighbour's key `k` and value `v` and the pair's `filters` (see
+    /// [`AttentionBlock::filters`]): (pairs, m).
+    fn attend(&self, q: &Tensor, k: &Tensor, v: &Tensor, filters: &Tensor) -> Tensor {
+        let (pairs, m) = (q.size()[0], q.size()[1]);
+        let parts = filters.split_with_sizes([m, m, self.heads], -1);
         let per_head = m / self.heads;
-        let edge_count = edges.center.size()[0];
-        let keys = k.index_select(0, &edges.neighbor) * key_filter;
-        let score = (q.index_select(0, &edges.center) * keys)
-            .view([edge_count, self.heads, per_head])
-            .sum_dim_intlist(-1, false, x.kind())
+        let score = (q * (k * &parts[0]))
+            .view([pairs, self.heads, per_head])
+            .sum_dim_intlist(-1, false, q.kind())
             / (per_head as f64).sqrt();
-        let weight = score.silu() * factor;
-        let values = (v.index_select(0, &edges.neighbor) * value_filter).view([edge_count, self.heads, per_head]);
-        let messages = (values * weight.unsqueeze(-1)).view([edge_count, m]);
-        let attended = Tensor::zeros([x.size()[0], m], (x.kind(), x.device())).index_add(0, &edges.center, &messages);
-        let x = x + self.output.forward(&attended);
+        let weight = score.silu() * &parts[2];
+        let values = (v * &parts[1]).view([pairs, self.heads, per_head]);
+        (values * weight.unsqueeze(-1)).view([pairs, m])
+    }
+
+    /// [CLS] filters for `pairs` pairs: learnt in place of the distance filters, factor 1.
+    fn cls_filters(&self, pairs: i64, kind: Kind) -> Tensor {
+        let filters = self.cls_filters.as_ref().expect("a [CLS] block").silu().to_kind(kind);
+        let m = filters.size()[1];
+        Tensor::cat(
+            &[
+                filters.get(0).expand([pairs, m], false),
+                filters.get(1).expand([pairs, m], false),
+                Tensor::ones([pairs, self.heads], (kind, filters.device())),
+            ],
+            -1,
+        )
+    }
+
+    /// The residual attention and perceptron given the attended messages.
+    fn residual(&self, x: &Tensor, attended: &Tensor) -> Tensor {
+        let x = x + self.output.forward(attended);
         &x + self.feed_forward.forward(&self.feed_forward_norm.forward(&x))
     }
 }
 
-/// Final embeddings of the atoms, (atoms, d), and of the [CLS] tokens, (structures, d).
-struct Encoded {
-    atoms: Tensor,
-    cls: Option<Tensor>,
-    /// Edge distances, (edges,).
-    distance: Tensor,
-}
+/// Positions in the transformer's state (see [`MessageLayers`]): the atoms' features, the
+/// radial basis of their self-loops, their structure, then with [CLS] the tokens' features and
+/// one over the atoms of each structure.
+const X: usize = 0;
+const SELF_BASIS: usize = 1;
+const STRUCTURE: usize = 2;
+const CLS: usize = 3;
+const INVERSE_SIZE: usize = 4;
 
 #[derive(Debug)]
 pub struct Transformer {
@@ -280,86 +291,34 @@ impl Transformer {
         }
     }
 
-    /// Runs the embedding and the attention blocks on atoms of atomic numbers `numbers`
-    /// (the batch's, or with masked atoms set to [`MASKED`]).
-    fn encode(&self, batch: &GraphBatch, numbers: &Tensor) -> Encoded {
-        let kind = batch.kind();
-        let n = batch.n_atoms();
-        let distance = batch.edge_vectors().square().sum_dim_intlist(-1, false, kind).sqrt();
-        let edge_basis = self.basis.expand(&distance, &numbers.index_select(0, &batch.center));
-        let self_basis = self.basis.expand(&Tensor::zeros([n], (kind, batch.device())), numbers);
-
-        let x_self = Tensor::cat(
-            &[
-                self.embedding.forward(numbers),
-                self.electronegativity.index_select(0, numbers).unsqueeze(-1),
-            ],
-            -1,
-        )
-        .to_kind(kind);
-        let filtered = x_self.index_select(0, &batch.neighbor) * self.neighbor_filter.forward(&edge_basis);
-        let neighborhood = self
-            .neighbor_mix
-            .forward(&x_self.zeros_like().index_add(0, &batch.center, &filtered));
-        let mut x = self.combine.forward(&Tensor::cat(&[x_self, neighborhood], -1));
-
-        let atoms = Tensor::arange(n, (Kind::Int64, batch.device()));
-        let mut center = Tensor::cat(&[&batch.center, &atoms], 0);
-        let mut neighbor = Tensor::cat(&[&batch.neighbor, &atoms], 0);
-        let mut cls_edges = 0;
-        if let Some(token) = &self.cls_token {
-            let s = batch.n_structures;
-            let tokens = Tensor::arange_start(n, n + s, (Kind::Int64, batch.device()));
-            let own_token = &batch.structure + n;
-            center = Tensor::cat(
-                &[
-                    center,
-                    own_token.shallow_clone(),
-                    atoms.shallow_clone(),
-                    tokens.shallow_clone(),
-                ],
-                0,
-            );
-            neighbor = Tensor::cat(&[neighbor, atoms, own_token, tokens], 0);
-            cls_edges = 2 * n + s;
-            x = Tensor::cat(&[x, token.to_kind(kind).unsqueeze(0).expand([s, -1], false)], 0);
-        }
-        let ones = Tensor::ones([n], (kind, batch.device()));
-        let edges = AttentionEdges {
-            center,
-            neighbor,
-            basis: Tensor::cat(&[edge_basis, self_basis], 0),
-            envelope: Tensor::cat(&[cosine_cutoff(&distance, self.cutoff), ones], 0).unsqueeze(-1),
-            bonded: Tensor::cat(
-                &[
-                    batch.bond.ne(0).to_kind(kind),
-                    Tensor::zeros([n], (kind, batch.device())),
-                ],
-                0,
-            )
-            .unsqueeze(-1),
-            cls_edges,
+    /// The atoms' final embeddings for atomic numbers `numbers` (the batch's, or with masked
+    /// atoms set to [`MASKED`]).
+    fn encode(&self, batch: &GraphBatch, numbers: &Tensor) -> Vec<Tensor> {
+        let batch = GraphBatch {
+            numbers: numbers.shallow_clone(),
+            positions: batch.positions.shallow_clone(),
+            structure: batch.structure.shallow_clone(),
+            n_structures: batch.n_structures,
+            sizes: batch.sizes.clone(),
+            center: batch.center.shallow_clone(),
+            neighbor: batch.neighbor.shallow_clone(),
+            offset: batch.offset.shallow_clone(),
+            bond: batch.bond.shallow_clone(),
+            strain: batch.strain.as_ref().map(Tensor::shallow_clone),
+            exact_vectors: None,
         };
-        for block in &self.blocks {
-            x = block.forward(&x, &edges);
+        let mut last = run_layers(self, &batch).pop().expect("the embedding");
+        last[X] = self.norm.forward(&last[X]);
+        if self.cls_token.is_some() {
+            last[CLS] = self.norm.forward(&last[CLS]);
         }
-        let x = self.norm.forward(&x);
-        Encoded {
-            atoms: x.narrow(0, 0, n),
-            cls: self.cls_token.as_ref().map(|_| x.narrow(0, n, batch.n_structures)),
-            distance,
-        }
+        last
     }
 
-    /// The physics head's terms on the selected edges.
-    fn pair_terms(&self, head: &Mlp, batch: &GraphBatch, encoded: &Encoded) -> PairTerms {
-        let edge = match self.pairs {
-            PairSet::Cutoff => Tensor::arange(batch.center.size()[0], (Kind::Int64, batch.device())),
-            PairSet::Bonded => batch.bond.ne(0).nonzero().squeeze_dim(-1),
-        };
-        let xi = encoded.atoms.index_select(0, &batch.center.index_select(0, &edge));
-        let xj = encoded.atoms.index_select(0, &batch.neighbor.index_select(0, &edge));
-        let raw = (head.forward(&Tensor::cat(&[&xi, &xj], -1)) + head.forward(&Tensor::cat(&[&xj, &xi], -1))) * 0.5;
+    /// The physics head's β, E_ij and slope for pairs of final embeddings `xi`, `xj` at
+    /// distance `d`.
+    fn pair_formula(&self, head: &Mlp, xi: &Tensor, xj: &Tensor, d: &Tensor) -> (Tensor, Tensor, Tensor) {
+        let raw = (head.forward(&Tensor::cat(&[xi, xj], -1)) + head.forward(&Tensor::cat(&[xj, xi], -1))) * 0.5;
         let raw = raw.unbind(-1);
         let [depth, exponent, distance] = self.pair_offsets;
         let beta = [
@@ -369,45 +328,208 @@ impl Transformer {
             (&raw[3] + exponent).softplus(),
             (&raw[4] + distance).softplus(),
         ];
-        let d = encoded.distance.index_select(0, &edge);
-        let exponent = &beta[3] * (&beta[4] / &d).log();
+        let exponent = &beta[3] * (&beta[4] / d).log();
         let unclamped = exponent.lt(MAX_POWER).to_kind(d.kind());
         let power = exponent.clamp_max(MAX_POWER).exp();
         let lennard_jones = &beta[2] * (power.square() - &power * 2.0);
-        let coulomb = -(&beta[1] * &beta[0]) / &d;
+        let coulomb = -(&beta[1] * &beta[0]) / d;
         // ∂/∂d of both terms: d(β4/d)^β3/dd = −β3/d·(β4/d)^β3 (zero where clamped).
         let slope =
-            &beta[1] * &beta[0] / d.square() - &beta[2] * &beta[3] * unclamped * &power * (&power - 1.0) * 2.0 / &d;
+            &beta[1] * &beta[0] / d.square() - &beta[2] * &beta[3] * unclamped * &power * (&power - 1.0) * 2.0 / d;
         let switch_start = self.cutoff - self.pair_switch;
-        let switch = cosine_cutoff(&(&d - switch_start).clamp_min(0.0), self.pair_switch);
+        let switch = cosine_cutoff(&(d - switch_start).clamp_min(0.0), self.pair_switch);
+        (Tensor::stack(&beta, -1), (coulomb + lennard_jones) * switch, slope)
+    }
+
+    /// The physics head's terms on the selected edges.
+    fn pair_terms(&self, head: &Mlp, batch: &GraphBatch, atoms: &Tensor) -> PairTerms {
+        let edge = match self.pairs {
+            PairSet::Cutoff => Tensor::arange(batch.center.size()[0], (Kind::Int64, batch.device())),
+            PairSet::Bonded => batch.bond.ne(0).nonzero().squeeze_dim(-1),
+        };
+        let xi = atoms.index_select(0, &batch.center.index_select(0, &edge));
+        let xj = atoms.index_select(0, &batch.neighbor.index_select(0, &edge));
+        let d = Edges::of(batch).distance().index_select(0, &edge);
+        let (beta, energy, slope) = self.pair_formula(head, &xi, &xj, &d);
         PairTerms {
-            energy: (coulomb + lennard_jones) * switch,
+            energy,
             slope,
-            beta: Tensor::stack(&beta, -1),
+            beta,
             edge,
+        }
+    }
+
+    fn block(&self, layer: usize) -> &AttentionBlock {
+        &self.blocks[layer - 1]
+    }
+}
+
+impl MessageLayers for Transformer {
+    /// The neighbour embedding (Eq. 4), then the attention blocks.
+    fn layer_count(&self) -> usize {
+        1 + self.blocks.len()
+    }
+
+    fn embed(&self, batch: &GraphBatch) -> Vec<Tensor> {
+        let kind = batch.kind();
+        let numbers = &batch.numbers;
+        let x_self = Tensor::cat(
+            &[
+                self.embedding.forward(numbers),
+                self.electronegativity.index_select(0, numbers).unsqueeze(-1),
+            ],
+            -1,
+        )
+        .to_kind(kind);
+        let self_basis = self
+            .basis
+            .expand(&Tensor::zeros([batch.n_atoms()], (kind, batch.device())), numbers);
+        let mut state = vec![x_self, self_basis, batch.structure.shallow_clone()];
+        if let Some(token) = &self.cls_token {
+            let s = batch.n_structures;
+            state.push(token.to_kind(kind).unsqueeze(0).expand([s, -1], false));
+            let inverse: Vec<f64> = batch.sizes.iter().map(|&n| 1.0 / n.max(1) as f64).collect();
+            state.push(Tensor::from_slice(&inverse).to_kind(kind).to_device(batch.device()));
+        }
+        state
+    }
+
+    /// Layer 0: V ψ_ij; block b: its D^K, D^V and weight factor.
+    fn filters(&self, edges: &Edges, layers: Range<usize>) -> Vec<Tensor> {
+        let distance = edges.distance();
+        let basis = self.basis.expand(&distance, &edges.center_number);
+        let envelope = cosine_cutoff(&distance, self.cutoff).unsqueeze(-1);
+        let bonded = edges.bond.ne(0).to_kind(distance.kind()).unsqueeze(-1);
+        layers
+            .map(|layer| match layer {
+                0 => self.neighbor_filter.forward(&basis),
+                _ => self.block(layer).filters(&basis, &envelope, &bonded),
+            })
+            .collect()
+    }
+
+    fn prepare(&self, layer: usize, state: &[Tensor]) -> Prepared {
+        match layer {
+            0 => Prepared {
+                sent: vec![state[X].shallow_clone()],
+                received: Vec::new(),
+            },
+            _ => {
+                let (q, k, v) = self.block(layer).project(&state[X]);
+                Prepared {
+                    sent: vec![k, v],
+                    received: vec![q],
+                }
+            }
+        }
+    }
+
+    fn messages(
+        &self,
+        layer: usize,
+        sent: &[Tensor],
+        received: &[Tensor],
+        edges: &Edges,
+        filter: &Tensor,
+    ) -> Vec<Tensor> {
+        let per_edge = match layer {
+            0 => &sent[0] * filter,
+            _ => self.block(layer).attend(&received[0], &sent[0], &sent[1], filter),
+        };
+        vec![edges.sum_to_centers(&per_edge)]
+    }
+
+    /// Layer 0: x = W[x^self; U Σ]. A block: the geometric edges' messages plus each atom's
+    /// self-loop and, with [CLS], the messages between the atoms and their token; then the
+    /// residual perceptron, for atoms and tokens alike.
+    fn update(&self, layer: usize, state: &[Tensor], messages: &[Tensor]) -> Vec<Tensor> {
+        let mut next: Vec<Tensor> = state.iter().map(Tensor::shallow_clone).collect();
+        let x = &state[X];
+        if layer == 0 {
+            let neighborhood = self.neighbor_mix.forward(&messages[0]);
+            next[X] = self.combine.forward(&Tensor::cat(&[x, &neighborhood], -1));
+            return next;
+        }
+        let block = self.block(layer);
+        let (q, k, v) = block.project(x);
+        let n = x.size()[0];
+        let kind = x.kind();
+        let self_filters = {
+            let envelope = Tensor::ones([n, 1], (kind, x.device()));
+            block.filters(&state[SELF_BASIS], &envelope, &envelope.zeros_like())
+        };
+        let mut attended = &messages[0] + block.attend(&q, &k, &v, &self_filters);
+        if self.cls_token.is_some() {
+            let structure = &state[STRUCTURE];
+            let tokens = &state[CLS];
+            let (tq, tk, tv) = block.project(tokens);
+            let own = |t: &Tensor| t.index_select(0, structure);
+            // Each atom from its token; each token from its atoms and from itself.
+            attended += block.attend(&q, &own(&tk), &own(&tv), &block.cls_filters(n, kind));
+            let from_atoms = block.attend(&own(&tq), &k, &v, &block.cls_filters(n, kind));
+            let s = tokens.size()[0];
+            let token_attended =
+                Tensor::zeros([s, from_atoms.size()[1]], (kind, x.device())).index_add(0, structure, &from_atoms)
+                    + block.attend(&tq, &tk, &tv, &block.cls_filters(s, kind));
+            next[CLS] = block.residual(tokens, &token_attended);
+        }
+        next[X] = block.residual(x, &attended);
+        next
+    }
+
+    /// f_atom of the final embeddings, plus the [CLS] energy shared evenly over each
+    /// structure's atoms.
+    fn readout(&self, states: &[Vec<Tensor>]) -> Tensor {
+        let last = states.last().expect("the embedding");
+        let atoms = self.norm.forward(&last[X]);
+        let mut energy = match &self.atom_head {
+            Some(head) => head.forward(&atoms).squeeze_dim(-1),
+            None => atoms.select(1, 0).zeros_like(),
+        };
+        if let Some(head) = &self.molecule_head {
+            let shared = head.forward(&self.norm.forward(&last[CLS])).squeeze_dim(-1) * &last[INVERSE_SIZE];
+            energy += shared.index_select(0, &last[STRUCTURE]);
+        }
+        energy
+    }
+
+    fn edge_readout(&self) -> Option<&dyn EdgeReadout> {
+        self.pair_head.as_ref().map(|_| self as &dyn EdgeReadout)
+    }
+
+    fn is_local(&self) -> bool {
+        self.cls_token.is_none()
+    }
+}
+
+impl EdgeReadout for Transformer {
+    fn prepare(&self, last: &[Tensor]) -> Prepared {
+        let atoms = self.norm.forward(&last[X]);
+        Prepared {
+            sent: vec![atoms.shallow_clone()],
+            received: vec![atoms],
+        }
+    }
+
+    /// E_ij of Eq. 5 (zero on unbonded edges when the head reads bonded pairs only).
+    fn energy(&self, sent: &[Tensor], received: &[Tensor], edges: &Edges) -> Tensor {
+        let head = self.pair_head.as_ref().expect("a physics head");
+        let (_, energy, _) = self.pair_formula(head, &received[0], &sent[0], &edges.distance());
+        match self.pairs {
+            PairSet::Cutoff => energy,
+            PairSet::Bonded => energy * edges.bond.ne(0).to_kind(edges.vectors.kind()),
         }
     }
 }
 
 impl Architecture for Transformer {
     fn forward(&self, batch: &GraphBatch, _train: bool) -> AtomOutput {
-        let encoded = self.encode(batch, &batch.numbers);
-        let mut energy = match &self.atom_head {
-            Some(head) => head.forward(&encoded.atoms).squeeze_dim(-1),
-            None => encoded.atoms.select(1, 0).zeros_like(),
-        };
-        if let (Some(head), Some(cls)) = (&self.molecule_head, &encoded.cls) {
-            let sizes: Vec<f64> = batch.sizes.iter().map(|&n| n.max(1) as f64).collect();
-            let sizes = Tensor::from_slice(&sizes)
-                .to_kind(energy.kind())
-                .to_device(energy.device());
-            let shared = head.forward(cls).squeeze_dim(-1) / sizes;
-            energy += shared.index_select(0, &batch.structure);
-        }
-        let pairs = self
-            .pair_head
-            .as_ref()
-            .map(|head| self.pair_terms(head, batch, &encoded));
+        let states = run_layers(self, batch);
+        let mut energy = MessageLayers::readout(self, &states);
+        let pairs = self.pair_head.as_ref().map(|head| {
+            let atoms = self.norm.forward(&states.last().expect("the embedding")[X]);
+            self.pair_terms(head, batch, &atoms)
+        });
         if let Some(pairs) = &pairs {
             let centers = batch.center.index_select(0, &pairs.edge);
             energy = energy.index_add(0, &centers, &(&pairs.energy * 0.5));
@@ -421,7 +543,11 @@ impl Architecture for Transformer {
 
     fn masked_atom_logits(&self, batch: &GraphBatch, mask: &Tensor) -> Option<Tensor> {
         let numbers = batch.numbers.masked_fill(mask, MASKED);
-        Some(self.mask_head.forward(&self.encode(batch, &numbers).atoms))
+        Some(self.mask_head.forward(&self.encode(batch, &numbers)[X]))
+    }
+
+    fn message_layers(&self) -> &dyn MessageLayers {
+        self
     }
 }
 

@@ -136,7 +136,7 @@ impl Architecture for Vimpnn {
         }
     }
 
-    fn message_layers(&self) -> Option<&dyn MessageLayers> {
-        Some(self)
+    fn message_layers(&self) -> &dyn MessageLayers {
+        self
     }
 }

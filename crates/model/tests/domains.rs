@@ -1,7 +1,8 @@
 //! Spatial domains give what the whole structure gives: energy, per-atom energies, forces and
 //! stress of a rattled periodic crystal, of a slab (periodic along two axes) and of an open
-//! cluster, for every architecture that can be split, with and without the ZBL prior; a model
-//! whose energy reaches every atom is refused with the reason.
+//! cluster, for every architecture that can be split (the transformer without its [CLS]
+//! token, with its pair head), with and without the ZBL prior; a model whose energy reaches
+//! every atom is refused with the reason.
 
 use minima_atoms::build::fcc_block;
 use minima_atoms::{Atoms, Cell};
@@ -41,7 +42,13 @@ fn models() -> Vec<ModelConfig> {
         kind: ModelKind::Mpnn,
         ..base.clone()
     };
-    vec![base, mpnn, painn, zbl]
+    let mut transformer = ModelConfig {
+        kind: ModelKind::Transformer,
+        ..base.clone()
+    };
+    let t = &mut transformer.transformer;
+    (t.layers, t.heads, t.attention, t.cls) = (2, 2, 8, false);
+    vec![base, mpnn, painn, zbl, transformer]
 }
 
 fn potential(config: &ModelConfig) -> Potential {
