@@ -5,7 +5,7 @@ use minima_atoms::{Atoms, Vec3};
 use minima_data::{Graph, Sample};
 use tch::{Kind, Tensor};
 
-use crate::{ModelConfig, ModelError, Potential};
+use crate::{Mode, ModelConfig, ModelError, Potential};
 
 /// A model's output for one structure.
 #[derive(Debug, Clone)]
@@ -140,7 +140,7 @@ pub fn predict_graphs(potential: &Potential, graphs: &[&Graph], forces: bool) ->
                 if stress {
                     batch = batch.with_strain();
                 }
-                potential.predict(&batch, forces, false, false)
+                potential.predict(&batch, if forces { Mode::Forces } else { Mode::Energy })
             }
         };
         // A gradient comes back undefined where its input does not reach the energy (a

@@ -32,7 +32,7 @@ pub use calculator::ModelCalculator;
 pub use config::{Dtype, ModelConfig, ModelKind};
 pub use device::{check_memory, configure_threads, memory_budget, parse_device};
 pub use inference::{predict_graphs, predict_samples, Predicted};
-pub use potential::{PairOutput, Potential, Prediction};
+pub use potential::{Mode, PairOutput, Potential, Prediction};
 
 /// What every architecture produces for a batch.
 pub struct AtomOutput {

@@ -41,6 +41,19 @@ pub struct Potential {
     ref_table: Tensor,
 }
 
+/// What [`Potential::predict`] computes, and for what.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Energies, for inference.
+    Energy,
+    /// Energies and forces (and the virial), for inference.
+    Forces,
+    /// Training: the architecture's training-time outputs (auxiliary heads, stochastic parts),
+    /// and with `forces` forces that stay differentiable (`create_graph`), so that a loss on
+    /// them trains the weights.
+    Training { forces: bool },
+}
+
 /// Predictions for a batch.
 pub struct Prediction {
     /// Total energy per structure, eV, (structures,).
@@ -166,9 +179,14 @@ impl Potential {
         GraphBatch::new(graphs, self.kind(), self.device(), with_grad)
     }
 
-    /// Energies (and forces when `forces`; the batch's positions must then require grad).
-    /// `create_graph` keeps the force graph differentiable, for training on forces.
-    pub fn predict(&self, batch: &GraphBatch, forces: bool, create_graph: bool, train: bool) -> Prediction {
+    /// Energies, and the derivatives `mode` asks for (the batch's positions must then require
+    /// grad; the virial comes with the forces when the batch carries a strain).
+    pub fn predict(&self, batch: &GraphBatch, mode: Mode) -> Prediction {
+        let (forces, create_graph, train) = match mode {
+            Mode::Energy => (false, false, false),
+            Mode::Forces => (true, false, false),
+            Mode::Training { forces } => (forces, forces, true),
+        };
         let output = self.architecture.forward(batch, train);
         // The prior is in eV: divided by σ here, so that de-normalisation gives it back.
         let normalized = match &self.zbl {

@@ -8,7 +8,7 @@ use minima_atoms::build::fcc_supercell;
 use minima_atoms::{Atoms, Cell, Vec3};
 use minima_data::{AtomRefs, Graph};
 use minima_model::config::{Combine, Dtype, ModelConfig, ModelKind};
-use minima_model::Potential;
+use minima_model::{Mode, Potential};
 use tch::Device;
 
 fn config(kind: ModelKind, cutoff: Option<f64>, dtype: Dtype) -> ModelConfig {
@@ -51,7 +51,7 @@ fn potential(config: &ModelConfig) -> Potential {
 fn evaluate(potential: &Potential, atoms: &Atoms) -> (f64, Vec<Vec3>) {
     let graph = Graph::build(atoms, &potential.config.graph_spec()).unwrap();
     let batch = potential.batch(&[&graph], true);
-    let prediction = potential.predict(&batch, true, false, false);
+    let prediction = potential.predict(&batch, Mode::Forces);
     let energy = prediction.normalized_energy.double_value(&[0]) * potential.refs.scale;
     let forces: Vec<f64> = Vec::try_from(prediction.forces.unwrap().to_kind(tch::Kind::Double).flatten(0, 1)).unwrap();
     (energy, forces.chunks(3).map(|f| [f[0], f[1], f[2]]).collect())

@@ -14,7 +14,7 @@ use minima_model::config::{Combine, Dtype, ModelConfig, ModelKind, PairSet};
 use minima_model::painn::PainnConfig;
 use minima_model::transformer::pair_energy;
 use minima_model::zbl::unswitched_pair_energy;
-use minima_model::Potential;
+use minima_model::{Mode, Potential};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tch::Device;
@@ -189,7 +189,7 @@ fn graph(atoms: &Atoms, config: &ModelConfig) -> Graph {
 /// Energy (eV) and forces of one structure.
 fn evaluate(potential: &Potential, graph: &Graph) -> (f64, Vec<Vec3>) {
     let batch = potential.batch(&[graph], true);
-    let prediction = potential.predict(&batch, true, false, false);
+    let prediction = potential.predict(&batch, Mode::Forces);
     let energy = prediction.energy.double_value(&[0]);
     let forces: Vec<f64> = Vec::try_from(prediction.forces.unwrap().flatten(0, 1)).unwrap();
     (energy, forces.chunks(3).map(|f| [f[0], f[1], f[2]]).collect())
@@ -365,7 +365,7 @@ fn a_batch_equals_its_structures_alone() {
             .map(|a| graph(a, &config))
             .collect();
         let batch = potential.batch(&graphs.iter().collect::<Vec<_>>(), true);
-        let prediction = potential.predict(&batch, true, false, false);
+        let prediction = potential.predict(&batch, Mode::Forces);
         let energies: Vec<f64> = Vec::try_from(&prediction.energy).unwrap();
         let forces: Vec<f64> = Vec::try_from(prediction.forces.unwrap().flatten(0, 1)).unwrap();
         let mut start = 0;
@@ -399,7 +399,7 @@ fn edge_chunks_predict_what_the_whole_batch_does() {
             .map(|a| graph(a, &config))
             .collect();
         let graphs: Vec<&Graph> = graphs.iter().collect();
-        let whole = potential.predict(&potential.batch(&graphs, true).with_strain(), true, false, false);
+        let whole = potential.predict(&potential.batch(&graphs, true).with_strain(), Mode::Forces);
         let values = |t: &tch::Tensor| Vec::<f64>::try_from(t.detach().flatten(0, -1)).unwrap();
         let edges = graphs.iter().map(|g| g.center.len()).sum::<usize>() as i64;
         for chunk in [1, 7, edges + 5] {
@@ -498,7 +498,7 @@ fn pair_terms_are_symmetric_positive_follow_eq5_and_add_up_to_the_energy() {
         for atoms in structures(config.cutoff.is_some()) {
             let g = graph(&atoms, &config);
             let batch = potential.batch(&[&g], false);
-            let prediction = potential.predict(&batch, false, false, false);
+            let prediction = potential.predict(&batch, Mode::Energy);
             let Some(pairs) = prediction.pairs else {
                 assert!(
                     !config.transformer.physics || config.kind != ModelKind::Transformer,

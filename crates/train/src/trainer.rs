@@ -253,7 +253,12 @@ fn batch_loss(
         batch = batch.with_strain();
     }
     let prediction = minima_model::guard("the model's forward pass", || {
-        potential.predict(&batch, want_forces, want_forces && training, training)
+        let mode = match (training, want_forces) {
+            (true, forces) => minima_model::Mode::Training { forces },
+            (false, true) => minima_model::Mode::Forces,
+            (false, false) => minima_model::Mode::Energy,
+        };
+        potential.predict(&batch, mode)
     })?;
     let (kind, device) = (potential.kind(), potential.device());
     let scale = potential.refs.scale;

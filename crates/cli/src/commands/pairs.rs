@@ -53,7 +53,7 @@ pub fn run(args: Args) -> Result<()> {
     let g = &sample.graph;
     let (edge, beta, energy, slope) = tch::no_grad(|| -> Result<_> {
         let batch = potential.batch(&[g], false);
-        let Some(pairs) = potential.predict(&batch, false, false, false).pairs else {
+        let Some(pairs) = potential.predict(&batch, minima_model::Mode::Energy).pairs else {
             bail!(
                 "{}: this {:?} model has no physics head (model.transformer.physics)",
                 args.model.model.display(),

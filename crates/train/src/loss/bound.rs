@@ -40,7 +40,9 @@ impl LossTerm for Bound {
             })
             .collect::<Result<_>>()?;
         let batch = potential.batch(&perturbed.iter().collect::<Vec<_>>(), false);
-        let perturbed_energy = potential.predict(&batch, false, false, true).normalized_energy;
+        let perturbed_energy = potential
+            .predict(&batch, minima_model::Mode::Training { forces: false })
+            .normalized_energy;
         let equilibrium_energy = view.prediction.normalized_energy.index_select(0, view.equilibrium);
         Ok(Some(
             (equilibrium_energy - perturbed_energy).relu().mean(potential.kind()),
