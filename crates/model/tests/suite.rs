@@ -1,6 +1,7 @@
 //! The model suite every architecture passes (in f64): invariance of the energy under
 //! rotation, translation and permutation, equivariance of the forces, forces equal to central
-//! finite differences of the energy, a batch equal to its structures alone, smoothness where an
+//! finite differences of the energy, a batch equal to its structures alone, locality (far-apart
+//! molecules add up), inference in edge chunks equal to the whole batch, smoothness where an
 //! atom crosses the cutoff, and checkpoints that reload to identical predictions; for models
 //! with a physics head, pair terms that add up to the energy with physical β's, and for models
 //! with a masked-atom head, predictions that cannot see the masked element; and the ZBL prior:
@@ -354,6 +355,34 @@ fn stress_equals_finite_differences_of_the_energy_under_strain() {
             assert!((alone[voigt] - stress[voigt]).abs() < 1e-9, "{name}: batch vs alone");
         }
     }
+}
+
+/// Locality and extensivity: two molecules 30 Å apart in one structure get the sum of their
+/// energies alone and each atom its force alone, for every model whose energy reaches a
+/// finite distance (the all-pairs graph and the transformer's [CLS] token couple every atom
+/// of a structure, and are left out).
+#[test]
+fn far_apart_molecules_get_the_sum_of_their_energies() {
+    let (a, b) = (ethanol(), structures(false).remove(1));
+    let moved: Vec<Vec3> = b.positions().iter().map(|r| [r[0] + 30.0, r[1], r[2]]).collect();
+    let both = molecule(
+        &[a.numbers(), b.numbers()].concat(),
+        &[a.positions(), moved.as_slice()].concat(),
+    );
+    let mut checked = 0;
+    for (name, config) in models() {
+        let potential = potential(&config);
+        if potential.receptive_field().is_none() {
+            continue;
+        }
+        let (ea, fa) = evaluate(&potential, &graph(&a, &config));
+        let (eb, fb) = evaluate(&potential, &graph(&b, &config));
+        let (e, f) = evaluate(&potential, &graph(&both, &config));
+        assert!(close(e, ea + eb, 1e-10), "{name}: {e} vs {ea} + {eb}");
+        assert_forces_close(&f, &[fa, fb].concat(), 1e-9, &format!("{name}: forces"));
+        checked += 1;
+    }
+    assert!(checked >= 8, "only {checked} local models");
 }
 
 #[test]
