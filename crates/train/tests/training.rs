@@ -227,7 +227,10 @@ fn transformer_trains_with_every_physics_loss_and_resumes() {
     // The term is a hinge (zero by construction where no perturbation goes downhill): it
     // must have applied for its end to say anything.
     assert!(bound.iter().all(|b| b.is_finite()), "bound term {bound:?}");
-    assert!(bound.iter().any(|&b| b > 1e-6), "the bound term never applied: {bound:?}");
+    assert!(
+        bound.iter().any(|&b| b > 1e-6),
+        "the bound term never applied: {bound:?}"
+    );
     // No structure in this set is perturbed downhill for long: the term ends small.
     assert!(
         bound.last().unwrap() < &0.05,

@@ -24,8 +24,8 @@ pub struct Args {
     /// Split structures of more than this many atoms into spatial domains of about as many
     /// atoms (interior and halo), each run alone (equal to the whole structure's result);
     /// default: only structures that would not fit the memory budget in one piece.
-    #[arg(long)]
-    domain_atoms: Option<usize>,
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    domain_atoms: Option<u64>,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -40,7 +40,7 @@ pub fn run(args: Args) -> Result<()> {
     let mut samples = Vec::with_capacity(frames.len());
     let mut in_domains = Vec::new();
     for (index, atoms) in frames.iter().enumerate() {
-        match minima_model::inference::domains_for(&potential, atoms, args.domain_atoms) {
+        match minima_model::inference::domains_for(&potential, atoms, args.domain_atoms.map(|n| n as usize)) {
             Ok(Some(size)) => {
                 let predicted = minima_model::inference::predict_in_domains(&potential, atoms, size);
                 in_domains.push((index, predicted.map_err(anyhow::Error::from)));
