@@ -91,6 +91,23 @@ impl GraphBatch {
         self
     }
 
+    /// The same batch (its tensors shared) with atomic numbers `numbers` (masked atoms, say).
+    pub fn with_numbers(&self, numbers: &Tensor) -> GraphBatch {
+        GraphBatch {
+            numbers: numbers.shallow_clone(),
+            positions: self.positions.shallow_clone(),
+            structure: self.structure.shallow_clone(),
+            n_structures: self.n_structures,
+            sizes: self.sizes.clone(),
+            center: self.center.shallow_clone(),
+            neighbor: self.neighbor.shallow_clone(),
+            offset: self.offset.shallow_clone(),
+            bond: self.bond.shallow_clone(),
+            strain: self.strain.as_ref().map(Tensor::shallow_clone),
+            exact_vectors: self.exact_vectors.as_ref().map(Tensor::shallow_clone),
+        }
+    }
+
     /// This batch with a zero strain to differentiate the energy by (for the stress).
     pub fn with_strain(mut self) -> GraphBatch {
         let zero = Tensor::zeros([self.n_structures, 3, 3], (self.kind(), self.device()));
@@ -128,9 +145,7 @@ impl GraphBatch {
 
     /// Sums per-atom rows into per-structure rows: (atoms, …) → (structures, …).
     pub fn sum_per_structure(&self, per_atom: &Tensor) -> Tensor {
-        let mut shape = per_atom.size();
-        shape[0] = self.n_structures;
-        Tensor::zeros(shape, (per_atom.kind(), per_atom.device())).index_add(0, &self.structure, per_atom)
+        crate::message_layers::zeros_with_rows(per_atom, self.n_structures).index_add(0, &self.structure, per_atom)
     }
 
     /// Averages per-atom rows per structure.

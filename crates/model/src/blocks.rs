@@ -239,10 +239,7 @@ impl<T: StateUpdate> MessageLayers for T {
     }
 
     fn prepare(&self, _layer: usize, state: &[Tensor]) -> Prepared {
-        Prepared {
-            sent: vec![self.core().edge_network.input.forward(&state[0])],
-            received: Vec::new(),
-        }
+        Prepared::sending(vec![self.core().edge_network.input.forward(&state[0])])
     }
 
     /// Σ_w f(e_vw)∘(Vᵀh_w) per receiving atom and channel, (rows, channels, rank); U applies

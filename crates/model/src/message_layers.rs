@@ -64,9 +64,7 @@ impl Edges {
 
     /// Sums per-edge rows into the rows of their centres: (edges, …) → (rows, …).
     pub fn sum_to_centers(&self, per_edge: &Tensor) -> Tensor {
-        let mut shape = per_edge.size();
-        shape[0] = self.rows;
-        Tensor::zeros(shape, (per_edge.kind(), per_edge.device())).index_add(0, &self.center, per_edge)
+        zeros_with_rows(per_edge, self.rows).index_add(0, &self.center, per_edge)
     }
 }
 
@@ -79,6 +77,14 @@ pub struct Prepared {
 }
 
 impl Prepared {
+    /// Rows sent along the edges only.
+    pub fn sending(sent: Vec<Tensor>) -> Prepared {
+        Prepared {
+            sent,
+            received: Vec::new(),
+        }
+    }
+
     fn all(&self) -> impl Iterator<Item = &Tensor> {
         self.sent.iter().chain(&self.received)
     }
@@ -367,30 +373,28 @@ impl Chunks<'_> {
     /// Σ over all edges of `per_chunk`, per atom (no gradients kept).
     fn sum(&self, prepared: &Prepared, per_chunk: ChunkSum) -> Vec<Tensor> {
         tch::no_grad(|| {
-            let mut total: Option<Vec<Tensor>> = None;
+            let mut sums = RowSums::new(self.batch);
             for range in &self.ranges {
                 let chunk = self.edges.chunk(self.batch, range, false);
                 let sent = gather(&prepared.sent, &chunk.neighbor);
                 let received = gather(&prepared.received, &chunk.center_atoms());
-                let part = per_chunk(&sent, &received, &chunk);
-                let total = total.get_or_insert_with(|| part.iter().map(|p| full_rows(p, self.batch)).collect());
-                for (t, p) in total.iter_mut().zip(&part) {
-                    let _ = t.narrow(0, chunk.first, chunk.rows).g_add_(p);
-                }
+                sums.add(&chunk, &per_chunk(&sent, &received, &chunk));
             }
-            total.expect("at least one range")
+            sums.finish()
         })
     }
 
     /// The gradient of Σ⟨sums, weights⟩ (per-atom `weights` of the sums `per_chunk` gives)
     /// with respect to the prepared tensors (scattered back to their atoms), chunk by chunk;
-    /// the edge vectors' gradients go to `geometry`.
+    /// the edge vectors' gradients go to `geometry`. With `sums`, the sums themselves are
+    /// added up there as well, for a pass that needs no separate forward one.
     fn backward(
         &self,
         prepared: &Prepared,
         weights: &[Option<Tensor>],
         per_chunk: ChunkSum,
         geometry: &mut GeometryGradient,
+        mut sums: Option<&mut RowSums>,
     ) -> Vec<Option<Tensor>> {
         let leaves = prepared_leaves(prepared);
         let totals: Vec<Tensor> = leaves.all().map(Tensor::zeros_like).collect();
@@ -400,6 +404,9 @@ impl Chunks<'_> {
             let sent = leaves_of_rows(&leaves.sent, &chunk.neighbor);
             let received = leaves_of_rows(&leaves.received, &centers);
             let part = per_chunk(&sent, &received, &chunk);
+            if let Some(sums) = sums.as_deref_mut() {
+                sums.add(&chunk, &part);
+            }
             let rows: Vec<Option<Tensor>> = weights
                 .iter()
                 .map(|w| w.as_ref().map(|w| w.narrow(0, chunk.first, chunk.rows)))
@@ -487,16 +494,20 @@ pub fn in_chunks(
             vec![chunk.sum_to_centers(&(readout.energy(sent, received, chunk) * 0.5))]
         };
         let last = states.last().expect("the embedding");
-        let prepared = tch::no_grad(|| readout.prepare(last));
-        atom_energy += &chunks.sum(&prepared, &pair_energy)[0];
-        if forces {
+        let pairs = if forces {
             let last = leaves(last);
             let prepared = readout.prepare(&last);
-            let through = chunks.backward(&prepared, &[Some(&weights * scale)], &pair_energy, &mut geometry);
+            let mut sums = RowSums::new(batch);
+            let weight = [Some(&weights * scale)];
+            let through = chunks.backward(&prepared, &weight, &pair_energy, &mut geometry, Some(&mut sums));
             let inputs: Vec<&Tensor> = last.iter().collect();
             let outputs: Vec<Tensor> = prepared.all().map(Tensor::shallow_clone).collect();
             add_all(&mut state_gradients[layers], vjp(&outputs, &through, &inputs));
-        }
+            sums.finish()
+        } else {
+            chunks.sum(&tch::no_grad(|| readout.prepare(last)), &pair_energy)
+        };
+        atom_energy += &pairs[0];
     }
     if forces {
         for layer in (0..layers).rev() {
@@ -518,7 +529,8 @@ pub fn in_chunks(
             // Through the messages, chunk by chunk, then through the preparation.
             let state = leaves(&states[layer]);
             let prepared = model.prepare(layer, &state);
-            let prepared_gradients = chunks.backward(&prepared, &sum_gradients, &layer_messages(layer), &mut geometry);
+            let prepared_gradients =
+                chunks.backward(&prepared, &sum_gradients, &layer_messages(layer), &mut geometry, None);
             let inputs: Vec<&Tensor> = state.iter().collect();
             let outputs: Vec<Tensor> = prepared.all().map(Tensor::shallow_clone).collect();
             add_all(&mut state_gradients[layer], vjp(&outputs, &prepared_gradients, &inputs));
@@ -528,14 +540,19 @@ pub fn in_chunks(
         let per_chunk =
             |_: &[Tensor], _: &[Tensor], chunk: &Edges| vec![chunk.sum_to_centers(&(energy_of(chunk) * 0.5))];
         if forces {
+            let mut sums = RowSums::new(batch);
+            let weight = [Some(weights.shallow_clone())];
             chunks.backward(
                 &Prepared::default(),
-                &[Some(weights.shallow_clone())],
+                &weight,
                 &per_chunk,
                 &mut geometry,
+                Some(&mut sums),
             );
+            sums.finish().remove(0)
+        } else {
+            chunks.sum(&Prepared::default(), &per_chunk).remove(0)
         }
-        chunks.sum(&Prepared::default(), &per_chunk).remove(0)
     });
     let (forces, virial) = if forces {
         let (f, w) = geometry.finish(batch.kind());
@@ -551,9 +568,40 @@ pub fn in_chunks(
     }
 }
 
-/// A zero tensor shaped like the per-row `part` but with a row per atom of `batch`.
-fn full_rows(part: &Tensor, batch: &GraphBatch) -> Tensor {
-    let mut shape = part.size();
-    shape[0] = batch.n_atoms();
-    Tensor::zeros(shape, (part.kind(), part.device()))
+/// Zeros shaped like `like` but with `rows` rows.
+pub fn zeros_with_rows(like: &Tensor, rows: i64) -> Tensor {
+    let mut shape = like.size();
+    shape[0] = rows;
+    Tensor::zeros(shape, (like.kind(), like.device()))
+}
+
+/// Per-atom sums built chunk by chunk: each chunk's per-row parts added at its rows.
+struct RowSums {
+    atoms: i64,
+    total: Option<Vec<Tensor>>,
+}
+
+impl RowSums {
+    fn new(batch: &GraphBatch) -> RowSums {
+        RowSums {
+            atoms: batch.n_atoms(),
+            total: None,
+        }
+    }
+
+    fn add(&mut self, chunk: &Edges, part: &[Tensor]) {
+        let atoms = self.atoms;
+        let total = self
+            .total
+            .get_or_insert_with(|| part.iter().map(|p| zeros_with_rows(p, atoms)).collect());
+        tch::no_grad(|| {
+            for (t, p) in total.iter_mut().zip(part) {
+                let _ = t.narrow(0, chunk.first, chunk.rows).g_add_(&p.detach());
+            }
+        });
+    }
+
+    fn finish(self) -> Vec<Tensor> {
+        self.total.expect("at least one range")
+    }
 }

@@ -188,10 +188,10 @@ impl MessageLayers for Painn {
 
     /// φ(s), and v as it is.
     fn prepare(&self, layer: usize, state: &[Tensor]) -> Prepared {
-        Prepared {
-            sent: vec![self.layers[layer].context.forward(&state[0]), state[1].shallow_clone()],
-            received: Vec::new(),
-        }
+        Prepared::sending(vec![
+            self.layers[layer].context.forward(&state[0]),
+            state[1].shallow_clone(),
+        ])
     }
 
     /// Σⱼ φ_s∘W_s and Σⱼ vⱼ∘φ_vv∘W_vv + φ_vs∘W_vs ⊗ r̂ᵢⱼ.

@@ -294,20 +294,9 @@ impl Transformer {
     /// The atoms' final embeddings for atomic numbers `numbers` (the batch's, or with masked
     /// atoms set to [`MASKED`]).
     fn encode(&self, batch: &GraphBatch, numbers: &Tensor) -> Vec<Tensor> {
-        let batch = GraphBatch {
-            numbers: numbers.shallow_clone(),
-            positions: batch.positions.shallow_clone(),
-            structure: batch.structure.shallow_clone(),
-            n_structures: batch.n_structures,
-            sizes: batch.sizes.clone(),
-            center: batch.center.shallow_clone(),
-            neighbor: batch.neighbor.shallow_clone(),
-            offset: batch.offset.shallow_clone(),
-            bond: batch.bond.shallow_clone(),
-            strain: batch.strain.as_ref().map(Tensor::shallow_clone),
-            exact_vectors: None,
-        };
-        let mut last = run_layers(self, &batch).pop().expect("the embedding");
+        let mut last = run_layers(self, &batch.with_numbers(numbers))
+            .pop()
+            .expect("the embedding");
         last[X] = self.norm.forward(&last[X]);
         if self.cls_token.is_some() {
             last[CLS] = self.norm.forward(&last[CLS]);
@@ -410,10 +399,7 @@ impl MessageLayers for Transformer {
 
     fn prepare(&self, layer: usize, state: &[Tensor]) -> Prepared {
         match layer {
-            0 => Prepared {
-                sent: vec![state[X].shallow_clone()],
-                received: Vec::new(),
-            },
+            0 => Prepared::sending(vec![state[X].shallow_clone()]),
             _ => {
                 let (q, k, v) = self.block(layer).project(&state[X]);
                 Prepared {

@@ -187,6 +187,14 @@ fn graph(atoms: &Atoms, config: &ModelConfig) -> Graph {
     Graph::build(atoms, &config.graph_spec()).unwrap()
 }
 
+/// The graphs of the suite's structures (the crystal too for models with a cutoff).
+fn graphs_of(config: &ModelConfig) -> Vec<Graph> {
+    structures(config.cutoff.is_some())
+        .iter()
+        .map(|a| graph(a, config))
+        .collect()
+}
+
 /// Energy (eV) and forces of one structure.
 fn evaluate(potential: &Potential, graph: &Graph) -> (f64, Vec<Vec3>) {
     let batch = potential.batch(&[graph], true);
@@ -389,10 +397,7 @@ fn far_apart_molecules_get_the_sum_of_their_energies() {
 fn a_batch_equals_its_structures_alone() {
     for (name, config) in models() {
         let potential = potential(&config);
-        let graphs: Vec<Graph> = structures(config.cutoff.is_some())
-            .iter()
-            .map(|a| graph(a, &config))
-            .collect();
+        let graphs = graphs_of(&config);
         let batch = potential.batch(&graphs.iter().collect::<Vec<_>>(), true);
         let prediction = potential.predict(&batch, Mode::Forces);
         let energies: Vec<f64> = Vec::try_from(&prediction.energy).unwrap();
@@ -423,10 +428,7 @@ fn a_batch_equals_its_structures_alone() {
 fn edge_chunks_predict_what_the_whole_batch_does() {
     for (name, config) in models() {
         let potential = potential(&config);
-        let graphs: Vec<Graph> = structures(config.cutoff.is_some())
-            .iter()
-            .map(|a| graph(a, &config))
-            .collect();
+        let graphs = graphs_of(&config);
         let graphs: Vec<&Graph> = graphs.iter().collect();
         let whole = potential.predict(&potential.batch(&graphs, true).with_strain(), Mode::Forces);
         let values = |t: &tch::Tensor| Vec::<f64>::try_from(t.detach().flatten(0, -1)).unwrap();
