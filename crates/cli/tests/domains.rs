@@ -1,9 +1,10 @@
 //! `minima predict --domain-atoms`: a rattled periodic Cu crystal split into spatial domains
 //! gets what it gets in one piece (the shipped metals model, PaiNN + ZBL at 5.5 Å): energy,
-//! forces and stress. (Refusals of models that cannot be split: `minima-model`'s tests.)
+//! forces and stress; a domain size of zero is refused. (Refusals of models that cannot be
+//! split: `minima-model`'s tests.)
 
 mod common;
-use common::{minima, path};
+use common::{minima, minima_error, path};
 
 /// 4×4×4 cubic cells of Cu (256 atoms), every atom moved by a different, deterministic
 /// displacement of up to 0.1 Å so that forces and stress are not zero by symmetry.
@@ -63,4 +64,28 @@ fn a_crystal_in_domains_predicts_what_it_does_whole() {
     for (x, y) in sa.iter().zip(&sb) {
         assert!((x - y).abs() < 1e-6, "stress {sa:?} vs {sb:?}");
     }
+}
+
+#[test]
+fn a_domain_size_of_zero_is_refused_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let crystal = rattled_crystal(dir.path());
+    let output = dir.path().join("out.extxyz");
+    let model = model();
+    let error = minima_error(&[
+        "predict",
+        "--model",
+        &model,
+        "-i",
+        path(&crystal),
+        "-o",
+        path(&output),
+        "--domain-atoms",
+        "0",
+    ]);
+    assert!(
+        error.contains("--domain-atoms") && error.contains("0 is not in 1.."),
+        "{error}"
+    );
+    assert!(!output.exists());
 }
