@@ -59,6 +59,15 @@ impl Default for DataConfig {
     }
 }
 
+/// What a training budget counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Clock {
+    #[default]
+    Wall,
+    Cpu,
+}
+
 /// `[train]`, defaults from the VIMPNN paper's appendix A.3.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -70,6 +79,11 @@ pub struct TrainConfig {
     /// the sittings of a resumed run); absent: no time limit. Recipes that must end in a
     /// budget set it.
     pub max_minutes: Option<f64>,
+    /// What `max_minutes` (and the `lr_final` schedule) count: `wall` time, or the process's
+    /// `cpu` time over all its threads. A budget of CPU time holds when other work shares the
+    /// machine, so runs trained side by side, or while something else runs, get the same
+    /// compute.
+    pub clock: Clock,
     /// Structures per batch (paper: 20, 5 for crystal growth).
     pub batch_size: usize,
     /// Adam's learning rate (paper: 1e-4).
@@ -147,6 +161,7 @@ impl Default for TrainConfig {
             output: PathBuf::from("runs/model"),
             max_epochs: 360,
             max_minutes: None,
+            clock: Clock::Wall,
             lr_final: None,
             batch_size: 20,
             learning_rate: 1e-4,

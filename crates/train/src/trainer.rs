@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
 use crate::adam::Adam;
-use crate::config::RunConfig;
+use crate::config::{Clock, RunConfig};
 use crate::loss::{BatchView, Needs, TERMS};
 
 /// How a run ended.
@@ -43,6 +43,9 @@ struct CurveRow {
     validation_energy_mae: f64,
     validation_force_mae: Option<f64>,
     seconds: f64,
+    /// CPU time of the process over the epoch, all threads (0 in runs from before it was kept).
+    #[serde(default)]
+    cpu_seconds: f64,
 }
 
 /// Everything beyond the weights and Adam moments that a resumed run needs.
@@ -515,11 +518,18 @@ pub fn train_as(config: &RunConfig, start: Start) -> Result<TrainOutcome> {
             .map(|v| v.numel())
             .sum::<usize>()
     ));
-    let minutes_trained = |state: &RunState| state.curve.iter().map(|row| row.seconds).sum::<f64>() / 60.0;
+    let minutes_trained = |state: &RunState| {
+        let seconds = |row: &CurveRow| match t.clock {
+            Clock::Wall => row.seconds,
+            Clock::Cpu => row.cpu_seconds,
+        };
+        state.curve.iter().map(seconds).sum::<f64>() / 60.0
+    };
     let out_of_time = |state: &RunState| t.max_minutes.is_some_and(|limit| minutes_trained(state) >= limit);
     while state.epoch < t.max_epochs && state.epochs_since_best < t.early_stop && !out_of_time(&state) {
         let epoch = state.epoch + 1;
         let started = Instant::now();
+        let cpu_started = process_cpu_seconds();
         let mut order: Vec<usize> = (0..splits.train.len()).collect();
         // One generator per epoch, first for the order, then for the masks and perturbations:
         // a resumed run draws what an uninterrupted one does.
@@ -567,6 +577,7 @@ pub fn train_as(config: &RunConfig, start: Start) -> Result<TrainOutcome> {
             validation_energy_mae: validation_mae,
             validation_force_mae,
             seconds: started.elapsed().as_secs_f64(),
+            cpu_seconds: process_cpu_seconds() - cpu_started,
         });
         if epoch == 1 {
             // A run's folder gets its files once an epoch has completed: a start that fails
@@ -626,9 +637,13 @@ pub fn train_as(config: &RunConfig, start: Start) -> Result<TrainOutcome> {
         format!("no validation improvement for {} epochs", t.early_stop)
     } else if out_of_time(&state) {
         format!(
-            "reached train.max_minutes = {} ({:.1} minutes trained)",
+            "reached train.max_minutes = {} ({:.1} {} minutes trained)",
             t.max_minutes.unwrap_or_default(),
-            minutes_trained(&state)
+            minutes_trained(&state),
+            match t.clock {
+                Clock::Wall => "wall",
+                Clock::Cpu => "CPU",
+            }
         )
     } else {
         format!("reached train.max_epochs = {}", t.max_epochs)
@@ -640,6 +655,20 @@ pub fn train_as(config: &RunConfig, start: Start) -> Result<TrainOutcome> {
         stopped,
         best_checkpoint: files.best,
     })
+}
+
+/// User and system CPU time of this process so far, all threads, in seconds.
+fn process_cpu_seconds() -> f64 {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage writes a whole rusage into the pointer it is given, which is valid.
+    let usage = unsafe {
+        if libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) != 0 {
+            return 0.0;
+        }
+        usage.assume_init()
+    };
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
+    seconds(usage.ru_utime) + seconds(usage.ru_stime)
 }
 
 /// Refuses to start a new run in a folder that holds anything but its lock file.
@@ -814,7 +843,7 @@ fn data_fingerprint(splits: &Splits) -> String {
 fn save_state(potential: &Potential, adam: &Adam, state: &mut RunState, files: &RunFiles) -> Result<()> {
     let names: Vec<&str> = TERMS.iter().map(|t| t.name()).collect();
     let mut csv = format!(
-        "epoch,learning_rate,train_loss,{},validation_loss,validation_energy_mae,validation_force_mae,seconds\n",
+        "epoch,learning_rate,train_loss,{},validation_loss,validation_energy_mae,validation_force_mae,seconds,cpu_seconds\n",
         names.iter().map(|n| format!("train_{n}")).collect::<Vec<_>>().join(",")
     );
     for r in &state.curve {
@@ -823,7 +852,7 @@ fn save_state(potential: &Potential, adam: &Adam, state: &mut RunState, files: &
             .map(|n| format!("{:e}", r.train_terms.get(*n).copied().unwrap_or(0.0)))
             .collect();
         csv.push_str(&format!(
-            "{},{:e},{:e},{},{:e},{:e},{},{:.3}\n",
+            "{},{:e},{:e},{},{:e},{:e},{},{:.3},{:.3}\n",
             r.epoch,
             r.learning_rate,
             r.train_loss,
@@ -831,7 +860,8 @@ fn save_state(potential: &Potential, adam: &Adam, state: &mut RunState, files: &
             r.validation_loss,
             r.validation_energy_mae,
             r.validation_force_mae.map_or(String::new(), |f| format!("{f:e}")),
-            r.seconds
+            r.seconds,
+            r.cpu_seconds
         ));
     }
     minima_io::write_atomic(&files.curve, |w| std::io::Write::write_all(w, csv.as_bytes()))

@@ -291,6 +291,17 @@ fn a_time_budget_stops_the_run_and_its_schedule_decays_the_rate_over_it() {
     assert_eq!(outcome.epochs, 1, "{}", outcome.stopped);
     assert!(outcome.stopped.contains("train.max_minutes"), "{}", outcome.stopped);
 
+    // The same budget in CPU time: the epoch's CPU seconds are recorded and counted.
+    config.train.output = dir.path().join("cpu");
+    config.train.max_epochs = 3;
+    config.train.clock = minima_train::config::Clock::Cpu;
+    let outcome = minima_train::train(&config, false).unwrap();
+    assert_eq!(outcome.epochs, 1, "{}", outcome.stopped);
+    assert!(outcome.stopped.contains("CPU minutes trained"), "{}", outcome.stopped);
+    assert!(curve(&dir.path().join("cpu")).column("cpu_seconds")[0] > 0.0);
+    config.train.clock = minima_train::config::Clock::Wall;
+    config.train.max_epochs = 100_000;
+
     let out = dir.path().join("scheduled");
     config.train.output = out.clone();
     let first_epoch_minutes = curve(&dir.path().join("timed")).column("seconds")[0] / 60.0;
