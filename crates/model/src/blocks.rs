@@ -139,23 +139,26 @@ impl EdgeNetwork {
     }
 }
 
-/// The edge features of the message-passing models, Gaussian-expanded distance and the
-/// bond-class one-hot, and the envelope that takes messages smoothly to zero at the cutoff
-/// (ones when every pair is an edge).
-fn edge_features(edges: &Edges, basis: &GaussianBasis, cutoff: Option<f64>) -> (Tensor, Tensor) {
+/// The edge features of the message-passing models, Gaussian-expanded distance and (with
+/// `bond_features`) the bond-class one-hot, and the envelope that takes messages smoothly to
+/// zero at the cutoff (ones when every pair is an edge).
+fn edge_features(edges: &Edges, core: &MessagePassing) -> (Tensor, Tensor) {
     let distance = edges.distance();
-    let bond = edges
-        .bond
-        .one_hot(minima_data::BondClass::COUNT as i64)
-        .to_kind(distance.kind());
-    let envelope = match cutoff {
+    let envelope = match core.cutoff {
         Some(rc) => cosine_cutoff(&distance, rc),
         None => distance.ones_like(),
     };
-    (
-        Tensor::cat(&[basis.expand(&distance), bond], -1),
-        envelope.unsqueeze(-1),
-    )
+    let expanded = core.basis.expand(&distance);
+    let features = if core.bond_features {
+        let bond = edges
+            .bond
+            .one_hot(minima_data::BondClass::COUNT as i64)
+            .to_kind(distance.kind());
+        Tensor::cat(&[expanded, bond], -1)
+    } else {
+        expanded
+    };
+    (features, envelope.unsqueeze(-1))
 }
 
 /// The message-passing core MPNN and VIMPNN share: node states from an element embedding,
@@ -167,6 +170,7 @@ pub struct MessagePassing {
     embedding: nn::Embedding,
     basis: GaussianBasis,
     cutoff: Option<f64>,
+    bond_features: bool,
     edge_network: EdgeNetwork,
     iterations: usize,
     /// Channel of each bond class, (classes,) int64.
@@ -187,14 +191,14 @@ impl MessagePassing {
         channel_of_class: &[i64],
         channels: i64,
     ) -> MessagePassing {
-        let edge_features = (config.radial_basis + minima_data::BondClass::COUNT) as i64;
         MessagePassing {
             embedding: nn::embedding(&path / "embedding", MAX_Z + 1, state, Default::default()),
             basis: GaussianBasis::new(config.radial_basis, config.radial_range()),
             cutoff: config.cutoff,
+            bond_features: config.bond_features,
             edge_network: EdgeNetwork::new(
                 &path / "message",
-                edge_features,
+                config.edge_feature_count() as i64,
                 config.edge_hidden,
                 config.edge_rank,
                 state,
@@ -233,7 +237,7 @@ impl<T: StateUpdate> MessageLayers for T {
     /// The coefficients f(e) times the cutoff envelope, (edges, rank): shared by all steps.
     fn filters(&self, edges: &Edges, layers: Range<usize>) -> Vec<Tensor> {
         let core = self.core();
-        let (features, envelope) = edge_features(edges, &core.basis, core.cutoff);
+        let (features, envelope) = edge_features(edges, core);
         let filters = core.edge_network.coefficients.forward(&features) * envelope;
         layers.map(|_| filters.shallow_clone()).collect()
     }

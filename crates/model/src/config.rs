@@ -244,6 +244,10 @@ pub struct ModelConfig {
     pub cutoff: Option<f64>,
     /// Gaussians expanding the edge distance, spread over [0, cutoff] (or [0, 10 Å]).
     pub radial_basis: usize,
+    /// MPNN and VIMPNN: the bond-class one-hot joins the distance in the edge features. Off,
+    /// an MPNN sees distances alone: the VIMPNN paper's Table 1 baseline "No bond type
+    /// information".
+    pub bond_features: bool,
     pub edge_hidden: i64,
     /// Rank-one matrices mixed by the edge network (see `blocks::EdgeNetwork`).
     pub edge_rank: i64,
@@ -267,6 +271,7 @@ impl Default for ModelConfig {
             iterations: 3,
             cutoff: None,
             radial_basis: 16,
+            bond_features: true,
             edge_hidden: 32,
             edge_rank: 73,
             readout_hidden: 73,
@@ -287,6 +292,16 @@ pub const CHUNK_BYTES: u64 = 256 << 20;
 impl ModelConfig {
     pub fn graph_spec(&self) -> minima_data::GraphSpec {
         minima_data::GraphSpec { cutoff: self.cutoff }
+    }
+
+    /// Features per edge of MPNN and VIMPNN: the radial basis and the bond classes.
+    pub fn edge_feature_count(&self) -> u64 {
+        let bonds = if self.bond_features {
+            minima_data::BondClass::COUNT
+        } else {
+            0
+        };
+        (self.radial_basis + bonds) as u64
     }
 
     /// The largest distance the radial basis covers.
@@ -314,7 +329,7 @@ impl ModelConfig {
         let basis = self.radial_basis as u64;
         let features = |state: u64| (self.iterations as u64 + 1) * state;
         let message_passing = |state: u64, message: u64| {
-            let edge_features = basis + minima_data::BondClass::COUNT as u64;
+            let edge_features = self.edge_feature_count();
             table * state + mlp(&[edge_features, size(self.edge_hidden), rank]) + state * rank + rank * message
         };
         let elements = self.elements.len() as u64;

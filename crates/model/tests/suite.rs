@@ -10,7 +10,7 @@
 //! Learning (overfitting a tiny dataset) is tested with the trainer, in minima-train.
 
 use minima_atoms::{Atoms, Cell, Vec3};
-use minima_data::{AtomRefs, Graph};
+use minima_data::{AtomRefs, BondClass, Graph};
 use minima_model::config::{Combine, Dtype, ModelConfig, ModelKind, PairSet};
 use minima_model::painn::PainnConfig;
 use minima_model::transformer::pair_energy;
@@ -74,7 +74,18 @@ fn models() -> Vec<(String, ModelConfig)> {
     list.push(("painn".into(), painn.clone()));
     list.push(("painn zbl".into(), with_zbl(painn)));
     list.push(("mpnn all pairs zbl".into(), with_zbl(list[0].1.clone())));
+    list.push(("mpnn distances only".into(), distances_only(&base)));
     list
+}
+
+/// The VIMPNN paper's "No bond type information" baseline: an MPNN whose edges carry the
+/// distance alone.
+fn distances_only(base: &ModelConfig) -> ModelConfig {
+    ModelConfig {
+        kind: ModelKind::Mpnn,
+        bond_features: false,
+        ..base.clone()
+    }
 }
 
 fn with_zbl(mut config: ModelConfig) -> ModelConfig {
@@ -460,6 +471,28 @@ fn edge_chunks_predict_what_the_whole_batch_does() {
                 }
             }
         }
+    }
+}
+
+#[test]
+fn bond_classes_change_the_energy_only_where_the_model_reads_them() {
+    let base = &models()[0].1;
+    let mut relabelled = graph(&ethanol(), base);
+    let single = relabelled.bond.iter().filter(|&&b| b == BondClass::Single).count();
+    assert!(single > 0);
+    for bond in relabelled.bond.iter_mut().filter(|b| **b == BondClass::Single) {
+        *bond = BondClass::Double;
+    }
+    for (config, reads) in [(base.clone(), true), (distances_only(base), false)] {
+        let potential = potential(&config);
+        let (perceived, _) = evaluate(&potential, &graph(&ethanol(), &config));
+        let (changed, _) = evaluate(&potential, &relabelled);
+        assert_eq!(
+            perceived != changed,
+            reads,
+            "{perceived} vs {changed} (bond_features = {})",
+            config.bond_features
+        );
     }
 }
 
