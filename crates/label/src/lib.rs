@@ -46,6 +46,21 @@ pub struct CalculatorOptions {
     pub cp2k_ranks: Option<usize>,
 }
 
+/// The energy (eV) of one free atom of each of `elements` by `calculator`, at its default
+/// settings (for EMT the free atom is its own cohesive energy above the fcc crystal).
+pub fn free_atom_energies(
+    calculator: &dyn Calculator,
+    elements: &[u8],
+) -> Result<std::collections::BTreeMap<u8, f64>, CalcError> {
+    elements
+        .iter()
+        .map(|&z| {
+            let atom = Atoms::new(vec![z], vec![[0.0; 3]]).map_err(|e| CalcError::Input(e.to_string()))?;
+            Ok((z, calculator.calculate_checked(&atom)?.energy))
+        })
+        .collect()
+}
+
 /// The calculator called `name`: `emt`, `xtb` or `cp2k`.
 pub fn calculator_by_name(name: &str, options: &CalculatorOptions) -> Result<Box<dyn Calculator>, CalcError> {
     match name {

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use minima_data::{curve::parabolic_minimum, Sample};
 use minima_model::{predict_samples, Potential, Predicted};
 use serde::Serialize;
@@ -28,7 +28,62 @@ impl MeanStd {
     }
 }
 
-/// MAE (eV), MSE (eV²) and RE = |ŷ − y| / |y| of a set of predictions.
+/// What the relative error divides by.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[serde(tag = "of", rename_all = "lowercase")]
+pub enum RelativeTo {
+    /// |y|, the labelled energy itself: the VIMPNN paper's RE, meaningful for total energies
+    /// (DFT, xtb) that lie far from zero.
+    #[default]
+    Total,
+    /// |y − Σᵢ E_free(Zᵢ)|, the energy relative to the free atoms. A reference whose zero is
+    /// not the free atoms, as EMT's (the fcc crystal at its lattice constant is ≈ 0), puts
+    /// labels near zero, where |ŷ − y| / |y| explodes.
+    Cohesive {
+        /// Energy of each element's free atom, eV, by atomic number.
+        free_atoms: BTreeMap<u8, f64>,
+    },
+}
+
+impl RelativeTo {
+    /// `Cu=3.51,Al=3.28`: each element's free-atom energy in eV.
+    pub fn cohesive_from_list(list: &str) -> Result<RelativeTo> {
+        let mut free_atoms = BTreeMap::new();
+        for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let (symbol, energy) = entry
+                .split_once('=')
+                .ok_or_else(|| anyhow::anyhow!("{entry:?}: give each free atom as SYMBOL=ENERGY (eV)"))?;
+            let element = minima_atoms::element::by_symbol(symbol.trim())
+                .ok_or_else(|| anyhow::anyhow!("{entry:?}: {symbol:?} is not an element symbol"))?;
+            let energy: f64 = energy
+                .trim()
+                .parse()
+                .ok()
+                .filter(|e: &f64| e.is_finite())
+                .ok_or_else(|| anyhow::anyhow!("{entry:?}: {energy:?} is not a finite energy in eV"))?;
+            free_atoms.insert(element.number, energy);
+        }
+        if free_atoms.is_empty() {
+            anyhow::bail!("no free-atom energies given (SYMBOL=ENERGY, comma-separated)");
+        }
+        Ok(RelativeTo::Cohesive { free_atoms })
+    }
+
+    /// The energy the relative error of a structure of `numbers` with label `y` divides by.
+    fn base(&self, numbers: &[u8], y: f64) -> Result<f64> {
+        match self {
+            RelativeTo::Total => Ok(y),
+            RelativeTo::Cohesive { free_atoms } => numbers.iter().try_fold(y, |base, z| {
+                free_atoms.get(z).map(|e| base - e).ok_or_else(|| {
+                    let symbol = minima_atoms::element::by_number(*z).map_or("?", |e| e.symbol);
+                    anyhow::anyhow!("no free-atom energy given for {symbol} (Z = {z})")
+                })
+            }),
+        }
+    }
+}
+
+/// MAE (eV), MSE (eV²) and RE = |ŷ − y| / |base| of a set of predictions (`RelativeTo`).
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ErrorStats {
     pub count: usize,
@@ -38,16 +93,17 @@ pub struct ErrorStats {
 }
 
 impl ErrorStats {
-    fn of(pairs: &[(f64, f64)]) -> ErrorStats {
-        let abs: Vec<f64> = pairs.iter().map(|(p, y)| (p - y).abs()).collect();
+    /// Of (predicted, labelled, relative-error base) triples.
+    fn of(points: &[(f64, f64, f64)]) -> ErrorStats {
+        let abs: Vec<f64> = points.iter().map(|(p, y, _)| (p - y).abs()).collect();
         let squared: Vec<f64> = abs.iter().map(|e| e * e).collect();
-        let relative: Vec<f64> = pairs
+        let relative: Vec<f64> = points
             .iter()
             .zip(&abs)
-            .map(|((_, y), e)| e / y.abs().max(f64::MIN_POSITIVE))
+            .map(|((_, _, base), e)| e / base.abs().max(f64::MIN_POSITIVE))
             .collect();
         ErrorStats {
-            count: pairs.len(),
+            count: points.len(),
             mae: MeanStd::of(&abs),
             mse: MeanStd::of(&squared),
             re: MeanStd::of(&relative),
@@ -76,6 +132,8 @@ pub struct Dsc {
 #[derive(Debug, Clone, Serialize)]
 pub struct EvalReport {
     pub structures: usize,
+    /// What RE divides by.
+    pub relative_to: RelativeTo,
     pub energy: ErrorStats,
     pub energy_per_atom: ErrorStats,
     /// Force MAE over components, eV/Å: against the labelled forces, and against zero for
@@ -93,7 +151,12 @@ pub struct EvalReport {
 }
 
 /// Evaluates `potential` on labelled `samples`.
-pub fn evaluate(potential: &Potential, samples: &[Sample], batch_size: usize) -> Result<EvalReport> {
+pub fn evaluate(
+    potential: &Potential,
+    samples: &[Sample],
+    batch_size: usize,
+    relative_to: &RelativeTo,
+) -> Result<EvalReport> {
     let refs: Vec<&Sample> = samples.iter().collect();
     // Forces for every model and every set: labelled ones, or zero at equilibrium.
     let predicted = predict_samples(potential, &refs, batch_size, true)?;
@@ -102,20 +165,24 @@ pub fn evaluate(potential: &Potential, samples: &[Sample], batch_size: usize) ->
     let mut per_atom = Vec::new();
     let mut force_errors = Vec::new();
     let (mut force_structures, mut zero_reference) = (0, 0);
-    let mut by_elements: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
-    let mut by_size: BTreeMap<usize, Vec<(f64, f64)>> = BTreeMap::new();
+    let mut by_elements: BTreeMap<String, Vec<(f64, f64, f64)>> = BTreeMap::new();
+    let mut by_size: BTreeMap<usize, Vec<(f64, f64, f64)>> = BTreeMap::new();
     for (sample, p) in samples.iter().zip(&predicted) {
         let Some(y) = sample.energy else {
             anyhow::bail!("frame {}: missing label: no energy", sample.frame);
         };
         let n = sample.graph.len() as f64;
-        total.push((p.energy, y));
-        per_atom.push((p.energy / n, y / n));
+        let base = relative_to
+            .base(&sample.graph.numbers, y)
+            .with_context(|| format!("frame {}", sample.frame))?;
+        let point = (p.energy, y, base);
+        total.push(point);
+        per_atom.push((p.energy / n, y / n, base / n));
         by_elements
             .entry(element_set(&sample.graph.numbers))
             .or_default()
-            .push((p.energy, y));
-        by_size.entry(sample.graph.len()).or_default().push((p.energy, y));
+            .push(point);
+        by_size.entry(sample.graph.len()).or_default().push(point);
         let zero = vec![[0.0; 3]; sample.graph.len()];
         let reference = match &sample.forces {
             Some(labelled) => Some(labelled),
@@ -134,6 +201,7 @@ pub fn evaluate(potential: &Potential, samples: &[Sample], batch_size: usize) ->
     }
     Ok(EvalReport {
         structures: samples.len(),
+        relative_to: relative_to.clone(),
         energy: ErrorStats::of(&total),
         energy_per_atom: ErrorStats::of(&per_atom),
         force_mae: (!force_errors.is_empty()).then(|| MeanStd::of(&force_errors)),
@@ -241,7 +309,11 @@ impl EvalReport {
                 s.mae.mean, s.mae.std, s.mse.mean, s.mse.std, s.re.mean, s.re.std
             )
         };
-        let mut text = format!("{} structures, metrics as mean (std)\n", self.structures);
+        let relative = match self.relative_to {
+            RelativeTo::Total => "",
+            RelativeTo::Cohesive { .. } => ", RE against the energy relative to the free atoms",
+        };
+        let mut text = format!("{} structures, metrics as mean (std){relative}\n", self.structures);
         text += &row("energy", &self.energy, "eV");
         text += &row("energy per atom", &self.energy_per_atom, "eV");
         if let Some(f) = &self.force_mae {
@@ -350,5 +422,26 @@ mod tests {
         let mixed = super::dsc(&mixed, &mixed_predicted).unwrap_or_else(|| panic!("a report counting the scan"));
         assert_eq!((mixed.structures, mixed.without_reference_minimum), (0, 1));
         assert!(mixed.scale.is_none());
+    }
+
+    #[test]
+    fn relative_error_against_free_atoms_divides_by_the_cohesive_energy() {
+        let cohesive = super::RelativeTo::cohesive_from_list("Cu=3.5, Al=3.0").unwrap();
+        // Two Cu and one Al with a label of -0.5 eV: -0.5 - 7.0 - 3.0 = -10.5 eV.
+        assert_eq!(cohesive.base(&[29, 29, 13], -0.5).unwrap(), -10.5);
+        assert_eq!(super::RelativeTo::Total.base(&[29, 29, 13], -0.5).unwrap(), -0.5);
+        let stats = super::ErrorStats::of(&[(-0.4, -0.5, -10.5)]);
+        assert!((stats.re.mean - 0.1 / 10.5).abs() < 1e-12, "{}", stats.re.mean);
+        let missing = format!("{:#}", cohesive.base(&[8], -1.0).unwrap_err());
+        assert!(missing.contains("no free-atom energy given for O"), "{missing}");
+        for (bad, says) in [
+            ("Cu", "SYMBOL=ENERGY"),
+            ("Xx=1", "not an element"),
+            ("Cu=inf", "finite"),
+            ("", "no free-atom"),
+        ] {
+            let error = format!("{:#}", super::RelativeTo::cohesive_from_list(bad).unwrap_err());
+            assert!(error.contains(says), "{bad:?}: {error}");
+        }
     }
 }

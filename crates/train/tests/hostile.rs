@@ -380,6 +380,9 @@ fn non_finite_predictions_are_an_error_naming_the_frames() {
             let _ = v.fill_(f64::NAN);
         }
     });
-    let error = format!("{:#}", minima_train::evaluate(&potential, &samples, 4).unwrap_err());
+    let error = format!(
+        "{:#}",
+        minima_train::evaluate(&potential, &samples, 4, &Default::default()).unwrap_err()
+    );
     assert!(error.contains("non-finite") && error.contains("frames 0, 1"), "{error}");
 }

@@ -48,18 +48,21 @@ fn an_all_pairs_model_runs_a_2000_atom_molecule_in_chunks_and_refuses_it_past_th
     let atoms = big_molecule(2000);
     let sample = Sample::from_atoms(&atoms, 0, "big", &GraphSpec { cutoff: None }).unwrap();
     assert_eq!(sample.graph.center.len(), 2000 * 1999);
-    let report = minima_train::evaluate(&potential, std::slice::from_ref(&sample), 64).unwrap();
+    let report = minima_train::evaluate(&potential, std::slice::from_ref(&sample), 64, &Default::default()).unwrap();
     assert_eq!(report.structures, 1);
     assert!(report.force_mae.is_some());
     std::env::set_var(minima_model::device::MEMORY_BUDGET_VARIABLE, "0.25");
     let error = format!(
         "{:#}",
-        minima_train::evaluate(&potential, std::slice::from_ref(&sample), 64).unwrap_err()
+        minima_train::evaluate(&potential, std::slice::from_ref(&sample), 64, &Default::default()).unwrap_err()
     );
     assert_mentions(&error, &["frame 0", "GiB", "memory budget", "model.cutoff"]);
     // In a batch with other structures, smaller batches are the first remedy.
     let pair = [sample.clone(), sample.clone()];
-    let error = format!("{:#}", minima_train::evaluate(&potential, &pair, 64).unwrap_err());
+    let error = format!(
+        "{:#}",
+        minima_train::evaluate(&potential, &pair, 64, &Default::default()).unwrap_err()
+    );
     assert!(error.contains("frames 0–0") && error.contains("--batch"), "{error}");
     let calculator = minima_model::ModelCalculator::new(potential, "all-pairs");
     let error = minima_atoms::Calculator::calculate(&calculator, &atoms)

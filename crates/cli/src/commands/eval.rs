@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use minima_explore::plot::{Figure, Style};
+use minima_train::RelativeTo;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -19,6 +20,12 @@ pub struct Args {
     /// STEM.svg and STEM.png, STEM being the JSON path without its extension + `_by_size`.
     #[arg(long)]
     by_size: bool,
+    /// Take RE against each structure's energy relative to its free atoms, in place of the
+    /// labelled energy itself: `emt` (the free atoms by EMT) or SYMBOL=ENERGY pairs in eV
+    /// (`Cu=3.51,Al=3.28`). For references whose zero is not the free atoms, as EMT's (the fcc
+    /// crystal is ≈ 0 eV), where RE against the label explodes.
+    #[arg(long, value_name = "emt|LIST")]
+    cohesive: Option<String>,
     /// Also run the re-optimisation benchmark (physics-transformer paper, section 4.3) on the
     /// equilibrium structures of --data: perturb, relax with the model, report ΔP and ΔE_g
     /// (written to STEM_relax.json/.svg/.png, STEM from --json, and into the metrics' JSON).
@@ -33,7 +40,18 @@ pub fn run(args: Args) -> Result<()> {
     let frames = minima_data::read_frames(&args.data)?;
     let source = args.data.display().to_string();
     let samples = minima_data::samples_of(&frames, &source, &potential.config.graph_spec(), true, || {})?;
-    let report = minima_train::evaluate(&potential, &samples, args.model.batch).with_context(|| source.clone())?;
+    let relative_to = match args.cohesive.as_deref() {
+        None => RelativeTo::Total,
+        Some("emt") => RelativeTo::Cohesive {
+            free_atoms: minima_label::free_atom_energies(&minima_label::Emt::new(), &potential.config.elements)?,
+        },
+        Some(list) if list.contains('=') => RelativeTo::cohesive_from_list(list).context("--cohesive")?,
+        Some(other) => anyhow::bail!(
+            "--cohesive {other:?}: give emt, or the free atoms' energies as SYMBOL=ENERGY pairs (eV); other references need the free atoms' spin states, so give their energies"
+        ),
+    };
+    let report =
+        minima_train::evaluate(&potential, &samples, args.model.batch, &relative_to).with_context(|| source.clone())?;
     // A closed stdout (`| head`) stops the printing, not the evaluation: its files are written.
     let mut stdout = minima_train::console::Stdout::default();
     stdout.print(&report.summary())?;
