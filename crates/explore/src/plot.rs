@@ -90,8 +90,8 @@ impl Figure {
     pub fn save(&self, stem: &Path) -> Result<[PathBuf; 2], ExploreError> {
         let svg = self.svg()?;
         let png = rasterise(&svg)?;
-        let svg_path = stem.with_extension("svg");
-        let png_path = stem.with_extension("png");
+        let svg_path = minima_io::with_suffix(stem, ".svg");
+        let png_path = minima_io::with_suffix(stem, ".png");
         minima_io::write_atomic(&svg_path, |w| w.write_all(svg.as_bytes())).map_err(ExploreError::write(&svg_path))?;
         minima_io::write_atomic(&png_path, |w| w.write_all(&png)).map_err(ExploreError::write(&png_path))?;
         Ok([svg_path, png_path])

@@ -251,10 +251,13 @@ fn element_set(numbers: &[u8]) -> String {
 /// DSC per base structure: the scale at the minimum of the predicted curve against the
 /// reference curve's, each refined by a parabola through the lowest grid point.
 fn dsc(samples: &[Sample], predicted: &[Predicted]) -> Option<Dsc> {
-    let mut groups: BTreeMap<&str, Vec<(f64, f64, f64, usize)>> = BTreeMap::new();
+    // A scan is the frames of one base structure with the same atoms: a growth run's base
+    // holds a cluster of every size, each scanned on its own.
+    let mut groups: BTreeMap<(&str, &[u8]), Vec<(f64, f64, f64, usize)>> = BTreeMap::new();
     for (i, (sample, p)) in samples.iter().zip(predicted).enumerate() {
         if let (Some(scale), Some(y)) = (sample.scale, sample.energy) {
-            groups.entry(&sample.group).or_default().push((scale, p.energy, y, i));
+            let scan = (sample.group.as_str(), sample.graph.numbers.as_slice());
+            groups.entry(scan).or_default().push((scale, p.energy, y, i));
         }
     }
     let (mut in_scale, mut in_angstrom) = (Vec::new(), Vec::new());
@@ -443,5 +446,31 @@ mod tests {
             let error = format!("{:#}", super::RelativeTo::cohesive_from_list(bad).unwrap_err());
             assert!(error.contains(says), "{bad:?}: {error}");
         }
+    }
+
+    #[test]
+    fn clusters_of_each_size_in_one_growth_are_scans_of_their_own() {
+        let (mut samples, mut predicted) = (Vec::new(), Vec::new());
+        for atoms_in_cluster in [2usize, 3] {
+            for (k, s) in [0.9, 1.0, 1.1, 1.2, 1.3].into_iter().enumerate() {
+                let positions = (0..atoms_in_cluster).map(|i| [s * i as f64, 0.0, 0.0]).collect();
+                let mut atoms = Atoms::new(vec![29; atoms_in_cluster], positions).unwrap();
+                atoms.info.insert("scale".into(), Value::Float(s));
+                atoms.info.insert("element".into(), Value::Str("Cu".into()));
+                atoms.info.insert("seed".into(), Value::Int(0));
+                atoms.set_energy((s - 1.1f64).powi(2) * atoms_in_cluster as f64);
+                samples.push(Sample::from_atoms(&atoms, k, "growth", &GraphSpec { cutoff: None }).unwrap());
+                predicted.push(Predicted {
+                    energy: (s - 1.0f64).powi(2) * atoms_in_cluster as f64,
+                    atom_energies: vec![],
+                    forces: None,
+                    stress: None,
+                });
+            }
+        }
+        assert_eq!(samples[0].group, samples[9].group, "one growth run, one base structure");
+        let dsc = super::dsc(&samples, &predicted).unwrap();
+        assert_eq!((dsc.structures, dsc.without_reference_minimum), (2, 0), "{dsc:?}");
+        assert!((dsc.scale.unwrap().mean - 0.1).abs() < 1e-9);
     }
 }

@@ -62,7 +62,7 @@ pub fn run(args: Args) -> Result<()> {
         (Some(_), None) => (Some(&calculators[0]), None),
         _ => (None, Some(&calculators[0])),
     };
-    let json_path = args.output.with_extension("json");
+    let json_path = minima_io::with_suffix(&args.output, ".json");
     let _lock = super::lock_output(&json_path)?;
     let frames = minima_data::read_frames(&args.input)?;
     let count = if args.molecules == 0 {
@@ -116,7 +116,7 @@ pub fn run(args: Args) -> Result<()> {
         }
     };
     let written: Vec<Atoms> = minima.iter().flatten().cloned().collect();
-    super::write_frames(&args.output.with_extension("minima.extxyz"), &written)?;
+    super::write_frames(&minima_io::with_suffix(&args.output, ".minima.extxyz"), &written)?;
 
     let mut testing: Vec<&dyn minima_label::Calculator> = model.iter().map(|c| c.as_ref()).collect();
     if args.reference_rows {
@@ -151,7 +151,7 @@ pub fn run(args: Args) -> Result<()> {
         }
     }
     bar.finish_and_clear();
-    super::write_frames(&args.output.with_extension("starts.extxyz"), &starts_written)?;
+    super::write_frames(&minima_io::with_suffix(&args.output, ".starts.extxyz"), &starts_written)?;
 
     let rows = summarize(&landings);
     report!(

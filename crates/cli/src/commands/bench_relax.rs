@@ -47,7 +47,7 @@ pub fn run(args: Args) -> Result<()> {
     let calculator = args.calculator.load_one()?;
     let molecules = minima_data::read_frames(&args.input)?;
     let source = args.input.display().to_string();
-    let _lock = super::lock_output(&args.output.with_extension("json"))?;
+    let _lock = super::lock_output(&minima_io::with_suffix(&args.output, ".json"))?;
     let (summary, failures) = benchmark_frames(calculator.as_ref(), &molecules, &source, &args.settings, &args.output)?;
     let succeeded = summary["molecules"].as_u64().unwrap_or_default() as usize;
     super::finish_frames(
@@ -55,7 +55,7 @@ pub fn run(args: Args) -> Result<()> {
         &failures,
         succeeded,
         &args.output,
-        &args.output.with_extension("json"),
+        &minima_io::with_suffix(&args.output, ".json"),
     )
 }
 
@@ -129,7 +129,7 @@ fn benchmark_frames(
     let mut report = summary.clone();
     report["molecules"] = serde_json::to_value(&records)?;
     let text = serde_json::to_string_pretty(&report)?;
-    let json_path = output.with_extension("json");
+    let json_path = minima_io::with_suffix(output, ".json");
     minima_io::write_atomic(&json_path, |w| std::io::Write::write_all(w, text.as_bytes()))
         .with_context(|| format!("{}: cannot write", json_path.display()))?;
     if records.is_empty() {

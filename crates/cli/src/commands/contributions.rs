@@ -33,7 +33,7 @@ pub fn run(args: Args) -> Result<()> {
     let calculator = args.calculator.load_one()?;
     let structure = super::read_frame(&args.input, args.frame)?;
     let symbols: Vec<&str> = structure.elements().map(|e| e.symbol).collect();
-    let csv = args.output.with_extension("csv");
+    let csv = minima_io::with_suffix(&args.output, ".csv");
     let figure = match args.move_atom {
         None => {
             let energies = contributions(calculator.as_ref(), &structure)?;

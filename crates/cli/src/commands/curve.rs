@@ -28,7 +28,7 @@ pub fn run(args: Args) -> Result<()> {
     let calculators = args.calculators.load()?;
     let structure = super::read_frame(&args.input, args.frame)?;
     let scales = args.scales.values();
-    let _lock = super::lock_output(&args.output.with_extension("json"))?;
+    let _lock = super::lock_output(&minima_io::with_suffix(&args.output, ".json"))?;
     let refs: Vec<&dyn minima_label::Calculator> = calculators.iter().map(|c| c.as_ref()).collect();
     let bar = super::progress((scales.len() * refs.len()) as u64, "curve");
     let scan = minima_explore::curve::scan(&structure, &scales, &refs, || bar.inc(1))?;
@@ -39,9 +39,9 @@ pub fn run(args: Args) -> Result<()> {
         structure.len(),
         args.frame
     );
-    scan.write_csv(&args.output.with_extension("csv"))?;
+    scan.write_csv(&minima_io::with_suffix(&args.output, ".csv"))?;
     let json = serde_json::to_string_pretty(&scan)?;
-    let json_path = args.output.with_extension("json");
+    let json_path = minima_io::with_suffix(&args.output, ".json");
     minima_io::write_atomic(&json_path, |w| std::io::Write::write_all(w, json.as_bytes()))
         .with_context(|| format!("{}: cannot write", json_path.display()))?;
     let [svg, png] = scan.figure(&title).save(&args.output)?;
@@ -50,7 +50,7 @@ pub fn run(args: Args) -> Result<()> {
     }
     report!(
         "{} → {}, {}, {}",
-        args.output.with_extension("csv").display(),
+        minima_io::with_suffix(&args.output, ".csv").display(),
         json_path.display(),
         svg.display(),
         png.display()
