@@ -127,6 +127,120 @@ pub fn reoptimize(
     (out, failures)
 }
 
+/// What the re-optimisation benchmark found: the distributions of ΔP, |ΔE_g| and the start
+/// displacement over the molecules that ran, with the settings that produced them.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReoptimizationSummary {
+    pub calculator: String,
+    pub input: String,
+    pub sigma: f64,
+    pub seed: u64,
+    pub fmax: f64,
+    pub optimizer: crate::relax::Optimizer,
+    pub molecules: usize,
+    /// How many of the molecules are the smallest of the input (the rest drawn at random).
+    pub smallest: usize,
+    pub converged: usize,
+    pub delta_p: Spread,
+    pub abs_delta_e: Spread,
+    pub start_displacement: Spread,
+    #[serde(rename = "delta_p_below_0.1")]
+    pub delta_p_below_tenth: usize,
+    pub failed: FrameFailures,
+}
+
+impl ReoptimizationSummary {
+    /// The summary of `records` (of molecules read from `input`), `smallest` of which were
+    /// chosen as the smallest.
+    pub fn of(
+        calculator: &str,
+        input: &str,
+        (sigma, seed, smallest): (f64, u64, usize),
+        options: &RelaxOptions,
+        records: &[Reoptimized],
+        failed: FrameFailures,
+    ) -> ReoptimizationSummary {
+        let delta_p: Vec<f64> = records.iter().map(|r| r.delta_p).collect();
+        let delta_e: Vec<f64> = records.iter().map(|r| r.delta_e.abs()).collect();
+        let start: Vec<f64> = records.iter().map(|r| r.start_displacement).collect();
+        ReoptimizationSummary {
+            calculator: calculator.to_string(),
+            input: input.to_string(),
+            sigma,
+            seed,
+            fmax: options.fmax,
+            optimizer: options.optimizer,
+            molecules: records.len(),
+            smallest: smallest.min(records.len()),
+            converged: records.iter().filter(|r| r.stop == Stop::Converged).count(),
+            delta_p: Spread::of(&delta_p),
+            abs_delta_e: Spread::of(&delta_e),
+            start_displacement: Spread::of(&start),
+            delta_p_below_tenth: delta_p.iter().filter(|&&p| p < 0.1).count(),
+            failed,
+        }
+    }
+
+    /// The table a person reads.
+    pub fn table(&self) -> String {
+        let mut text = format!(
+            "{} molecules ({} smallest + {} random), {} converged to fmax {} eV/Å with {}\n",
+            self.molecules,
+            self.smallest,
+            self.molecules - self.smallest,
+            self.converged,
+            self.fmax,
+            self.calculator
+        );
+        text += &format!(
+            "{:>22} {:>10} {:>10} {:>10} {:>10}\n",
+            "", "mean", "median", "90%", "max"
+        );
+        for (name, spread) in [
+            ("start displacement Å", self.start_displacement),
+            ("ΔP Å", self.delta_p),
+            ("|ΔE_g| eV", self.abs_delta_e),
+        ] {
+            text += &format!(
+                "{name:>22} {:>10.4} {:>10.4} {:>10.4} {:>10.4}\n",
+                spread.mean, spread.median, spread.p90, spread.max
+            );
+        }
+        text + &format!("ΔP < 0.1 Å: {} of {}\n", self.delta_p_below_tenth, self.molecules)
+    }
+
+    /// The cumulative distributions of the start displacement, ΔP and |ΔE_g| on a log scale;
+    /// none when no molecule ran.
+    pub fn figure(&self, records: &[Reoptimized]) -> Option<crate::plot::Figure> {
+        use crate::plot::{Figure, Style};
+        if records.is_empty() {
+            return None;
+        }
+        let log10 = |value: fn(&Reoptimized) -> f64| -> Vec<(f64, f64)> {
+            let values: Vec<f64> = records.iter().map(value).collect();
+            cumulative(&values)
+                .into_iter()
+                .map(|(v, f)| (v.max(1e-8).log10(), f))
+                .collect()
+        };
+        let title = format!(
+            "re-optimisation of {} perturbed molecules ({})",
+            records.len(),
+            self.calculator
+        );
+        Some(
+            Figure::new(
+                title,
+                "log10 of ΔP (Å) or |ΔE_g| (eV)",
+                "fraction of molecules at or below",
+            )
+            .with_series("start displacement (Å)", log10(|r| r.start_displacement), Style::Line)
+            .with_series("ΔP after relaxation (Å)", log10(|r| r.delta_p), Style::Line)
+            .with_series("|ΔE_g| (eV)", log10(|r| r.delta_e.abs()), Style::Line),
+        )
+    }
+}
+
 /// A functional group: the atoms on the far side of an acyclic single bond between heavy
 /// atoms, `anchor` (kept) – `head` (moved with the group).
 #[derive(Debug, Clone, Serialize)]

@@ -21,6 +21,7 @@ pub mod inference;
 pub mod message_layers;
 pub mod mpnn;
 pub mod painn;
+pub mod pair_analysis;
 pub mod potential;
 pub mod transformer;
 pub mod vimpnn;

@@ -5,11 +5,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use minima_atoms::Atoms;
-use minima_explore::benchmark::{cumulative, reoptimize, select_molecules, Spread};
-use minima_explore::plot::{Figure, Style};
+use minima_explore::benchmark::{reoptimize, select_molecules, ReoptimizationSummary};
 use minima_explore::FrameFailures;
 use minima_label::Calculator;
-use serde_json::json;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -91,69 +89,27 @@ fn benchmark_frames(
         bar.inc(1);
     });
     bar.finish_and_clear();
-    let delta_p: Vec<f64> = records.iter().map(|r| r.delta_p).collect();
-    let delta_e: Vec<f64> = records.iter().map(|r| r.delta_e.abs()).collect();
-    let start: Vec<f64> = records.iter().map(|r| r.start_displacement).collect();
-    let converged = records
-        .iter()
-        .filter(|r| r.stop == minima_explore::Stop::Converged)
-        .count();
-    let below = delta_p.iter().filter(|&&p| p < 0.1).count();
-    let (p, e, s) = (Spread::of(&delta_p), Spread::of(&delta_e), Spread::of(&start));
-    report!(
-        "{} molecules ({} smallest + {} random), {} converged to fmax {} eV/Å with {}",
-        records.len(),
-        args.smallest.min(records.len()),
-        records.len().saturating_sub(args.smallest),
-        converged,
-        options.fmax,
-        calculator.name()
+    let settings = (args.sigma, args.seed, args.smallest);
+    let found = ReoptimizationSummary::of(
+        calculator.name(),
+        source,
+        settings,
+        &options,
+        &records,
+        failures.clone(),
     );
-    report!("{:>22} {:>10} {:>10} {:>10} {:>10}", "", "mean", "median", "90%", "max");
-    for (name, spread) in [("start displacement Å", s), ("ΔP Å", p), ("|ΔE_g| eV", e)] {
-        report!(
-            "{name:>22} {:>10.4} {:>10.4} {:>10.4} {:>10.4}",
-            spread.mean,
-            spread.median,
-            spread.p90,
-            spread.max
-        );
-    }
-    report!("ΔP < 0.1 Å: {below} of {}", records.len());
-    let summary = json!({
-        "calculator": calculator.name(), "input": source, "sigma": args.sigma, "seed": args.seed,
-        "fmax": options.fmax, "optimizer": options.optimizer, "molecules": records.len(), "converged": converged,
-        "delta_p": p, "abs_delta_e": e, "start_displacement": s, "delta_p_below_0.1": below,
-        "failed": failures,
-    });
+    report!("{}", found.table().trim_end());
+    let summary = serde_json::to_value(&found)?;
     let mut report = summary.clone();
     report["molecules"] = serde_json::to_value(&records)?;
     let text = serde_json::to_string_pretty(&report)?;
     let json_path = minima_io::with_suffix(output, ".json");
     minima_io::write_atomic(&json_path, |w| std::io::Write::write_all(w, text.as_bytes()))
         .with_context(|| format!("{}: cannot write", json_path.display()))?;
-    if records.is_empty() {
+    let Some(figure) = found.figure(&records) else {
         // Nothing to draw: every molecule failed.
         return Ok((summary, failures));
-    }
-    let log10 = |values: &[f64]| -> Vec<(f64, f64)> {
-        cumulative(values)
-            .into_iter()
-            .map(|(v, f)| (v.max(1e-8).log10(), f))
-            .collect()
     };
-    let figure = Figure::new(
-        format!(
-            "re-optimisation of {} perturbed molecules ({})",
-            records.len(),
-            calculator.name()
-        ),
-        "log10 of ΔP (Å) or |ΔE_g| (eV)",
-        "fraction of molecules at or below",
-    )
-    .with_series("start displacement (Å)", log10(&start), Style::Line)
-    .with_series("ΔP after relaxation (Å)", log10(&delta_p), Style::Line)
-    .with_series("|ΔE_g| (eV)", log10(&delta_e), Style::Line);
     let [svg, png] = figure.save(output)?;
     report!("{} → {}, {}", json_path.display(), svg.display(), png.display());
     Ok((summary, failures))
