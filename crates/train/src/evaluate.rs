@@ -253,7 +253,9 @@ fn element_set(numbers: &[u8]) -> String {
 fn dsc(samples: &[Sample], predicted: &[Predicted]) -> Option<Dsc> {
     // A scan is the frames of one base structure with the same atoms: a growth run's base
     // holds a cluster of every size, each scanned on its own.
-    let mut groups: BTreeMap<(&str, &[u8]), Vec<(f64, f64, f64, usize)>> = BTreeMap::new();
+    // (scale, predicted, reference, sample index) per scan.
+    type Point = (f64, f64, f64, usize);
+    let mut groups: BTreeMap<(&str, &[u8]), Vec<Point>> = BTreeMap::new();
     for (i, (sample, p)) in samples.iter().zip(predicted).enumerate() {
         if let (Some(scale), Some(y)) = (sample.scale, sample.energy) {
             let scan = (sample.group.as_str(), sample.graph.numbers.as_slice());
