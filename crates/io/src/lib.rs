@@ -7,6 +7,7 @@ pub mod keyval;
 pub mod line;
 mod lock;
 pub mod number;
+pub mod process;
 pub mod qm9;
 
 pub use atomic::{commit, is_special, temporary_sibling, write_atomic};

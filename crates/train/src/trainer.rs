@@ -529,7 +529,7 @@ pub fn train_as(config: &RunConfig, start: Start) -> Result<TrainOutcome> {
     while state.epoch < t.max_epochs && state.epochs_since_best < t.early_stop && !out_of_time(&state) {
         let epoch = state.epoch + 1;
         let started = Instant::now();
-        let cpu_started = process_cpu_seconds();
+        let cpu_started = minima_io::process::cpu_seconds();
         let mut order: Vec<usize> = (0..splits.train.len()).collect();
         // One generator per epoch, first for the order, then for the masks and perturbations:
         // a resumed run draws what an uninterrupted one does.
@@ -577,7 +577,7 @@ pub fn train_as(config: &RunConfig, start: Start) -> Result<TrainOutcome> {
             validation_energy_mae: validation_mae,
             validation_force_mae,
             seconds: started.elapsed().as_secs_f64(),
-            cpu_seconds: process_cpu_seconds() - cpu_started,
+            cpu_seconds: minima_io::process::cpu_seconds() - cpu_started,
         });
         if epoch == 1 {
             // A run's folder gets its files once an epoch has completed: a start that fails
@@ -655,20 +655,6 @@ pub fn train_as(config: &RunConfig, start: Start) -> Result<TrainOutcome> {
         stopped,
         best_checkpoint: files.best,
     })
-}
-
-/// User and system CPU time of this process so far, all threads, in seconds.
-fn process_cpu_seconds() -> f64 {
-    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-    // SAFETY: getrusage writes a whole rusage into the pointer it is given, which is valid.
-    let usage = unsafe {
-        if libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) != 0 {
-            return 0.0;
-        }
-        usage.assume_init()
-    };
-    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
-    seconds(usage.ru_utime) + seconds(usage.ru_stime)
 }
 
 /// Refuses to start a new run in a folder that holds anything but its lock file.

@@ -126,11 +126,13 @@ fn neighbors(sizes: &[usize], cutoff: f64, repeat: usize) -> Result<()> {
         let mut edge_bytes = 0;
         let mut peak_delta = None;
         for _ in 0..repeat {
-            let before = reset_peak_rss();
+            let before = minima_io::process::reset_peak_rss();
             let start = Instant::now();
             let list = neighbor_list(&crystal, cutoff)?;
             times.push(start.elapsed().as_secs_f64());
-            peak_delta = peak_rss().zip(before).map(|(peak, base)| peak.saturating_sub(base));
+            peak_delta = minima_io::process::peak_rss()
+                .zip(before)
+                .map(|(peak, base)| peak.saturating_sub(base));
             edges = list.len();
             edge_bytes = list.heap_bytes();
         }
@@ -169,24 +171,6 @@ fn neighbors(sizes: &[usize], cutoff: f64, repeat: usize) -> Result<()> {
 fn best_and_median(mut times: Vec<f64>) -> (f64, f64) {
     times.sort_by(f64::total_cmp);
     (times[0], times[times.len() / 2])
-}
-
-/// Resets the kernel's peak-RSS counter of this process (Linux `clear_refs`), returning the
-/// current RSS in bytes, so that the peak after a run is that run's own.
-fn reset_peak_rss() -> Option<usize> {
-    std::fs::write("/proc/self/clear_refs", "5").ok()?;
-    status_kib("VmRSS")
-}
-
-fn peak_rss() -> Option<usize> {
-    status_kib("VmHWM")
-}
-
-fn status_kib(key: &str) -> Option<usize> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with(key))?;
-    let kib: usize = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
 }
 
 fn model(args: &ModelArgs) -> Result<()> {
@@ -296,7 +280,7 @@ fn crystals(args: &ModelArgs, sizes: &[usize], device: tch::Device) -> Result<()
             for &threads in &args.threads {
                 minima_model::configure_threads(threads);
                 let potential = minima_model::Potential::new(config.clone(), refs.clone(), device, 0)?;
-                let base = reset_peak_rss().unwrap_or(0);
+                let base = minima_io::process::reset_peak_rss().unwrap_or(0);
                 let start = Instant::now();
                 let (graph_s, path, result) = match minima_model::inference::domains_for(&potential, &crystal, None)? {
                     Some(size) => (
@@ -323,7 +307,7 @@ fn crystals(args: &ModelArgs, sizes: &[usize], device: tch::Device) -> Result<()
                     }
                 };
                 let total = start.elapsed().as_secs_f64();
-                let peak = peak_rss().unwrap_or(base) as f64;
+                let peak = minima_io::process::peak_rss().unwrap_or(base) as f64;
                 match result {
                     Ok(()) => report!(
                         "{kind:>12} {:>9} {threads:>8} {graph_s:>9.2} {:>10.2} {:>10.2} {:>9.1}  {path}",
