@@ -404,6 +404,74 @@ fn far_apart_molecules_get_the_sum_of_their_energies() {
     assert!(checked >= 8, "only {checked} local models");
 }
 
+/// `atoms` repeated n × n × n times along its cell vectors: each translation holds all atoms
+/// in their order.
+fn tiled(atoms: &Atoms, n: usize) -> Atoms {
+    let cell = atoms.cell().unwrap();
+    let mut positions = Vec::new();
+    for x in 0..n as i32 {
+        for y in 0..n as i32 {
+            for z in 0..n as i32 {
+                let shift = cell.shift([x, y, z]);
+                positions.extend(
+                    atoms
+                        .positions()
+                        .iter()
+                        .map(|r| std::array::from_fn(|c| r[c] + shift[c])),
+                );
+            }
+        }
+    }
+    let vectors = cell.vectors().map(|v| v.map(|x| x * n as f64));
+    let numbers = atoms.numbers().repeat(n * n * n);
+    Atoms::new(numbers, positions)
+        .unwrap()
+        .with_cell(Cell::new(vectors).unwrap(), [true; 3])
+}
+
+/// Extensivity in a crystal: a cell and its 2 × 2 × 2 supercell give the same energy per atom
+/// and the same force on each copy of an atom, for the one-atom primitive fcc cell (where
+/// every neighbour is an image of the atom itself) and for a rattled four-atom cubic cell.
+#[test]
+fn a_crystal_and_its_supercell_have_the_same_energy_per_atom() {
+    let a = 3.6;
+    let primitive = Atoms::new(vec![29], vec![[0.0; 3]]).unwrap().with_cell(
+        Cell::new([
+            [0.0, a / 2.0, a / 2.0],
+            [a / 2.0, 0.0, a / 2.0],
+            [a / 2.0, a / 2.0, 0.0],
+        ])
+        .unwrap(),
+        [true; 3],
+    );
+    let cubic = structures(true).pop().unwrap();
+    let mut checked = 0;
+    for (name, config) in models() {
+        let potential = potential(&config);
+        if config.cutoff.is_none() || potential.receptive_field().is_none() {
+            continue;
+        }
+        for cell in [&primitive, &cubic] {
+            let (energy, forces) = evaluate(&potential, &graph(cell, &config));
+            let (super_energy, super_forces) = evaluate(&potential, &graph(&tiled(cell, 2), &config));
+            assert!(
+                close(super_energy, 8.0 * energy, 1e-10),
+                "{name}, {} atoms: {super_energy} vs 8 × {energy}",
+                cell.len()
+            );
+            let copied: Vec<Vec3> = (0..8).flat_map(|_| forces.iter().copied()).collect();
+            assert_forces_close(
+                &super_forces,
+                &copied,
+                1e-9,
+                &format!("{name}, {} atoms: forces", cell.len()),
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked >= 8, "only {checked} local models with a cutoff");
+}
+
 #[test]
 fn a_batch_equals_its_structures_alone() {
     for (name, config) in models() {
