@@ -472,6 +472,68 @@ fn a_crystal_and_its_supercell_have_the_same_energy_per_atom() {
     assert!(checked >= 8, "only {checked} local models with a cutoff");
 }
 
+/// The training path predicts what inference does, adds the auxiliary heads that are on (only
+/// there), and its forces stay differentiable: a loss on them reaches the weights (second-order
+/// autograd), with finite gradients.
+#[test]
+fn the_training_path_predicts_as_inference_and_force_losses_reach_the_weights() {
+    for (name, config) in models() {
+        let potential = potential(&config);
+        let graphs = graphs_of(&config);
+        let batch = potential.batch(&graphs.iter().collect::<Vec<_>>(), true);
+        let inference = potential.predict(&batch, Mode::Forces);
+        let training = potential.predict(&batch, Mode::Training { forces: true });
+        let values = |t: &tch::Tensor| Vec::<f64>::try_from(t.detach().flatten(0, -1)).unwrap();
+        for (what, a, b) in [
+            ("energy", &inference.energy, &training.energy),
+            (
+                "forces",
+                inference.forces.as_ref().unwrap(),
+                training.forces.as_ref().unwrap(),
+            ),
+        ] {
+            for (x, y) in values(a).iter().zip(values(b)) {
+                assert!(close(*x, y, 1e-10), "{name}: training {what} {y} vs inference {x}");
+            }
+        }
+        let aux_on = config.kind == ModelKind::Vimpnn;
+        let heads = [
+            (config.aux.counts, &training.aux.counts, &inference.aux.counts),
+            (config.aux.orbitals, &training.aux.orbitals, &inference.aux.orbitals),
+            (config.aux.scale, &training.aux.scale, &inference.aux.scale),
+        ];
+        for (k, (on, trained, inferred)) in heads.into_iter().enumerate() {
+            assert_eq!(
+                trained.is_some(),
+                aux_on && on,
+                "{name}: auxiliary head {k} in training"
+            );
+            assert!(inferred.is_none(), "{name}: auxiliary head {k} in inference");
+        }
+        let variables = potential.var_store().trainable_variables();
+        for v in &variables {
+            let mut grad = v.grad();
+            if grad.defined() {
+                let _ = grad.zero_();
+            }
+        }
+        training.forces.unwrap().square().sum(tch::Kind::Double).backward();
+        let reached: Vec<f64> = variables
+            .iter()
+            .map(|v| v.grad())
+            .filter(|g| g.defined())
+            .map(|g| g.abs().sum(tch::Kind::Double).double_value(&[]))
+            .collect();
+        assert!(reached.iter().all(|g| g.is_finite()), "{name}: non-finite gradients");
+        // (A head whose last layer starts at zero passes nothing further back at the start.)
+        assert!(
+            reached.iter().any(|&g| g > 0.0),
+            "{name}: the force loss reaches none of {} weight tensors",
+            variables.len()
+        );
+    }
+}
+
 #[test]
 fn a_batch_equals_its_structures_alone() {
     for (name, config) in models() {
