@@ -4,6 +4,7 @@
 //! and prints; the science is in the crates.
 
 mod commands;
+mod progress;
 
 use clap::{Parser, Subcommand};
 
@@ -83,6 +84,7 @@ fn end_quietly_when_stdout_closes() {
 
 fn main() {
     let cli = Cli::parse();
+    minima_io::progress::set_observer(std::sync::Arc::new(progress::Bars::default()));
     // Not for `train`: its stdout is a log beside a run that must go on, however it is read.
     if !matches!(cli.command, Command::Train(_)) {
         end_quietly_when_stdout_closes();

@@ -8,6 +8,7 @@ pub mod line;
 mod lock;
 pub mod number;
 pub mod process;
+pub mod progress;
 pub mod qm9;
 
 pub use atomic::{commit, is_special, temporary_sibling, write_atomic};
@@ -20,19 +21,6 @@ pub fn with_suffix(stem: &std::path::Path, suffix: &str) -> std::path::PathBuf {
     let mut name = stem.as_os_str().to_os_string();
     name.push(suffix);
     name.into()
-}
-
-/// A progress bar on stderr with rate and ETA, for every long job (labelling, training,
-/// prediction); indicatif hides it when stderr is not a terminal.
-pub fn progress_bar(len: u64, what: &str) -> indicatif::ProgressBar {
-    let bar = indicatif::ProgressBar::new(len);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {per_sec} ETA {eta}")
-            .expect("static template")
-            .progress_chars("=> "),
-    );
-    bar.set_message(what.to_string());
-    bar
 }
 
 #[cfg(test)]

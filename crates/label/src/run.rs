@@ -285,9 +285,9 @@ pub fn run_journalled(
     // This run changes the output: it is a finished one again only when the run finishes.
     remove_if_present(&done_path(output)).map_err(io_error(&done_path(output)))?;
     let bar = if options.progress {
-        minima_io::progress_bar(todo.len() as u64, job.name())
+        minima_io::progress::task(todo.len() as u64, job.name())
     } else {
-        indicatif::ProgressBar::hidden()
+        minima_io::progress::silent()
     };
     let mut appender = Appender::open(output)?;
     let next = AtomicUsize::new(0);

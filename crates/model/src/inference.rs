@@ -33,7 +33,7 @@ pub fn predict_samples(
     for sample in samples {
         potential.check_elements(&sample.graph, sample.frame)?;
     }
-    let bar = minima_io::progress_bar(samples.len() as u64, "predict");
+    let bar = minima_io::progress::task(samples.len() as u64, "predict");
     let mut out = Vec::with_capacity(samples.len());
     for chunk in samples.chunks(batch_size.max(1)) {
         let graphs: Vec<&Graph> = chunk.iter().map(|s| &s.graph).collect();
@@ -265,7 +265,7 @@ pub fn predict_in_domains(potential: &Potential, atoms: &Atoms, domain_atoms: us
     let mut atom_energies = vec![0.0; n];
     let mut forces = vec![[0.0; 3]; n];
     let mut virial = [0.0; 9];
-    let bar = minima_io::progress_bar(decomposition.len() as u64, "domains");
+    let bar = minima_io::progress::task(decomposition.len() as u64, "domains");
     for index in 0..decomposition.len() {
         let domain = decomposition.domain(atoms, &bonds, &spec, index).map_err(fail)?;
         if domain.interior == 0 {

@@ -3,11 +3,6 @@
 
 use std::io::{self, Write};
 
-/// A progress line on stderr; dropped when stderr is closed.
-pub fn status(line: std::fmt::Arguments) {
-    let _ = writeln!(io::stderr(), "{line}");
-}
-
 /// Writes `text` to stdout. Returns false, and writes nothing more, once stdout has turned
 /// out to be a closed pipe: the reader has what it wanted, the job goes on without printing.
 #[derive(Debug, Default)]

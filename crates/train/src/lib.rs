@@ -25,5 +25,3 @@ pub mod trainer;
 pub use config::RunConfig;
 pub use evaluate::{evaluate, EvalReport, RelativeTo};
 pub use trainer::{train, train_as, Start, TrainOutcome};
-
-pub use minima_io::progress_bar;

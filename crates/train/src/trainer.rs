@@ -89,7 +89,7 @@ pub fn load_splits(config: &RunConfig) -> Result<Splits> {
     let read = |path: &Path| -> Result<(Vec<Atoms>, Vec<Sample>)> {
         let mut frames = read_frames(path)?;
         frames.truncate(limit);
-        let bar = crate::progress_bar(frames.len() as u64, "graphs");
+        let bar = minima_io::progress::task(frames.len() as u64, "graphs");
         let samples = samples_of(&frames, &path.display().to_string(), &spec, true, || bar.inc(1))?;
         bar.finish_and_clear();
         Ok((frames, samples))
@@ -505,7 +505,7 @@ pub fn train_as(config: &RunConfig, start: Start) -> Result<TrainOutcome> {
     };
 
     let t = &config.train;
-    crate::console::status(format_args!(
+    minima_io::progress::status(format_args!(
         "train: {} training, {} validation, {} test structures; {:?} model, {} parameters",
         splits.train.len(),
         splits.validation.len(),
@@ -536,7 +536,7 @@ pub fn train_as(config: &RunConfig, start: Start) -> Result<TrainOutcome> {
         let mut rng = ChaCha8Rng::seed_from_u64(t.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
         order.shuffle(&mut rng);
         let batches: Vec<&[usize]> = order.chunks(t.batch_size).collect();
-        let bar = crate::progress_bar(batches.len() as u64, &format!("epoch {epoch}/{}", t.max_epochs));
+        let bar = minima_io::progress::task(batches.len() as u64, &format!("epoch {epoch}/{}", t.max_epochs));
         let (mut sums, mut count) = (vec![0.0; TERMS.len() + 1], 0usize);
         for indices in batches {
             let loss = batch_loss(&potential, config, &train_targets, indices, Some(&mut rng))?;
@@ -621,7 +621,7 @@ pub fn train_as(config: &RunConfig, start: Start) -> Result<TrainOutcome> {
             .filter(|(_, term)| !["energy", "forces"].contains(&term.name()) && t.weight(term.name()) > 0.0)
             .map(|(k, term)| format!(" {} {:.4}", term.name(), mean(k + 1)))
             .collect::<String>();
-        crate::console::status(format_args!(
+        minima_io::progress::status(format_args!(
             "epoch {epoch:>4}  train loss {:.5}{physics}  validation loss {validation_loss:.5}  energy MAE {validation_mae:.4} eV{}  lr {:.2e}{}",
             mean(0),
             validation_force_mae.map_or(String::new(), |f| format!("  force MAE {f:.4} eV/Å")),

@@ -117,7 +117,7 @@ pub fn run(args: Args) -> Result<()> {
                 .take(limit)
                 .skip(args.after as usize)
                 .step_by(args.every as usize);
-            write(&args.output, frames, &indicatif::ProgressBar::new_spinner())?
+            write(&args.output, frames, &super::progress(0, "writing"))?
         }
     };
     eprintln!("wrote {written} frames to {}", args.output.display());
@@ -128,7 +128,7 @@ pub fn run(args: Args) -> Result<()> {
 fn write(
     output: &Path,
     frames: impl Iterator<Item = Result<Atoms, ReadError>>,
-    bar: &indicatif::ProgressBar,
+    bar: &minima_io::progress::Task,
 ) -> Result<usize> {
     let mut read_error = None;
     let mut count = 0;

@@ -500,7 +500,7 @@ fn rattle(input: &Path, output: &Path, amplitudes: &[f64], copies: usize, seed: 
     let _lock = minima_io::OutputLock::acquire(output)?;
     let frames = minima_data::read_frames(input)?;
     let source = source_name(input);
-    let bar = minima_io::progress_bar(frames.len() as u64, "rattling");
+    let bar = minima_io::progress::task(frames.len() as u64, "rattling");
     let (mut rattled, mut skipped) = (Vec::new(), 0);
     for (frame, base) in frames.iter().enumerate() {
         for (a, &amplitude) in amplitudes.iter().enumerate() {
@@ -547,7 +547,7 @@ fn normal_modes(
     let _lock = minima_io::OutputLock::acquire(output)?;
     let frames = minima_data::read_frames(input)?;
     let source = source_name(input);
-    let bar = minima_io::progress_bar(frames.len() as u64, "normal modes");
+    let bar = minima_io::progress::task(frames.len() as u64, "normal modes");
     let (mut sampled, mut failures, mut skipped) = (Vec::new(), Vec::new(), 0);
     for (frame, base) in frames.iter().enumerate() {
         let modes = match minima_data::equilibrium_flag(base) {

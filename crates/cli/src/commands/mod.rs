@@ -89,7 +89,7 @@ pub fn for_each_frame(path: &Path, mut f: impl FnMut(usize, Atoms) -> Result<()>
     Ok(())
 }
 
-pub use minima_train::progress_bar as progress;
+pub use minima_io::progress::task as progress;
 
 /// The options of every command that runs a trained model.
 #[derive(clap::Args)]
