@@ -526,6 +526,7 @@ pub fn train_as(config: &RunConfig, start: Start) -> Result<TrainOutcome> {
         state.curve.iter().map(seconds).sum::<f64>() / 60.0
     };
     let out_of_time = |state: &RunState| t.max_minutes.is_some_and(|limit| minutes_trained(state) >= limit);
+    let (mut last_saved, mut saved_epoch) = (Instant::now(), state.epoch);
     while state.epoch < t.max_epochs && state.epochs_since_best < t.early_stop && !out_of_time(&state) {
         let epoch = state.epoch + 1;
         let started = Instant::now();
@@ -631,6 +632,14 @@ pub fn train_as(config: &RunConfig, start: Start) -> Result<TrainOutcome> {
         state.epoch = epoch;
         state.learning_rate = adam.learning_rate;
         state.adam_step = adam.step;
+        // The state goes with the best checkpoint whenever that changes; otherwise every
+        // CHECKPOINT_EVERY, so that runs of many tiny epochs do not spend their time writing.
+        if improved || last_saved.elapsed() >= CHECKPOINT_EVERY {
+            save_state(&potential, &adam, &mut state, &files)?;
+            (last_saved, saved_epoch) = (Instant::now(), epoch);
+        }
+    }
+    if state.epoch > saved_epoch {
         save_state(&potential, &adam, &mut state, &files)?;
     }
     let stopped = if state.epochs_since_best >= t.early_stop {
@@ -821,6 +830,10 @@ fn data_fingerprint(splits: &Splits) -> String {
     }
     hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// How often a run's state is written when its best checkpoint has not changed: a kill loses
+/// at most this much training.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Writes the learning curve, the last weights with Adam's moments (the one before kept as
 /// `last.previous.safetensors`) and the run state recording the new weights' hash; each
