@@ -267,7 +267,8 @@ run_row() {
 figure7() {
   local dir=$out/rows/f7-contributions model=$out/rows/t2-unstable75-vimpnn/run/best.safetensors
   [[ -e $dir/contributions.csv ]] && return
-  [[ -e $model ]] || { echo "f7: waits for t2-unstable75-vimpnn"; return; }
+  # A finished row only (its evaluation written), not a checkpoint still in training.
+  [[ -e $out/rows/t2-unstable75-vimpnn/eval.json ]] || { echo "f7: waits for t2-unstable75-vimpnn"; return; }
   prepare stable75
   mkdir -p "$dir"
   "$minima" contributions --model "$model" -i "$data/stable75/test.extxyz" --frame 0 --move-atom 14 \
