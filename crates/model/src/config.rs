@@ -34,6 +34,60 @@ impl ModelKind {
     }
 }
 
+/// `[model]` keys every kind reads.
+const SHARED_KEYS: [&str; 5] = ["kind", "cutoff", "dtype", "elements", "priors"];
+
+/// The `[model]` keys of the message-passing networks (MPNN and VIMPNN) besides their tables.
+const MESSAGE_PASSING_KEYS: [&str; 7] = [
+    "hidden",
+    "iterations",
+    "radial_basis",
+    "bond_features",
+    "edge_hidden",
+    "edge_rank",
+    "readout_hidden",
+];
+
+impl ModelKind {
+    /// The `[model]` keys this kind reads besides the shared ones (kind, cutoff, dtype,
+    /// elements, priors): a key of another kind in its table is an error, not silently ignored.
+    pub fn keys(self) -> &'static [&'static str] {
+        const VIMPNN: [&str; 9] = [
+            "hidden",
+            "iterations",
+            "radial_basis",
+            "bond_features",
+            "edge_hidden",
+            "edge_rank",
+            "readout_hidden",
+            "vimpnn",
+            "aux",
+        ];
+        match self {
+            ModelKind::Mpnn => &MESSAGE_PASSING_KEYS,
+            ModelKind::Vimpnn => &VIMPNN,
+            ModelKind::Transformer => &["hidden", "radial_basis", "transformer"],
+            ModelKind::Painn => &["painn"],
+        }
+    }
+
+    /// Whether a model of this kind reads the `[model]` key `key`.
+    pub fn reads(self, key: &str) -> bool {
+        SHARED_KEYS.contains(&key) || self.keys().contains(&key)
+    }
+
+    /// The settings that shrink a model of this kind, for memory refusals.
+    pub fn size_keys(self) -> &'static str {
+        match self {
+            ModelKind::Mpnn | ModelKind::Vimpnn => {
+                "lower model.hidden (or model.edge_rank, model.edge_hidden, model.readout_hidden)"
+            }
+            ModelKind::Transformer => "lower model.hidden (or model.transformer.attention)",
+            ModelKind::Painn => "lower model.painn.features (or model.painn.layers)",
+        }
+    }
+}
+
 impl std::str::FromStr for ModelKind {
     type Err = String;
 
@@ -259,8 +313,9 @@ pub struct ModelConfig {
     pub aux: AuxConfig,
     pub transformer: TransformerConfig,
     pub painn: crate::painn::PainnConfig,
-    /// The ZBL short-range repulsion prior, for any kind (off by default).
-    pub zbl: crate::zbl::ZblConfig,
+    /// `[[model.priors]]`: physics added to the energy of any kind ([`crate::priors`]), such as
+    /// ZBL's short-range repulsion; none by default.
+    pub priors: Vec<crate::priors::PriorConfig>,
 }
 
 impl Default for ModelConfig {
@@ -281,8 +336,63 @@ impl Default for ModelConfig {
             aux: AuxConfig::default(),
             transformer: TransformerConfig::default(),
             painn: Default::default(),
-            zbl: Default::default(),
+            priors: Vec::new(),
         }
+    }
+}
+
+impl ModelConfig {
+    /// Refuses the keys of a `[model]` table as written that its kind does not read (another
+    /// kind's settings, which would otherwise be ignored without a word), naming the kinds that
+    /// read them. Keys no kind reads are left to deserialisation, which names the known ones.
+    pub fn check_keys(table: &toml::Table) -> Result<(), ModelError> {
+        let kind = match table.get("kind") {
+            None => ModelConfig::default().kind,
+            Some(value) => {
+                let name = value
+                    .as_str()
+                    .ok_or_else(|| ModelError::Config(format!("model.kind must be a name, not {value}")))?;
+                name.parse()
+                    .map_err(|e| ModelError::Config(format!("model.kind: {e}")))?
+            }
+        };
+        if table.contains_key("zbl") {
+            return Err(ModelError::Config(
+                "[model.zbl] is now a prior: `[[model.priors]]` with `kind = \"zbl\"` (and inner, outer as before; no `enabled`)".into(),
+            ));
+        }
+        for key in table.keys() {
+            if kind.reads(key) {
+                continue;
+            }
+            let readers: Vec<&str> = ModelKind::ALL
+                .into_iter()
+                .filter(|k| k.reads(key))
+                .map(ModelKind::name)
+                .collect();
+            if !readers.is_empty() {
+                return Err(ModelError::Config(format!(
+                    "model.{key} is a setting of {} models, which a {} model does not read: remove it (the keys of {0}: {})",
+                    readers.join(" and "),
+                    kind.name(),
+                    kind.keys().join(", ")
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Serialises the keys its kind reads only (serde's `serialize_with`), so that a
+    /// checkpoint or run file lists the settings that made its model and no other kind's.
+    pub fn serialize_own_keys<S: serde::Serializer>(config: &ModelConfig, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::Error;
+        let value = toml::Value::try_from(config).map_err(S::Error::custom)?;
+        let mut table = match value {
+            toml::Value::Table(table) => table,
+            _ => return Err(S::Error::custom("a model configuration serialises to a table")),
+        };
+        table.retain(|key, _| config.kind.reads(key));
+        table.serialize(serializer)
     }
 }
 
@@ -500,7 +610,9 @@ impl ModelConfig {
         if self.kind == ModelKind::Painn {
             self.painn.validate(self.cutoff)?;
         }
-        self.zbl.validate(&self.elements, self.cutoff)?;
+        for prior in &self.priors {
+            prior.validate(&self.elements, self.cutoff)?;
+        }
         self.vimpnn.channel_of_class().map(|_| ())
     }
 

@@ -8,8 +8,8 @@
 //! Architectures, one file each: [`mpnn`] (Gilmer et al. 2017, the VIMPNN paper's baseline),
 //! [`vimpnn`] (bond-type channels and auxiliary physical targets) and [`transformer`] (the
 //! physics-empowered Transformer with its Coulomb + Lennard-Jones pair head and masked atomic
-//! modelling) and [`painn`] (Schütt et al. 2021's equivariant PaiNN); [`zbl`] is a short-range
-//! repulsion prior any of them can add.
+//! modelling) and [`painn`] (Schütt et al. 2021's equivariant PaiNN); [`priors`] (such as ZBL's
+//! short-range repulsion) add physics to any of them.
 
 pub mod auxiliary;
 pub mod batch;
@@ -23,9 +23,9 @@ pub mod mpnn;
 pub mod painn;
 pub mod pair_analysis;
 pub mod potential;
+pub mod priors;
 pub mod transformer;
 pub mod vimpnn;
-pub mod zbl;
 
 pub use auxiliary::{AuxOutput, AuxTargets};
 pub use batch::GraphBatch;

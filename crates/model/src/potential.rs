@@ -14,9 +14,9 @@ use crate::blocks::MAX_Z;
 use crate::config::{ModelConfig, ModelKind};
 use crate::mpnn::Mpnn;
 use crate::painn::Painn;
+use crate::priors::Priors;
 use crate::transformer::Transformer;
 use crate::vimpnn::Vimpnn;
-use crate::zbl::Zbl;
 use crate::{Architecture, AuxOutput, ModelError};
 
 /// What a checkpoint's TOML holds.
@@ -27,6 +27,7 @@ struct CheckpointMeta {
     /// it was recorded have none and load unchecked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     sha256: Option<String>,
+    #[serde(serialize_with = "ModelConfig::serialize_own_keys")]
     model: ModelConfig,
     normalization: AtomRefs,
 }
@@ -36,7 +37,7 @@ pub struct Potential {
     pub refs: AtomRefs,
     vs: nn::VarStore,
     architecture: Box<dyn Architecture>,
-    zbl: Option<Zbl>,
+    priors: Priors,
     /// Reference energy by atomic number, eV.
     ref_table: Tensor,
 }
@@ -105,7 +106,7 @@ impl Potential {
         crate::check_memory(
             &format!("a {:?} model of {parameters} parameters", config.kind),
             bytes,
-            SIZE_KEYS,
+            config.kind.size_keys(),
         )?;
         let mut vs = nn::VarStore::new(device);
         let root = vs.root();
@@ -128,13 +129,13 @@ impl Potential {
             table[z as usize] = e;
         }
         let ref_table = Tensor::from_slice(&table).to_kind(kind).to_device(device);
-        let zbl = config.zbl.enabled.then(|| Zbl::new(&config.zbl, kind, device));
+        let priors = Priors::new(&config.priors, kind, device);
         Ok(Potential {
             config,
             refs,
             vs,
             architecture,
-            zbl,
+            priors,
             ref_table,
         })
     }
@@ -188,9 +189,9 @@ impl Potential {
             Mode::Training { forces } => (forces, forces, true),
         };
         let output = self.architecture.forward(batch, train);
-        // The prior is in eV: divided by σ here, so that de-normalisation gives it back.
-        let normalized = match &self.zbl {
-            Some(zbl) => &output.energy + zbl.atom_energy(batch) / self.refs.scale,
+        // Priors are in eV: divided by σ here, so that de-normalisation gives them back.
+        let normalized = match self.priors.atom_energy(batch) {
+            Some(prior) => &output.energy + prior / self.refs.scale,
             None => output.energy.shallow_clone(),
         };
         let atom_energy = &normalized * self.refs.scale + self.ref_table.index_select(0, &batch.numbers);
@@ -255,13 +256,14 @@ impl Potential {
         chunk_edges: i64,
     ) -> Prediction {
         let layers = self.architecture.message_layers();
-        let zbl = self
-            .zbl
-            .as_ref()
-            .map(|zbl| move |edges: &crate::message_layers::Edges| zbl.edge_energy(edges, &batch.numbers));
+        let priors = |edges: &crate::message_layers::Edges| {
+            self.priors
+                .edge_energy(edges, &batch.numbers)
+                .expect("called only when there are priors")
+        };
         let energy = crate::message_layers::ChunkedEnergy {
             scale: self.refs.scale,
-            prior: zbl.as_ref().map(|f| f as crate::message_layers::EdgeEnergy),
+            prior: (!self.priors.is_empty()).then_some(&priors as crate::message_layers::EdgeEnergy),
             weights,
         };
         let out = crate::message_layers::in_chunks(layers, batch, &energy, forces, chunk_edges);
@@ -337,6 +339,10 @@ impl Potential {
         {
             aux.remove("weight");
         }
+        // Checkpoints written before `[[model.priors]]` carry `[model.zbl]`.
+        if let Some(model) = table.get_mut("model").and_then(toml::Value::as_table_mut) {
+            crate::priors::migrate_legacy_zbl(model);
+        }
         let meta: CheckpointMeta = toml::Value::Table(table).try_into().map_err(|e| fail(e.to_string()))?;
         if let Some(expected) = sha256.or(meta.sha256.as_deref()) {
             let actual = sha256_file(weights).map_err(|e| checkpoint_error(weights, e))?;
@@ -358,10 +364,6 @@ impl Potential {
         Ok(potential)
     }
 }
-
-/// The settings that shrink a model, for memory refusals.
-pub const SIZE_KEYS: &str =
-    "lower model.hidden (or model.edge_rank, model.edge_hidden, model.readout_hidden, model.transformer.attention)";
 
 /// Writes `tensors` to `path` atomically: to a temporary sibling, then `before_commit` with its
 /// SHA-256 (hex), then the rename. A failure anywhere removes the temporary and leaves `path`

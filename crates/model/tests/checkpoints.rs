@@ -1,5 +1,6 @@
-//! The shipped checkpoints were written before the loss weights moved to `[train.loss]`
-//! (their TOMLs still carry `model.aux.weight`): they load, and predict what the code that
+//! The shipped checkpoints were written before the loss weights moved to `[train.loss]` and
+//! the ZBL prior to `[[model.priors]]` (their TOMLs still carry `model.aux.weight` and
+//! `[model.zbl]`): they load, and predict what the code that
 //! wrote them predicted. The fixtures hold that code's `minima predict` output for three
 //! molecules (`models/molecules`) and a rattled 32-atom copper crystal with its stress
 //! (`models/metals`).
@@ -58,4 +59,33 @@ fn the_shipped_molecule_checkpoint_predicts_as_it_did() {
 #[test]
 fn the_shipped_metals_checkpoint_predicts_its_energy_forces_and_stress_as_it_did() {
     predicts_as_before("models/metals.safetensors", "cu32_predicted.extxyz", true);
+}
+
+/// The shipped checkpoints record their ZBL prior as `[model.zbl] enabled = true`, the form
+/// before `[[model.priors]]`: it loads as a zbl prior with its radii, whose wall still stands
+/// (the fixtures' geometries lie beyond its outer radius and could not tell).
+#[test]
+fn a_checkpoint_written_with_model_zbl_keeps_its_prior() {
+    use minima_model::priors::{zbl::ZblConfig, PriorConfig};
+    let path = root().join("models/molecules.safetensors");
+    let text = std::fs::read_to_string(path.with_extension("toml")).unwrap();
+    assert!(
+        text.contains("[model.zbl]") && text.contains("enabled = true"),
+        "{text}"
+    );
+    let potential = minima_model::Potential::load(&path, tch::Device::Cpu).unwrap();
+    assert_eq!(
+        potential.config.priors,
+        [PriorConfig::Zbl(ZblConfig {
+            inner: 0.35,
+            outer: 0.6
+        })]
+    );
+    let model = ModelCalculator::load(&path, tch::Device::Cpu).unwrap();
+    let pair = |d: f64| {
+        let atoms = minima_atoms::Atoms::new(vec![6, 6], vec![[0.0; 3], [d, 0.0, 0.0]]).unwrap();
+        model.calculate(&atoms).unwrap().energy
+    };
+    // Two carbons at 0.4 Å: ZBL alone gives about 200 eV there.
+    assert!(pair(0.4) - pair(1.5) > 100.0, "{} {}", pair(0.4), pair(1.5));
 }

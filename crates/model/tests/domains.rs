@@ -37,7 +37,7 @@ fn models() -> Vec<ModelConfig> {
         ..base.clone()
     };
     let mut zbl = painn.clone();
-    zbl.zbl.enabled = true;
+    zbl.priors = vec![minima_model::priors::PriorConfig::Zbl(Default::default())];
     let mpnn = ModelConfig {
         kind: ModelKind::Mpnn,
         ..base.clone()
@@ -107,7 +107,7 @@ fn domains_predict_what_the_whole_structure_does() {
             let want = whole(&potential, &atoms);
             // About a third of the atoms per domain: several domains along x and y.
             let got = minima_model::inference::predict_in_domains(&potential, &atoms, atoms.len() / 3).unwrap();
-            let what = format!("{:?} zbl={} {name}", config.kind, config.zbl.enabled);
+            let what = format!("{:?} zbl={} {name}", config.kind, !config.priors.is_empty());
             assert!(
                 (got.energy - want.energy).abs() < 1e-8,
                 "{what}: energy {} vs {}",

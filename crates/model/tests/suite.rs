@@ -13,8 +13,9 @@ use minima_atoms::{Atoms, Cell, Vec3};
 use minima_data::{AtomRefs, BondClass, Graph};
 use minima_model::config::{Combine, Dtype, ModelConfig, ModelKind, PairSet};
 use minima_model::painn::PainnConfig;
+use minima_model::priors::zbl::{unswitched_pair_energy, ZblConfig};
+use minima_model::priors::PriorConfig;
 use minima_model::transformer::pair_energy;
-use minima_model::zbl::unswitched_pair_energy;
 use minima_model::{Mode, Potential};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -89,7 +90,7 @@ fn distances_only(base: &ModelConfig) -> ModelConfig {
 }
 
 fn with_zbl(mut config: ModelConfig) -> ModelConfig {
-    config.zbl.enabled = true;
+    config.priors = vec![PriorConfig::Zbl(ZblConfig::default())];
     config
 }
 
@@ -804,7 +805,7 @@ fn masked_atoms_are_predicted_without_seeing_their_element() {
 fn carbon_pair_prior(d: f64) -> (f64, Vec3) {
     let with = models().into_iter().find(|(name, _)| name == "painn zbl").unwrap().1;
     let without = ModelConfig {
-        zbl: Default::default(),
+        priors: Vec::new(),
         ..with.clone()
     };
     // Along a skew direction, so that every component is exercised.
@@ -821,7 +822,7 @@ fn length(v: Vec3) -> f64 {
 
 #[test]
 fn zbl_is_the_full_formula_inside_strongly_repulsive_and_exactly_zero_beyond() {
-    let config = ModelConfig::default().zbl;
+    let config = ZblConfig::default();
     let sum = 2.0 * minima_atoms::element::by_number(6).unwrap().covalent_radius;
     let (inner, outer) = (config.inner * sum, config.outer * sum);
     let (energy, force) = carbon_pair_prior(0.5);
@@ -841,9 +842,9 @@ fn zbl_is_the_full_formula_inside_strongly_repulsive_and_exactly_zero_beyond() {
         assert_eq!(carbon_pair_prior(d), (0.0, [0.0; 3]), "at {d} Å");
     }
     // Bonded molecules are below no pair's outer radius: the prior leaves them unchanged.
-    for (name, config) in models().into_iter().filter(|(_, c)| c.zbl.enabled) {
+    for (name, config) in models().into_iter().filter(|(_, c)| !c.priors.is_empty()) {
         let plain = ModelConfig {
-            zbl: Default::default(),
+            priors: Vec::new(),
             ..config.clone()
         };
         let g = graph(&ethanol(), &config);
@@ -857,7 +858,7 @@ fn zbl_is_the_full_formula_inside_strongly_repulsive_and_exactly_zero_beyond() {
 
 #[test]
 fn zbl_energy_and_force_are_continuous_at_both_switch_radii() {
-    let config = ModelConfig::default().zbl;
+    let config = ZblConfig::default();
     let sum = 2.0 * minima_atoms::element::by_number(6).unwrap().covalent_radius;
     let delta = 1e-7;
     for radius in [config.inner * sum, config.outer * sum] {

@@ -182,6 +182,7 @@ impl Default for TrainConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct RunConfig {
+    #[serde(serialize_with = "ModelConfig::serialize_own_keys")]
     pub model: ModelConfig,
     pub data: DataConfig,
     pub train: TrainConfig,
@@ -197,6 +198,9 @@ impl RunConfig {
             set(&mut table, assignment)?;
         }
         refuse_moved_keys(&table).with_context(|| path.display().to_string())?;
+        if let Some(model) = table.get("model").and_then(toml::Value::as_table) {
+            ModelConfig::check_keys(model).with_context(|| path.display().to_string())?;
+        }
         let config: RunConfig = toml::Value::Table(table)
             .try_into()
             .with_context(|| format!("{}: invalid configuration", path.display()))?;
@@ -391,9 +395,75 @@ mod tests {
             assert!(format!("{error:#}").contains(key), "{bad}: {error:#}");
         }
         let no_data = RunConfig::load(&path, &["data.file=[]".into()]).unwrap_err();
+        // Another kind's settings are refused, naming the kinds that read them.
+        for (setting, readers) in [
+            ("model.painn.features=8", "painn models"),
+            ("model.transformer.layers=2", "transformer models"),
+        ] {
+            let error = format!("{:#}", RunConfig::load(&path, &[setting.into()]).unwrap_err());
+            assert!(
+                error.contains(readers) && error.contains("a vimpnn model does not read"),
+                "{setting}: {error}"
+            );
+        }
+        let legacy = format!(
+            "{:#}",
+            RunConfig::load(&path, &["model.zbl.enabled=true".into()]).unwrap_err()
+        );
+        assert!(
+            legacy.contains("[[model.priors]]") && legacy.contains("kind = \"zbl\""),
+            "{legacy}"
+        );
+        let prior = RunConfig::load(&path, &["model.priors=[{kind=\"zbl\", inner=0.3}]".into()]).unwrap();
+        assert_eq!(prior.model.priors.len(), 1);
+        let unknown = RunConfig::load(&path, &["model.priors=[{kind=\"d4\"}]".into()]).unwrap_err();
+        assert!(format!("{unknown:#}").contains("d4"), "{unknown:#}");
+        for (kind, setting, readers) in [
+            ("painn", "model.hidden=128", "mpnn and vimpnn and transformer models"),
+            ("transformer", "model.iterations=5", "mpnn and vimpnn models"),
+            ("mpnn", "model.aux.counts=false", "vimpnn models"),
+        ] {
+            let kind = format!("model.kind={kind}");
+            let error = format!("{:#}", RunConfig::load(&path, &[kind, setting.into()]).unwrap_err());
+            let key = setting.split(['.', '=']).nth(1).unwrap();
+            assert!(
+                error.contains(&format!("model.{key} is a setting of {readers}")),
+                "{setting}: {error}"
+            );
+        }
         assert!(format!("{no_data:#}").contains("data.file"), "{no_data:#}");
         let several = RunConfig::load(&path, &["data.file=[\"a.extxyz\", \"b.extxyz\"]".into()]).unwrap();
         let paths = several.data.file.as_ref().map(DataFiles::paths).unwrap_or_default();
         assert_eq!(paths, [PathBuf::from("a.extxyz"), PathBuf::from("b.extxyz")]);
+    }
+
+    /// Every shipped recipe loads: its keys are those of its model's kind.
+    #[test]
+    fn every_shipped_configuration_loads() {
+        let configs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
+        let mut count = 0;
+        for entry in std::fs::read_dir(&configs).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                RunConfig::load(&path, &[]).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
+                count += 1;
+            }
+        }
+        assert!(count >= 10, "{count} configurations in {}", configs.display());
+    }
+
+    /// A written run file holds its kind's model keys only, and reads back as the same run.
+    #[test]
+    fn a_run_file_lists_the_keys_of_its_kind_only() {
+        let mut run = RunConfig::default();
+        run.model.kind = minima_model::ModelKind::Painn;
+        run.data.file = Some(DataFiles::One("q.extxyz".into()));
+        let text = toml::to_string(&run).unwrap();
+        let table: toml::Table = toml::from_str(&text).unwrap();
+        let keys: Vec<&str> = table["model"].as_table().unwrap().keys().map(String::as_str).collect();
+        assert!(keys.contains(&"kind") && keys.contains(&"painn"), "{keys:?}");
+        assert!(keys.iter().all(|k| run.model.kind.reads(k)), "{keys:?}");
+        let back: RunConfig = toml::from_str(&text).unwrap();
+        assert_eq!(back, run);
     }
 }

@@ -702,7 +702,14 @@ fn resume_from(
             files.run.display()
         )
     })?;
-    let mut saved: RunConfig = toml::from_str(&saved)
+    let mut saved: toml::Table = toml::from_str(&saved)
+        .with_context(|| format!("--resume: {} is damaged; {what_to_do}", files.run.display()))?;
+    // Runs started before `[[model.priors]]` recorded `[model.zbl]`.
+    if let Some(model) = saved.get_mut("model").and_then(toml::Value::as_table_mut) {
+        minima_model::priors::migrate_legacy_zbl(model);
+    }
+    let mut saved: RunConfig = toml::Value::Table(saved)
+        .try_into()
         .with_context(|| format!("--resume: {} is damaged; {what_to_do}", files.run.display()))?;
     // A resumed run may be given more epochs, and may run on other threads or another device
     // (which change no result beyond rounding). Its folder and data files may have moved: the
@@ -773,7 +780,7 @@ fn check_training_memory(run: &RunConfig, splits: &Splits) -> Result<()> {
             model.kind
         ),
         4 * parameters * model.dtype_bytes(),
-        minima_model::potential::SIZE_KEYS,
+        model.kind.size_keys(),
     )?;
     let t = &run.train;
     let forces = t.needs_gradients();

@@ -23,7 +23,7 @@ fn small_painn(config: &mut RunConfig) {
     config.model.kind = ModelKind::Painn;
     config.model.cutoff = Some(5.0);
     config.model.painn.features = 24;
-    config.model.zbl.enabled = true;
+    config.model.priors = vec![minima_model::priors::PriorConfig::Zbl(Default::default())];
 }
 
 #[test]
@@ -127,7 +127,7 @@ fn painn_learns_the_stress_through_the_strain_derivative() {
     let out = dir.path().join("stress");
     let mut config = overfit_config(&data, &out, ModelKind::Painn);
     small_painn(&mut config);
-    config.model.zbl.enabled = false;
+    config.model.priors.clear();
     config.train.loss.insert("forces".into(), 1.0);
     config.train.loss.insert("stress".into(), 1.0);
     config.train.max_epochs = 150;

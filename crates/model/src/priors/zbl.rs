@@ -1,5 +1,5 @@
-//! The Ziegler–Biersack–Littmark (ZBL) screened nuclear repulsion, a prior any architecture
-//! can add to its energy (`[model.zbl] enabled = true`), as LAMMPS `pair zbl`:
+//! The Ziegler–Biersack–Littmark (ZBL) screened nuclear repulsion, a pair prior any
+//! architecture can add to its energy (`[[model.priors]] kind = "zbl"`), as LAMMPS `pair zbl`:
 //!
 //! E_ij = (ZᵢZⱼe²/(4πε₀r)) φ(r/a),  a = 0.46850 Å/(Zᵢ^0.23 + Zⱼ^0.23),
 //! φ(x) = 0.18175e^{−3.19980x} + 0.50986e^{−0.94229x} + 0.28022e^{−0.40290x} + 0.02817e^{−0.20162x},
@@ -19,17 +19,13 @@
 //! of the shipped data, and non-bonded pairs are longer, so the prior is exactly zero on every
 //! such frame; below 0.35 of the sum (two carbons at 0.53 Å) the full ZBL holds, over 100 eV.
 //!
-//! Where it is added: in eV, per atom half of each of its edges' E_ij (the graph holds both
-//! directions of each pair), to the architecture's output divided by the residual scale σ,
-//! so that [`crate::Potential`]'s de-normalisation gives it back in eV and the trainer's
-//! normalised target (E − Σ ref)/σ asks the network for the rest. Pairs are the graph's
-//! edges: every pair of a molecule without a cutoff, else those within the cutoff, which must
-//! then exceed every r_out.
+//! Pairs are the graph's edges (see [`super`]): every pair of a molecule without a cutoff,
+//! else those within the cutoff, which must then exceed every r_out.
 
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
-use crate::batch::GraphBatch;
+use super::PairPrior;
 use crate::blocks::MAX_Z;
 use crate::message_layers::Edges;
 use crate::ModelError;
@@ -46,11 +42,10 @@ const PHI: [(f64, f64); 4] = [
     (0.02817, 0.20162),
 ];
 
-/// The `[model.zbl]` table; off by default, so that models without it are unchanged.
+/// A `[[model.priors]]` entry of kind "zbl".
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ZblConfig {
-    pub enabled: bool,
     /// r_in / (R_cov,i + R_cov,j): full ZBL below.
     pub inner: f64,
     /// r_out / (R_cov,i + R_cov,j): exactly zero beyond.
@@ -60,7 +55,6 @@ pub struct ZblConfig {
 impl Default for ZblConfig {
     fn default() -> Self {
         ZblConfig {
-            enabled: false,
             inner: 0.35,
             outer: 0.6,
         }
@@ -70,13 +64,10 @@ impl Default for ZblConfig {
 impl ZblConfig {
     /// `elements` the model knows, `cutoff` its graph's.
     pub fn validate(&self, elements: &[u8], cutoff: Option<f64>) -> Result<(), ModelError> {
-        if !self.enabled {
-            return Ok(());
-        }
         let bad = |m: String| Err(ModelError::Config(m));
         if !(self.inner > 0.0 && self.inner < self.outer) {
             return bad(format!(
-                "model.zbl: need 0 < inner ({}) < outer ({})",
+                "model.priors (zbl): need 0 < inner ({}) < outer ({})",
                 self.inner, self.outer
             ));
         }
@@ -84,13 +75,13 @@ impl ZblConfig {
         for &z in elements {
             match minima_atoms::element::by_number(z) {
                 Some(e) => largest = largest.max(e.covalent_radius),
-                None => return bad(format!("model.zbl: no covalent radius for element Z={z}")),
+                None => return bad(format!("model.priors (zbl): no covalent radius for element Z={z}")),
             }
         }
         let reach = self.outer * 2.0 * largest;
         if let Some(rc) = cutoff.filter(|&rc| reach >= rc) {
             return bad(format!(
-                "model.zbl: the outer radius reaches {reach:.3} Å, not below the cutoff {rc} Å"
+                "model.priors (zbl): the outer radius reaches {reach:.3} Å, not below the cutoff {rc} Å"
             ));
         }
         Ok(())
@@ -121,9 +112,11 @@ impl Zbl {
             outer: config.outer,
         }
     }
+}
 
-    /// Switched E_ij per edge, eV, (edges,); `numbers` the batch's atomic numbers.
-    pub fn edge_energy(&self, edges: &Edges, numbers: &Tensor) -> Tensor {
+impl PairPrior for Zbl {
+    /// Switched E_ij per edge.
+    fn edge_energy(&self, edges: &Edges, numbers: &Tensor) -> Tensor {
         let distance = edges.distance();
         let zi = numbers.index_select(0, &edges.center_atoms());
         let zj = numbers.index_select(0, &edges.neighbor);
@@ -144,12 +137,6 @@ impl Zbl {
         // 1 − 10t³ + 15t⁴ − 6t⁵; exactly 0 at t = 1, where the clamp also stops the gradient.
         let switch = 1.0 - t.pow_tensor_scalar(3) * (t.pow_tensor_scalar(2) * 6.0 - &t * 15.0 + 10.0);
         bare * switch
-    }
-
-    /// Per-atom share, eV, (atoms,): half of each edge's E_ij to its centre atom.
-    pub fn atom_energy(&self, batch: &GraphBatch) -> Tensor {
-        let edges = Edges::of(batch);
-        edges.sum_to_centers(&(self.edge_energy(&edges, &batch.numbers) * 0.5))
     }
 }
 
