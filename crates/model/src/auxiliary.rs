@@ -8,20 +8,12 @@ use tch::{Device, Kind, Tensor};
 use crate::batch::GraphBatch;
 use crate::blocks::Mlp;
 use crate::config::AuxConfig;
+use crate::fields::{Field, Fields};
 
-/// Auxiliary predictions per structure; `None` for heads that are switched off.
-#[derive(Default)]
-pub struct AuxOutput {
-    /// Atoms of each model element, (structures, elements).
-    pub counts: Option<Tensor>,
-    /// Valence orbitals of each model element, (structures, elements).
-    pub orbitals: Option<Tensor>,
-    /// Distribution over the scale grid, (structures, grid points), rows sum to 1.
-    pub scale: Option<Tensor>,
-}
-
-/// The readouts behind [`AuxOutput`]: per-atom perceptrons on the readout features, summed
-/// over atoms for the extensive counts and averaged then soft-maxed for the distribution.
+/// The auxiliary readouts, one per head switched on: per-atom perceptrons on the readout
+/// features, summed over atoms for the extensive counts ([`Field::AuxCounts`],
+/// [`Field::AuxOrbitals`], (structures, elements)) and averaged then soft-maxed for the
+/// distribution over the scale grid ([`Field::AuxScale`], (structures, points), rows sum to 1).
 #[derive(Debug)]
 pub struct AuxHeads {
     counts: Option<Mlp>,
@@ -39,16 +31,32 @@ impl AuxHeads {
         }
     }
 
-    pub fn forward(&self, features: &Tensor, batch: &GraphBatch) -> AuxOutput {
+    /// The fields of the heads that are on.
+    pub fn fields(&self) -> Vec<Field> {
+        [
+            (&self.counts, Field::AuxCounts),
+            (&self.orbitals, Field::AuxOrbitals),
+            (&self.scale, Field::AuxScale),
+        ]
+        .into_iter()
+        .filter_map(|(head, field)| head.as_ref().map(|_| field))
+        .collect()
+    }
+
+    /// Writes the predictions of the heads that are on.
+    pub fn forward(&self, features: &Tensor, batch: &GraphBatch, fields: &mut Fields) {
         let summed = |mlp: &Mlp| batch.sum_per_structure(&mlp.forward(features));
-        AuxOutput {
-            counts: self.counts.as_ref().map(summed),
-            orbitals: self.orbitals.as_ref().map(summed),
-            scale: self.scale.as_ref().map(|mlp| {
-                batch
-                    .mean_per_structure(&mlp.forward(features))
-                    .softmax(-1, features.kind())
-            }),
+        if let Some(mlp) = &self.counts {
+            fields.insert(Field::AuxCounts, summed(mlp));
+        }
+        if let Some(mlp) = &self.orbitals {
+            fields.insert(Field::AuxOrbitals, summed(mlp));
+        }
+        if let Some(mlp) = &self.scale {
+            let distribution = batch
+                .mean_per_structure(&mlp.forward(features))
+                .softmax(-1, features.kind());
+            fields.insert(Field::AuxScale, distribution);
         }
     }
 }
@@ -124,11 +132,11 @@ impl AuxTargets {
     }
 
     /// Σ over the active heads of their mean squared error (unweighted; the trainer applies α).
-    pub fn loss(&self, output: &AuxOutput) -> Option<Tensor> {
+    pub fn loss(&self, output: &Fields) -> Option<Tensor> {
         let terms: Vec<Tensor> = [
-            (output.counts.as_ref(), Some(&self.counts)),
-            (output.orbitals.as_ref(), Some(&self.orbitals)),
-            (output.scale.as_ref(), self.scale.as_ref()),
+            (output.get(Field::AuxCounts), Some(&self.counts)),
+            (output.get(Field::AuxOrbitals), Some(&self.orbitals)),
+            (output.get(Field::AuxScale), self.scale.as_ref()),
         ]
         .into_iter()
         .filter_map(|(predicted, target)| Some((predicted? - target?).square().mean(predicted?.kind())))

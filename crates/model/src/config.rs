@@ -372,14 +372,28 @@ impl ModelConfig {
                 .collect();
             if !readers.is_empty() {
                 return Err(ModelError::Config(format!(
-                    "model.{key} is a setting of {} models, which a {} model does not read: remove it (the keys of {0}: {})",
+                    "model.{key} is a setting of {} models, which a {kind} model does not read: remove it, or set model.kind (a {kind} model reads {}, and {})",
                     readers.join(" and "),
-                    kind.name(),
-                    kind.keys().join(", ")
+                    kind.keys().join(", "),
+                    SHARED_KEYS.join(", "),
+                    kind = kind.name(),
                 )));
             }
         }
         Ok(())
+    }
+
+    /// This configuration with the keys its kind does not read at their defaults: what a
+    /// checkpoint or run file of it reads back as.
+    pub fn without_other_kinds(&self) -> ModelConfig {
+        let mut own = ModelConfig::default();
+        own.kind = self.kind;
+        let value = toml::Value::try_from(self).expect("a model configuration serialises");
+        let mut table = toml::Table::try_from(own).expect("a model configuration serialises");
+        if let toml::Value::Table(mine) = value {
+            table.extend(mine.into_iter().filter(|(key, _)| self.kind.reads(key)));
+        }
+        toml::Value::Table(table).try_into().expect("its own keys deserialise")
     }
 
     /// Serialises the keys its kind reads only (serde's `serialize_with`), so that a

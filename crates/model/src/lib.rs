@@ -1,9 +1,11 @@
 //! Neural-network potentials on libtorch (through `tch`).
 //!
-//! Every architecture reads a [`GraphBatch`] and writes per-atom energies (normalised) plus
-//! optional auxiliary predictions ([`Architecture`]). [`Potential`] wraps one with its
-//! normalisation (per-element reference energies and residual scale), so that it returns
-//! total energies in eV, per-atom contributions, and forces −∂E/∂r by autograd.
+//! A model is an ordered list of blocks over a [`GraphBatch`], each declaring the named
+//! [`Field`]s it reads and writes ([`fields`]): the architecture writes per-atom energies
+//! (normalised) and whatever else it declares ([`Architecture`]), then its [`priors`], the
+//! per-element reference energies and the sum per structure give energies in eV.
+//! [`Potential`] holds that list and its autograd wrapper, which gives forces −∂E/∂r and the
+//! virial.
 //!
 //! Architectures, one file each: [`mpnn`] (Gilmer et al. 2017, the VIMPNN paper's baseline),
 //! [`vimpnn`] (bond-type channels and auxiliary physical targets) and [`transformer`] (the
@@ -17,6 +19,7 @@ pub mod blocks;
 pub mod calculator;
 pub mod config;
 pub mod device;
+pub mod fields;
 pub mod inference;
 pub mod message_layers;
 pub mod mpnn;
@@ -27,42 +30,18 @@ pub mod priors;
 pub mod transformer;
 pub mod vimpnn;
 
-pub use auxiliary::{AuxOutput, AuxTargets};
+pub use auxiliary::AuxTargets;
 pub use batch::GraphBatch;
 pub use calculator::ModelCalculator;
 pub use config::{Dtype, ModelConfig, ModelKind};
 pub use device::{check_memory, configure_threads, memory_budget, parse_device};
+pub use fields::{Block, Field, Fields};
 pub use inference::{predict_graphs, predict_samples, Predicted};
-pub use potential::{Mode, PairOutput, Potential, Prediction};
+pub use potential::{Mode, Potential, Prediction};
 
-/// What every architecture produces for a batch.
-pub struct AtomOutput {
-    /// Normalised per-atom energy, shape (atoms,).
-    pub energy: tch::Tensor,
-    pub aux: AuxOutput,
-    /// The physics head's pair terms, for architectures that have one.
-    pub pairs: Option<PairTerms>,
-}
-
-/// Pair energies of a physics head (normalised units, like [`AtomOutput::energy`]).
-pub struct PairTerms {
-    /// Index into the batch's edges of each pair term, (pairs,) int64; both directions of a
-    /// pair appear, each carrying the same β.
-    pub edge: tch::Tensor,
-    /// β0..β4 per term, (pairs, 5).
-    pub beta: tch::Tensor,
-    /// E_ij per term, (pairs,); the structure's pair energy is half their sum.
-    pub energy: tch::Tensor,
-    /// ∂E_ij/∂d of the unswitched pair formula, (pairs,): zero when the pair sits at the
-    /// minimum of its potential.
-    pub slope: tch::Tensor,
-}
-
-/// One architecture: a function of the graph batch, its parameters in a `VarStore`.
-pub trait Architecture: Send {
-    /// `train` is true while training (architectures with stochastic parts use it).
-    fn forward(&self, batch: &GraphBatch, train: bool) -> AtomOutput;
-
+/// One architecture: a block over the batch ([`fields::Block`]) that writes
+/// [`Field::NetworkEnergy`] (and whatever else it declares), its parameters in a `VarStore`.
+pub trait Architecture: fields::Block {
     /// Masked atomic modelling: logits over the model's elements (in `ModelConfig::elements`
     /// order) for every atom, computed with the atoms where `mask` (atoms,) is true hidden.
     /// `None` for architectures without a masked-atom head.

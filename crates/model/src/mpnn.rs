@@ -12,8 +12,9 @@ use tch::nn;
 use crate::batch::GraphBatch;
 use crate::blocks::{GruCell, MessagePassing, Mlp, StateUpdate};
 use crate::config::ModelConfig;
+use crate::fields::{Block, Field, Fields};
 use crate::message_layers::{run_layers, MessageLayers};
-use crate::{Architecture, AtomOutput, AuxOutput};
+use crate::Architecture;
 
 #[derive(Debug)]
 pub struct Mpnn {
@@ -51,16 +52,26 @@ impl StateUpdate for Mpnn {
     }
 }
 
-impl Architecture for Mpnn {
-    fn forward(&self, batch: &GraphBatch, _train: bool) -> AtomOutput {
-        let states = run_layers(self, batch);
-        AtomOutput {
-            energy: MessageLayers::readout(self, &states),
-            aux: AuxOutput::default(),
-            pairs: None,
-        }
+impl Block for Mpnn {
+    fn name(&self) -> &str {
+        "mpnn"
     }
 
+    fn reads(&self) -> Vec<Field> {
+        vec![Field::Numbers, Field::EdgeIndex, Field::EdgeVectors, Field::BondClass]
+    }
+
+    fn writes(&self) -> Vec<Field> {
+        vec![Field::NetworkEnergy]
+    }
+
+    fn apply(&self, batch: &GraphBatch, fields: &mut Fields, _train: bool) {
+        let states = run_layers(self, batch);
+        fields.insert(Field::NetworkEnergy, MessageLayers::readout(self, &states));
+    }
+}
+
+impl Architecture for Mpnn {
     fn message_layers(&self) -> &dyn MessageLayers {
         self
     }

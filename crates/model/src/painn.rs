@@ -41,8 +41,9 @@ use tch::Tensor;
 use crate::batch::GraphBatch;
 use crate::blocks::{cosine_cutoff, Mlp, MAX_Z};
 use crate::config::ModelConfig;
+use crate::fields::{Block, Field, Fields};
 use crate::message_layers::{run_layers, Edges, MessageLayers, Prepared};
-use crate::{Architecture, AtomOutput, AuxOutput, ModelError};
+use crate::{Architecture, ModelError};
 
 /// ε inside ‖Vv‖ = √(Σ(Vv)² + ε) (SchNetPack's value), Å²-free: v is dimensionless.
 pub const NORM_EPSILON: f64 = 1e-8;
@@ -232,16 +233,26 @@ impl MessageLayers for Painn {
     }
 }
 
-impl Architecture for Painn {
-    fn forward(&self, batch: &GraphBatch, _train: bool) -> AtomOutput {
-        let states = run_layers(self, batch);
-        AtomOutput {
-            energy: MessageLayers::readout(self, &states),
-            aux: AuxOutput::default(),
-            pairs: None,
-        }
+impl Block for Painn {
+    fn name(&self) -> &str {
+        "painn"
     }
 
+    fn reads(&self) -> Vec<Field> {
+        vec![Field::Numbers, Field::EdgeIndex, Field::EdgeVectors]
+    }
+
+    fn writes(&self) -> Vec<Field> {
+        vec![Field::NetworkEnergy]
+    }
+
+    fn apply(&self, batch: &GraphBatch, fields: &mut Fields, _train: bool) {
+        let states = run_layers(self, batch);
+        fields.insert(Field::NetworkEnergy, MessageLayers::readout(self, &states));
+    }
+}
+
+impl Architecture for Painn {
     fn message_layers(&self) -> &dyn MessageLayers {
         self
     }

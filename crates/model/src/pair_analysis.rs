@@ -7,7 +7,7 @@ use minima_data::{BondClass, Graph};
 use serde::Serialize;
 
 use crate::transformer::pair_minimum;
-use crate::{ModelError, Potential};
+use crate::{Field, ModelError, Potential};
 
 /// One pair of atoms, one direction of its two edges.
 #[derive(Debug, Clone, Serialize)]
@@ -48,18 +48,21 @@ pub struct BondKind {
 pub fn pairs_of(potential: &Potential, graph: &Graph, bonded_only: bool) -> Result<Vec<PairRecord>, ModelError> {
     let (edge, beta, energy, slope) = tch::no_grad(|| -> Result<_, ModelError> {
         let batch = potential.batch(&[graph], false);
-        let pairs = potential.predict(&batch, crate::Mode::Energy).pairs.ok_or_else(|| {
-            ModelError::Config(format!(
-                "this {:?} model has no physics head (model.transformer.physics)",
-                potential.config.kind
-            ))
-        })?;
+        let outputs = potential.predict(&batch, crate::Mode::Energy).outputs;
+        let field = |field: Field| {
+            outputs.get(field).ok_or_else(|| {
+                ModelError::Config(format!(
+                    "this {:?} model has no physics head (model.transformer.physics)",
+                    potential.config.kind
+                ))
+            })
+        };
         let double = |t: &tch::Tensor| Vec::<f64>::try_from(t.to_kind(tch::Kind::Double).flatten(0, -1));
         Ok((
-            Vec::<i64>::try_from(&pairs.edge)?,
-            double(&pairs.beta)?,
-            double(&pairs.energy)?,
-            double(&pairs.slope)?,
+            Vec::<i64>::try_from(field(Field::PairEdge)?)?,
+            double(field(Field::PairBeta)?)?,
+            double(field(Field::PairEnergy)?)?,
+            double(field(Field::PairSlope)?)?,
         ))
     })?;
     let g = graph;

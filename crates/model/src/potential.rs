@@ -10,14 +10,15 @@ use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Kind, Tensor};
 
 use crate::batch::GraphBatch;
-use crate::blocks::MAX_Z;
 use crate::config::{ModelConfig, ModelKind};
+use crate::fields::{self, Block, Field, Fields};
 use crate::mpnn::Mpnn;
 use crate::painn::Painn;
+use crate::priors::reference::{ReferenceEnergies, SumPerStructure};
 use crate::priors::Priors;
 use crate::transformer::Transformer;
 use crate::vimpnn::Vimpnn;
-use crate::{Architecture, AuxOutput, ModelError};
+use crate::{Architecture, ModelError};
 
 /// What a checkpoint's TOML holds.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -36,10 +37,11 @@ pub struct Potential {
     pub config: ModelConfig,
     pub refs: AtomRefs,
     vs: nn::VarStore,
+    /// The blocks, in order: the architecture, the priors (when there are any), the reference
+    /// energies, the sum per structure ([`Potential::blocks`]).
     architecture: Box<dyn Architecture>,
     priors: Priors,
-    /// Reference energy by atomic number, eV.
-    ref_table: Tensor,
+    references: ReferenceEnergies,
 }
 
 /// What [`Potential::predict`] computes, and for what.
@@ -61,29 +63,16 @@ pub struct Prediction {
     pub energy: Tensor,
     /// Per-atom contributions σ·yᵢ + ref[Zᵢ], eV, (atoms,); they sum to `energy`.
     pub atom_energy: Tensor,
-    /// (E − Σ ref)/σ per structure: the architecture's output summed, plus the ZBL prior / σ.
+    /// (E − Σ ref)/σ per structure: the architecture's output summed, plus the priors / σ.
     pub normalized_energy: Tensor,
     /// −∂E/∂r, eV/Å, (atoms, 3), when asked for.
     pub forces: Option<Tensor>,
     /// ∂E/∂ε, eV, (structures, 3, 3), with the forces when the batch carries a strain: the
     /// stress (ASE's sign) is this over the cell volume.
     pub virial: Option<Tensor>,
-    pub aux: AuxOutput,
-    /// The physics head's pair terms, for models that have one.
-    pub pairs: Option<PairOutput>,
-}
-
-/// Pair terms of a physics head in physical units.
-pub struct PairOutput {
-    /// Index into the batch's edges, (pairs,); both directions of a pair appear.
-    pub edge: Tensor,
-    /// β0..β4, (pairs, 5): β0 the charge product (dimensionless), β1 and β2 in eV (the
-    /// architecture's coefficients times σ), β3 the exponent, β4 the distance in Å.
-    pub beta: Tensor,
-    /// E_ij, eV, (pairs,).
-    pub energy: Tensor,
-    /// ∂E_ij/∂d of Eq. 5 before the cutoff switch, eV/Å, (pairs,).
-    pub slope: Tensor,
+    /// Every other field the blocks wrote: the auxiliary heads in training, a physics head's
+    /// pair terms, the network's and the priors' shares ([`Field`]).
+    pub outputs: Fields,
 }
 
 /// libtorch's random generator is one per process: initialisation holds this lock from
@@ -117,27 +106,50 @@ impl Potential {
                 Ok(match config.kind {
                     ModelKind::Mpnn => Box::new(Mpnn::new(&root / "mpnn", &config)),
                     ModelKind::Vimpnn => Box::new(Vimpnn::new(&root / "vimpnn", &config)?),
-                    ModelKind::Transformer => Box::new(Transformer::new(&root / "transformer", &config)),
+                    ModelKind::Transformer => Box::new(Transformer::new(&root / "transformer", &config, refs.scale)),
                     ModelKind::Painn => Box::new(Painn::new(&root / "painn", &config)),
                 })
             })??
         };
         let kind = config.dtype.kind();
         crate::guard("converting the model's parameters", || vs.set_kind(kind))?;
-        let mut table = vec![0.0; MAX_Z as usize + 1];
-        for (&z, &e) in refs.elements.iter().zip(&refs.energies) {
-            table[z as usize] = e;
-        }
-        let ref_table = Tensor::from_slice(&table).to_kind(kind).to_device(device);
         let priors = Priors::new(&config.priors, kind, device);
-        Ok(Potential {
+        let references = ReferenceEnergies::new(&refs, !priors.is_empty(), kind, device);
+        let potential = Potential {
             config,
             refs,
             vs,
             architecture,
             priors,
-            ref_table,
-        })
+            references,
+        };
+        fields::check_order(potential.blocks())?;
+        Ok(potential)
+    }
+
+    /// The model's blocks in the order they run.
+    pub fn blocks(&self) -> Vec<&dyn Block> {
+        let mut blocks: Vec<&dyn Block> = vec![self.architecture.as_ref()];
+        if !self.priors.is_empty() {
+            blocks.push(&self.priors);
+        }
+        blocks.extend([&self.references as &dyn Block, &SumPerStructure]);
+        blocks
+    }
+
+    /// Every field the model writes with `mode` (forces and the virial are the autograd
+    /// wrapper's, with forces).
+    pub fn writes(&self, mode: Mode) -> Vec<Field> {
+        let mut fields: Vec<Field> = self.blocks().iter().flat_map(|b| b.writes()).collect();
+        let forces = match mode {
+            Mode::Energy => false,
+            Mode::Forces => true,
+            Mode::Training { forces } => forces,
+        };
+        if forces {
+            fields.extend([Field::Forces, Field::Virial]);
+        }
+        fields
     }
 
     pub fn var_store(&self) -> &nn::VarStore {
@@ -188,14 +200,11 @@ impl Potential {
             Mode::Forces => (true, false, false),
             Mode::Training { forces } => (forces, forces, true),
         };
-        let output = self.architecture.forward(batch, train);
-        // Priors are in eV: divided by σ here, so that de-normalisation gives them back.
-        let normalized = match self.priors.atom_energy(batch) {
-            Some(prior) => &output.energy + prior / self.refs.scale,
-            None => output.energy.shallow_clone(),
-        };
-        let atom_energy = &normalized * self.refs.scale + self.ref_table.index_select(0, &batch.numbers);
-        let energy = batch.sum_per_structure(&atom_energy);
+        let mut outputs = Fields::default();
+        for block in self.blocks() {
+            block.apply(batch, &mut outputs, train);
+        }
+        let energy = outputs.take(Field::Energy).expect("the last block writes the energy");
         let (forces, virial) = if forces {
             let mut inputs = vec![&batch.positions];
             inputs.extend(&batch.strain);
@@ -206,26 +215,17 @@ impl Potential {
         } else {
             (None, None)
         };
-        let sigma = self.refs.scale;
-        let pairs = output.pairs.map(|p| {
-            let units = Tensor::from_slice(&[1.0, sigma, sigma, 1.0, 1.0])
-                .to_kind(p.beta.kind())
-                .to_device(p.beta.device());
-            PairOutput {
-                edge: p.edge,
-                beta: p.beta * units,
-                energy: p.energy * sigma,
-                slope: p.slope * sigma,
-            }
-        });
         Prediction {
-            normalized_energy: batch.sum_per_structure(&normalized),
+            atom_energy: outputs
+                .take(Field::AtomEnergy)
+                .expect("written by the reference energies"),
+            normalized_energy: outputs
+                .take(Field::NormalizedEnergy)
+                .expect("written by the reference energies"),
             energy,
-            atom_energy,
             forces,
             virial,
-            aux: output.aux,
-            pairs,
+            outputs,
         }
     }
 
@@ -267,19 +267,15 @@ impl Potential {
             weights,
         };
         let out = crate::message_layers::in_chunks(layers, batch, &energy, forces, chunk_edges);
-        let normalized = match &out.prior_energy {
-            Some(prior) => &out.atom_energy + prior / self.refs.scale,
-            None => out.atom_energy,
-        };
-        let atom_energy = &normalized * self.refs.scale + self.ref_table.index_select(0, &batch.numbers);
+        let normalized = self.references.normalized(&out.atom_energy, out.prior_energy.as_ref());
+        let atom_energy = self.references.atom_energy(&normalized, &batch.numbers);
         Prediction {
             energy: batch.sum_per_structure(&atom_energy),
             normalized_energy: batch.sum_per_structure(&normalized),
             atom_energy,
             forces: out.forces,
             virial: out.virial,
-            aux: AuxOutput::default(),
-            pairs: None,
+            outputs: Fields::default(),
         }
     }
 

@@ -42,8 +42,9 @@ use tch::{Kind, Tensor};
 use crate::batch::GraphBatch;
 use crate::blocks::{cosine_cutoff, Mlp, MAX_Z};
 use crate::config::{ModelConfig, PairSet};
+use crate::fields::{Block, Field, Fields};
 use crate::message_layers::{run_layers, EdgeReadout, Edges, MessageLayers, Prepared};
-use crate::{Architecture, AtomOutput, AuxOutput, PairTerms};
+use crate::Architecture;
 
 /// The atomic number a masked atom is given.
 const MASKED: i64 = 0;
@@ -56,7 +57,7 @@ fn inverse_softplus(x: f64) -> f64 {
     x + (-(-x).exp_m1()).ln()
 }
 
-/// Eq. 5 in f64, without the cutoff switch, for β as a [`crate::PairOutput`] exposes them
+/// Eq. 5 in f64, without the cutoff switch, for β as [`Field::PairBeta`] holds them
 /// (β1, β2 in eV, β4 in Å): the energy of one pair at distance `d`, for inspection and tests.
 pub fn pair_energy(beta: &[f64; 5], d: f64) -> f64 {
     let [b0, b1, b2, b3, b4] = *beta;
@@ -247,10 +248,14 @@ pub struct Transformer {
     /// softplus⁻¹ of the initial β2, β3, β4, added to the head's outputs.
     pair_offsets: [f64; 3],
     mask_head: Mlp,
+    /// The residual scale σ (eV) of the model's energies: the pair fields are written in eV.
+    scale: f64,
 }
 
 impl Transformer {
-    pub fn new(path: nn::Path, config: &ModelConfig) -> Transformer {
+    /// `scale` is the residual scale σ of the model's normalisation (eV), in which the network's
+    /// energies are expressed.
+    pub fn new(path: nn::Path, config: &ModelConfig, scale: f64) -> Transformer {
         let (d, t) = (config.hidden, &config.transformer);
         let cutoff = config.cutoff.expect("validated: the transformer has a cutoff");
         let no_bias = nn::LinearConfig {
@@ -288,6 +293,7 @@ impl Transformer {
             pair_switch: t.pair_switch,
             pair_offsets: [t.initial_depth, t.initial_exponent, t.initial_distance].map(inverse_softplus),
             mask_head: Mlp::new(&path / "mask_head", &[d, d, config.elements.len() as i64]),
+            scale,
         }
     }
 
@@ -330,8 +336,9 @@ impl Transformer {
         (Tensor::stack(&beta, -1), (coulomb + lennard_jones) * switch, slope)
     }
 
-    /// The physics head's terms on the selected edges.
-    fn pair_terms(&self, head: &Mlp, batch: &GraphBatch, atoms: &Tensor) -> PairTerms {
+    /// The physics head's terms on the selected edges: the edge index of each term, β, E_ij
+    /// and ∂E_ij/∂d, energies in units of σ.
+    fn pair_terms(&self, head: &Mlp, batch: &GraphBatch, atoms: &Tensor) -> [Tensor; 4] {
         let edge = match self.pairs {
             PairSet::Cutoff => Tensor::arange(batch.center.size()[0], (Kind::Int64, batch.device())),
             PairSet::Bonded => batch.bond.ne(0).nonzero().squeeze_dim(-1),
@@ -340,12 +347,7 @@ impl Transformer {
         let xj = atoms.index_select(0, &batch.neighbor.index_select(0, &edge));
         let d = Edges::of(batch).distance().index_select(0, &edge);
         let (beta, energy, slope) = self.pair_formula(head, &xi, &xj, &d);
-        PairTerms {
-            energy,
-            slope,
-            beta,
-            edge,
-        }
+        [edge, beta, energy, slope]
     }
 
     fn block(&self, layer: usize) -> &AttentionBlock {
@@ -508,25 +510,53 @@ impl EdgeReadout for Transformer {
     }
 }
 
-impl Architecture for Transformer {
-    fn forward(&self, batch: &GraphBatch, _train: bool) -> AtomOutput {
-        let states = run_layers(self, batch);
-        let mut energy = MessageLayers::readout(self, &states);
-        let pairs = self.pair_head.as_ref().map(|head| {
-            let atoms = self.norm.forward(&states.last().expect("the embedding")[X]);
-            self.pair_terms(head, batch, &atoms)
-        });
-        if let Some(pairs) = &pairs {
-            let centers = batch.center.index_select(0, &pairs.edge);
-            energy = energy.index_add(0, &centers, &(&pairs.energy * 0.5));
-        }
-        AtomOutput {
-            energy,
-            aux: AuxOutput::default(),
-            pairs,
-        }
+impl Block for Transformer {
+    fn name(&self) -> &str {
+        "transformer"
     }
 
+    fn reads(&self) -> Vec<Field> {
+        vec![
+            Field::Numbers,
+            Field::Structure,
+            Field::EdgeIndex,
+            Field::EdgeVectors,
+            Field::BondClass,
+        ]
+    }
+
+    /// The energy, and with the physics head its pair terms.
+    fn writes(&self) -> Vec<Field> {
+        let mut fields = vec![Field::NetworkEnergy];
+        if self.pair_head.is_some() {
+            fields.extend([Field::PairEdge, Field::PairBeta, Field::PairEnergy, Field::PairSlope]);
+        }
+        fields
+    }
+
+    fn apply(&self, batch: &GraphBatch, fields: &mut Fields, _train: bool) {
+        let states = run_layers(self, batch);
+        let mut energy = MessageLayers::readout(self, &states);
+        if let Some(head) = &self.pair_head {
+            let atoms = self.norm.forward(&states.last().expect("the embedding")[X]);
+            let [edge, beta, pair_energy, slope] = self.pair_terms(head, batch, &atoms);
+            let centers = batch.center.index_select(0, &edge);
+            energy = energy.index_add(0, &centers, &(&pair_energy * 0.5));
+            // β1 and β2 are energies: in eV, as E_ij and its slope.
+            let sigma = self.scale;
+            let units = Tensor::from_slice(&[1.0, sigma, sigma, 1.0, 1.0])
+                .to_kind(beta.kind())
+                .to_device(beta.device());
+            fields.insert(Field::PairEdge, edge);
+            fields.insert(Field::PairBeta, beta * units);
+            fields.insert(Field::PairEnergy, pair_energy * sigma);
+            fields.insert(Field::PairSlope, slope * sigma);
+        }
+        fields.insert(Field::NetworkEnergy, energy);
+    }
+}
+
+impl Architecture for Transformer {
     fn masked_atom_logits(&self, batch: &GraphBatch, mask: &Tensor) -> Option<Tensor> {
         let numbers = batch.numbers.masked_fill(mask, MASKED);
         Some(self.mask_head.forward(&self.encode(batch, &numbers)[X]))

@@ -14,8 +14,9 @@ use crate::auxiliary::AuxHeads;
 use crate::batch::GraphBatch;
 use crate::blocks::{readout_features, GruCell, MessagePassing, Mlp, StateUpdate};
 use crate::config::{Combine, ModelConfig};
+use crate::fields::{Block, Field, Fields};
 use crate::message_layers::{run_layers, MessageLayers};
-use crate::{Architecture, AtomOutput, AuxOutput, ModelError};
+use crate::{Architecture, ModelError};
 
 /// How the per-type messages (atoms, types, d) update the node state.
 #[derive(Debug)]
@@ -120,22 +121,40 @@ impl StateUpdate for Vimpnn {
     }
 }
 
-impl Architecture for Vimpnn {
-    fn forward(&self, batch: &GraphBatch, train: bool) -> AtomOutput {
-        let states = run_layers(self, batch);
-        let features = readout_features(&states);
-        AtomOutput {
-            energy: self.readout.forward(&features).squeeze_dim(-1),
-            // The auxiliary targets only shape training; predictions skip their cost.
-            aux: if train {
-                self.aux.forward(&features, batch)
-            } else {
-                AuxOutput::default()
-            },
-            pairs: None,
-        }
+impl Block for Vimpnn {
+    fn name(&self) -> &str {
+        "vimpnn"
     }
 
+    fn reads(&self) -> Vec<Field> {
+        vec![
+            Field::Numbers,
+            Field::Structure,
+            Field::EdgeIndex,
+            Field::EdgeVectors,
+            Field::BondClass,
+        ]
+    }
+
+    /// The energy, and in training the auxiliary heads that are on.
+    fn writes(&self) -> Vec<Field> {
+        let mut fields = vec![Field::NetworkEnergy];
+        fields.extend(self.aux.fields());
+        fields
+    }
+
+    fn apply(&self, batch: &GraphBatch, fields: &mut Fields, train: bool) {
+        let states = run_layers(self, batch);
+        let features = readout_features(&states);
+        fields.insert(Field::NetworkEnergy, self.readout.forward(&features).squeeze_dim(-1));
+        // The auxiliary targets only shape training; predictions skip their cost.
+        if train {
+            self.aux.forward(&features, batch, fields);
+        }
+    }
+}
+
+impl Architecture for Vimpnn {
     fn message_layers(&self) -> &dyn MessageLayers {
         self
     }

@@ -473,7 +473,9 @@ pub fn train_as(config: &RunConfig, start: Start) -> Result<TrainOutcome> {
 
     let train_targets = Targets::new(&splits.train, &splits.train_source, &potential)?;
     let validation_targets = Targets::new(&splits.validation, &splits.validation_source, &potential)?;
-    for (term, _) in config.train.active_terms() {
+    let terms = config.train.active_terms();
+    crate::loss::check_reads(&potential, &terms, config.train.needs_gradients())?;
+    for (term, _) in &terms {
         term.check(&potential, &splits.train)?;
     }
 
@@ -723,7 +725,10 @@ fn resume_from(
     saved.data.train.clone_from(&run.data.train);
     saved.data.validation.clone_from(&run.data.validation);
     saved.data.test.clone_from(&run.data.test);
-    if saved != *run {
+    // The run file records the keys of its model's kind only.
+    let mut run = run.clone();
+    run.model = run.model.without_other_kinds();
+    if saved != run {
         bail!(
             "--resume: the configuration differs from the one {} was started with",
             run.train.output.display()

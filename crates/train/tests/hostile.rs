@@ -267,9 +267,13 @@ fn degenerate_settings_are_errors_naming_their_key() {
         let error = format!("{:#}", RunConfig::load(&path, &[setting.into()]).unwrap_err());
         assert!(error.contains(key), "{setting}: {error}");
     }
-    let mut config = RunConfig::load(&path, &["model.transformer.initial_distance=inf".into()]).unwrap();
-    config.model.kind = ModelKind::Transformer;
-    config.model.cutoff = Some(5.0);
+    let settings = [
+        "model.kind=transformer".into(),
+        "model.cutoff=5.0".into(),
+        "model.transformer.initial_distance=inf".into(),
+    ];
+    let mut config = RunConfig::load(&path, &settings).unwrap();
+    assert_eq!(config.model.kind, ModelKind::Transformer);
     config.model.elements = vec![1];
     let error = config.model.validate().unwrap_err().to_string();
     assert!(error.contains("initial_distance"), "{error}");

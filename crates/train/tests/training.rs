@@ -263,7 +263,22 @@ fn bad_configurations_and_data_are_clear_errors() {
     config.train.loss.insert("mask".into(), 0.0);
     config.train.loss.insert("pair_equilibrium".into(), 1.0);
     let error = minima_train::train(&config, false).unwrap_err();
-    assert!(format!("{error:#}").contains("no physics head"), "{error:#}");
+    // One check for every term: the field it reads is written by no block of the model.
+    assert!(
+        format!("{error:#}")
+            .contains("train.loss.pair_equilibrium reads pair_edge, which no block of this vimpnn model writes"),
+        "{error:#}"
+    );
+    config.train.loss.insert("pair_equilibrium".into(), 0.0);
+    config.model.kind = ModelKind::Mpnn;
+    config.train.loss.insert("aux".into(), 0.3);
+    let error = minima_train::train(&config, false).unwrap_err();
+    assert!(
+        format!("{error:#}").contains("train.loss.aux reads aux_counts, which no block of this mpnn model writes"),
+        "{error:#}"
+    );
+    config.train.loss.insert("aux".into(), 0.0);
+    config.model.kind = ModelKind::Vimpnn;
     // A stress target on molecules, which record none.
     config.train.loss.insert("pair_equilibrium".into(), 0.0);
     config.train.loss.insert("stress".into(), 1.0);

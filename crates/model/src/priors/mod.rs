@@ -4,17 +4,20 @@
 //! that per-atom energies still sum to the total. It is added to the architecture's output
 //! divided by the residual scale σ, so that [`crate::Potential`]'s de-normalisation gives it
 //! back in eV and the trainer's normalised target (E − Σ ref)/σ asks the network for the rest.
-//! Per-element reference energies (the normalisation) are the per-atom prior every model has.
+//! Per-element reference energies (the normalisation, [`reference`]) are the per-atom prior
+//! every model has.
 //!
 //! A new prior is one file here and one variant of [`PriorConfig`] (its name, its settings and
 //! how it is built).
 
+pub mod reference;
 pub mod zbl;
 
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
 use crate::batch::GraphBatch;
+use crate::fields::{Block, Field, Fields};
 use crate::message_layers::Edges;
 use crate::ModelError;
 
@@ -74,6 +77,27 @@ impl Priors {
         let edges = Edges::of(batch);
         self.edge_energy(&edges, &batch.numbers)
             .map(|energy| edges.sum_to_centers(&(energy * 0.5)))
+    }
+}
+
+/// Writes [`Field::PriorEnergy`]; a model without priors leaves this block out.
+impl Block for Priors {
+    fn name(&self) -> &str {
+        "priors"
+    }
+
+    fn reads(&self) -> Vec<Field> {
+        vec![Field::Numbers, Field::EdgeIndex, Field::EdgeVectors]
+    }
+
+    fn writes(&self) -> Vec<Field> {
+        vec![Field::PriorEnergy]
+    }
+
+    fn apply(&self, batch: &GraphBatch, fields: &mut Fields, _train: bool) {
+        if let Some(energy) = self.atom_energy(batch) {
+            fields.insert(Field::PriorEnergy, energy);
+        }
     }
 }
 

@@ -1,9 +1,9 @@
 //! The VIMPNN paper's auxiliary targets (element counts, valence orbitals, the distance
 //! scaling distribution) through the model's auxiliary heads.
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use minima_data::Sample;
-use minima_model::{AuxTargets, ModelKind, Potential};
+use minima_model::{AuxTargets, Field, ModelConfig, Potential};
 use rand_chacha::ChaCha8Rng;
 use tch::Tensor;
 
@@ -28,19 +28,25 @@ impl LossTerm for Auxiliary {
         "aux"
     }
 
+    fn reads(&self, model: &ModelConfig) -> Vec<Field> {
+        let aux = &model.aux;
+        [
+            (aux.counts, Field::AuxCounts),
+            (aux.orbitals, Field::AuxOrbitals),
+            (aux.scale, Field::AuxScale),
+        ]
+        .into_iter()
+        .filter_map(|(on, field)| on.then_some(field))
+        .collect()
+    }
+
     fn check(&self, potential: &Potential, train: &[Sample]) -> Result<()> {
-        if potential.config.kind != ModelKind::Vimpnn {
-            bail!(
-                "train.loss.aux > 0, but a {:?} model has no auxiliary heads (set it to 0)",
-                potential.config.kind
-            );
-        }
         let samples: Vec<&Sample> = train.iter().collect();
         targets(potential, &samples).map_err(|e| e.context("training data"))?;
         Ok(())
     }
 
     fn value(&self, view: &BatchView, _rng: Option<&mut ChaCha8Rng>) -> Result<Option<Tensor>> {
-        Ok(targets(view.potential, view.samples)?.loss(&view.prediction.aux))
+        Ok(targets(view.potential, view.samples)?.loss(&view.prediction.outputs))
     }
 }

@@ -3,6 +3,7 @@
 //! Gaussian noise of root-mean-square amplitude `train.bound_noise` per atom. Training only.
 
 use anyhow::Result;
+use minima_model::{Field, ModelConfig};
 use rand_chacha::ChaCha8Rng;
 use tch::Tensor;
 
@@ -13,6 +14,10 @@ pub struct Bound;
 impl LossTerm for Bound {
     fn name(&self) -> &'static str {
         "bound"
+    }
+
+    fn reads(&self, _model: &ModelConfig) -> Vec<Field> {
+        vec![Field::NormalizedEnergy]
     }
 
     fn value(&self, view: &BatchView, rng: Option<&mut ChaCha8Rng>) -> Result<Option<Tensor>> {

@@ -1,6 +1,7 @@
 //! The energy term: the mean squared error of (E − Σ ref)/σ per structure.
 
 use anyhow::Result;
+use minima_model::{Field, ModelConfig};
 use rand_chacha::ChaCha8Rng;
 use tch::Tensor;
 
@@ -11,6 +12,10 @@ pub struct Energy;
 impl LossTerm for Energy {
     fn name(&self) -> &'static str {
         "energy"
+    }
+
+    fn reads(&self, _model: &ModelConfig) -> Vec<Field> {
+        vec![Field::NormalizedEnergy]
     }
 
     fn validates(&self) -> bool {

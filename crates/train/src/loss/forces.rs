@@ -2,6 +2,7 @@
 //! atom weighted by `train.force_scale` when set (see there).
 
 use anyhow::Result;
+use minima_model::{Field, ModelConfig};
 use rand_chacha::ChaCha8Rng;
 use tch::Tensor;
 
@@ -12,6 +13,10 @@ pub struct Forces;
 impl LossTerm for Forces {
     fn name(&self) -> &'static str {
         "forces"
+    }
+
+    fn reads(&self, _model: &ModelConfig) -> Vec<Field> {
+        vec![Field::Forces]
     }
 
     fn needs(&self) -> Needs {

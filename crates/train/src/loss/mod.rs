@@ -15,7 +15,7 @@ use std::cell::OnceCell;
 
 use anyhow::{Context, Result};
 use minima_data::Sample;
-use minima_model::{GraphBatch, Potential, Prediction};
+use minima_model::{Field, GraphBatch, Mode, ModelConfig, Potential, Prediction};
 use rand_chacha::ChaCha8Rng;
 use tch::Tensor;
 
@@ -32,6 +32,25 @@ pub const TERMS: &[&dyn LossTerm] = &[
     &pair_equilibrium::PairEquilibrium,
     &stress::Stress,
 ];
+
+/// Refuses a term of `terms` that reads a field no block of `potential` writes in training,
+/// naming the term, the field and what the model does write.
+pub fn check_reads(potential: &Potential, terms: &[(&dyn LossTerm, f64)], forces: bool) -> Result<()> {
+    let written = potential.writes(Mode::Training { forces });
+    for (term, _) in terms {
+        if let Some(missing) = term.reads(&potential.config).into_iter().find(|f| !written.contains(f)) {
+            let names: Vec<&str> = written.iter().map(|f| f.name()).collect();
+            anyhow::bail!(
+                "train.loss.{} reads {}, which no block of this {} model writes (it writes {}): set it to 0",
+                term.name(),
+                missing.name(),
+                potential.config.kind.name(),
+                names.join(", ")
+            );
+        }
+    }
+    Ok(())
+}
 
 /// The registered term called `name`.
 pub fn term(name: &str) -> Option<&'static dyn LossTerm> {
@@ -112,7 +131,12 @@ pub trait LossTerm: Sync {
     fn validates(&self) -> bool {
         false
     }
-    /// Checks before training that the run can compute this term (labels, heads).
+    /// The fields of the model's prediction this term reads ([`Field`]); training refuses a
+    /// term that reads a field no block of the model writes, whatever the term.
+    fn reads(&self, _model: &ModelConfig) -> Vec<Field> {
+        Vec::new()
+    }
+    /// Checks before training that the run can compute this term (labels).
     fn check(&self, _potential: &Potential, _train: &[Sample]) -> Result<()> {
         Ok(())
     }

@@ -7,6 +7,7 @@
 //! paper's Table 2 configurations.
 
 use anyhow::{bail, Result};
+use minima_model::{Field, ModelConfig};
 use rand_chacha::ChaCha8Rng;
 use tch::{Kind, Tensor};
 
@@ -19,31 +20,31 @@ impl LossTerm for PairEquilibrium {
         "pair_equilibrium"
     }
 
+    fn reads(&self, _model: &ModelConfig) -> Vec<Field> {
+        vec![Field::PairEdge, Field::PairSlope]
+    }
+
     fn value(&self, view: &BatchView, _rng: Option<&mut ChaCha8Rng>) -> Result<Option<Tensor>> {
         let potential = view.potential;
-        let Some(pairs) = &view.prediction.pairs else {
-            bail!(
-                "train.loss.pair_equilibrium > 0, but a {:?} model has no physics head (set it to 0)",
-                potential.config.kind
-            );
+        let outputs = &view.prediction.outputs;
+        let (Some(edge), Some(slope)) = (outputs.get(Field::PairEdge), outputs.get(Field::PairSlope)) else {
+            bail!("the model wrote no pair terms (checked before training: a defect)");
         };
         if !view.has_equilibrium() {
             return Ok(None);
         }
         let batch = view.batch;
-        let structure = batch
-            .structure
-            .index_select(0, &batch.center.index_select(0, &pairs.edge));
+        let structure = batch.structure.index_select(0, &batch.center.index_select(0, edge));
         let equilibrium = Tensor::from_slice(view.is_equilibrium).to_device(potential.device());
         let selected = batch
             .bond
-            .index_select(0, &pairs.edge)
+            .index_select(0, edge)
             .ne(0)
             .logical_and(&equilibrium.index_select(0, &structure));
         if selected.sum(Kind::Int64).int64_value(&[]) == 0 {
             return Ok(None);
         }
-        let slope = &pairs.slope / potential.refs.scale;
+        let slope = slope / potential.refs.scale;
         Ok(Some(slope.masked_select(&selected).square().mean(potential.kind())))
     }
 }

@@ -4,7 +4,7 @@
 
 use anyhow::{bail, Result};
 use minima_data::Sample;
-use minima_model::Potential;
+use minima_model::{Field, ModelConfig, Potential};
 use rand_chacha::ChaCha8Rng;
 use tch::Tensor;
 
@@ -15,6 +15,10 @@ pub struct Stress;
 impl LossTerm for Stress {
     fn name(&self) -> &'static str {
         "stress"
+    }
+
+    fn reads(&self, _model: &ModelConfig) -> Vec<Field> {
+        vec![Field::Virial]
     }
 
     fn needs(&self) -> Needs {

@@ -3,6 +3,7 @@
 //! them; trained through second-order autograd.
 
 use anyhow::Result;
+use minima_model::{Field, ModelConfig};
 use rand_chacha::ChaCha8Rng;
 use tch::Tensor;
 
@@ -13,6 +14,10 @@ pub struct ZeroForce;
 impl LossTerm for ZeroForce {
     fn name(&self) -> &'static str {
         "zero_force"
+    }
+
+    fn reads(&self, _model: &ModelConfig) -> Vec<Field> {
+        vec![Field::Forces]
     }
 
     fn needs(&self) -> Needs {
