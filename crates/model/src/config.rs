@@ -71,6 +71,22 @@ impl ModelKind {
         }
     }
 
+    /// Every combination of this architecture's switches, each applied to `base` (which sets
+    /// the sizes, cutoff and elements), named: the registry the shared model suite runs, so
+    /// that a new architecture or switch is tested by every check of it.
+    pub fn variants(self, base: &ModelConfig) -> Vec<(String, ModelConfig)> {
+        let base = ModelConfig {
+            kind: self,
+            ..base.clone()
+        };
+        match self {
+            ModelKind::Mpnn => crate::mpnn::variants(&base),
+            ModelKind::Vimpnn => crate::vimpnn::variants(&base),
+            ModelKind::Transformer => crate::transformer::variants(&base),
+            ModelKind::Painn => vec![("painn".into(), base)],
+        }
+    }
+
     /// Whether a model of this kind reads the `[model]` key `key`.
     pub fn reads(self, key: &str) -> bool {
         SHARED_KEYS.contains(&key) || self.keys().contains(&key)
@@ -386,8 +402,10 @@ impl ModelConfig {
     /// This configuration with the keys its kind does not read at their defaults: what a
     /// checkpoint or run file of it reads back as.
     pub fn without_other_kinds(&self) -> ModelConfig {
-        let mut own = ModelConfig::default();
-        own.kind = self.kind;
+        let own = ModelConfig {
+            kind: self.kind,
+            ..ModelConfig::default()
+        };
         let value = toml::Value::try_from(self).expect("a model configuration serialises");
         let mut table = toml::Table::try_from(own).expect("a model configuration serialises");
         if let toml::Value::Table(mine) = value {

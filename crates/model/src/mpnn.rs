@@ -52,6 +52,28 @@ impl StateUpdate for Mpnn {
     }
 }
 
+/// MPNN on every pair of a molecule, within a cutoff, and with distances alone on its edges
+/// (the VIMPNN paper's "No bond type information" baseline); see [`crate::ModelKind::variants`].
+pub fn variants(base: &ModelConfig) -> Vec<(String, ModelConfig)> {
+    vec![
+        (
+            "mpnn all pairs".into(),
+            ModelConfig {
+                cutoff: None,
+                ..base.clone()
+            },
+        ),
+        ("mpnn cutoff".into(), base.clone()),
+        (
+            "mpnn distances only".into(),
+            ModelConfig {
+                bond_features: false,
+                ..base.clone()
+            },
+        ),
+    ]
+}
+
 impl Block for Mpnn {
     fn name(&self) -> &str {
         "mpnn"

@@ -510,6 +510,35 @@ impl EdgeReadout for Transformer {
     }
 }
 
+/// The transformer in every combination of the architecture switches of the paper's Table 2
+/// ([CLS], the LJP physics head) with the adjacency mask, plus the physics head alone and on
+/// bonded pairs only (Table 2's Mask, Force and Bound columns are loss terms; the
+/// masked-atom head is part of every transformer); see [`crate::ModelKind::variants`].
+pub fn variants(base: &ModelConfig) -> Vec<(String, ModelConfig)> {
+    let switched = |cls: bool, physics: bool, adjacency_mask: bool| {
+        let mut config = base.clone();
+        let t = &mut config.transformer;
+        (t.cls, t.physics, t.adjacency_mask) = (cls, physics, adjacency_mask);
+        config
+    };
+    let mut list = Vec::new();
+    for cls in [false, true] {
+        for physics in [false, true] {
+            for adjacency in [false, true] {
+                let name = format!("transformer cls={cls} physics={physics} adjacency={adjacency}");
+                list.push((name, switched(cls, physics, adjacency)));
+            }
+        }
+    }
+    let mut pairs_only = switched(false, true, true);
+    pairs_only.transformer.atom_energy = false;
+    list.push(("transformer physics head alone".into(), pairs_only));
+    let mut bonded = switched(true, true, true);
+    bonded.transformer.pairs = PairSet::Bonded;
+    list.push(("transformer bonded pairs".into(), bonded));
+    list
+}
+
 impl Block for Transformer {
     fn name(&self) -> &str {
         "transformer"

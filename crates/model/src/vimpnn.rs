@@ -121,6 +121,24 @@ impl StateUpdate for Vimpnn {
     }
 }
 
+/// VIMPNN with each way of combining its bond-type messages; see [`crate::ModelKind::variants`].
+pub fn variants(base: &ModelConfig) -> Vec<(String, ModelConfig)> {
+    [
+        Combine::VectorWeights,
+        Combine::ScalarWeights,
+        Combine::Concatenate,
+        Combine::SharedGru,
+        Combine::GruPerType,
+    ]
+    .into_iter()
+    .map(|combine| {
+        let mut config = base.clone();
+        config.vimpnn.combine = combine;
+        (format!("vimpnn {combine:?}"), config)
+    })
+    .collect()
+}
+
 impl Block for Vimpnn {
     fn name(&self) -> &str {
         "vimpnn"

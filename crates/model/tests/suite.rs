@@ -11,7 +11,7 @@
 
 use minima_atoms::{Atoms, Cell, Vec3};
 use minima_data::{AtomRefs, BondClass, Graph};
-use minima_model::config::{Combine, Dtype, ModelConfig, ModelKind, PairSet};
+use minima_model::config::{Dtype, ModelConfig, ModelKind, PairSet};
 use minima_model::painn::PainnConfig;
 use minima_model::priors::zbl::{unswitched_pair_energy, ZblConfig};
 use minima_model::priors::PriorConfig;
@@ -21,9 +21,10 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tch::Device;
 
-/// Every architecture and variant the suite covers, small enough to be quick.
+/// Every architecture in every variant its file registers (`ModelKind::variants`), alone and
+/// with each registered prior, small enough to be quick.
 fn models() -> Vec<(String, ModelConfig)> {
-    let base = ModelConfig {
+    let mut base = ModelConfig {
         hidden: 12,
         edge_hidden: 16,
         edge_rank: 12,
@@ -32,99 +33,31 @@ fn models() -> Vec<(String, ModelConfig)> {
         cutoff: Some(4.0),
         dtype: Dtype::F64,
         elements: vec![1, 6, 7, 8, 29],
-        ..ModelConfig::default()
-    };
-    let mut list = vec![
-        (
-            "mpnn all pairs".to_string(),
-            ModelConfig {
-                kind: ModelKind::Mpnn,
-                cutoff: None,
-                ..base.clone()
-            },
-        ),
-        (
-            "mpnn cutoff".to_string(),
-            ModelConfig {
-                kind: ModelKind::Mpnn,
-                ..base.clone()
-            },
-        ),
-    ];
-    for combine in [
-        Combine::VectorWeights,
-        Combine::ScalarWeights,
-        Combine::Concatenate,
-        Combine::SharedGru,
-        Combine::GruPerType,
-    ] {
-        let mut config = base.clone();
-        config.vimpnn.combine = combine;
-        list.push((format!("vimpnn {combine:?}"), config));
-    }
-    list.extend(transformers(&base));
-    let painn = ModelConfig {
-        kind: ModelKind::Painn,
         painn: PainnConfig {
             features: 8,
             layers: 2,
             radial_basis: 6,
         },
-        ..base.clone()
+        ..ModelConfig::default()
     };
-    list.push(("painn".into(), painn.clone()));
-    list.push(("painn zbl".into(), with_zbl(painn)));
-    list.push(("mpnn all pairs zbl".into(), with_zbl(list[0].1.clone())));
-    list.push(("mpnn distances only".into(), distances_only(&base)));
-    list
-}
-
-/// The VIMPNN paper's "No bond type information" baseline: an MPNN whose edges carry the
-/// distance alone.
-fn distances_only(base: &ModelConfig) -> ModelConfig {
-    ModelConfig {
-        kind: ModelKind::Mpnn,
-        bond_features: false,
-        ..base.clone()
-    }
-}
-
-fn with_zbl(mut config: ModelConfig) -> ModelConfig {
-    config.priors = vec![PriorConfig::Zbl(ZblConfig::default())];
-    config
-}
-
-/// The transformer in every combination of the architecture switches of the paper's Table 2
-/// ([CLS], the LJP physics head) with the adjacency mask, plus the physics head alone and on
-/// bonded pairs only. (Table 2's Mask, Force and Bound columns are loss terms; the
-/// masked-atom head is part of every transformer.)
-fn transformers(base: &ModelConfig) -> Vec<(String, ModelConfig)> {
-    let mut list = Vec::new();
-    let transformer = |cls: bool, physics: bool, adjacency_mask: bool| {
-        let mut config = ModelConfig {
-            kind: ModelKind::Transformer,
-            ..base.clone()
-        };
-        let t = &mut config.transformer;
-        (t.layers, t.heads, t.attention) = (2, 2, 8);
-        (t.cls, t.physics, t.adjacency_mask) = (cls, physics, adjacency_mask);
-        config
-    };
-    for cls in [false, true] {
-        for physics in [false, true] {
-            for adjacency in [false, true] {
-                let name = format!("transformer cls={cls} physics={physics} adjacency={adjacency}");
-                list.push((name, transformer(cls, physics, adjacency)));
-            }
+    let t = &mut base.transformer;
+    (t.layers, t.heads, t.attention) = (2, 2, 8);
+    let plain: Vec<(String, ModelConfig)> = ModelKind::ALL.iter().flat_map(|k| k.variants(&base)).collect();
+    let mut list = plain.clone();
+    for prior in PriorConfig::variants() {
+        for (name, config) in &plain {
+            let mut config = config.clone();
+            config.priors = vec![prior.clone()];
+            list.push((format!("{name} + {}", prior.name()), config));
         }
     }
-    let mut pairs_only = transformer(false, true, true);
-    pairs_only.transformer.atom_energy = false;
-    list.push(("transformer physics head alone".into(), pairs_only));
-    let mut bonded = transformer(true, true, true);
-    bonded.transformer.pairs = PairSet::Bonded;
-    list.push(("transformer bonded pairs".into(), bonded));
     list
+}
+
+/// The suite's model called `name`.
+fn model(name: &str) -> ModelConfig {
+    let found = models().into_iter().find(|(n, _)| n == name);
+    found.unwrap_or_else(|| panic!("no model {name} in the suite")).1
 }
 
 fn refs() -> AtomRefs {
@@ -615,14 +548,14 @@ fn edge_chunks_predict_what_the_whole_batch_does() {
 
 #[test]
 fn bond_classes_change_the_energy_only_where_the_model_reads_them() {
-    let base = &models()[0].1;
+    let base = &model("mpnn cutoff");
     let mut relabelled = graph(&ethanol(), base);
     let single = relabelled.bond.iter().filter(|&&b| b == BondClass::Single).count();
     assert!(single > 0);
     for bond in relabelled.bond.iter_mut().filter(|b| **b == BondClass::Single) {
         *bond = BondClass::Double;
     }
-    for (config, reads) in [(base.clone(), true), (distances_only(base), false)] {
+    for (config, reads) in [(base.clone(), true), (model("mpnn distances only"), false)] {
         let potential = potential(&config);
         let (perceived, _) = evaluate(&potential, &graph(&ethanol(), &config));
         let (changed, _) = evaluate(&potential, &relabelled);
@@ -766,16 +699,25 @@ fn pair_terms_are_symmetric_positive_follow_eq5_and_add_up_to_the_energy() {
                 seen.insert(key, (k, energy[k]));
             }
             // The pair part of the energy is half the sum over both directions; without the
-            // other readouts the total is exactly that plus the reference energies.
+            // other readouts the total is exactly that plus the priors and the reference
+            // energies.
             let t = &config.transformer;
             if !t.atom_energy && !t.cls {
                 let total = prediction.energy.double_value(&[0]);
                 let references: f64 = g.numbers.iter().map(|&z| potential.refs.energy_of(z).unwrap()).sum();
                 let pair_sum = 0.5 * energy.iter().sum::<f64>();
+                let priors = outputs
+                    .get(Field::PriorEnergy)
+                    .map_or(0.0, |e| e.sum(tch::Kind::Double).double_value(&[]));
+                assert_eq!(
+                    outputs.contains(Field::PriorEnergy),
+                    !config.priors.is_empty(),
+                    "{name}"
+                );
                 assert!(
-                    close(total, references + pair_sum, 1e-9),
+                    close(total, references + pair_sum + priors, 1e-9),
                     "{name}: {total} vs {}",
-                    references + pair_sum
+                    references + pair_sum + priors
                 );
             }
         }
@@ -814,7 +756,7 @@ fn masked_atoms_are_predicted_without_seeing_their_element() {
 /// The ZBL prior's share of two carbons `d` Å apart: energy and the force on the second
 /// atom, from a PaiNN with the prior less the same PaiNN (same weights) without it.
 fn carbon_pair_prior(d: f64) -> (f64, Vec3) {
-    let with = models().into_iter().find(|(name, _)| name == "painn zbl").unwrap().1;
+    let with = model("painn + zbl");
     let without = ModelConfig {
         priors: Vec::new(),
         ..with.clone()
@@ -893,7 +835,7 @@ fn zbl_energy_and_force_are_continuous_at_both_switch_radii() {
 
 #[test]
 fn zbl_outer_radius_must_be_below_the_cutoff() {
-    let mut config = models().into_iter().find(|(name, _)| name == "painn zbl").unwrap().1;
+    let mut config = model("painn + zbl");
     config.cutoff = Some(1.5);
     let error = Potential::new(config, refs(), Device::Cpu, 0)
         .err()

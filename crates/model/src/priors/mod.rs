@@ -43,6 +43,19 @@ impl PriorConfig {
         }
     }
 
+    /// One entry of each kind, at its defaults: the priors the shared model suite adds to
+    /// every architecture.
+    pub fn variants() -> Vec<PriorConfig> {
+        vec![PriorConfig::Zbl(zbl::ZblConfig::default())]
+    }
+
+    /// The `kind` of the entry.
+    pub fn name(&self) -> &'static str {
+        match self {
+            PriorConfig::Zbl(_) => "zbl",
+        }
+    }
+
     pub fn build(&self, kind: Kind, device: Device) -> Box<dyn PairPrior> {
         match self {
             PriorConfig::Zbl(config) => Box::new(zbl::Zbl::new(config, kind, device)),
