@@ -27,6 +27,7 @@ use serde::Serialize;
 
 use crate::benchmark::{perturbed, Spread};
 use crate::curve::with_fixed_bonds;
+use crate::failures::FrameFailures;
 use crate::relax::{relax, RelaxOptions, Stop};
 use crate::ExploreError;
 
@@ -186,6 +187,103 @@ pub fn land(
         delta_e,
         shortest_distance: shortest,
     })
+}
+
+/// The reference minimum of each frame of `frames` at `chosen` (a crystal's with its cell
+/// relaxed too), `None` where the reference did not get there (recorded in `failures`).
+pub fn reference_minima(
+    reference: &dyn Calculator,
+    frames: &[Atoms],
+    chosen: &[usize],
+    options: &RelaxOptions,
+    failures: &mut FrameFailures,
+) -> Vec<Option<Atoms>> {
+    let bar = minima_io::progress::task(chosen.len() as u64, "reference minima");
+    let minima = chosen
+        .iter()
+        .map(|&frame| {
+            let atoms = &frames[frame];
+            let options = RelaxOptions {
+                cell: atoms.bulk_cell().is_some(),
+                ..*options
+            };
+            let minimum = reference_minimum(reference, atoms, &options);
+            bar.inc(1);
+            minimum.map_err(|e| failures.push(frame, e)).ok()
+        })
+        .collect();
+    bar.finish_and_clear();
+    minima
+}
+
+/// What [`landings`] relaxes: from each kind of start of each frame that has a reference
+/// minimum, with each calculator.
+pub struct Benchmark<'a> {
+    pub frames: &'a [Atoms],
+    /// The frames benchmarked, and the reference minimum of each (`None`: left out).
+    pub chosen: &'a [usize],
+    pub minima: &'a [Option<Atoms>],
+    pub calculators: &'a [&'a dyn Calculator],
+    pub starts: &'a [Start],
+    /// Seeds the rattled starts (with the frame index).
+    pub seed: u64,
+    pub options: RelaxOptions,
+    pub collapse: Collapse,
+}
+
+/// Every relaxation of `benchmark`, and the starts it made (each recording its `frame` and
+/// `start`, so that other codes can relax the same ones); a calculator that fails on a start
+/// is recorded in `failures`.
+pub fn landings(benchmark: &Benchmark, failures: &mut FrameFailures) -> (Vec<Landing>, Vec<Atoms>) {
+    let b = benchmark;
+    let mut starts_made = Vec::new();
+    let mut landings = Vec::new();
+    let total = b.calculators.len() * b.starts.len() * b.minima.iter().flatten().count();
+    let bar = minima_io::progress::task(total as u64, "bench-minima");
+    for (&frame, minimum) in b.chosen.iter().zip(b.minima) {
+        let Some(minimum) = minimum else { continue };
+        let base = with_fixed_bonds(&b.frames[frame]);
+        for &kind in b.starts {
+            let mut start = kind.apply(&base, b.seed, frame);
+            for calculator in b.calculators {
+                match land(*calculator, minimum, &start, kind, frame, &b.options, b.collapse) {
+                    Ok(landing) => {
+                        bar.set_message(format!("{} {kind} ΔP {:?}", landing.formula, landing.delta_p));
+                        landings.push(landing);
+                    }
+                    Err(e) => failures.push(frame, format!("{} from {kind}: {e}", calculator.name())),
+                }
+                bar.inc(1);
+            }
+            start.info.insert("frame".into(), Value::Int(frame as i64));
+            start.info.insert("start".into(), Value::Str(kind.to_string()));
+            starts_made.push(start);
+        }
+    }
+    bar.finish_and_clear();
+    (landings, starts_made)
+}
+
+/// The table of [`summarize`]'s rows, as the command prints it.
+pub fn table(rows: &[Row]) -> String {
+    let mut text = format!(
+        "{:<28} {:<12} {:>6} {:>9} {:>10} {:>12} {:>10}\n",
+        "calculator", "start", "runs", "blown up", "converged", "ΔP median Å", "ΔP 90% Å"
+    );
+    for row in rows {
+        let (median, p90) = row.delta_p.map_or((f64::NAN, f64::NAN), |p| (p.median, p.p90));
+        text += &format!(
+            "{:<28} {:<12} {:>6} {:>9} {:>10} {:>12.4} {:>10.4}\n",
+            row.calculator,
+            row.start.to_string(),
+            row.relaxations,
+            row.blown_up,
+            row.converged,
+            median,
+            p90
+        );
+    }
+    text
 }
 
 /// A [`FrameJob`] for data where a potential's relaxations go (`minima data explored`): each

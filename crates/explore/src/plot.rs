@@ -207,6 +207,30 @@ fn rasterise(svg: &str) -> Result<Vec<u8>, ExploreError> {
     pixmap.encode_png().map_err(|e| ExploreError::Plot(e.to_string()))
 }
 
+/// The energy error by structure size and the number of structures of each size, as
+/// `STEM.{svg,png}` and `STEM_counts.{svg,png}`: `by_size` holds (atoms, structures, MAE eV)
+/// and `structures` the size of the set. Returns the four paths.
+pub fn size_figures(
+    stem: &Path,
+    by_size: &[(usize, usize, f64)],
+    structures: usize,
+) -> Result<[PathBuf; 4], ExploreError> {
+    let mae = by_size.iter().map(|&(n, _, mae)| (n as f64, mae)).collect();
+    let count = by_size.iter().map(|&(n, count, _)| (n as f64, count as f64)).collect();
+    let [svg, png] = Figure::new(
+        format!("energy error by size, {structures} structures"),
+        "atoms per structure",
+        "energy MAE (eV)",
+    )
+    .with_series("energy MAE", mae, Style::Line)
+    .save(stem)?;
+    let name = stem.file_name().and_then(|s| s.to_str()).unwrap_or("by_size");
+    let [count_svg, count_png] = Figure::new("structures by size", "atoms per structure", "structures")
+        .with_series("structures in the set", count, Style::Points)
+        .save(&stem.with_file_name(format!("{name}_counts")))?;
+    Ok([svg, png, count_svg, count_png])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

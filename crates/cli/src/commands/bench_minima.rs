@@ -7,10 +7,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use minima_atoms::Atoms;
-use minima_atoms::Value;
 use minima_explore::benchmark::select_molecules;
 use minima_explore::curve::with_fixed_bonds;
-use minima_explore::landing::{land, reference_minimum, summarize, Collapse, Landing, Start};
+use minima_explore::landing::{reference_minima, summarize, table, Benchmark, Collapse, Start};
 use minima_explore::FrameFailures;
 use serde_json::json;
 
@@ -96,23 +95,7 @@ pub fn run(args: Args) -> Result<()> {
         None => {
             let reference =
                 reference.context("give --reference CALCULATOR (its minima are the targets) or --minima FILE")?;
-            let bar = super::progress(chosen.len() as u64, "reference minima");
-            let minima = chosen
-                .iter()
-                .map(|&frame| {
-                    // A crystal's minimum has its cell relaxed too (see `land`).
-                    let atoms = &frames[frame];
-                    let options = minima_explore::RelaxOptions {
-                        cell: atoms.bulk_cell().is_some(),
-                        ..options
-                    };
-                    let minimum = reference_minimum(reference.as_ref(), atoms, &options);
-                    bar.inc(1);
-                    minimum.map_err(|e| failures.push(frame, e)).ok()
-                })
-                .collect();
-            bar.finish_and_clear();
-            minima
+            reference_minima(reference.as_ref(), &frames, &chosen, &options, &mut failures)
         }
     };
     let written: Vec<Atoms> = minima.iter().flatten().cloned().collect();
@@ -126,57 +109,21 @@ pub fn run(args: Args) -> Result<()> {
         !testing.is_empty(),
         "nothing to test: give --model, or --reference-rows"
     );
-    let mut starts_written = Vec::new();
-    let mut landings: Vec<Landing> = Vec::new();
-    let total = testing.len() * args.starts.len() * minima.iter().flatten().count();
-    let bar = super::progress(total as u64, "bench-minima");
-    for (&frame, minimum) in chosen.iter().zip(&minima) {
-        let Some(minimum) = minimum else { continue };
-        let base = with_fixed_bonds(&frames[frame]);
-        for &kind in &args.starts {
-            let mut start = kind.apply(&base, args.seed, frame);
-            for calculator in &testing {
-                match land(*calculator, minimum, &start, kind, frame, &options, collapse) {
-                    Ok(landing) => {
-                        bar.set_message(format!("{} {kind} ΔP {:?}", landing.formula, landing.delta_p));
-                        landings.push(landing);
-                    }
-                    Err(e) => failures.push(frame, format!("{} from {kind}: {e}", calculator.name())),
-                }
-                bar.inc(1);
-            }
-            start.info.insert("frame".into(), Value::Int(frame as i64));
-            start.info.insert("start".into(), Value::Str(kind.to_string()));
-            starts_written.push(start);
-        }
-    }
-    bar.finish_and_clear();
-    super::write_frames(&minima_io::with_suffix(&args.output, ".starts.extxyz"), &starts_written)?;
+    let benchmark = Benchmark {
+        frames: &frames,
+        chosen: &chosen,
+        minima: &minima,
+        calculators: &testing,
+        starts: &args.starts,
+        seed: args.seed,
+        options,
+        collapse,
+    };
+    let (landings, starts_made) = minima_explore::landing::landings(&benchmark, &mut failures);
+    super::write_frames(&minima_io::with_suffix(&args.output, ".starts.extxyz"), &starts_made)?;
 
     let rows = summarize(&landings);
-    report!(
-        "{:<28} {:<12} {:>6} {:>9} {:>10} {:>12} {:>10}",
-        "calculator",
-        "start",
-        "runs",
-        "blown up",
-        "converged",
-        "ΔP median Å",
-        "ΔP 90% Å"
-    );
-    for row in &rows {
-        let (median, p90) = row.delta_p.map_or((f64::NAN, f64::NAN), |p| (p.median, p.p90));
-        report!(
-            "{:<28} {:<12} {:>6} {:>9} {:>10} {:>12.4} {:>10.4}",
-            row.calculator,
-            row.start.to_string(),
-            row.relaxations,
-            row.blown_up,
-            row.converged,
-            median,
-            p90
-        );
-    }
+    report!("{}", table(&rows).trim_end());
     let text = serde_json::to_string_pretty(&json!({
         "input": args.input.display().to_string(), "seed": args.seed, "fmax": options.fmax,
         "optimizer": options.optimizer, "steps": options.steps, "collapse": collapse,

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use minima_explore::plot::{Figure, Style};
+use minima_explore::plot::size_figures;
 use minima_train::RelativeTo;
 
 #[derive(clap::Args)]
@@ -89,22 +89,8 @@ pub fn run(args: Args) -> Result<()> {
         for (size, stats) in &report.by_size {
             stdout.print(&format!("{size:>6} {:>10} {:>14.4}\n", stats.count, stats.mae.mean))?;
         }
-        let mae = report.by_size.iter().map(|(&n, s)| (n as f64, s.mae.mean)).collect();
-        let count = report
-            .by_size
-            .iter()
-            .map(|(&n, s)| (n as f64, s.count as f64))
-            .collect();
-        let title = format!("energy error by size, {} structures", report.structures);
-        let [svg, png] = Figure::new(title, "atoms per structure", "energy MAE (eV)")
-            .with_series("energy MAE", mae, Style::Line)
-            .save(&stem)?;
-        let [count_svg, count_png] = Figure::new("structures by size", "atoms per structure", "structures")
-            .with_series("structures in the set", count, Style::Points)
-            .save(&stem.with_file_name(format!(
-                "{}_counts",
-                stem.file_name().and_then(|s| s.to_str()).unwrap_or("by_size")
-            )))?;
+        let by_size: Vec<(usize, usize, f64)> = report.by_size.iter().map(|(&n, s)| (n, s.count, s.mae.mean)).collect();
+        let [svg, png, count_svg, count_png] = size_figures(&stem, &by_size, report.structures)?;
         stdout.print(&format!(
             "MAE by size: {}, {}; structures by size: {}, {}\n",
             svg.display(),
