@@ -51,23 +51,12 @@ const MESSAGE_PASSING_KEYS: [&str; 7] = [
 impl ModelKind {
     /// The `[model]` keys this kind reads besides the shared ones (kind, cutoff, dtype,
     /// elements, priors): a key of another kind in its table is an error, not silently ignored.
-    pub fn keys(self) -> &'static [&'static str] {
-        const VIMPNN: [&str; 9] = [
-            "hidden",
-            "iterations",
-            "radial_basis",
-            "bond_features",
-            "edge_hidden",
-            "edge_rank",
-            "readout_hidden",
-            "vimpnn",
-            "aux",
-        ];
+    pub fn keys(self) -> Vec<&'static str> {
         match self {
-            ModelKind::Mpnn => &MESSAGE_PASSING_KEYS,
-            ModelKind::Vimpnn => &VIMPNN,
-            ModelKind::Transformer => &["hidden", "radial_basis", "transformer"],
-            ModelKind::Painn => &["painn"],
+            ModelKind::Mpnn => MESSAGE_PASSING_KEYS.to_vec(),
+            ModelKind::Vimpnn => [&MESSAGE_PASSING_KEYS[..], &["vimpnn", "aux"]].concat(),
+            ModelKind::Transformer => vec!["hidden", "radial_basis", "transformer"],
+            ModelKind::Painn => vec!["painn"],
         }
     }
 

@@ -75,6 +75,15 @@ impl Field {
         Field::BondClass,
     ];
 
+    /// The inputs a message-passing network over the batch's graph reads.
+    pub const GRAPH: [Field; 5] = [
+        Field::Numbers,
+        Field::Structure,
+        Field::EdgeIndex,
+        Field::EdgeVectors,
+        Field::BondClass,
+    ];
+
     /// The field's name in messages.
     pub fn name(self) -> &'static str {
         match self {

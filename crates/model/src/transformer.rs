@@ -545,13 +545,7 @@ impl Block for Transformer {
     }
 
     fn reads(&self) -> Vec<Field> {
-        vec![
-            Field::Numbers,
-            Field::Structure,
-            Field::EdgeIndex,
-            Field::EdgeVectors,
-            Field::BondClass,
-        ]
+        Field::GRAPH.to_vec()
     }
 
     /// The energy, and with the physics head its pair terms.

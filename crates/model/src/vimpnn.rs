@@ -145,13 +145,7 @@ impl Block for Vimpnn {
     }
 
     fn reads(&self) -> Vec<Field> {
-        vec![
-            Field::Numbers,
-            Field::Structure,
-            Field::EdgeIndex,
-            Field::EdgeVectors,
-            Field::BondClass,
-        ]
+        Field::GRAPH.to_vec()
     }
 
     /// The energy, and in training the auxiliary heads that are on.
