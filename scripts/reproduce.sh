@@ -26,7 +26,10 @@
 # Resumable: a killed or timed-out row continues where it stopped (training resumes from its
 # last epoch, labelling from its journal); a finished row (its eval.json) is not rerun.
 # Output: runs/reproduce/BUDGET/{data,rows/ROW}/, the tables in runs/reproduce/BUDGET/tables.md,
-# figures fig6.png and rows/f7-contributions/*.png. Seeds: every split, initialisation and
+# figures fig6.png and rows/f7-contributions/*.png. A full-budget row, once finished, is also
+# recorded in docs/results/rows/ROW/ (its metrics, learning curve and run settings: kilobytes,
+# tracked in git), and the tables draw on that record for rows not in runs/, so the full set
+# can be measured over several sittings on fresh checkouts. Seeds: every split, initialisation and
 # batch order uses seed 0 (recorded in each row's run.toml).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,9 +52,11 @@ case $budget in
 esac
 
 # The rows: name, dataset, model, budget (long or short), then --set overrides of the model.
-# Datasets: qm9 (augmented QM9, xtb), fcc (Al and Cu crystals, EMT), stable75 / unstable75 /
-# stable114 / unstable114 (crystal growth to that many atoms, EMT), size25 (stable75 trained
-# on <= 25 atoms); transformer rows read QM9's equilibrium molecules from ../shared.
+# Datasets: qm9 (augmented QM9 at the paper's size, xtb), qm9-1000 (the shipped augmented QM9,
+# molecules 1-1,000, for Table 1's ablation rows), fcc (Al and Cu crystals, EMT), stable75 /
+# unstable75 / stable114 / unstable114 (crystal growth to that many atoms, EMT), size25
+# (stable75 trained on <= 25 atoms); transformer rows read QM9's equilibrium molecules from
+# ../shared.
 ROWS=$(
   cat <<'EOF'
 t2-qm9-mpnn           qm9         mpnn         long
@@ -69,12 +74,12 @@ t2-unstable114-vimpnn unstable114 vimpnn       long  model.aux.scale=true
 t2-stable114-mpnn     stable114   mpnn         long
 t2-stable114-vimpnn   stable114   vimpnn       long
 f6-size25-vimpnn      size25      vimpnn       long
-t1-no-bond-types      qm9         mpnn         short model.bond_features=false
-t1-mpnn               qm9         mpnn         short
-t1-aii                qm9         vimpnn       short model.aux.counts=false model.aux.orbitals=false
-t1-atoms              qm9         baseline     short model.aux.counts=true
-t1-orbitals           qm9         baseline     short model.aux.orbitals=true
-t1-scaling            qm9         baseline     short model.aux.scale=true
+t1-no-bond-types      qm9-1000    mpnn         short model.bond_features=false
+t1-mpnn               qm9-1000    mpnn         short
+t1-aii                qm9-1000    vimpnn       short model.aux.counts=false model.aux.orbitals=false
+t1-atoms              qm9-1000    baseline     short model.aux.counts=true
+t1-orbitals           qm9-1000    baseline     short model.aux.orbitals=true
+t1-scaling            qm9-1000    baseline     short model.aux.scale=true
 x2-row1               transformer full         short model.transformer.cls=false model.transformer.physics=false train.loss.mask=0 train.loss.zero_force=0 train.loss.bound=0
 x2-row2               transformer full         short model.transformer.physics=false train.loss.mask=0 train.loss.zero_force=0 train.loss.bound=0
 x2-row3               transformer full         short train.loss.zero_force=0 train.loss.bound=0
@@ -127,6 +132,16 @@ prepare() {
         [[ -e $data/qm9_quick.extxyz ]] ||
           "$minima" convert --from extxyz data/qm9_xtb.extxyz.bz2 --first 1500 -o "$data/qm9_quick.extxyz"
         split_into qm9 "$data/qm9_quick.extxyz" --scheme qm9
+      fi
+      ;;
+    qm9-1000)
+      # The shipped augmented QM9 (QM9 1-1,000 at 10 scales, GFN2-xTB), split 80/10/10 by
+      # molecule: Table 1's ablation rows. Quick: its first 150 molecules, as qm9's.
+      if [[ $budget == full ]]; then
+        split_into qm9-1000 data/qm9_xtb.extxyz.bz2 --scheme qm9
+      else
+        prepare qm9
+        split_into qm9-1000 "$data/qm9_quick.extxyz" --scheme qm9
       fi
       ;;
     fcc)
@@ -248,7 +263,7 @@ run_row() {
   local evaluate=(--model "$dir/run/best.safetensors" --json "$dir/eval.tmp.json")
   case $dataset in
     transformer) evaluate+=(--data "$dir/run/test.extxyz" --relax "${relax[@]}") ;;
-    qm9) evaluate+=(--data "$data/$dataset/test.extxyz") ;;
+    qm9*) evaluate+=(--data "$data/$dataset/test.extxyz") ;;
     # EMT's zero is the fcc crystal: RE against the energy relative to the free atoms.
     *) evaluate+=(--data "$data/$dataset/test.extxyz" --cohesive emt --by-size) ;;
   esac
@@ -296,8 +311,32 @@ status=0
 awk '{print $1}' <<<"$selected" |
   xargs -P "$jobs" -I{} env REPRODUCE_ROW={} bash "$0" --budget "$budget" || status=$?
 figure7
+
+# Keeps the small results of every finished full-budget row in docs/results/rows/ (the
+# checkpoints and data stay in runs/: they are remade by rerunning the row).
+record() {
+  local dir row
+  for dir in "$out"/rows/*/; do
+    row=$(basename "$dir")
+    local kept=docs/results/rows/$row
+    if [[ -e $dir/eval.json ]]; then
+      mkdir -p "$kept/run"
+      cp "$dir/eval.json" "$kept/"
+      cp "$dir/run/learning_curve.csv" "$dir/run/run.toml" "$kept/run/"
+    elif [[ -e $dir/contributions.csv ]]; then
+      mkdir -p "$kept"
+      cp "$dir"/contributions.* "$kept/"
+    fi
+  done
+}
+roots=("$out")
+if [[ $budget == full ]]; then
+  record
+  roots+=(docs/results)
+fi
 python=.venv/bin/python
 [[ -x $python ]] || python=python3
-"$python" scripts/reproduce_report.py "$out" >"$out/tables.md"
+"$python" scripts/reproduce_report.py "${roots[@]}" >"$out/tables.md"
+[[ $budget == full && -e $out/fig6.png ]] && cp "$out/fig6.png" docs/results/
 echo "tables: $out/tables.md"
 exit $status

@@ -1,9 +1,11 @@
 """Tables of scripts/reproduce.sh beside the papers' figures, as Markdown on stdout, and Fig. 6
 (energy MAE by cluster size, trained on all sizes and on <= 25 atoms) as fig6.png.
 
-    python3 scripts/reproduce_report.py runs/reproduce/full > runs/reproduce/full/tables.md
+    python3 scripts/reproduce_report.py runs/reproduce/full [docs/results] > runs/reproduce/full/tables.md
 
-Rows not yet run show "–". The papers' numbers are copied from ../shared/papers; the VIMPNN
+Each row is read from the first folder that holds it (rows/ROW/eval.json): the run's own,
+then the record kept in git (docs/results). Fig. 6 is written into the first folder. Rows not
+yet run show "–". The papers' numbers are copied from ../shared/papers; the VIMPNN
 paper's energies are most likely Hartree (CP2K), ours are eV (xtb, EMT): MAE and MSE do not
 compare across the two columns, RE and DSC do.
 """
@@ -12,7 +14,8 @@ import json
 import pathlib
 import sys
 
-OUT = pathlib.Path(sys.argv[1])
+ROOTS = [pathlib.Path(arg) for arg in sys.argv[1:]]
+OUT = ROOTS[0]
 
 # VIMPNN paper, Table 2: MAE, MSE, RE, DSC as (mean, std); None where the paper has "-".
 PAPER_T2 = {
@@ -60,15 +63,21 @@ PAPER_X2 = [
 DASH = "–"
 
 
+def row_dir(row):
+    """The folder of a finished row: the first root that has its eval.json."""
+    return next((root / "rows" / row for root in ROOTS if (root / "rows" / row / "eval.json").exists()), None)
+
+
 def load(row):
-    path = OUT / "rows" / row / "eval.json"
-    return json.loads(path.read_text()) if path.exists() else None
+    found = row_dir(row)
+    return json.loads((found / "eval.json").read_text()) if found else None
 
 
 def trained(row):
     """Epochs and CPU minutes of a row's training run, from its learning curve."""
-    curve = OUT / "rows" / row / "run" / "learning_curve.csv"
-    if not curve.exists():
+    found = row_dir(row)
+    curve = found / "run" / "learning_curve.csv" if found else None
+    if not curve or not curve.exists():
         return DASH
     lines = curve.read_text().splitlines()
     header = lines[0].split(",")
@@ -197,7 +206,7 @@ print(f"# Reproduction tables ({OUT})\n")
 print("Measured figures as mean (std) over the test split; training as epochs and CPU-minutes.\n")
 print("## VIMPNN paper, Table 2\n")
 print(table2())
-print("\n## VIMPNN paper, Table 1 (augmented QM9)\n")
+print("\n## VIMPNN paper, Table 1 (augmented QM9, the shipped molecules 1–1,000)\n")
 print(table1())
 print("\n## Physics-transformer paper, Table 1 (QM9)\n")
 print(transformer_table1())
@@ -205,5 +214,7 @@ print("\n## Physics-transformer paper, Table 2 (QM9)\n")
 print(transformer_table2())
 print()
 print(figure6())
-contributions = OUT / "rows" / "f7-contributions" / "contributions.png"
-print(f"Fig. 7: {contributions}" if contributions.exists() else "Fig. 7: not yet run.")
+contributions = next(
+    (c for root in ROOTS if (c := root / "rows" / "f7-contributions" / "contributions.png").exists()), None
+)
+print(f"Fig. 7: {contributions}" if contributions else "Fig. 7: not yet run.")
