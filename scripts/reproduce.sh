@@ -325,7 +325,7 @@ record() {
       cp "$dir/run/learning_curve.csv" "$dir/run/run.toml" "$kept/run/"
     elif [[ -e $dir/contributions.csv ]]; then
       mkdir -p "$kept"
-      cp "$dir"/contributions.* "$kept/"
+      cp "$dir/contributions.csv" "$dir/contributions.png" "$kept/"
     fi
   done
 }
