@@ -57,6 +57,17 @@ pub enum Mode {
     Training { forces: bool },
 }
 
+impl Mode {
+    /// Whether forces (and the virial) are asked for.
+    pub fn forces(self) -> bool {
+        match self {
+            Mode::Energy => false,
+            Mode::Forces => true,
+            Mode::Training { forces } => forces,
+        }
+    }
+}
+
 /// Predictions for a batch.
 pub struct Prediction {
     /// Total energy per structure, eV, (structures,).
@@ -141,12 +152,7 @@ impl Potential {
     /// wrapper's, with forces).
     pub fn writes(&self, mode: Mode) -> Vec<Field> {
         let mut fields: Vec<Field> = self.blocks().iter().flat_map(|b| b.writes()).collect();
-        let forces = match mode {
-            Mode::Energy => false,
-            Mode::Forces => true,
-            Mode::Training { forces } => forces,
-        };
-        if forces {
+        if mode.forces() {
             fields.extend([Field::Forces, Field::Virial]);
         }
         fields
@@ -195,11 +201,9 @@ impl Potential {
     /// Energies, and the derivatives `mode` asks for (the batch's positions must then require
     /// grad; the virial comes with the forces when the batch carries a strain).
     pub fn predict(&self, batch: &GraphBatch, mode: Mode) -> Prediction {
-        let (forces, create_graph, train) = match mode {
-            Mode::Energy => (false, false, false),
-            Mode::Forces => (true, false, false),
-            Mode::Training { forces } => (forces, forces, true),
-        };
+        let (forces, train) = (mode.forces(), matches!(mode, Mode::Training { .. }));
+        // Forces trained through stay differentiable.
+        let create_graph = forces && train;
         let mut outputs = Fields::default();
         for block in self.blocks() {
             block.apply(batch, &mut outputs, train);
