@@ -131,14 +131,10 @@ fn both_transformer_configurations_train_evaluate_and_show_their_pairs() {
 }
 
 #[test]
-fn pairs_of_a_model_without_a_physics_head_is_a_clear_error() {
+fn pairs_of_a_model_without_a_pair_head_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let stripped = dir.path().join("stripped");
-    train(
-        "qm9-transformer-energy.toml",
-        &stripped,
-        &["model.transformer.physics=false"],
-    );
+    train("qm9-transformer-energy.toml", &stripped, &["model.priors=[]"]);
     let error = minima_error(&[
         "pairs",
         "--model",
@@ -146,5 +142,5 @@ fn pairs_of_a_model_without_a_physics_head_is_a_clear_error() {
         "-i",
         path(&qm9_archive()),
     ]);
-    assert!(error.contains("no physics head"), "{error}");
+    assert!(error.contains("no pair head"), "{error}");
 }

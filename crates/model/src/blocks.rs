@@ -178,6 +178,11 @@ pub struct MessagePassing {
     channels: i64,
 }
 
+/// y such that softplus(y) = x, for x > 0.
+pub fn inverse_softplus(x: f64) -> f64 {
+    x + (-(-x).exp_m1()).ln()
+}
+
 /// Largest atomic number the element embedding covers.
 pub const MAX_Z: i64 = 118;
 
@@ -274,6 +279,11 @@ impl<T: StateUpdate> MessageLayers for T {
 
     fn readout(&self, states: &[Vec<Tensor>]) -> Tensor {
         self.readout().forward(&readout_features(states)).squeeze_dim(-1)
+    }
+
+    /// The last state hᵀ.
+    fn node_features(&self, last: &[Tensor]) -> Tensor {
+        last[0].shallow_clone()
     }
 }
 

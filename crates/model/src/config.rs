@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::priors::PriorConfig;
 use crate::ModelError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -226,16 +227,6 @@ impl VimpnnConfig {
     }
 }
 
-/// Which pairs carry a physics-head pair energy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PairSet {
-    /// Every pair within the cutoff (Eq. 6 sums over all pairs; the cutoff bounds the cost).
-    Cutoff,
-    /// Only pairs bonded at the reference geometry (the adjacency matrix A).
-    Bonded,
-}
-
 /// The physics Transformer (physics-transformer paper, sections 3.2–3.4). Every part that its
 /// ablation table (Table 2) switches is a flag here; the loss terms are weights in `[train]`.
 /// The node size d is `model.hidden`, n_b is `model.radial_basis`, τ is `model.cutoff`.
@@ -252,21 +243,6 @@ pub struct TransformerConfig {
     pub cls: bool,
     /// Σᵢ f_atom(xᵢ): the atom-sum readout, and the self-energies of Eq. 6.
     pub atom_energy: bool,
-    /// The physics head (Eq. 5–6, Table 2 "LJP"): Coulomb + Lennard-Jones pair energies with
-    /// parameters β predicted per pair.
-    pub physics: bool,
-    pub pairs: PairSet,
-    /// Width (Å) over which pair energies are switched smoothly to zero before the cutoff.
-    pub pair_switch: f64,
-    /// β4 (Å) and β3 at initialisation, the same for every pair: the model is not told bond
-    /// lengths, so β4 near a bond length after training is learnt.
-    pub initial_distance: f64,
-    pub initial_exponent: f64,
-    /// β2, the Lennard-Jones well depth, at initialisation (units of the residual scale σ).
-    /// The default 0.05 σ is a gentle start that fits energies fastest; the QM9 transformer
-    /// configs use 1 σ, so that the pair terms carry geometry from the start and the
-    /// pair-equilibrium loss can shape β4 (the first steps are stiffer: bonds start compressed).
-    pub initial_depth: f64,
     /// The bond-adjacency mask on the attention weights (section 3.3).
     pub adjacency_mask: bool,
 }
@@ -279,12 +255,6 @@ impl Default for TransformerConfig {
             attention: 64,
             cls: true,
             atom_energy: true,
-            physics: true,
-            pairs: PairSet::Cutoff,
-            pair_switch: 1.0,
-            initial_distance: 1.5,
-            initial_exponent: 6.0,
-            initial_depth: 0.05,
             adjacency_mask: true,
         }
     }
@@ -320,7 +290,7 @@ pub struct ModelConfig {
     pub painn: crate::painn::PainnConfig,
     /// `[[model.priors]]`: physics added to the energy of any kind ([`crate::priors`]), such as
     /// ZBL's short-range repulsion; none by default.
-    pub priors: Vec<crate::priors::PriorConfig>,
+    pub priors: Vec<PriorConfig>,
 }
 
 impl Default for ModelConfig {
@@ -365,6 +335,15 @@ impl ModelConfig {
             return Err(ModelError::Config(
                 "[model.zbl] is now a prior: `[[model.priors]]` with `kind = \"zbl\"` (and inner, outer as before; no `enabled`)".into(),
             ));
+        }
+        let transformer = table.get("transformer").and_then(toml::Value::as_table);
+        if let Some((old, _)) = crate::priors::LEGACY_PHYSICS_KEYS
+            .iter()
+            .find(|(old, _)| transformer.is_some_and(|t| t.contains_key(*old)))
+        {
+            return Err(ModelError::Config(format!(
+                "model.transformer.{old}: the physics head is now a prior any model can carry: `[[model.priors]]` with `kind = \"coulomb_lj\"` (and pairs, switch for pair_switch, initial_distance, initial_exponent, initial_depth; no `physics`)"
+            )));
         }
         for key in table.keys() {
             if kind.reads(key) {
@@ -448,9 +427,26 @@ impl ModelConfig {
         }
     }
 
-    /// The number of parameters the architecture of this configuration holds, counted from the
-    /// sizes alone, so that a model too large to allocate is refused before it is built.
+    /// The number of parameters a model of this configuration holds, counted from the sizes
+    /// alone, so that a model too large to allocate is refused before it is built.
     pub fn parameter_count(&self) -> u64 {
+        let width = self.node_feature_width() as u64;
+        let priors: u64 = self.priors.iter().map(|p| p.parameter_count(width)).sum();
+        self.architecture_parameter_count() + priors
+    }
+
+    /// The width of the architecture's final node features ([`crate::Field::NodeFeatures`]).
+    pub fn node_feature_width(&self) -> i64 {
+        match self.kind {
+            ModelKind::Vimpnn if matches!(self.vimpnn.combine, Combine::Concatenate | Combine::SharedGru) => {
+                self.vimpnn.channels.len() as i64 * self.hidden
+            }
+            ModelKind::Mpnn | ModelKind::Vimpnn | ModelKind::Transformer => self.hidden,
+            ModelKind::Painn => self.painn.features,
+        }
+    }
+
+    fn architecture_parameter_count(&self) -> u64 {
         let size = |n: i64| n.max(0) as u64;
         let linear = |input: u64, output: u64| input * output + output;
         let mlp = |sizes: &[u64]| sizes.windows(2).map(|w| linear(w[0], w[1])).sum::<u64>();
@@ -507,7 +503,6 @@ impl ModelConfig {
                     + norm
                     + on(t.atom_energy, linear(d, 1))
                     + on(t.cls, linear(d, 1))
-                    + on(t.physics, mlp(&[2 * d, d, 5]))
                     + mlp(&[d, d, elements])
             }
             ModelKind::Painn => {
@@ -522,8 +517,16 @@ impl ModelConfig {
     }
 
     /// Numbers per edge and per atom that a forward pass keeps for its backward pass (the
-    /// architecture's edge and node tensors), for [`ModelConfig::batch_memory`].
+    /// architecture's edge and node tensors, and the priors' per edge), for
+    /// [`ModelConfig::batch_memory`].
     fn activations_per_edge_and_atom(&self) -> (u64, u64) {
+        let width = self.node_feature_width() as u64;
+        let priors: u64 = self.priors.iter().map(|p| p.activations_per_edge(width)).sum();
+        let (edge, atom) = self.architecture_activations();
+        (edge + priors, atom)
+    }
+
+    fn architecture_activations(&self) -> (u64, u64) {
         let size = |n: i64| n.max(0) as u64;
         let (d, rank) = (size(self.hidden), size(self.edge_rank));
         let basis = self.radial_basis as u64;
@@ -553,10 +556,9 @@ impl ModelConfig {
                 let t = &self.transformer;
                 let (m, heads) = (size(t.attention), size(t.heads));
                 // Per block: filters, gathered keys and values and their products, scores,
-                // weights and messages; the physics head's pair features.
+                // weights and messages.
                 let block = 7 * m + 3 * heads;
-                let physics = if t.physics { 5 * d + 12 } else { 0 };
-                let edge = geometry + 2 * basis + 2 * d + t.layers as u64 * block + physics;
+                let edge = geometry + 2 * basis + 2 * d + t.layers as u64 * block;
                 let atom = t.layers as u64 * (8 * d + 4 * m) + 4 * d;
                 (edge, atom)
             }
@@ -640,9 +642,9 @@ impl ModelConfig {
     fn validate_transformer(&self) -> Result<(), ModelError> {
         let t = &self.transformer;
         let bad = |m: String| Err(ModelError::Config(m));
-        let Some(cutoff) = self.cutoff else {
+        if self.cutoff.is_none() {
             return bad("model.cutoff: the transformer attends within a cutoff τ; set one (Å)".into());
-        };
+        }
         if self.hidden < 2 {
             return bad("model.hidden must be ≥ 2 for the transformer (embedding plus electronegativity)".into());
         }
@@ -652,18 +654,11 @@ impl ModelConfig {
                 t.attention, t.heads
             ));
         }
-        if !(t.cls || t.atom_energy || t.physics) {
-            return bad("model.transformer: cls, atom_energy and physics are all off; no energy is left".into());
-        }
-        if !(t.pair_switch > 0.0 && t.pair_switch <= cutoff) {
-            return bad(format!(
-                "model.transformer.pair_switch must be in (0, cutoff = {cutoff}] Å"
-            ));
-        }
-        let initial = [t.initial_distance, t.initial_exponent, t.initial_depth];
-        if !initial.iter().all(|x| x.is_finite() && *x > 0.0) {
+        let heads = self.priors.iter().any(|p| matches!(p, PriorConfig::CoulombLj(_)));
+        if !(t.cls || t.atom_energy || heads) {
             return bad(
-                "model.transformer.initial_distance, initial_exponent and initial_depth must be positive".into(),
+                "model.transformer: cls and atom_energy are both off and no coulomb_lj prior is listed; no energy is left"
+                    .into(),
             );
         }
         Ok(())
@@ -673,6 +668,7 @@ impl ModelConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::priors::coulomb_lj::CoulombLjConfig;
 
     fn error(config: ModelConfig) -> String {
         config.validate().unwrap_err().to_string()
@@ -723,10 +719,14 @@ mod tests {
         transformer.transformer.attention = 8;
         transformer.transformer.cls = false;
         transformer.transformer.atom_energy = false;
-        transformer.transformer.physics = false;
         assert!(error(transformer.clone()).contains("no energy"));
-        transformer.transformer.physics = true;
-        transformer.transformer.pair_switch = 6.0;
-        assert!(error(transformer).contains("pair_switch"));
+        let head = CoulombLjConfig {
+            switch: 6.0,
+            ..Default::default()
+        };
+        transformer.priors.push(PriorConfig::CoulombLj(head));
+        assert!(error(transformer.clone()).contains("switch"));
+        transformer.priors = vec![PriorConfig::CoulombLj(Default::default())];
+        assert!(transformer.validate().is_ok());
     }
 }

@@ -31,7 +31,11 @@ pub enum Field {
     EdgeVectors,
     /// Bond class of each edge (`minima_data::BondClass`), (edges,) int64; an input.
     BondClass,
-    /// The architecture's per-atom energy in units of the residual scale σ, (atoms,).
+    /// The architecture's final per-atom invariant features, (atoms, F): what a learnt pair
+    /// head reads.
+    NodeFeatures,
+    /// The architecture's per-atom energy in units of the residual scale σ, (atoms,); learnt
+    /// heads add their shares to it.
     NetworkEnergy,
     /// The priors' per-atom energy, eV, (atoms,): half of each of the atom's pair terms.
     PriorEnergy,
@@ -52,7 +56,7 @@ pub enum Field {
     AuxOrbitals,
     /// VIMPNN's auxiliary head: a distribution over the scale grid, (structures, points).
     AuxScale,
-    /// The physics head's pair terms: the edge index of each term, (pairs,) int64 (both
+    /// A pair head's terms ([`crate::priors::coulomb_lj`]): the edge index of each term, (pairs,) int64 (both
     /// directions of a pair appear, each carrying the same β).
     PairEdge,
     /// β0..β4 per pair term, (pairs, 5): β0 the charge product, β1 and β2 in eV, β3 the
@@ -93,6 +97,7 @@ impl Field {
             Field::EdgeIndex => "edge_index",
             Field::EdgeVectors => "edge_vectors",
             Field::BondClass => "bond_class",
+            Field::NodeFeatures => "node_features",
             Field::NetworkEnergy => "network_energy",
             Field::PriorEnergy => "prior_energy",
             Field::AtomEnergy => "atom_energy",

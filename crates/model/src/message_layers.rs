@@ -3,8 +3,9 @@
 //! MPNN, VIMPNN, PaiNN and the transformer are each L layers of: node tensors the messages
 //! read ([`MessageLayers::prepare`]: rows each edge sends from its neighbour, and rows it reads
 //! at its centre), a sum of messages over each atom's edges ([`MessageLayers::messages`]), and
-//! a node update ([`MessageLayers::update`]); then a per-atom readout, and optionally a
-//! readout per edge (a pair energy, [`EdgeReadout`]). One description serves two ways of
+//! a node update ([`MessageLayers::update`]); then a per-atom readout, and optionally learnt
+//! readouts per edge on the final node features (pair heads, [`EdgeReadout`]). One
+//! description serves two ways of
 //! running:
 //! - [`run_layers`]: all edges at once under autograd, for training and small structures;
 //! - [`in_chunks`]: for structures too large for autograd to keep every edge's activations.
@@ -125,10 +126,9 @@ pub trait MessageLayers {
     /// Normalised per-atom energy, (atoms,), from the states before and after each layer.
     fn readout(&self, states: &[Vec<Tensor>]) -> Tensor;
 
-    /// A normalised energy per edge from the last state, half of it to the centre atom.
-    fn edge_readout(&self) -> Option<&dyn EdgeReadout> {
-        None
-    }
+    /// The final per-atom invariant features, (atoms, F), from the last state: what a learnt
+    /// pair head reads ([`crate::Field::NodeFeatures`]).
+    fn node_features(&self, last: &[Tensor]) -> Tensor;
 
     /// Whether an atom's energy depends only on atoms within `layer_count` × cutoff (false
     /// when a structure-wide token reaches every atom), so that domains can split it.
@@ -137,9 +137,10 @@ pub trait MessageLayers {
     }
 }
 
-/// A per-edge energy read from the last state (the transformer's pair head).
+/// A per-edge energy read from the node features (a learnt pair head such as
+/// [`crate::priors::coulomb_lj`]), half of it to the centre atom.
 pub trait EdgeReadout {
-    fn prepare(&self, last: &[Tensor]) -> Prepared;
+    fn prepare(&self, features: &Tensor) -> Prepared;
     /// Normalised E_ij per edge, (edges,).
     fn energy(&self, sent: &[Tensor], received: &[Tensor], edges: &Edges) -> Tensor;
 }
@@ -353,6 +354,8 @@ pub struct ChunkedEnergy<'a> {
     pub scale: f64,
     /// A pair energy in eV added to it.
     pub prior: Option<EdgeEnergy<'a>>,
+    /// Learnt pair heads on the node features, in the architecture's normalised units.
+    pub heads: &'a [&'a dyn EdgeReadout],
     /// The weight of each atom's energy in the energy the forces derive from, (atoms,); all
     /// ones when `None` (a domain weighs its interior atoms only).
     pub weights: Option<&'a Tensor>,
@@ -449,7 +452,12 @@ pub fn in_chunks(
     forces: bool,
     chunk_edges: i64,
 ) -> ChunkedOutput {
-    let ChunkedEnergy { scale, prior, weights } = *energy;
+    let ChunkedEnergy {
+        scale,
+        prior,
+        heads,
+        weights,
+    } = *energy;
     let ones = Tensor::ones([batch.n_atoms()], (batch.kind(), batch.device()));
     let weights = weights.map_or(ones, Tensor::shallow_clone);
     let edges = SortedEdges::of(batch);
@@ -489,14 +497,14 @@ pub fn in_chunks(
     };
     atom_energy = atom_energy.detach();
     drop(state_leaves);
-    if let Some(readout) = model.edge_readout() {
+    for readout in heads {
         let pair_energy = |sent: &[Tensor], received: &[Tensor], chunk: &Edges| {
             vec![chunk.sum_to_centers(&(readout.energy(sent, received, chunk) * 0.5))]
         };
         let last = states.last().expect("the embedding");
         let pairs = if forces {
             let last = leaves(last);
-            let prepared = readout.prepare(&last);
+            let prepared = readout.prepare(&model.node_features(&last));
             let mut sums = RowSums::new(batch);
             let weight = [Some(&weights * scale)];
             let through = chunks.backward(&prepared, &weight, &pair_energy, &mut geometry, Some(&mut sums));
@@ -505,7 +513,10 @@ pub fn in_chunks(
             add_all(&mut state_gradients[layers], vjp(&outputs, &through, &inputs));
             sums.finish()
         } else {
-            chunks.sum(&tch::no_grad(|| readout.prepare(last)), &pair_energy)
+            chunks.sum(
+                &tch::no_grad(|| readout.prepare(&model.node_features(last))),
+                &pair_energy,
+            )
         };
         atom_energy += &pairs[0];
     }

@@ -84,12 +84,14 @@ impl Block for Mpnn {
     }
 
     fn writes(&self) -> Vec<Field> {
-        vec![Field::NetworkEnergy]
+        vec![Field::NetworkEnergy, Field::NodeFeatures]
     }
 
     fn apply(&self, batch: &GraphBatch, fields: &mut Fields, _train: bool) {
         let states = run_layers(self, batch);
         fields.insert(Field::NetworkEnergy, MessageLayers::readout(self, &states));
+        let last = states.last().expect("the embedding");
+        fields.insert(Field::NodeFeatures, MessageLayers::node_features(self, last));
     }
 }
 

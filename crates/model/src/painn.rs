@@ -231,6 +231,11 @@ impl MessageLayers for Painn {
         let last = states.last().expect("the embedding");
         self.readout.forward(&last[0]).squeeze_dim(-1)
     }
+
+    /// The scalar features s.
+    fn node_features(&self, last: &[Tensor]) -> Tensor {
+        last[0].shallow_clone()
+    }
 }
 
 impl Block for Painn {
@@ -243,12 +248,14 @@ impl Block for Painn {
     }
 
     fn writes(&self) -> Vec<Field> {
-        vec![Field::NetworkEnergy]
+        vec![Field::NetworkEnergy, Field::NodeFeatures]
     }
 
     fn apply(&self, batch: &GraphBatch, fields: &mut Fields, _train: bool) {
         let states = run_layers(self, batch);
         fields.insert(Field::NetworkEnergy, MessageLayers::readout(self, &states));
+        let last = states.last().expect("the embedding");
+        fields.insert(Field::NodeFeatures, MessageLayers::node_features(self, last));
     }
 }
 

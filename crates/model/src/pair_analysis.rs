@@ -1,4 +1,4 @@
-//! The physics head's pairs of one structure (physics-transformer paper, Eq. 5): β0..β4, the
+//! The pair head's pairs of one structure (physics-transformer paper, Eq. 5): β0..β4, the
 //! pair energy, its slope and where its potential is lowest, per pair and summed by bond kind,
 //! to see whether a model learnt physical pairs (β4 near the bond length, β3 an exponent, β2
 //! a well depth).
@@ -6,7 +6,7 @@
 use minima_data::{BondClass, Graph};
 use serde::Serialize;
 
-use crate::transformer::pair_minimum;
+use crate::priors::coulomb_lj::pair_minimum;
 use crate::{Field, ModelError, Potential};
 
 /// One pair of atoms, one direction of its two edges.
@@ -52,7 +52,7 @@ pub fn pairs_of(potential: &Potential, graph: &Graph, bonded_only: bool) -> Resu
         let field = |field: Field| {
             outputs.get(field).ok_or_else(|| {
                 ModelError::Config(format!(
-                    "this {:?} model has no physics head (model.transformer.physics)",
+                    "this {:?} model has no pair head (a `[[model.priors]]` entry of kind \"coulomb_lj\")",
                     potential.config.kind
                 ))
             })

@@ -15,7 +15,7 @@ use crate::fields::{self, Block, Field, Fields};
 use crate::mpnn::Mpnn;
 use crate::painn::Painn;
 use crate::priors::reference::{ReferenceEnergies, SumPerStructure};
-use crate::priors::Priors;
+use crate::priors::{PriorContext, Priors};
 use crate::transformer::Transformer;
 use crate::vimpnn::Vimpnn;
 use crate::{Architecture, ModelError};
@@ -117,15 +117,27 @@ impl Potential {
                 Ok(match config.kind {
                     ModelKind::Mpnn => Box::new(Mpnn::new(&root / "mpnn", &config)),
                     ModelKind::Vimpnn => Box::new(Vimpnn::new(&root / "vimpnn", &config)?),
-                    ModelKind::Transformer => Box::new(Transformer::new(&root / "transformer", &config, refs.scale)),
+                    ModelKind::Transformer => Box::new(Transformer::new(&root / "transformer", &config)),
                     ModelKind::Painn => Box::new(Painn::new(&root / "painn", &config)),
                 })
             })??
         };
         let kind = config.dtype.kind();
+        let priors = {
+            let _seeded = INITIALISATION.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            tch::manual_seed(seed as i64 + 1);
+            let context = PriorContext {
+                path: root.clone(),
+                width: config.node_feature_width(),
+                cutoff: config.cutoff,
+                scale: refs.scale,
+                kind,
+                device,
+            };
+            crate::guard("building the priors", || Priors::new(&config.priors, &context))?
+        };
         crate::guard("converting the model's parameters", || vs.set_kind(kind))?;
-        let priors = Priors::new(&config.priors, kind, device);
-        let references = ReferenceEnergies::new(&refs, !priors.is_empty(), kind, device);
+        let references = ReferenceEnergies::new(&refs, !priors.pairs.is_empty(), kind, device);
         let potential = Potential {
             config,
             refs,
@@ -141,9 +153,7 @@ impl Potential {
     /// The model's blocks in the order they run.
     pub fn blocks(&self) -> Vec<&dyn Block> {
         let mut blocks: Vec<&dyn Block> = vec![self.architecture.as_ref()];
-        if !self.priors.is_empty() {
-            blocks.push(&self.priors);
-        }
+        blocks.extend(self.priors.blocks());
         blocks.extend([&self.references as &dyn Block, &SumPerStructure]);
         blocks
     }
@@ -262,12 +272,16 @@ impl Potential {
         let layers = self.architecture.message_layers();
         let priors = |edges: &crate::message_layers::Edges| {
             self.priors
+                .pairs
                 .edge_energy(edges, &batch.numbers)
                 .expect("called only when there are priors")
         };
+        let heads: Vec<&dyn crate::message_layers::EdgeReadout> =
+            self.priors.heads.iter().map(|h| h.as_readout()).collect();
         let energy = crate::message_layers::ChunkedEnergy {
             scale: self.refs.scale,
-            prior: (!self.priors.is_empty()).then_some(&priors as crate::message_layers::EdgeEnergy),
+            prior: (!self.priors.pairs.is_empty()).then_some(&priors as crate::message_layers::EdgeEnergy),
+            heads: &heads,
             weights,
         };
         let out = crate::message_layers::in_chunks(layers, batch, &energy, forces, chunk_edges);
@@ -341,7 +355,7 @@ impl Potential {
         }
         // Checkpoints written before `[[model.priors]]` carry `[model.zbl]`.
         if let Some(model) = table.get_mut("model").and_then(toml::Value::as_table_mut) {
-            crate::priors::migrate_legacy_zbl(model);
+            crate::priors::migrate_legacy(model);
         }
         let meta: CheckpointMeta = toml::Value::Table(table).try_into().map_err(|e| fail(e.to_string()))?;
         if let Some(expected) = sha256.or(meta.sha256.as_deref()) {
@@ -357,11 +371,56 @@ impl Potential {
         }
         // The initial weights are overwritten by the checkpoint's; any seed will do.
         let mut potential = Potential::new(meta.model, meta.normalization, device, 0)?;
-        potential.vs.load(weights).map_err(|e| ModelError::Checkpoint {
-            path: weights.display().to_string(),
-            message: e.to_string(),
-        })?;
+        potential
+            .load_weights(weights)
+            .map_err(|message| ModelError::Checkpoint {
+                path: weights.display().to_string(),
+                message,
+            })?;
         Ok(potential)
+    }
+
+    /// Copies the parameters of `weights` into the model. A transformer's pair head saved
+    /// before it became a prior is found under its old name
+    /// ([`crate::priors::LEGACY_HEAD_PREFIX`]).
+    fn load_weights(&mut self, weights: &Path) -> Result<(), String> {
+        let saved = Tensor::read_safetensors(weights).map_err(|e| e.to_string())?;
+        let head = self
+            .config
+            .priors
+            .iter()
+            .position(|p| matches!(p, crate::priors::PriorConfig::CoulombLj(_)));
+        let renamed = |name: String| match (head, name.strip_prefix(crate::priors::LEGACY_HEAD_PREFIX)) {
+            (Some(index), Some(rest)) => format!("{}{rest}", Priors::prefix(index)),
+            _ => name,
+        };
+        let mut saved: std::collections::HashMap<String, Tensor> = saved
+            .into_iter()
+            .map(|(name, tensor)| (renamed(name), tensor))
+            .collect();
+        let mut variables = self.vs.variables();
+        let mut names: Vec<&String> = variables.keys().collect();
+        names.sort();
+        if let Some(name) = names.into_iter().find(|n| !saved.contains_key(*n)) {
+            return Err(format!(
+                "the file holds no parameter {name}: it is not this model's checkpoint"
+            ));
+        }
+        if let Some(extra) = saved.keys().find(|n| !variables.contains_key(*n)) {
+            return Err(format!("the file holds a parameter {extra} this model does not have"));
+        }
+        for (name, variable) in variables.iter_mut() {
+            let value = saved.remove(name).expect("checked above");
+            if value.size() != variable.size() {
+                return Err(format!(
+                    "parameter {name} has shape {:?} in the file, {:?} in the model",
+                    value.size(),
+                    variable.size()
+                ));
+            }
+            tch::no_grad(|| variable.copy_(&value));
+        }
+        Ok(())
     }
 }
 

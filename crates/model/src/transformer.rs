@@ -2,7 +2,7 @@
 //!
 //! Reads: atomic numbers, edge vectors within the cutoff τ, edge bond classes (the adjacency
 //! matrix A). Writes: per-atom energy — f_atom(xᵢ), plus the [CLS] energy shared evenly over
-//! the structure's atoms, plus half of each pair energy of the atom — and the pair terms.
+//! the structure's atoms — and the final embeddings.
 //!
 //! - Atom embedding (Eq. 1): xᵢ^self = [E(zᵢ); χ(zᵢ)], a learnt (d−1)-vector per element and
 //!   its Pauling electronegativity (0 for the elements without one).
@@ -19,16 +19,9 @@
 //!   adjacency mask multiplies each weight by SiLU(Linear(A_ij)), one factor per head. The
 //!   attention runs over the edge list (plus self-loops and the [CLS] edges): memory grows
 //!   with the edges, not with N².
-//! - Physics head (Eq. 5–6): β = f_bond([xᵢ; xⱼ]), averaged over both orders so that
-//!   E_ij = E_ji. β0 (the charge product qᵢqⱼ) keeps its sign; β1, β2 (the Coulomb and
-//!   Lennard-Jones coefficients), β3 (the exponent) and β4 (the equilibrium distance, Å) go
-//!   through softplus, which keeps them positive. The head's last layer starts at zero, so
-//!   every pair starts from the same β: β0 = 0, β1 = ln 2, β2, β3 and β4 at `initial_depth`,
-//!   `initial_exponent` and `initial_distance` (the exponentials make larger random starts
-//!   blow the energies up). E_ij is switched to zero
-//!   over the last `pair_switch` Å before τ (smooth in value and slope), and (β4/d)^β3 is
-//!   evaluated as exp(min(β3·ln(β4/d), [`MAX_POWER`])). β1 and β2, like every energy of an
-//!   architecture, are in units of the potential's residual scale σ.
+//! - The physics head (Eq. 5–6) is a prior any architecture can carry,
+//!   `[[model.priors]] kind = "coulomb_lj"` ([`crate::priors::coulomb_lj`]): it reads the
+//!   final embeddings this model writes as [`Field::NodeFeatures`].
 //! - Masked atomic modelling (section 3.5): a masked atom enters as element 0, whose learnt
 //!   embedding and radial-basis parameters are the [mask] token, so neither its own embedding
 //!   nor its neighbours' reveal it; a two-layer perceptron predicts its element from its final
@@ -40,55 +33,16 @@ use tch::nn::{self, Module};
 use tch::{Kind, Tensor};
 
 use crate::batch::GraphBatch;
-use crate::blocks::{cosine_cutoff, Mlp, MAX_Z};
-use crate::config::{ModelConfig, PairSet};
+use crate::blocks::{cosine_cutoff, inverse_softplus, Mlp, MAX_Z};
+use crate::config::ModelConfig;
 use crate::fields::{Block, Field, Fields};
-use crate::message_layers::{run_layers, EdgeReadout, Edges, MessageLayers, Prepared};
+use crate::message_layers::{run_layers, Edges, MessageLayers, Prepared};
+use crate::priors::coulomb_lj::{CoulombLjConfig, PairSet};
+use crate::priors::PriorConfig;
 use crate::Architecture;
 
 /// The atomic number a masked atom is given.
 const MASKED: i64 = 0;
-/// Largest exponent argument β3·ln(β4/d) of the Lennard-Jones terms: e^60 stays finite in
-/// f32, and no physical pair comes near it.
-pub const MAX_POWER: f64 = 30.0;
-
-/// y such that softplus(y) = x, for x > 0.
-fn inverse_softplus(x: f64) -> f64 {
-    x + (-(-x).exp_m1()).ln()
-}
-
-/// Eq. 5 in f64, without the cutoff switch, for β as [`Field::PairBeta`] holds them
-/// (β1, β2 in eV, β4 in Å): the energy of one pair at distance `d`, for inspection and tests.
-pub fn pair_energy(beta: &[f64; 5], d: f64) -> f64 {
-    let [b0, b1, b2, b3, b4] = *beta;
-    let power = (b4 / d).powf(b3);
-    -b1 * b0 / d + b2 * (power * power - 2.0 * power)
-}
-
-/// The lowest point of Eq. 5 on (0.3, 5) Å: a 1 mÅ scan, then golden-section refinement;
-/// `None` when it lies on the scan's ends (no well, or one beyond 5 Å). With β0 = 0 it is β4;
-/// a Coulomb term shifts it.
-pub fn pair_minimum(beta: &[f64; 5]) -> Option<f64> {
-    let (start, step, count) = (0.3, 1e-3, 4700);
-    let best = (0..=count)
-        .map(|k| start + step * k as f64)
-        .min_by(|a, b| pair_energy(beta, *a).total_cmp(&pair_energy(beta, *b)))?;
-    if best <= start || best >= start + step * (count - 1) as f64 {
-        return None;
-    }
-    let (mut low, mut high) = (best - step, best + step);
-    let ratio = (5f64.sqrt() - 1.0) / 2.0;
-    while high - low > 1e-9 {
-        let (a, b) = (high - ratio * (high - low), low + ratio * (high - low));
-        if pair_energy(beta, a) < pair_energy(beta, b) {
-            high = b;
-        } else {
-            low = a;
-        }
-    }
-    Some(0.5 * (low + high))
-}
-
 /// Gaussians in e^{−d} with centres and widths per centre element (Eq. 2), times φ(d).
 #[derive(Debug)]
 struct RadialBasis {
@@ -241,21 +195,12 @@ pub struct Transformer {
     norm: nn::LayerNorm,
     atom_head: Option<nn::Linear>,
     molecule_head: Option<nn::Linear>,
-    pair_head: Option<Mlp>,
-    pairs: PairSet,
     cutoff: f64,
-    pair_switch: f64,
-    /// softplus⁻¹ of the initial β2, β3, β4, added to the head's outputs.
-    pair_offsets: [f64; 3],
     mask_head: Mlp,
-    /// The residual scale σ (eV) of the model's energies: the pair fields are written in eV.
-    scale: f64,
 }
 
 impl Transformer {
-    /// `scale` is the residual scale σ of the model's normalisation (eV), in which the network's
-    /// energies are expressed.
-    pub fn new(path: nn::Path, config: &ModelConfig, scale: f64) -> Transformer {
+    pub fn new(path: nn::Path, config: &ModelConfig) -> Transformer {
         let (d, t) = (config.hidden, &config.transformer);
         let cutoff = config.cutoff.expect("validated: the transformer has a cutoff");
         let no_bias = nn::LinearConfig {
@@ -285,15 +230,8 @@ impl Transformer {
             norm: nn::layer_norm(&path / "norm", vec![d], Default::default()),
             atom_head: head("atom_head", t.atom_energy),
             molecule_head: head("molecule_head", t.cls),
-            pair_head: t
-                .physics
-                .then(|| Mlp::new(&path / "pair_head", &[2 * d, d, 5]).zero_output()),
-            pairs: t.pairs,
             cutoff,
-            pair_switch: t.pair_switch,
-            pair_offsets: [t.initial_depth, t.initial_exponent, t.initial_distance].map(inverse_softplus),
             mask_head: Mlp::new(&path / "mask_head", &[d, d, config.elements.len() as i64]),
-            scale,
         }
     }
 
@@ -308,46 +246,6 @@ impl Transformer {
             last[CLS] = self.norm.forward(&last[CLS]);
         }
         last
-    }
-
-    /// The physics head's β, E_ij and slope for pairs of final embeddings `xi`, `xj` at
-    /// distance `d`.
-    fn pair_formula(&self, head: &Mlp, xi: &Tensor, xj: &Tensor, d: &Tensor) -> (Tensor, Tensor, Tensor) {
-        let raw = (head.forward(&Tensor::cat(&[xi, xj], -1)) + head.forward(&Tensor::cat(&[xj, xi], -1))) * 0.5;
-        let raw = raw.unbind(-1);
-        let [depth, exponent, distance] = self.pair_offsets;
-        let beta = [
-            raw[0].shallow_clone(),
-            raw[1].softplus(),
-            (&raw[2] + depth).softplus(),
-            (&raw[3] + exponent).softplus(),
-            (&raw[4] + distance).softplus(),
-        ];
-        let exponent = &beta[3] * (&beta[4] / d).log();
-        let unclamped = exponent.lt(MAX_POWER).to_kind(d.kind());
-        let power = exponent.clamp_max(MAX_POWER).exp();
-        let lennard_jones = &beta[2] * (power.square() - &power * 2.0);
-        let coulomb = -(&beta[1] * &beta[0]) / d;
-        // ∂/∂d of both terms: d(β4/d)^β3/dd = −β3/d·(β4/d)^β3 (zero where clamped).
-        let slope =
-            &beta[1] * &beta[0] / d.square() - &beta[2] * &beta[3] * unclamped * &power * (&power - 1.0) * 2.0 / d;
-        let switch_start = self.cutoff - self.pair_switch;
-        let switch = cosine_cutoff(&(d - switch_start).clamp_min(0.0), self.pair_switch);
-        (Tensor::stack(&beta, -1), (coulomb + lennard_jones) * switch, slope)
-    }
-
-    /// The physics head's terms on the selected edges: the edge index of each term, β, E_ij
-    /// and ∂E_ij/∂d, energies in units of σ.
-    fn pair_terms(&self, head: &Mlp, batch: &GraphBatch, atoms: &Tensor) -> [Tensor; 4] {
-        let edge = match self.pairs {
-            PairSet::Cutoff => Tensor::arange(batch.center.size()[0], (Kind::Int64, batch.device())),
-            PairSet::Bonded => batch.bond.ne(0).nonzero().squeeze_dim(-1),
-        };
-        let xi = atoms.index_select(0, &batch.center.index_select(0, &edge));
-        let xj = atoms.index_select(0, &batch.neighbor.index_select(0, &edge));
-        let d = Edges::of(batch).distance().index_select(0, &edge);
-        let (beta, energy, slope) = self.pair_formula(head, &xi, &xj, &d);
-        [edge, beta, energy, slope]
     }
 
     fn block(&self, layer: usize) -> &AttentionBlock {
@@ -469,7 +367,7 @@ impl MessageLayers for Transformer {
     /// structure's atoms.
     fn readout(&self, states: &[Vec<Tensor>]) -> Tensor {
         let last = states.last().expect("the embedding");
-        let atoms = self.norm.forward(&last[X]);
+        let atoms = self.node_features(last);
         let mut energy = match &self.atom_head {
             Some(head) => head.forward(&atoms).squeeze_dim(-1),
             None => atoms.select(1, 0).zeros_like(),
@@ -481,8 +379,9 @@ impl MessageLayers for Transformer {
         energy
     }
 
-    fn edge_readout(&self) -> Option<&dyn EdgeReadout> {
-        self.pair_head.as_ref().map(|_| self as &dyn EdgeReadout)
+    /// The final embeddings, layer-normed: what f_atom and a pair head read.
+    fn node_features(&self, last: &[Tensor]) -> Tensor {
+        self.norm.forward(&last[X])
     }
 
     fn is_local(&self) -> bool {
@@ -490,51 +389,39 @@ impl MessageLayers for Transformer {
     }
 }
 
-impl EdgeReadout for Transformer {
-    fn prepare(&self, last: &[Tensor]) -> Prepared {
-        let atoms = self.norm.forward(&last[X]);
-        Prepared {
-            sent: vec![atoms.shallow_clone()],
-            received: vec![atoms],
-        }
-    }
-
-    /// E_ij of Eq. 5 (zero on unbonded edges when the head reads bonded pairs only).
-    fn energy(&self, sent: &[Tensor], received: &[Tensor], edges: &Edges) -> Tensor {
-        let head = self.pair_head.as_ref().expect("a physics head");
-        let (_, energy, _) = self.pair_formula(head, &received[0], &sent[0], &edges.distance());
-        match self.pairs {
-            PairSet::Cutoff => energy,
-            PairSet::Bonded => energy * edges.bond.ne(0).to_kind(edges.vectors.kind()),
-        }
-    }
-}
-
-/// The transformer in every combination of the architecture switches of the paper's Table 2
-/// ([CLS], the LJP physics head) with the adjacency mask, plus the physics head alone and on
-/// bonded pairs only (Table 2's Mask, Force and Bound columns are loss terms; the
-/// masked-atom head is part of every transformer); see [`crate::ModelKind::variants`].
+/// The transformer in every combination of [CLS] and the adjacency mask, plus the paper's LJP
+/// physics head alone (no atom or [CLS] readout) and on bonded pairs only (Table 2's Mask,
+/// Force and Bound columns are loss terms; the masked-atom head is part of every transformer;
+/// the shared suite adds each prior, the physics head among them, to every variant); see
+/// [`crate::ModelKind::variants`].
 pub fn variants(base: &ModelConfig) -> Vec<(String, ModelConfig)> {
-    let switched = |cls: bool, physics: bool, adjacency_mask: bool| {
+    let switched = |cls: bool, adjacency_mask: bool| {
         let mut config = base.clone();
         let t = &mut config.transformer;
-        (t.cls, t.physics, t.adjacency_mask) = (cls, physics, adjacency_mask);
+        (t.cls, t.adjacency_mask) = (cls, adjacency_mask);
         config
     };
     let mut list = Vec::new();
     for cls in [false, true] {
-        for physics in [false, true] {
-            for adjacency in [false, true] {
-                let name = format!("transformer cls={cls} physics={physics} adjacency={adjacency}");
-                list.push((name, switched(cls, physics, adjacency)));
-            }
+        for adjacency in [false, true] {
+            list.push((
+                format!("transformer cls={cls} adjacency={adjacency}"),
+                switched(cls, adjacency),
+            ));
         }
     }
-    let mut pairs_only = switched(false, true, true);
+    let head = |pairs: PairSet| {
+        PriorConfig::CoulombLj(CoulombLjConfig {
+            pairs,
+            ..CoulombLjConfig::default()
+        })
+    };
+    let mut pairs_only = switched(false, true);
     pairs_only.transformer.atom_energy = false;
+    pairs_only.priors.push(head(PairSet::Cutoff));
     list.push(("transformer physics head alone".into(), pairs_only));
-    let mut bonded = switched(true, true, true);
-    bonded.transformer.pairs = PairSet::Bonded;
+    let mut bonded = switched(true, true);
+    bonded.priors.push(head(PairSet::Bonded));
     list.push(("transformer bonded pairs".into(), bonded));
     list
 }
@@ -548,34 +435,15 @@ impl Block for Transformer {
         Field::GRAPH.to_vec()
     }
 
-    /// The energy, and with the physics head its pair terms.
     fn writes(&self) -> Vec<Field> {
-        let mut fields = vec![Field::NetworkEnergy];
-        if self.pair_head.is_some() {
-            fields.extend([Field::PairEdge, Field::PairBeta, Field::PairEnergy, Field::PairSlope]);
-        }
-        fields
+        vec![Field::NetworkEnergy, Field::NodeFeatures]
     }
 
     fn apply(&self, batch: &GraphBatch, fields: &mut Fields, _train: bool) {
         let states = run_layers(self, batch);
-        let mut energy = MessageLayers::readout(self, &states);
-        if let Some(head) = &self.pair_head {
-            let atoms = self.norm.forward(&states.last().expect("the embedding")[X]);
-            let [edge, beta, pair_energy, slope] = self.pair_terms(head, batch, &atoms);
-            let centers = batch.center.index_select(0, &edge);
-            energy = energy.index_add(0, &centers, &(&pair_energy * 0.5));
-            // β1 and β2 are energies: in eV, as E_ij and its slope.
-            let sigma = self.scale;
-            let units = Tensor::from_slice(&[1.0, sigma, sigma, 1.0, 1.0])
-                .to_kind(beta.kind())
-                .to_device(beta.device());
-            fields.insert(Field::PairEdge, edge);
-            fields.insert(Field::PairBeta, beta * units);
-            fields.insert(Field::PairEnergy, pair_energy * sigma);
-            fields.insert(Field::PairSlope, slope * sigma);
-        }
-        fields.insert(Field::NetworkEnergy, energy);
+        fields.insert(Field::NetworkEnergy, MessageLayers::readout(self, &states));
+        let last = states.last().expect("the embedding");
+        fields.insert(Field::NodeFeatures, MessageLayers::node_features(self, last));
     }
 }
 
@@ -587,26 +455,5 @@ impl Architecture for Transformer {
 
     fn message_layers(&self) -> &dyn MessageLayers {
         self
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_pair_minimum_is_beta4_without_charges_and_moves_out_with_repulsion() {
-        let neutral = [0.0, 0.5, 1.0, 6.0, 1.09];
-        assert!((pair_minimum(&neutral).unwrap() - 1.09).abs() < 1e-7);
-        // A repulsive Coulomb term (β0 < 0) pushes the minimum outward, to where its slope
-        // β1·|β0|/d² balances the Lennard-Jones pull.
-        let repulsive = [-0.5, 0.5, 1.0, 6.0, 1.09];
-        let shifted = pair_minimum(&repulsive).unwrap();
-        assert!(shifted > 1.091, "{shifted}");
-        let h = 1e-6;
-        let slope = (pair_energy(&repulsive, shifted + h) - pair_energy(&repulsive, shifted - h)) / (2.0 * h);
-        assert!(slope.abs() < 1e-5, "{slope}");
-        // Pure Coulomb repulsion has no well.
-        assert_eq!(pair_minimum(&[-1.0, 1.0, 0.0, 6.0, 1.0]), None);
     }
 }

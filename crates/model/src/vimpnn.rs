@@ -150,7 +150,7 @@ impl Block for Vimpnn {
 
     /// The energy, and in training the auxiliary heads that are on.
     fn writes(&self) -> Vec<Field> {
-        let mut fields = vec![Field::NetworkEnergy];
+        let mut fields = vec![Field::NetworkEnergy, Field::NodeFeatures];
         fields.extend(self.aux.fields());
         fields
     }
@@ -159,6 +159,8 @@ impl Block for Vimpnn {
         let states = run_layers(self, batch);
         let features = readout_features(&states);
         fields.insert(Field::NetworkEnergy, self.readout.forward(&features).squeeze_dim(-1));
+        let last = states.last().expect("the embedding");
+        fields.insert(Field::NodeFeatures, MessageLayers::node_features(self, last));
         // The auxiliary targets only shape training; predictions skip their cost.
         if train {
             self.aux.forward(&features, batch, fields);

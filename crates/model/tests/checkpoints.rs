@@ -3,7 +3,10 @@
 //! `[model.zbl]`): they load, and predict what the code that
 //! wrote them predicted. The fixtures hold that code's `minima predict` output for three
 //! molecules (`models/molecules`) and a rattled 32-atom copper crystal with its stress
-//! (`models/metals`).
+//! (`models/metals`). A small physics Transformer (`tests/fixtures/transformer_physics_head`,
+//! two epochs of `configs/qm9-transformer-full.toml` shrunk, its head on bonded pairs) was
+//! written while the pair head lived inside the transformer (`physics = true`, its weights
+//! under `transformer.pair_head`); the fixture holds its predictions for four molecules.
 
 use std::path::{Path, PathBuf};
 
@@ -59,6 +62,22 @@ fn the_shipped_molecule_checkpoint_predicts_as_it_did() {
 #[test]
 fn the_shipped_metals_checkpoint_predicts_its_energy_forces_and_stress_as_it_did() {
     predicts_as_before("models/metals.safetensors", "cu32_predicted.extxyz", true);
+}
+
+#[test]
+fn a_transformer_checkpoint_with_its_old_physics_head_predicts_as_it_did() {
+    let checkpoint = "crates/model/tests/fixtures/transformer_physics_head.safetensors";
+    predicts_as_before(checkpoint, "transformer_predicted.extxyz", false);
+    let potential = minima_model::Potential::load(&root().join(checkpoint), tch::Device::Cpu).unwrap();
+    let head = minima_model::priors::coulomb_lj::CoulombLjConfig {
+        pairs: minima_model::priors::coulomb_lj::PairSet::Bonded,
+        initial_depth: 1.0,
+        ..Default::default()
+    };
+    assert_eq!(
+        potential.config.priors,
+        [minima_model::priors::PriorConfig::CoulombLj(head)]
+    );
 }
 
 /// The shipped checkpoints record their ZBL prior as `[model.zbl] enabled = true`, the form

@@ -11,11 +11,11 @@
 
 use minima_atoms::{Atoms, Cell, Vec3};
 use minima_data::{AtomRefs, BondClass, Graph};
-use minima_model::config::{Dtype, ModelConfig, ModelKind, PairSet};
+use minima_model::config::{Dtype, ModelConfig, ModelKind};
 use minima_model::painn::PainnConfig;
+use minima_model::priors::coulomb_lj::{pair_energy, CoulombLjConfig, PairSet};
 use minima_model::priors::zbl::{unswitched_pair_energy, ZblConfig};
 use minima_model::priors::PriorConfig;
-use minima_model::transformer::pair_energy;
 use minima_model::{Field, Mode, Potential};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -45,9 +45,13 @@ fn models() -> Vec<(String, ModelConfig)> {
     let plain: Vec<(String, ModelConfig)> = ModelKind::ALL.iter().flat_map(|k| k.variants(&base)).collect();
     let mut list = plain.clone();
     for prior in PriorConfig::variants() {
-        for (name, config) in &plain {
+        // A variant with an entry of this kind already has it.
+        for (name, config) in plain
+            .iter()
+            .filter(|(_, c)| c.priors.iter().all(|p| p.name() != prior.name()))
+        {
             let mut config = config.clone();
-            config.priors = vec![prior.clone()];
+            config.priors.push(prior.clone());
             list.push((format!("{name} + {}", prior.name()), config));
         }
     }
@@ -637,19 +641,21 @@ fn pair_terms_are_symmetric_positive_follow_eq5_and_add_up_to_the_energy() {
             let batch = potential.batch(&[&g], false);
             let prediction = potential.predict(&batch, Mode::Energy);
             let outputs = &prediction.outputs;
+            let head: Option<&CoulombLjConfig> = config.priors.iter().find_map(|p| match p {
+                PriorConfig::CoulombLj(head) => Some(head),
+                _ => None,
+            });
             let Some(edge) = outputs.get(Field::PairEdge) else {
-                assert!(
-                    !config.transformer.physics || config.kind != ModelKind::Transformer,
-                    "{name}"
-                );
+                assert!(head.is_none(), "{name}: a pair head wrote no pair terms");
                 continue;
             };
+            let head = head.unwrap_or_else(|| panic!("{name}: pair terms without a pair head"));
             let field = |f: Field| outputs.get(f).unwrap_or_else(|| panic!("{name}: no {}", f.name()));
             let edge: Vec<i64> = Vec::try_from(edge).unwrap();
             let beta: Vec<f64> = Vec::try_from(field(Field::PairBeta).flatten(0, 1)).unwrap();
             let energy: Vec<f64> = Vec::try_from(field(Field::PairEnergy)).unwrap();
             let slope: Vec<f64> = Vec::try_from(field(Field::PairSlope)).unwrap();
-            let switch_start = config.cutoff.unwrap() - config.transformer.pair_switch;
+            let switch_start = config.cutoff.map_or(f64::INFINITY, |c| c - head.switch);
             let mut seen = std::collections::HashMap::new();
             for (k, &e) in edge.iter().enumerate() {
                 let e = e as usize;
@@ -681,7 +687,7 @@ fn pair_terms_are_symmetric_positive_follow_eq5_and_add_up_to_the_energy() {
                         eq5(d)
                     );
                 }
-                if config.transformer.pairs == PairSet::Bonded {
+                if head.pairs == PairSet::Bonded {
                     assert_ne!(g.bond[e], minima_data::BondClass::None, "{name}");
                 }
                 // Periodic images of one pair are different terms: the lattice offset is part
@@ -702,7 +708,7 @@ fn pair_terms_are_symmetric_positive_follow_eq5_and_add_up_to_the_energy() {
             // other readouts the total is exactly that plus the priors and the reference
             // energies.
             let t = &config.transformer;
-            if !t.atom_energy && !t.cls {
+            if config.kind == ModelKind::Transformer && !t.atom_energy && !t.cls {
                 let total = prediction.energy.double_value(&[0]);
                 let references: f64 = g.numbers.iter().map(|&z| potential.refs.energy_of(z).unwrap()).sum();
                 let pair_sum = 0.5 * energy.iter().sum::<f64>();
@@ -711,7 +717,7 @@ fn pair_terms_are_symmetric_positive_follow_eq5_and_add_up_to_the_energy() {
                     .map_or(0.0, |e| e.sum(tch::Kind::Double).double_value(&[]));
                 assert_eq!(
                     outputs.contains(Field::PriorEnergy),
-                    !config.priors.is_empty(),
+                    config.priors.iter().any(|p| matches!(p, PriorConfig::Zbl(_))),
                     "{name}"
                 );
                 assert!(
@@ -795,9 +801,10 @@ fn zbl_is_the_full_formula_inside_strongly_repulsive_and_exactly_zero_beyond() {
         assert_eq!(carbon_pair_prior(d), (0.0, [0.0; 3]), "at {d} Å");
     }
     // Bonded molecules are below no pair's outer radius: the prior leaves them unchanged.
-    for (name, config) in models().into_iter().filter(|(_, c)| !c.priors.is_empty()) {
+    let is_zbl = |p: &PriorConfig| matches!(p, PriorConfig::Zbl(_));
+    for (name, config) in models().into_iter().filter(|(_, c)| c.priors.iter().any(is_zbl)) {
         let plain = ModelConfig {
-            priors: Vec::new(),
+            priors: config.priors.iter().filter(|p| !is_zbl(p)).cloned().collect(),
             ..config.clone()
         };
         let g = graph(&ethanol(), &config);

@@ -706,9 +706,10 @@ fn resume_from(
     })?;
     let mut saved: toml::Table = toml::from_str(&saved)
         .with_context(|| format!("--resume: {} is damaged; {what_to_do}", files.run.display()))?;
-    // Runs started before `[[model.priors]]` recorded `[model.zbl]`.
+    // Runs started before `[[model.priors]]` recorded `[model.zbl]` and the transformer's
+    // physics head in `[model.transformer]`.
     if let Some(model) = saved.get_mut("model").and_then(toml::Value::as_table_mut) {
-        minima_model::priors::migrate_legacy_zbl(model);
+        minima_model::priors::migrate_legacy(model);
     }
     let mut saved: RunConfig = toml::Value::Table(saved)
         .try_into()

@@ -270,7 +270,7 @@ fn degenerate_settings_are_errors_naming_their_key() {
     let settings = [
         "model.kind=transformer".into(),
         "model.cutoff=5.0".into(),
-        "model.transformer.initial_distance=inf".into(),
+        "model.priors=[{kind = \"coulomb_lj\", initial_distance = inf}]".into(),
     ];
     let mut config = RunConfig::load(&path, &settings).unwrap();
     assert_eq!(config.model.kind, ModelKind::Transformer);
@@ -353,10 +353,13 @@ fn parameter_counts_match_the_built_models() {
         ..base.clone()
     };
     transformer.transformer.attention = 8;
+    transformer
+        .priors
+        .push(minima_model::priors::PriorConfig::CoulombLj(Default::default()));
     configs.push(transformer.clone());
     transformer.transformer.cls = false;
     transformer.transformer.adjacency_mask = false;
-    transformer.transformer.physics = false;
+    transformer.priors.clear();
     configs.push(transformer);
     let mut painn = ModelConfig {
         kind: ModelKind::Painn,
