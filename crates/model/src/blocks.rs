@@ -178,6 +178,35 @@ pub struct MessagePassing {
     channels: i64,
 }
 
+/// Parameter counts of the building blocks from their sizes alone, so that a model too large
+/// to allocate is refused before it is built.
+pub mod count {
+    /// A size setting as a count (negative sizes are refused by validation).
+    pub fn size(n: i64) -> u64 {
+        n.max(0) as u64
+    }
+
+    pub fn linear(input: u64, output: u64) -> u64 {
+        input * output + output
+    }
+
+    /// [`super::Mlp`] of `sizes`.
+    pub fn mlp(sizes: &[u64]) -> u64 {
+        sizes.windows(2).map(|w| linear(w[0], w[1])).sum()
+    }
+
+    /// [`super::GruCell`].
+    pub fn gru(input: u64, hidden: u64) -> u64 {
+        linear(input, 3 * hidden) + linear(hidden, 3 * hidden)
+    }
+
+    /// The element embedding's rows.
+    pub const ELEMENTS: u64 = (super::MAX_Z + 1) as u64;
+
+    /// Numbers per edge every architecture keeps: edge vectors, distance, envelope, indices.
+    pub const GEOMETRY: u64 = 12;
+}
+
 /// y such that softplus(y) = x, for x > 0.
 pub fn inverse_softplus(x: f64) -> f64 {
     x + (-(-x).exp_m1()).ln()
@@ -218,6 +247,45 @@ impl MessagePassing {
     /// Size of the readout features for node states of size `state`.
     pub fn features(config: &crate::ModelConfig, state: i64) -> i64 {
         (config.iterations as i64 + 1) * state
+    }
+
+    /// The `[model]` keys MPNN and VIMPNN read besides their tables.
+    pub const KEYS: [&'static str; 7] = [
+        "hidden",
+        "iterations",
+        "radial_basis",
+        "bond_features",
+        "edge_hidden",
+        "edge_rank",
+        "readout_hidden",
+    ];
+
+    /// The settings that shrink it, for memory refusals.
+    pub const SIZE_KEYS: &'static str =
+        "lower model.hidden (or model.edge_rank, model.edge_hidden, model.readout_hidden)";
+
+    /// Parameters of the core (embedding and edge network) for states of size `state` and
+    /// messages of size `message`.
+    pub fn parameter_count(config: &crate::ModelConfig, state: u64, message: u64) -> u64 {
+        let rank = count::size(config.edge_rank);
+        let edge_network = count::mlp(&[config.edge_feature_count(), count::size(config.edge_hidden), rank]);
+        count::ELEMENTS * state + edge_network + state * rank + rank * message
+    }
+
+    /// Numbers per edge and per atom a forward pass keeps, for states of size `state`: the
+    /// features, the coefficient perceptron, the filters, then per step the gathered neighbour
+    /// states and their product with the filters.
+    pub fn activations(config: &crate::ModelConfig, state: u64) -> (u64, u64) {
+        let rank = count::size(config.edge_rank);
+        let iterations = config.iterations as u64;
+        let edge = count::GEOMETRY
+            + config.radial_basis as u64
+            + minima_data::BondClass::COUNT as u64
+            + 2 * count::size(config.edge_hidden)
+            + 2 * rank
+            + iterations * 2 * rank;
+        let atom = (iterations + 1) * (8 * state + 2 * rank) + 2 * count::size(config.readout_hidden);
+        (edge, atom)
     }
 }
 

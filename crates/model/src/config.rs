@@ -3,8 +3,12 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::auxiliary::AuxConfig;
+pub use crate::painn::PainnConfig;
 use crate::priors::PriorConfig;
-use crate::ModelError;
+pub use crate::transformer::TransformerConfig;
+pub use crate::vimpnn::{Combine, VimpnnConfig};
+use crate::{ArchitectureSpec, ModelError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -24,41 +28,25 @@ impl ModelKind {
         ModelKind::Painn,
     ];
 
-    /// The name `[model] kind` takes.
-    pub fn name(self) -> &'static str {
+    /// The registry: each kind's entry, in its architecture's file.
+    pub fn spec(self) -> &'static dyn ArchitectureSpec {
         match self {
-            ModelKind::Mpnn => "mpnn",
-            ModelKind::Vimpnn => "vimpnn",
-            ModelKind::Transformer => "transformer",
-            ModelKind::Painn => "painn",
+            ModelKind::Mpnn => &crate::mpnn::MpnnSpec,
+            ModelKind::Vimpnn => &crate::vimpnn::VimpnnSpec,
+            ModelKind::Transformer => &crate::transformer::TransformerSpec,
+            ModelKind::Painn => &crate::painn::PainnSpec,
         }
     }
-}
 
-/// `[model]` keys every kind reads.
-const SHARED_KEYS: [&str; 5] = ["kind", "cutoff", "dtype", "elements", "priors"];
+    /// The name `[model] kind` takes.
+    pub fn name(self) -> &'static str {
+        self.spec().name()
+    }
 
-/// The `[model]` keys of the message-passing networks (MPNN and VIMPNN) besides their tables.
-const MESSAGE_PASSING_KEYS: [&str; 7] = [
-    "hidden",
-    "iterations",
-    "radial_basis",
-    "bond_features",
-    "edge_hidden",
-    "edge_rank",
-    "readout_hidden",
-];
-
-impl ModelKind {
     /// The `[model]` keys this kind reads besides the shared ones (kind, cutoff, dtype,
     /// elements, priors): a key of another kind in its table is an error, not silently ignored.
     pub fn keys(self) -> Vec<&'static str> {
-        match self {
-            ModelKind::Mpnn => MESSAGE_PASSING_KEYS.to_vec(),
-            ModelKind::Vimpnn => [&MESSAGE_PASSING_KEYS[..], &["vimpnn", "aux"]].concat(),
-            ModelKind::Transformer => vec!["hidden", "radial_basis", "transformer"],
-            ModelKind::Painn => vec!["painn"],
-        }
+        self.spec().keys()
     }
 
     /// Every combination of this architecture's switches, each applied to `base` (which sets
@@ -69,12 +57,7 @@ impl ModelKind {
             kind: self,
             ..base.clone()
         };
-        match self {
-            ModelKind::Mpnn => crate::mpnn::variants(&base),
-            ModelKind::Vimpnn => crate::vimpnn::variants(&base),
-            ModelKind::Transformer => crate::transformer::variants(&base),
-            ModelKind::Painn => vec![("painn".into(), base)],
-        }
+        self.spec().variants(&base)
     }
 
     /// Whether a model of this kind reads the `[model]` key `key`.
@@ -84,15 +67,12 @@ impl ModelKind {
 
     /// The settings that shrink a model of this kind, for memory refusals.
     pub fn size_keys(self) -> &'static str {
-        match self {
-            ModelKind::Mpnn | ModelKind::Vimpnn => {
-                "lower model.hidden (or model.edge_rank, model.edge_hidden, model.readout_hidden)"
-            }
-            ModelKind::Transformer => "lower model.hidden (or model.transformer.attention)",
-            ModelKind::Painn => "lower model.painn.features (or model.painn.layers)",
-        }
+        self.spec().size_keys()
     }
 }
+
+/// `[model]` keys every kind reads.
+const SHARED_KEYS: [&str; 5] = ["kind", "cutoff", "dtype", "elements", "priors"];
 
 impl std::str::FromStr for ModelKind {
     type Err = String;
@@ -117,145 +97,6 @@ impl Dtype {
         match self {
             Dtype::F32 => tch::Kind::Float,
             Dtype::F64 => tch::Kind::Double,
-        }
-    }
-}
-
-/// How VIMPNN combines its per-bond-type messages (paper section 4.2, Table 3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Combine {
-    /// a.i: weighted sum with a learnt vector weight per bond type (element-wise).
-    #[serde(rename = "a.i")]
-    VectorWeights,
-    /// a.ii: weighted sum with a learnt scalar weight per bond type (the paper's best).
-    #[serde(rename = "a.ii")]
-    ScalarWeights,
-    /// b.i: messages concatenated into one GRU; node state size = types × hidden.
-    #[serde(rename = "b.i")]
-    Concatenate,
-    /// b.ii: one shared GRU applied per bond type to its own block of the node state, with a
-    /// learnt scale per type; node state size = types × hidden.
-    #[serde(rename = "b.ii")]
-    SharedGru,
-    /// c: one GRU per bond type on the same node state; their updates are summed.
-    #[serde(rename = "c")]
-    GruPerType,
-}
-
-/// Auxiliary physical targets (paper section 4.3), each a parallel readout trained with an
-/// MSE term weighted by `[train.loss] aux` (α; the paper's 0.3). All three are on by default, as in the paper's VIMPNN
-/// (section 5.2); each can be switched off for its ablations. MPNN has no auxiliary readouts
-/// and ignores this table.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AuxConfig {
-    /// Number of atoms of each element of the model.
-    pub counts: bool,
-    /// Number of valence orbitals contributed by each element (count × orbitals per atom).
-    pub orbitals: bool,
-    /// The "distance scaling" distribution: a Gaussian over `scale_grid` centred on the
-    /// structure's scale relative to equilibrium (frames must record `scale`).
-    pub scale: bool,
-    /// First and last grid scale and the number of points.
-    pub scale_grid: (f64, f64, usize),
-    /// Standard deviation of the target Gaussian, in scale units.
-    pub scale_width: f64,
-}
-
-impl Default for AuxConfig {
-    fn default() -> Self {
-        AuxConfig {
-            counts: true,
-            orbitals: true,
-            scale: true,
-            scale_grid: (0.8, 1.6, 17),
-            scale_width: 0.05,
-        }
-    }
-}
-
-impl AuxConfig {
-    pub fn grid(&self) -> Vec<f64> {
-        let (first, last, n) = self.scale_grid;
-        (0..n)
-            .map(|k| first + (last - first) * k as f64 / (n.max(2) - 1) as f64)
-            .collect()
-    }
-}
-
-/// VIMPNN's bond-type channels.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct VimpnnConfig {
-    pub combine: Combine,
-    /// The bond-type channels, each a `+`-joined list of bond classes (none, single, double,
-    /// triple, aromatic). Default three: non-bonded pairs, single bonds, and multiple bonds
-    /// (double, triple, aromatic). The paper gives three types without naming them; pairs
-    /// without a bond need a channel because the graph holds them too, and QM9's double,
-    /// triple and aromatic bonds are together about a tenth of its bonds.
-    pub channels: Vec<String>,
-}
-
-impl Default for VimpnnConfig {
-    fn default() -> Self {
-        VimpnnConfig {
-            combine: Combine::ScalarWeights,
-            channels: vec!["none".into(), "single".into(), "double+triple+aromatic".into()],
-        }
-    }
-}
-
-impl VimpnnConfig {
-    /// Channel of each bond class, indexed by `BondClass as usize`.
-    pub fn channel_of_class(&self) -> Result<Vec<i64>, ModelError> {
-        let mut channel = vec![-1i64; minima_data::BondClass::COUNT];
-        for (c, spec) in self.channels.iter().enumerate() {
-            for name in spec.split('+') {
-                let class = minima_data::BondClass::from_name(name.trim())
-                    .ok_or_else(|| ModelError::Config(format!("unknown bond class {name:?} in channel {spec:?}")))?;
-                if channel[class as usize] >= 0 {
-                    return Err(ModelError::Config(format!("bond class {name} is in two channels")));
-                }
-                channel[class as usize] = c as i64;
-            }
-        }
-        if let Some(missing) = channel.iter().position(|&c| c < 0) {
-            let name = minima_data::BondClass::NAMES[missing];
-            return Err(ModelError::Config(format!("bond class {name} is in no channel")));
-        }
-        Ok(channel)
-    }
-}
-
-/// The physics Transformer (physics-transformer paper, sections 3.2–3.4). Every part that its
-/// ablation table (Table 2) switches is a flag here; the loss terms are weights in `[train]`.
-/// The node size d is `model.hidden`, n_b is `model.radial_basis`, τ is `model.cutoff`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TransformerConfig {
-    /// Molecular Attention Blocks L.
-    pub layers: usize,
-    pub heads: i64,
-    /// m, the size of queries, keys, values and the distance filters D^K, D^V (a multiple of
-    /// `heads`).
-    pub attention: i64,
-    /// Add the [CLS] token; its final embedding adds f_mol(x₀) to the energy (Table 2, [CLS]).
-    pub cls: bool,
-    /// Σᵢ f_atom(xᵢ): the atom-sum readout, and the self-energies of Eq. 6.
-    pub atom_energy: bool,
-    /// The bond-adjacency mask on the attention weights (section 3.3).
-    pub adjacency_mask: bool,
-}
-
-impl Default for TransformerConfig {
-    fn default() -> Self {
-        TransformerConfig {
-            layers: 4,
-            heads: 4,
-            attention: 64,
-            cls: true,
-            atom_energy: true,
-            adjacency_mask: true,
         }
     }
 }
@@ -287,7 +128,7 @@ pub struct ModelConfig {
     pub vimpnn: VimpnnConfig,
     pub aux: AuxConfig,
     pub transformer: TransformerConfig,
-    pub painn: crate::painn::PainnConfig,
+    pub painn: PainnConfig,
     /// `[[model.priors]]`: physics added to the energy of any kind ([`crate::priors`]), such as
     /// ZBL's short-range repulsion; none by default.
     pub priors: Vec<PriorConfig>,
@@ -432,88 +273,12 @@ impl ModelConfig {
     pub fn parameter_count(&self) -> u64 {
         let width = self.node_feature_width() as u64;
         let priors: u64 = self.priors.iter().map(|p| p.parameter_count(width)).sum();
-        self.architecture_parameter_count() + priors
+        self.kind.spec().parameter_count(self) + priors
     }
 
     /// The width of the architecture's final node features ([`crate::Field::NodeFeatures`]).
     pub fn node_feature_width(&self) -> i64 {
-        match self.kind {
-            ModelKind::Vimpnn if matches!(self.vimpnn.combine, Combine::Concatenate | Combine::SharedGru) => {
-                self.vimpnn.channels.len() as i64 * self.hidden
-            }
-            ModelKind::Mpnn | ModelKind::Vimpnn | ModelKind::Transformer => self.hidden,
-            ModelKind::Painn => self.painn.features,
-        }
-    }
-
-    fn architecture_parameter_count(&self) -> u64 {
-        let size = |n: i64| n.max(0) as u64;
-        let linear = |input: u64, output: u64| input * output + output;
-        let mlp = |sizes: &[u64]| sizes.windows(2).map(|w| linear(w[0], w[1])).sum::<u64>();
-        let gru = |input: u64, hidden: u64| linear(input, 3 * hidden) + linear(hidden, 3 * hidden);
-        let table = (crate::blocks::MAX_Z + 1) as u64;
-        let (d, rank, readout) = (size(self.hidden), size(self.edge_rank), size(self.readout_hidden));
-        let basis = self.radial_basis as u64;
-        let features = |state: u64| (self.iterations as u64 + 1) * state;
-        let message_passing = |state: u64, message: u64| {
-            let edge_features = self.edge_feature_count();
-            table * state + mlp(&[edge_features, size(self.edge_hidden), rank]) + state * rank + rank * message
-        };
-        let elements = self.elements.len() as u64;
-        match self.kind {
-            ModelKind::Mpnn => message_passing(d, d) + gru(d, d) + mlp(&[features(d), readout, 1]),
-            ModelKind::Vimpnn => {
-                let types = self.vimpnn.channels.len() as u64;
-                let (state, update) = match self.vimpnn.combine {
-                    Combine::VectorWeights => (d, types * d + gru(d, d)),
-                    Combine::ScalarWeights => (d, types + gru(d, d)),
-                    Combine::Concatenate => (types * d, gru(types * d, types * d)),
-                    Combine::SharedGru => (types * d, types + gru(d, d)),
-                    Combine::GruPerType => (d, types * gru(d, d)),
-                };
-                let aux = &self.aux;
-                let head = |on: bool, out: u64| if on { mlp(&[features(state), readout, out]) } else { 0 };
-                message_passing(state, d)
-                    + update
-                    + mlp(&[features(state), readout, 1])
-                    + head(aux.counts, elements)
-                    + head(aux.orbitals, elements)
-                    + head(aux.scale, aux.scale_grid.2 as u64)
-            }
-            ModelKind::Transformer => {
-                let t = &self.transformer;
-                let (m, heads) = (size(t.attention), size(t.heads));
-                let norm = 2 * d;
-                let block = norm
-                    + 3 * linear(d, m)
-                    + 2 * linear(basis, m)
-                    + if t.cls { 2 * m } else { 0 }
-                    + if t.adjacency_mask { linear(1, heads) } else { 0 }
-                    + linear(m, d)
-                    + norm
-                    + mlp(&[d, 2 * d, d]);
-                let on = |flag: bool, count: u64| if flag { count } else { 0 };
-                table * d.saturating_sub(1)
-                    + 2 * table * basis
-                    + basis * d
-                    + d * d
-                    + 2 * d * d
-                    + on(t.cls, d)
-                    + t.layers as u64 * block
-                    + norm
-                    + on(t.atom_energy, linear(d, 1))
-                    + on(t.cls, linear(d, 1))
-                    + mlp(&[d, d, elements])
-            }
-            ModelKind::Painn => {
-                let (f, layers) = (size(self.painn.features), self.painn.layers as u64);
-                let layer = mlp(&[f, f, 3 * f]) + f * 2 * f + mlp(&[2 * f, f, 3 * f]);
-                table * f
-                    + linear(self.painn.radial_basis as u64, 3 * f * layers)
-                    + layers * layer
-                    + mlp(&[f, f / 2, 1])
-            }
-        }
+        self.kind.spec().node_feature_width(self)
     }
 
     /// Numbers per edge and per atom that a forward pass keeps for its backward pass (the
@@ -522,56 +287,8 @@ impl ModelConfig {
     fn activations_per_edge_and_atom(&self) -> (u64, u64) {
         let width = self.node_feature_width() as u64;
         let priors: u64 = self.priors.iter().map(|p| p.activations_per_edge(width)).sum();
-        let (edge, atom) = self.architecture_activations();
+        let (edge, atom) = self.kind.spec().activations(self);
         (edge + priors, atom)
-    }
-
-    fn architecture_activations(&self) -> (u64, u64) {
-        let size = |n: i64| n.max(0) as u64;
-        let (d, rank) = (size(self.hidden), size(self.edge_rank));
-        let basis = self.radial_basis as u64;
-        let iterations = self.iterations as u64;
-        // Edge vectors, distance, envelope and the edge indices.
-        let geometry = 12;
-        match self.kind {
-            ModelKind::Mpnn | ModelKind::Vimpnn => {
-                let state = match (self.kind, self.vimpnn.combine) {
-                    (ModelKind::Vimpnn, Combine::Concatenate | Combine::SharedGru) => {
-                        self.vimpnn.channels.len() as u64 * d
-                    }
-                    _ => d,
-                };
-                // Features, the coefficient perceptron, the filters, then per step the gathered
-                // neighbour states and their product with the filters.
-                let edge = geometry
-                    + basis
-                    + minima_data::BondClass::COUNT as u64
-                    + 2 * size(self.edge_hidden)
-                    + 2 * rank
-                    + iterations * 2 * rank;
-                let atom = (iterations + 1) * (8 * state + 2 * rank) + 2 * size(self.readout_hidden);
-                (edge, atom)
-            }
-            ModelKind::Transformer => {
-                let t = &self.transformer;
-                let (m, heads) = (size(t.attention), size(t.heads));
-                // Per block: filters, gathered keys and values and their products, scores,
-                // weights and messages.
-                let block = 7 * m + 3 * heads;
-                let edge = geometry + 2 * basis + 2 * d + t.layers as u64 * block;
-                let atom = t.layers as u64 * (8 * d + 4 * m) + 4 * d;
-                (edge, atom)
-            }
-            ModelKind::Painn => {
-                let (f, layers) = (size(self.painn.features), self.painn.layers as u64);
-                // The filters of every layer; per layer the gathered scalar context and its
-                // filtered product, and the gathered, filtered and direction-weighted vectors.
-                let edge = geometry + self.painn.radial_basis as u64 + 3 * f * layers + layers * 15 * f;
-                // Per layer: s and v (3F) before and after, Uv and Vv, the norm, the update.
-                let atom = layers * 20 * f + 2 * f;
-                (edge, atom)
-            }
-        }
     }
 
     /// Estimated bytes a batch of `atoms` atoms and `edges` edges takes on the device: the
@@ -622,44 +339,9 @@ impl ModelConfig {
         if self.elements.is_empty() {
             return bad("model.elements is empty (it is filled from the training data)");
         }
-        let (first, last, n) = self.aux.scale_grid;
-        let finite = first.is_finite() && last.is_finite() && self.aux.scale_width.is_finite();
-        if self.aux.scale && !(finite && first < last && n >= 2 && self.aux.scale_width > 0.0) {
-            return bad("model.aux.scale_grid must be (first < last, points ≥ 2) with scale_width > 0");
-        }
-        if self.kind == ModelKind::Transformer {
-            self.validate_transformer()?;
-        }
-        if self.kind == ModelKind::Painn {
-            self.painn.validate(self.cutoff)?;
-        }
+        self.kind.spec().validate(self)?;
         for prior in &self.priors {
             prior.validate(&self.elements, self.cutoff)?;
-        }
-        self.vimpnn.channel_of_class().map(|_| ())
-    }
-
-    fn validate_transformer(&self) -> Result<(), ModelError> {
-        let t = &self.transformer;
-        let bad = |m: String| Err(ModelError::Config(m));
-        if self.cutoff.is_none() {
-            return bad("model.cutoff: the transformer attends within a cutoff τ; set one (Å)".into());
-        }
-        if self.hidden < 2 {
-            return bad("model.hidden must be ≥ 2 for the transformer (embedding plus electronegativity)".into());
-        }
-        if t.layers < 1 || t.heads < 1 || t.attention < 1 || t.attention % t.heads != 0 {
-            return bad(format!(
-                "model.transformer: layers and heads must be ≥ 1 and attention ({}) a multiple of heads ({})",
-                t.attention, t.heads
-            ));
-        }
-        let heads = self.priors.iter().any(|p| matches!(p, PriorConfig::CoulombLj(_)));
-        if !(t.cls || t.atom_energy || heads) {
-            return bad(
-                "model.transformer: cls and atom_energy are both off and no coulomb_lj prior is listed; no energy is left"
-                    .into(),
-            );
         }
         Ok(())
     }

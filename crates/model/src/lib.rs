@@ -54,6 +54,43 @@ pub trait Architecture: fields::Block {
     fn message_layers(&self) -> &dyn message_layers::MessageLayers;
 }
 
+/// One architecture's entry in the registry ([`ModelKind::spec`]): what the model layer knows
+/// of it besides its forward pass. A new architecture is one file holding its network, its
+/// `[model.KIND]` settings and this, plus a variant of [`ModelKind`] and its arm in
+/// [`ModelKind::spec`].
+pub trait ArchitectureSpec: Sync {
+    /// The name `[model] kind` takes.
+    fn name(&self) -> &'static str;
+
+    /// The `[model]` keys this kind reads besides the shared ones (kind, cutoff, dtype,
+    /// elements, priors).
+    fn keys(&self) -> Vec<&'static str>;
+
+    /// The settings that shrink a model of this kind, for memory refusals.
+    fn size_keys(&self) -> &'static str;
+
+    /// Every combination of the architecture's switches applied to `base` (of this kind),
+    /// named: what the shared model suite runs.
+    fn variants(&self, base: &ModelConfig) -> Vec<(String, ModelConfig)>;
+
+    /// Checks the settings of this kind (the shared ones are checked for every kind).
+    fn validate(&self, _config: &ModelConfig) -> Result<(), ModelError> {
+        Ok(())
+    }
+
+    /// Parameters, counted from the sizes alone.
+    fn parameter_count(&self, config: &ModelConfig) -> u64;
+
+    /// Numbers per edge and per atom that a forward pass keeps for its backward pass.
+    fn activations(&self, config: &ModelConfig) -> (u64, u64);
+
+    /// The width of the final node features it writes ([`Field::NodeFeatures`]).
+    fn node_feature_width(&self, config: &ModelConfig) -> i64;
+
+    /// The network, its parameters under `path`.
+    fn build(&self, path: tch::nn::Path, config: &ModelConfig) -> Result<Box<dyn Architecture>, ModelError>;
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
     #[error(transparent)]

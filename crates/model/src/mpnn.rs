@@ -10,11 +10,11 @@
 use tch::nn;
 
 use crate::batch::GraphBatch;
-use crate::blocks::{GruCell, MessagePassing, Mlp, StateUpdate};
+use crate::blocks::{count, GruCell, MessagePassing, Mlp, StateUpdate};
 use crate::config::ModelConfig;
 use crate::fields::{Block, Field, Fields};
 use crate::message_layers::{run_layers, MessageLayers};
-use crate::Architecture;
+use crate::{Architecture, ArchitectureSpec, ModelError};
 
 #[derive(Debug)]
 pub struct Mpnn {
@@ -52,26 +52,63 @@ impl StateUpdate for Mpnn {
     }
 }
 
-/// MPNN on every pair of a molecule, within a cutoff, and with distances alone on its edges
-/// (the VIMPNN paper's "No bond type information" baseline); see [`crate::ModelKind::variants`].
-pub fn variants(base: &ModelConfig) -> Vec<(String, ModelConfig)> {
-    vec![
-        (
-            "mpnn all pairs".into(),
-            ModelConfig {
-                cutoff: None,
-                ..base.clone()
-            },
-        ),
-        ("mpnn cutoff".into(), base.clone()),
-        (
-            "mpnn distances only".into(),
-            ModelConfig {
-                bond_features: false,
-                ..base.clone()
-            },
-        ),
-    ]
+/// MPNN's registry entry.
+pub struct MpnnSpec;
+
+impl ArchitectureSpec for MpnnSpec {
+    fn name(&self) -> &'static str {
+        "mpnn"
+    }
+
+    fn keys(&self) -> Vec<&'static str> {
+        MessagePassing::KEYS.to_vec()
+    }
+
+    fn size_keys(&self) -> &'static str {
+        MessagePassing::SIZE_KEYS
+    }
+
+    /// On every pair of a molecule, within a cutoff, and with distances alone on its edges
+    /// (the VIMPNN paper's "No bond type information" baseline).
+    fn variants(&self, base: &ModelConfig) -> Vec<(String, ModelConfig)> {
+        vec![
+            (
+                "mpnn all pairs".into(),
+                ModelConfig {
+                    cutoff: None,
+                    ..base.clone()
+                },
+            ),
+            ("mpnn cutoff".into(), base.clone()),
+            (
+                "mpnn distances only".into(),
+                ModelConfig {
+                    bond_features: false,
+                    ..base.clone()
+                },
+            ),
+        ]
+    }
+
+    fn parameter_count(&self, config: &ModelConfig) -> u64 {
+        let d = count::size(config.hidden);
+        let features = count::size(MessagePassing::features(config, config.hidden));
+        MessagePassing::parameter_count(config, d, d)
+            + count::gru(d, d)
+            + count::mlp(&[features, count::size(config.readout_hidden), 1])
+    }
+
+    fn activations(&self, config: &ModelConfig) -> (u64, u64) {
+        MessagePassing::activations(config, count::size(config.hidden))
+    }
+
+    fn node_feature_width(&self, config: &ModelConfig) -> i64 {
+        config.hidden
+    }
+
+    fn build(&self, path: nn::Path, config: &ModelConfig) -> Result<Box<dyn Architecture>, ModelError> {
+        Ok(Box::new(Mpnn::new(path, config)))
+    }
 }
 
 impl Block for Mpnn {

@@ -39,11 +39,11 @@ use tch::nn::{self, Module};
 use tch::Tensor;
 
 use crate::batch::GraphBatch;
-use crate::blocks::{cosine_cutoff, Mlp, MAX_Z};
+use crate::blocks::{cosine_cutoff, count, Mlp, MAX_Z};
 use crate::config::ModelConfig;
 use crate::fields::{Block, Field, Fields};
 use crate::message_layers::{run_layers, Edges, MessageLayers, Prepared};
-use crate::{Architecture, ModelError};
+use crate::{Architecture, ArchitectureSpec, ModelError};
 
 /// ε inside ‖Vv‖ = √(Σ(Vv)² + ε) (SchNetPack's value), Å²-free: v is dimensionless.
 pub const NORM_EPSILON: f64 = 1e-8;
@@ -235,6 +235,58 @@ impl MessageLayers for Painn {
     /// The scalar features s.
     fn node_features(&self, last: &[Tensor]) -> Tensor {
         last[0].shallow_clone()
+    }
+}
+
+/// PaiNN's registry entry.
+pub struct PainnSpec;
+
+impl ArchitectureSpec for PainnSpec {
+    fn name(&self) -> &'static str {
+        "painn"
+    }
+
+    fn keys(&self) -> Vec<&'static str> {
+        vec!["painn"]
+    }
+
+    fn size_keys(&self) -> &'static str {
+        "lower model.painn.features (or model.painn.layers)"
+    }
+
+    fn variants(&self, base: &ModelConfig) -> Vec<(String, ModelConfig)> {
+        vec![("painn".into(), base.clone())]
+    }
+
+    fn validate(&self, config: &ModelConfig) -> Result<(), ModelError> {
+        config.painn.validate(config.cutoff)
+    }
+
+    fn parameter_count(&self, config: &ModelConfig) -> u64 {
+        let (f, layers) = (count::size(config.painn.features), config.painn.layers as u64);
+        let layer = count::mlp(&[f, f, 3 * f]) + f * 2 * f + count::mlp(&[2 * f, f, 3 * f]);
+        count::ELEMENTS * f
+            + count::linear(config.painn.radial_basis as u64, 3 * f * layers)
+            + layers * layer
+            + count::mlp(&[f, f / 2, 1])
+    }
+
+    fn activations(&self, config: &ModelConfig) -> (u64, u64) {
+        let (f, layers) = (count::size(config.painn.features), config.painn.layers as u64);
+        // The filters of every layer; per layer the gathered scalar context and its filtered
+        // product, and the gathered, filtered and direction-weighted vectors.
+        let edge = count::GEOMETRY + config.painn.radial_basis as u64 + 3 * f * layers + layers * 15 * f;
+        // Per layer: s and v (3F) before and after, Uv and Vv, the norm, the update.
+        let atom = layers * 20 * f + 2 * f;
+        (edge, atom)
+    }
+
+    fn node_feature_width(&self, config: &ModelConfig) -> i64 {
+        config.painn.features
+    }
+
+    fn build(&self, path: nn::Path, config: &ModelConfig) -> Result<Box<dyn Architecture>, ModelError> {
+        Ok(Box::new(Painn::new(path, config)))
     }
 }
 

@@ -10,14 +10,10 @@ use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Kind, Tensor};
 
 use crate::batch::GraphBatch;
-use crate::config::{ModelConfig, ModelKind};
+use crate::config::ModelConfig;
 use crate::fields::{self, Block, Field, Fields};
-use crate::mpnn::Mpnn;
-use crate::painn::Painn;
 use crate::priors::reference::{ReferenceEnergies, SumPerStructure};
 use crate::priors::{PriorContext, Priors};
-use crate::transformer::Transformer;
-use crate::vimpnn::Vimpnn;
 use crate::{Architecture, ModelError};
 
 /// What a checkpoint's TOML holds.
@@ -114,12 +110,8 @@ impl Potential {
             let _seeded = INITIALISATION.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             tch::manual_seed(seed as i64);
             crate::guard("building the model", || -> Result<Box<dyn Architecture>, ModelError> {
-                Ok(match config.kind {
-                    ModelKind::Mpnn => Box::new(Mpnn::new(&root / "mpnn", &config)),
-                    ModelKind::Vimpnn => Box::new(Vimpnn::new(&root / "vimpnn", &config)?),
-                    ModelKind::Transformer => Box::new(Transformer::new(&root / "transformer", &config)),
-                    ModelKind::Painn => Box::new(Painn::new(&root / "painn", &config)),
-                })
+                let spec = config.kind.spec();
+                spec.build(&root / spec.name(), &config)
             })??
         };
         let kind = config.dtype.kind();
@@ -380,23 +372,30 @@ impl Potential {
         Ok(potential)
     }
 
-    /// Copies the parameters of `weights` into the model. A transformer's pair head saved
-    /// before it became a prior is found under its old name
-    /// ([`crate::priors::LEGACY_HEAD_PREFIX`]).
-    fn load_weights(&mut self, weights: &Path) -> Result<(), String> {
-        let saved = Tensor::read_safetensors(weights).map_err(|e| e.to_string())?;
+    /// The name a parameter saved as `name` has now: a transformer's pair head saved before it
+    /// became a prior ([`crate::priors::LEGACY_HEAD_PREFIX`], also inside the names of the
+    /// optimiser's moments) is the model's coulomb_lj prior.
+    pub fn current_name(&self, name: &str) -> String {
         let head = self
             .config
             .priors
             .iter()
             .position(|p| matches!(p, crate::priors::PriorConfig::CoulombLj(_)));
-        let renamed = |name: String| match (head, name.strip_prefix(crate::priors::LEGACY_HEAD_PREFIX)) {
-            (Some(index), Some(rest)) => format!("{}{rest}", Priors::prefix(index)),
-            _ => name,
-        };
+        match head {
+            Some(index) => name.replacen(crate::priors::LEGACY_HEAD_PREFIX, &Priors::prefix(index), 1),
+            None => name.to_string(),
+        }
+    }
+
+    /// Copies the parameters of `weights` into the model (a run's last checkpoint holds the
+    /// optimiser's state beside them, which is left to the trainer). A transformer's pair head saved
+    /// before it became a prior is found under its old name
+    /// ([`crate::priors::LEGACY_HEAD_PREFIX`]).
+    fn load_weights(&mut self, weights: &Path) -> Result<(), String> {
+        let saved = Tensor::read_safetensors(weights).map_err(|e| e.to_string())?;
         let mut saved: std::collections::HashMap<String, Tensor> = saved
             .into_iter()
-            .map(|(name, tensor)| (renamed(name), tensor))
+            .map(|(name, tensor)| (self.current_name(&name), tensor))
             .collect();
         let mut variables = self.vs.variables();
         let mut names: Vec<&String> = variables.keys().collect();
@@ -405,9 +404,6 @@ impl Potential {
             return Err(format!(
                 "the file holds no parameter {name}: it is not this model's checkpoint"
             ));
-        }
-        if let Some(extra) = saved.keys().find(|n| !variables.contains_key(*n)) {
-            return Err(format!("the file holds a parameter {extra} this model does not have"));
         }
         for (name, variable) in variables.iter_mut() {
             let value = saved.remove(name).expect("checked above");

@@ -29,17 +29,18 @@
 
 use std::ops::Range;
 
+use serde::{Deserialize, Serialize};
 use tch::nn::{self, Module};
 use tch::{Kind, Tensor};
 
 use crate::batch::GraphBatch;
-use crate::blocks::{cosine_cutoff, inverse_softplus, Mlp, MAX_Z};
+use crate::blocks::{cosine_cutoff, count, inverse_softplus, Mlp, MAX_Z};
 use crate::config::ModelConfig;
 use crate::fields::{Block, Field, Fields};
 use crate::message_layers::{run_layers, Edges, MessageLayers, Prepared};
 use crate::priors::coulomb_lj::{CoulombLjConfig, PairSet};
 use crate::priors::PriorConfig;
-use crate::Architecture;
+use crate::{Architecture, ArchitectureSpec, ModelError};
 
 /// The atomic number a masked atom is given.
 const MASKED: i64 = 0;
@@ -179,6 +180,39 @@ const SELF_BASIS: usize = 1;
 const STRUCTURE: usize = 2;
 const CLS: usize = 3;
 const INVERSE_SIZE: usize = 4;
+
+/// The physics Transformer (physics-transformer paper, sections 3.2–3.4). Every part that its
+/// ablation table (Table 2) switches is a flag here; the loss terms are weights in `[train]`.
+/// The node size d is `model.hidden`, n_b is `model.radial_basis`, τ is `model.cutoff`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TransformerConfig {
+    /// Molecular Attention Blocks L.
+    pub layers: usize,
+    pub heads: i64,
+    /// m, the size of queries, keys, values and the distance filters D^K, D^V (a multiple of
+    /// `heads`).
+    pub attention: i64,
+    /// Add the [CLS] token; its final embedding adds f_mol(x₀) to the energy (Table 2, [CLS]).
+    pub cls: bool,
+    /// Σᵢ f_atom(xᵢ): the atom-sum readout, and the self-energies of Eq. 6.
+    pub atom_energy: bool,
+    /// The bond-adjacency mask on the attention weights (section 3.3).
+    pub adjacency_mask: bool,
+}
+
+impl Default for TransformerConfig {
+    fn default() -> Self {
+        TransformerConfig {
+            layers: 4,
+            heads: 4,
+            attention: 64,
+            cls: true,
+            atom_energy: true,
+            adjacency_mask: true,
+        }
+    }
+}
 
 #[derive(Debug)]
 pub struct Transformer {
@@ -389,41 +423,131 @@ impl MessageLayers for Transformer {
     }
 }
 
-/// The transformer in every combination of [CLS] and the adjacency mask, plus the paper's LJP
-/// physics head alone (no atom or [CLS] readout) and on bonded pairs only (Table 2's Mask,
-/// Force and Bound columns are loss terms; the masked-atom head is part of every transformer;
-/// the shared suite adds each prior, the physics head among them, to every variant); see
-/// [`crate::ModelKind::variants`].
-pub fn variants(base: &ModelConfig) -> Vec<(String, ModelConfig)> {
-    let switched = |cls: bool, adjacency_mask: bool| {
-        let mut config = base.clone();
-        let t = &mut config.transformer;
-        (t.cls, t.adjacency_mask) = (cls, adjacency_mask);
-        config
-    };
-    let mut list = Vec::new();
-    for cls in [false, true] {
-        for adjacency in [false, true] {
-            list.push((
-                format!("transformer cls={cls} adjacency={adjacency}"),
-                switched(cls, adjacency),
+/// The transformer's registry entry.
+pub struct TransformerSpec;
+
+impl ArchitectureSpec for TransformerSpec {
+    fn name(&self) -> &'static str {
+        "transformer"
+    }
+
+    fn keys(&self) -> Vec<&'static str> {
+        vec!["hidden", "radial_basis", "transformer"]
+    }
+
+    fn size_keys(&self) -> &'static str {
+        "lower model.hidden (or model.transformer.attention)"
+    }
+
+    /// Every combination of [CLS] and the adjacency mask, plus the paper's LJP physics head
+    /// alone (no atom or [CLS] readout) and on bonded pairs only (Table 2's Mask, Force and
+    /// Bound columns are loss terms; the masked-atom head is part of every transformer; the
+    /// shared suite adds each prior, the physics head among them, to every variant).
+    fn variants(&self, base: &ModelConfig) -> Vec<(String, ModelConfig)> {
+        let switched = |cls: bool, adjacency_mask: bool| {
+            let mut config = base.clone();
+            let t = &mut config.transformer;
+            (t.cls, t.adjacency_mask) = (cls, adjacency_mask);
+            config
+        };
+        let mut list = Vec::new();
+        for cls in [false, true] {
+            for adjacency in [false, true] {
+                list.push((
+                    format!("transformer cls={cls} adjacency={adjacency}"),
+                    switched(cls, adjacency),
+                ));
+            }
+        }
+        let head = |pairs: PairSet| {
+            PriorConfig::CoulombLj(CoulombLjConfig {
+                pairs,
+                ..CoulombLjConfig::default()
+            })
+        };
+        let mut pairs_only = switched(false, true);
+        pairs_only.transformer.atom_energy = false;
+        pairs_only.priors.push(head(PairSet::Cutoff));
+        list.push(("transformer physics head alone".into(), pairs_only));
+        let mut bonded = switched(true, true);
+        bonded.priors.push(head(PairSet::Bonded));
+        list.push(("transformer bonded pairs".into(), bonded));
+        list
+    }
+
+    fn validate(&self, config: &ModelConfig) -> Result<(), ModelError> {
+        let t = &config.transformer;
+        let bad = |m: String| Err(ModelError::Config(m));
+        if config.cutoff.is_none() {
+            return bad("model.cutoff: the transformer attends within a cutoff τ; set one (Å)".into());
+        }
+        if config.hidden < 2 {
+            return bad("model.hidden must be ≥ 2 for the transformer (embedding plus electronegativity)".into());
+        }
+        if t.layers < 1 || t.heads < 1 || t.attention < 1 || t.attention % t.heads != 0 {
+            return bad(format!(
+                "model.transformer: layers and heads must be ≥ 1 and attention ({}) a multiple of heads ({})",
+                t.attention, t.heads
             ));
         }
+        let heads = config.priors.iter().any(|p| matches!(p, PriorConfig::CoulombLj(_)));
+        if !(t.cls || t.atom_energy || heads) {
+            return bad(
+                "model.transformer: cls and atom_energy are both off and no coulomb_lj prior is listed; no energy is left"
+                    .into(),
+            );
+        }
+        Ok(())
     }
-    let head = |pairs: PairSet| {
-        PriorConfig::CoulombLj(CoulombLjConfig {
-            pairs,
-            ..CoulombLjConfig::default()
-        })
-    };
-    let mut pairs_only = switched(false, true);
-    pairs_only.transformer.atom_energy = false;
-    pairs_only.priors.push(head(PairSet::Cutoff));
-    list.push(("transformer physics head alone".into(), pairs_only));
-    let mut bonded = switched(true, true);
-    bonded.priors.push(head(PairSet::Bonded));
-    list.push(("transformer bonded pairs".into(), bonded));
-    list
+
+    fn parameter_count(&self, config: &ModelConfig) -> u64 {
+        let t = &config.transformer;
+        let d = count::size(config.hidden);
+        let basis = config.radial_basis as u64;
+        let (m, heads) = (count::size(t.attention), count::size(t.heads));
+        let on = |flag: bool, count: u64| if flag { count } else { 0 };
+        let norm = 2 * d;
+        let block = norm
+            + 3 * count::linear(d, m)
+            + 2 * count::linear(basis, m)
+            + on(t.cls, 2 * m)
+            + on(t.adjacency_mask, count::linear(1, heads))
+            + count::linear(m, d)
+            + norm
+            + count::mlp(&[d, 2 * d, d]);
+        let table = count::ELEMENTS;
+        table * d.saturating_sub(1)
+            + 2 * table * basis
+            + basis * d
+            + d * d
+            + 2 * d * d
+            + on(t.cls, d)
+            + t.layers as u64 * block
+            + norm
+            + on(t.atom_energy, count::linear(d, 1))
+            + on(t.cls, count::linear(d, 1))
+            + count::mlp(&[d, d, config.elements.len() as u64])
+    }
+
+    /// Per block: filters, gathered keys and values and their products, scores, weights and
+    /// messages.
+    fn activations(&self, config: &ModelConfig) -> (u64, u64) {
+        let t = &config.transformer;
+        let d = count::size(config.hidden);
+        let (m, heads) = (count::size(t.attention), count::size(t.heads));
+        let block = 7 * m + 3 * heads;
+        let edge = count::GEOMETRY + 2 * config.radial_basis as u64 + 2 * d + t.layers as u64 * block;
+        let atom = t.layers as u64 * (8 * d + 4 * m) + 4 * d;
+        (edge, atom)
+    }
+
+    fn node_feature_width(&self, config: &ModelConfig) -> i64 {
+        config.hidden
+    }
+
+    fn build(&self, path: nn::Path, config: &ModelConfig) -> Result<Box<dyn Architecture>, ModelError> {
+        Ok(Box::new(Transformer::new(path, config)))
+    }
 }
 
 impl Block for Transformer {

@@ -487,6 +487,7 @@ pub fn train_as(config: &RunConfig, start: Start) -> Result<TrainOutcome> {
             let saved: std::collections::HashMap<String, Tensor> = Tensor::read_safetensors(&weights)
                 .with_context(|| weights.display().to_string())?
                 .into_iter()
+                .map(|(name, tensor)| (potential.current_name(&name), tensor))
                 .collect();
             adam.restore(&saved, state.adam_step).map_err(anyhow::Error::msg)?;
             adam.learning_rate = state.learning_rate;
