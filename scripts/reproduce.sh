@@ -80,12 +80,12 @@ t1-aii                qm9-1000    vimpnn       short model.aux.counts=false mode
 t1-atoms              qm9-1000    baseline     short model.aux.counts=true
 t1-orbitals           qm9-1000    baseline     short model.aux.orbitals=true
 t1-scaling            qm9-1000    baseline     short model.aux.scale=true
-x2-row1               transformer full         short model.transformer.cls=false model.transformer.physics=false train.loss.mask=0 train.loss.zero_force=0 train.loss.bound=0
-x2-row2               transformer full         short model.transformer.physics=false train.loss.mask=0 train.loss.zero_force=0 train.loss.bound=0
+x2-row1               transformer full         short model.transformer.cls=false model.priors=[] train.loss.mask=0 train.loss.zero_force=0 train.loss.bound=0
+x2-row2               transformer full         short model.priors=[] train.loss.mask=0 train.loss.zero_force=0 train.loss.bound=0
 x2-row3               transformer full         short train.loss.zero_force=0 train.loss.bound=0
 x2-row4               transformer full         short train.loss.mask=0 train.loss.bound=0
 x2-row5               transformer full         short train.loss.mask=0 train.loss.zero_force=0
-x2-row6               transformer full         short model.transformer.physics=false
+x2-row6               transformer full         short model.priors=[]
 x2-row7               transformer full         short train.loss.mask=0
 x2-row8               transformer full         short train.loss.zero_force=0
 x2-row9               transformer full         short train.loss.bound=0
