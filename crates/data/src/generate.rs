@@ -89,6 +89,22 @@ pub const PAPER_SCALES: Grid = Grid {
     count: 10,
 };
 
+/// An fcc block of `cells` cubic cells of element `number` (lattice constant `a`, Å), every
+/// coordinate moved uniformly within ±`amplitude` Å (ChaCha8 from `seed`), so that forces are
+/// not zero by symmetry: the test crystal of `minima bench`.
+pub fn rattled_fcc_block(number: u8, a: f64, cells: [usize; 3], amplitude: f64, seed: u64) -> Atoms {
+    use rand::Rng;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut crystal = minima_atoms::build::fcc_block(number, a, cells);
+    let rattled = crystal
+        .positions()
+        .iter()
+        .map(|r| r.map(|c| c + rng.random_range(-amplitude..amplitude)))
+        .collect();
+    crystal.set_positions(rattled).expect("finite positions");
+    crystal
+}
+
 /// `atoms` scaled by `factor` about its centroid (open) or with its cell (periodic, atoms
 /// keeping their fractional coordinates); `scale` records the factor.
 pub fn scaled(atoms: &Atoms, factor: f64) -> Atoms {

@@ -12,6 +12,7 @@
 //! - [`failures`]: the frames a multi-frame run could not treat, listed beside its output;
 //! - [`plot`]: the figures, SVG and PNG.
 
+pub mod bench;
 pub mod benchmark;
 pub mod contributions;
 pub mod curve;

@@ -16,6 +16,7 @@
 //! (`MINIMA_MEMORY_GB`, default 8; see `minima_model::device::memory_budget`).
 
 pub mod adam;
+pub mod bench;
 pub mod config;
 pub mod console;
 pub mod evaluate;

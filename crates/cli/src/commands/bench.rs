@@ -1,11 +1,8 @@
 //! `minima bench …`: speed and memory measured on this machine, never asserted in tests.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use minima_atoms::build::fcc_supercell;
-use minima_neighbors::neighbor_list;
 use serde_json::json;
 
 #[derive(clap::Subcommand)]
@@ -104,73 +101,31 @@ fn neighbors(sizes: &[usize], cutoff: f64, repeat: usize) -> Result<()> {
         "edges MiB",
         "peak RSS MiB"
     );
+    let mib = |b: usize| b as f64 / (1 << 20) as f64;
     let mut rows = Vec::new();
     for &target in sizes {
-        let reps = ((target as f64 / 4.0).cbrt().round() as usize).max(1);
-        // The crystal itself must fit before the search can estimate its own needs.
-        let atoms = 4.0 * (reps as f64).powi(3);
-        let crystal_bytes = atoms * (std::mem::size_of::<minima_atoms::Vec3>() * 4) as f64;
-        let budget = minima_neighbors::memory_budget()?;
-        if crystal_bytes > budget as f64 {
-            bail!(
-                "--atoms {target}: a crystal of {atoms:.0} atoms needs about {:.1} GiB before its search, over the \
-                 {:.1} GiB budget ({}); measure fewer atoms",
-                crystal_bytes / (1u64 << 30) as f64,
-                budget as f64 / (1u64 << 30) as f64,
-                minima_neighbors::MEMORY_BUDGET_VARIABLE
-            );
-        }
-        let crystal = fcc_supercell(29, 3.61, reps);
-        let mut times = Vec::with_capacity(repeat);
-        let mut edges = 0;
-        let mut edge_bytes = 0;
-        let mut peak_delta = None;
-        for _ in 0..repeat {
-            let before = minima_io::process::reset_peak_rss();
-            let start = Instant::now();
-            let list = neighbor_list(&crystal, cutoff)?;
-            times.push(start.elapsed().as_secs_f64());
-            peak_delta = minima_io::process::peak_rss()
-                .zip(before)
-                .map(|(peak, base)| peak.saturating_sub(base));
-            edges = list.len();
-            edge_bytes = list.heap_bytes();
-        }
-        if edges == 0 {
-            bail!("no neighbours found: cutoff {cutoff} Å is below the Cu–Cu distance");
-        }
-        let (best, median) = best_and_median(times);
-        let mib = |b: usize| b as f64 / (1 << 20) as f64;
+        let row = minima_explore::bench::neighbors(target, cutoff, repeat).map_err(anyhow::Error::msg)?;
         report!(
             "{:>10} {:>12} {:>10.3} {:>10.3} {:>14.1} {:>14}",
-            crystal.len(),
-            edges,
-            best,
-            median,
-            mib(edge_bytes),
-            peak_delta.map_or("n/a".to_string(), |p| format!("{:.1}", mib(p)))
+            row.atoms,
+            row.edges,
+            row.timing.best_s,
+            row.timing.median_s,
+            mib(row.edge_bytes),
+            row.peak_rss_increase_bytes
+                .map_or("n/a".to_string(), |p| format!("{:.1}", mib(p)))
         );
-        rows.push(json!({
-            "atoms": crystal.len(), "cutoff": cutoff, "edges": edges, "best_s": best, "median_s": median,
-            "edge_bytes": edge_bytes, "peak_rss_increase_bytes": peak_delta,
-        }));
+        rows.push(row);
     }
     if let [small, .., large] = rows.as_slice() {
-        let ratio = |key: &str| large[key].as_f64().unwrap_or(0.0) / small[key].as_f64().unwrap_or(1.0);
         report!(
             "growth: atoms ×{:.2}, best time ×{:.2}",
-            ratio("atoms"),
-            ratio("best_s")
+            large.atoms as f64 / small.atoms as f64,
+            large.timing.best_s / small.timing.best_s
         );
     }
     report!("{}", serde_json::to_string(&rows)?);
     Ok(())
-}
-
-/// The fastest and the median of repeated timings (at least one).
-fn best_and_median(mut times: Vec<f64>) -> (f64, f64) {
-    times.sort_by(f64::total_cmp);
-    (times[0], times[times.len() / 2])
 }
 
 fn model(args: &ModelArgs) -> Result<()> {
@@ -205,38 +160,24 @@ fn model(args: &ModelArgs) -> Result<()> {
         "energy+forces mol/s",
         "train step ms (batch)"
     );
+    let measurement = minima_train::bench::Throughput {
+        samples: &samples,
+        refs: &refs,
+        cutoff: args.cutoff,
+        batch: args.batch,
+        train_batch: args.train_batch,
+        device,
+    };
     for kind in &args.kinds {
-        let mut config = minima_train::RunConfig::default();
-        config.model.kind = kind.parse().map_err(anyhow::Error::msg)?;
-        if config.model.kind == minima_model::ModelKind::Vimpnn {
-            // Its training step as the paper's, with the auxiliary heads (α = 0.3).
-            config.train.loss.insert("aux".into(), 0.3);
-        }
-        config.model.cutoff = args.cutoff;
-        config.model.elements = refs.elements.clone();
-        // QM9 equilibrium frames record no scale; the other heads cost the same.
-        config.model.aux.scale = false;
+        let kind = kind.parse().map_err(anyhow::Error::msg)?;
         for &threads in &args.threads {
-            minima_model::configure_threads(threads);
-            let potential = minima_model::Potential::new(config.model.clone(), refs.clone(), device, 0)?;
-            let all: Vec<&minima_data::Sample> = samples.iter().collect();
-            // One untimed pass (thread pool, allocator caches for every batch shape), then timed.
-            minima_model::predict_samples(&potential, &all, args.batch, true)?;
-            let start = Instant::now();
-            minima_model::predict_samples(&potential, &all, args.batch, true)?;
-            let throughput = all.len() as f64 / start.elapsed().as_secs_f64();
-            let mut adam = minima_train::adam::Adam::new(potential.var_store(), 1e-4);
-            let batches: Vec<&[minima_data::Sample]> = samples.chunks(args.train_batch).collect();
-            let steps = batches.len().min(20);
-            minima_train::trainer::training_step(&potential, &config, batches[0], &mut adam)?;
-            let start = Instant::now();
-            for batch in &batches[..steps] {
-                minima_train::trainer::training_step(&potential, &config, batch, &mut adam)?;
-            }
-            let step_ms = 1e3 * start.elapsed().as_secs_f64() / steps as f64;
+            let row = measurement.measure(kind, threads)?;
             report!(
-                "{kind:>8} {threads:>8} {throughput:>22.0} {step_ms:>17.1} ({})",
-                args.train_batch
+                "{:>8} {threads:>8} {:>22.0} {:>17.1} ({})",
+                row.kind,
+                row.molecules_per_s,
+                row.step_ms,
+                row.train_batch
             );
         }
     }
@@ -247,11 +188,6 @@ fn model(args: &ModelArgs) -> Result<()> {
 /// count, as `minima predict` makes it.
 fn crystals(args: &ModelArgs, sizes: &[usize], device: tch::Device) -> Result<()> {
     let cutoff = args.cutoff.unwrap_or(6.0);
-    let refs = minima_data::AtomRefs {
-        elements: vec![29],
-        energies: vec![-3.5],
-        scale: 1.0,
-    };
     report!(
         "rattled fcc Cu (a = 3.61 Å, ±0.1 Å), cutoff {cutoff} Å, device {}",
         args.device
@@ -268,55 +204,24 @@ fn crystals(args: &ModelArgs, sizes: &[usize], device: tch::Device) -> Result<()
     );
     for &size in sizes {
         let repeat = ((size as f64 / 4.0).cbrt().round() as usize).max(1);
-        let crystal = rattled_copper(repeat, repeat, repeat);
+        let crystal = rattled_copper([repeat; 3]);
         for kind in &args.kinds {
-            let mut config = minima_model::ModelConfig {
-                kind: kind.parse().map_err(anyhow::Error::msg)?,
-                cutoff: Some(cutoff),
-                elements: vec![29],
-                ..minima_model::ModelConfig::default()
-            };
-            config.aux.scale = false;
+            let kind = kind.parse().map_err(anyhow::Error::msg)?;
             for &threads in &args.threads {
-                minima_model::configure_threads(threads);
-                let potential = minima_model::Potential::new(config.clone(), refs.clone(), device, 0)?;
-                let base = minima_io::process::reset_peak_rss().unwrap_or(0);
-                let start = Instant::now();
-                let (graph_s, path, result) = match minima_model::inference::domains_for(&potential, &crystal, None)? {
-                    Some(size) => (
-                        0.0,
-                        format!("domains of ≤ {size} atoms"),
-                        minima_model::inference::predict_in_domains(&potential, &crystal, size).map(|_| ()),
-                    ),
-                    None => {
-                        let graph =
-                            minima_data::Graph::build(&crystal, &config.graph_spec()).map_err(anyhow::Error::msg)?;
-                        let graph_s = start.elapsed().as_secs_f64();
-                        let path = match minima_model::inference::plan_batch(&potential, &[&graph], true, &|| {
-                            "the crystal".into()
-                        }) {
-                            Ok(minima_model::inference::Plan::Whole) => "whole".to_string(),
-                            Ok(minima_model::inference::Plan::Chunked(edges)) => format!("chunks of {edges} edges"),
-                            Err(_) => "refused".to_string(),
-                        };
-                        (
-                            graph_s,
-                            path,
-                            minima_model::predict_graphs(&potential, &[&graph], true).map(|_| ()),
-                        )
-                    }
-                };
-                let total = start.elapsed().as_secs_f64();
-                let peak = minima_io::process::peak_rss().unwrap_or(base) as f64;
-                match result {
-                    Ok(()) => report!(
-                        "{kind:>12} {:>9} {threads:>8} {graph_s:>9.2} {:>10.2} {:>10.2} {:>9.1}  {path}",
-                        crystal.len(),
-                        total - graph_s,
+                let row = minima_train::bench::crystal(&crystal, kind, cutoff, threads, device)?;
+                let peak = row.peak_bytes.unwrap_or(0) as f64;
+                match &row.error {
+                    None => report!(
+                        "{:>12} {:>9} {threads:>8} {:>9.2} {:>10.2} {:>10.2} {:>9.1}  {}",
+                        row.kind,
+                        row.atoms,
+                        row.graph_s,
+                        row.model_s,
                         peak / 1e9,
-                        peak / 1e3 / crystal.len() as f64
+                        peak / 1e3 / row.atoms as f64,
+                        row.path
                     ),
-                    Err(error) => report!("{kind:>12} {:>9} {threads:>8}  {error}", crystal.len()),
+                    Some(error) => report!("{:>12} {:>9} {threads:>8}  {error}", row.kind, row.atoms),
                 }
             }
         }
@@ -325,7 +230,6 @@ fn crystals(args: &ModelArgs, sizes: &[usize], device: tch::Device) -> Result<()
 }
 
 fn emt(cells: &[usize], input: Option<&Path>, write: Option<&Path>, threads: &[usize], repeat: usize) -> Result<()> {
-    use minima_label::Calculator;
     let atoms = match input {
         Some(path) => minima_io::extxyz::read_all(path)?
             .into_iter()
@@ -335,46 +239,29 @@ fn emt(cells: &[usize], input: Option<&Path>, write: Option<&Path>, threads: &[u
             let [nx, ny, nz] = cells[..] else {
                 bail!("--cells takes three counts, e.g. 5,5,10")
             };
-            rattled_copper(nx, ny, nz)
+            rattled_copper([nx, ny, nz])
         }
     };
     if let Some(path) = write {
         minima_io::extxyz::write_all(path, std::slice::from_ref(&atoms))?;
     }
-    let mut results = Vec::new();
+    let mut rows = Vec::new();
     for &threads in threads {
-        let emt = minima_label::Emt::with_threads(threads);
-        let mut times = Vec::with_capacity(repeat);
-        let mut energy = 0.0;
-        for _ in 0..repeat {
-            let start = Instant::now();
-            energy = emt.calculate(&atoms)?.energy;
-            times.push(start.elapsed().as_secs_f64());
-        }
-        let (best, median) = best_and_median(times);
+        let row = minima_explore::bench::emt(&atoms, threads, repeat)?;
         report!(
-            "EMT energy + forces, {} atoms, {threads} thread(s): best {:.3} ms, median {:.3} ms (E = {energy:.6} eV)",
+            "EMT energy + forces, {} atoms, {threads} thread(s): best {:.3} ms, median {:.3} ms (E = {:.6} eV)",
             atoms.len(),
-            best * 1e3,
-            median * 1e3
+            row.timing.best_s * 1e3,
+            row.timing.median_s * 1e3,
+            row.energy
         );
-        results.push(json!({"threads": threads, "best_s": best, "median_s": median, "energy": energy}));
+        rows.push(row);
     }
-    report!("{}", json!({"atoms": atoms.len(), "runs": results}));
+    report!("{}", json!({"atoms": atoms.len(), "runs": rows}));
     Ok(())
 }
 
-/// fcc Cu (a = 3.61 Å) of nx × ny × nz cubic cells, every atom displaced by up to 0.1 Å
-/// (seed 0) so that forces are not zero by symmetry.
-fn rattled_copper(nx: usize, ny: usize, nz: usize) -> minima_atoms::Atoms {
-    use rand::{Rng, SeedableRng};
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
-    let mut crystal = minima_atoms::build::fcc_block(29, 3.61, [nx, ny, nz]);
-    let rattled = crystal
-        .positions()
-        .iter()
-        .map(|r| r.map(|c| c + rng.random_range(-0.1..0.1)))
-        .collect();
-    crystal.set_positions(rattled).expect("finite positions");
-    crystal
+/// fcc Cu (a = 3.61 Å) of `cells` cubic cells, every coordinate moved by up to 0.1 Å (seed 0).
+fn rattled_copper(cells: [usize; 3]) -> minima_atoms::Atoms {
+    minima_data::generate::rattled_fcc_block(29, 3.61, cells, 0.1, 0)
 }
