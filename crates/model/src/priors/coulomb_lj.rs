@@ -70,8 +70,12 @@ impl Default for CoulombLjConfig {
     }
 }
 
-impl CoulombLjConfig {
-    pub fn validate(&self, cutoff: Option<f64>) -> Result<(), ModelError> {
+impl super::PriorSpec for CoulombLjConfig {
+    fn name(&self) -> &'static str {
+        "coulomb_lj"
+    }
+
+    fn validate(&self, _elements: &[u8], cutoff: Option<f64>) -> Result<(), ModelError> {
         let bad = |m: String| Err(ModelError::Config(m));
         let longest = cutoff.unwrap_or(f64::INFINITY);
         if !(self.switch > 0.0 && self.switch <= longest) {
@@ -88,14 +92,24 @@ impl CoulombLjConfig {
         Ok(())
     }
 
-    /// Parameters of the head on node features of `width`.
-    pub fn parameter_count(width: u64) -> u64 {
+    /// The head f_bond: [2w, w, 5].
+    fn parameter_count(&self, width: u64) -> u64 {
         2 * width * width + width + 5 * width + 5
     }
 
-    /// Numbers per edge a forward pass keeps: the pair's features and the formula's terms.
-    pub fn activations_per_edge(width: u64) -> u64 {
+    /// The pair's features and the formula's terms.
+    fn activations_per_edge(&self, width: u64) -> u64 {
         5 * width + 12
+    }
+
+    fn build(&self, context: &super::PriorContext) -> super::Prior {
+        super::Prior::Head(Box::new(CoulombLj::new(
+            context.path.clone(),
+            self,
+            context.width,
+            context.cutoff,
+            context.scale,
+        )))
     }
 }
 

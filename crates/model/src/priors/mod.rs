@@ -12,8 +12,9 @@
 //! Per-element reference energies (the normalisation, [`reference`]) are the per-atom prior
 //! every model has.
 //!
-//! A new prior is one file here and one variant of [`PriorConfig`] with its arms (its name,
-//! its settings and how it is built).
+//! A new prior is one file here (its settings, implementing [`PriorSpec`], and what it
+//! computes) plus its variant of [`PriorConfig`], its arm in [`PriorConfig::spec`] and its
+//! default in [`PriorConfig::variants`].
 
 pub mod coulomb_lj;
 pub mod reference;
@@ -76,12 +77,34 @@ pub enum Prior {
     Head(Box<dyn PairHead>),
 }
 
-impl PriorConfig {
+/// What the model layer knows of one prior: each prior's settings type implements it.
+pub trait PriorSpec {
+    /// The `kind` of its entries.
+    fn name(&self) -> &'static str;
+
     /// Checks the settings against the model's `elements` and graph `cutoff`.
-    pub fn validate(&self, elements: &[u8], cutoff: Option<f64>) -> Result<(), ModelError> {
+    fn validate(&self, elements: &[u8], cutoff: Option<f64>) -> Result<(), ModelError>;
+
+    /// Parameters of the prior on node features of `width` (none for a fixed prior).
+    fn parameter_count(&self, _width: u64) -> u64 {
+        0
+    }
+
+    /// Numbers per edge a forward pass keeps for the backward pass, on node features of
+    /// `width`.
+    fn activations_per_edge(&self, _width: u64) -> u64 {
+        0
+    }
+
+    fn build(&self, context: &PriorContext) -> Prior;
+}
+
+impl PriorConfig {
+    /// The registry: each kind's settings, which describe and build it.
+    pub fn spec(&self) -> &dyn PriorSpec {
         match self {
-            PriorConfig::Zbl(config) => config.validate(elements, cutoff),
-            PriorConfig::CoulombLj(config) => config.validate(cutoff),
+            PriorConfig::Zbl(config) => config,
+            PriorConfig::CoulombLj(config) => config,
         }
     }
 
@@ -89,47 +112,30 @@ impl PriorConfig {
     /// every architecture.
     pub fn variants() -> Vec<PriorConfig> {
         vec![
-            PriorConfig::Zbl(zbl::ZblConfig::default()),
-            PriorConfig::CoulombLj(coulomb_lj::CoulombLjConfig::default()),
+            PriorConfig::Zbl(Default::default()),
+            PriorConfig::CoulombLj(Default::default()),
         ]
     }
 
     /// The `kind` of the entry.
     pub fn name(&self) -> &'static str {
-        match self {
-            PriorConfig::Zbl(_) => "zbl",
-            PriorConfig::CoulombLj(_) => "coulomb_lj",
-        }
+        self.spec().name()
     }
 
-    /// Parameters of the prior on node features of `width`.
+    pub fn validate(&self, elements: &[u8], cutoff: Option<f64>) -> Result<(), ModelError> {
+        self.spec().validate(elements, cutoff)
+    }
+
     pub fn parameter_count(&self, width: u64) -> u64 {
-        match self {
-            PriorConfig::Zbl(_) => 0,
-            PriorConfig::CoulombLj(_) => coulomb_lj::CoulombLjConfig::parameter_count(width),
-        }
+        self.spec().parameter_count(width)
     }
 
-    /// Numbers per edge a forward pass keeps for the backward pass, on node features of
-    /// `width`.
     pub fn activations_per_edge(&self, width: u64) -> u64 {
-        match self {
-            PriorConfig::Zbl(_) => 0,
-            PriorConfig::CoulombLj(_) => coulomb_lj::CoulombLjConfig::activations_per_edge(width),
-        }
+        self.spec().activations_per_edge(width)
     }
 
     pub fn build(&self, context: &PriorContext) -> Prior {
-        match self {
-            PriorConfig::Zbl(config) => Prior::Pair(Box::new(zbl::Zbl::new(config, context.kind, context.device))),
-            PriorConfig::CoulombLj(config) => Prior::Head(Box::new(coulomb_lj::CoulombLj::new(
-                context.path.clone(),
-                config,
-                context.width,
-                context.cutoff,
-                context.scale,
-            ))),
-        }
+        self.spec().build(context)
     }
 }
 

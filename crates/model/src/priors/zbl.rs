@@ -61,9 +61,17 @@ impl Default for ZblConfig {
     }
 }
 
-impl ZblConfig {
+impl super::PriorSpec for ZblConfig {
+    fn name(&self) -> &'static str {
+        "zbl"
+    }
+
+    fn build(&self, context: &super::PriorContext) -> super::Prior {
+        super::Prior::Pair(Box::new(Zbl::new(self, context.kind, context.device)))
+    }
+
     /// `elements` the model knows, `cutoff` its graph's.
-    pub fn validate(&self, elements: &[u8], cutoff: Option<f64>) -> Result<(), ModelError> {
+    fn validate(&self, elements: &[u8], cutoff: Option<f64>) -> Result<(), ModelError> {
         let bad = |m: String| Err(ModelError::Config(m));
         if !(self.inner > 0.0 && self.inner < self.outer) {
             return bad(format!(
