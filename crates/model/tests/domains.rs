@@ -48,6 +48,7 @@ fn models() -> Vec<ModelConfig> {
     };
     let t = &mut transformer.transformer;
     (t.layers, t.heads, t.attention, t.cls) = (2, 2, 8, false);
+    transformer.priors = vec![minima_model::priors::PriorConfig::CoulombLj(Default::default())];
     vec![base, mpnn, painn, zbl, transformer]
 }
 
