@@ -108,3 +108,53 @@ fn a_checkpoint_written_with_model_zbl_keeps_its_prior() {
     // Two carbons at 0.4 Å: ZBL alone gives about 200 eV there.
     assert!(pair(0.4) - pair(1.5) > 100.0, "{} {}", pair(0.4), pair(1.5));
 }
+
+/// A checkpoint whose TOML asks for parameters its weights do not hold (here a pair head added
+/// by hand) is refused naming the file and the missing parameter, not loaded half-initialised.
+#[test]
+fn a_checkpoint_missing_a_parameter_is_refused_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("model.safetensors");
+    let config = minima_model::ModelConfig {
+        kind: minima_model::ModelKind::Painn,
+        cutoff: Some(4.0),
+        elements: vec![1, 6],
+        painn: minima_model::config::PainnConfig {
+            features: 8,
+            layers: 1,
+            radial_basis: 4,
+        },
+        ..Default::default()
+    };
+    let refs = minima_data::AtomRefs {
+        elements: vec![1, 6],
+        energies: vec![-13.6, -1029.0],
+        scale: 1.0,
+    };
+    let potential = minima_model::Potential::new(config, refs, tch::Device::Cpu, 0).unwrap();
+    potential.save(&path).unwrap();
+    let meta = path.with_extension("toml");
+    let text = std::fs::read_to_string(&meta).unwrap();
+    let edited: String = text
+        .lines()
+        .filter(|line| !line.starts_with("sha256"))
+        .map(|line| match line {
+            "priors = []" => "priors = [{ kind = \"coulomb_lj\" }]".to_string(),
+            other => other.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        edited.contains("coulomb_lj"),
+        "the TOML lists no priors to edit: {text}"
+    );
+    std::fs::write(&meta, edited).unwrap();
+    let error = minima_model::Potential::load(&path, tch::Device::Cpu)
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        error.contains("model.safetensors") && error.contains("no parameter priors.0."),
+        "{error}"
+    );
+}
