@@ -272,7 +272,7 @@ impl ModelConfig {
     /// alone, so that a model too large to allocate is refused before it is built.
     pub fn parameter_count(&self) -> u64 {
         let width = self.node_feature_width() as u64;
-        let priors: u64 = self.priors.iter().map(|p| p.parameter_count(width)).sum();
+        let priors: u64 = self.priors.iter().map(|p| p.spec().parameter_count(width)).sum();
         self.kind.spec().parameter_count(self) + priors
     }
 
@@ -286,7 +286,7 @@ impl ModelConfig {
     /// [`ModelConfig::batch_memory`].
     fn activations_per_edge_and_atom(&self) -> (u64, u64) {
         let width = self.node_feature_width() as u64;
-        let priors: u64 = self.priors.iter().map(|p| p.activations_per_edge(width)).sum();
+        let priors: u64 = self.priors.iter().map(|p| p.spec().activations_per_edge(width)).sum();
         let (edge, atom) = self.kind.spec().activations(self);
         (edge + priors, atom)
     }
@@ -341,7 +341,7 @@ impl ModelConfig {
         }
         self.kind.spec().validate(self)?;
         for prior in &self.priors {
-            prior.validate(&self.elements, self.cutoff)?;
+            prior.spec().validate(&self.elements, self.cutoff)?;
         }
         Ok(())
     }

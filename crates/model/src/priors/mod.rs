@@ -121,22 +121,6 @@ impl PriorConfig {
     pub fn name(&self) -> &'static str {
         self.spec().name()
     }
-
-    pub fn validate(&self, elements: &[u8], cutoff: Option<f64>) -> Result<(), ModelError> {
-        self.spec().validate(elements, cutoff)
-    }
-
-    pub fn parameter_count(&self, width: u64) -> u64 {
-        self.spec().parameter_count(width)
-    }
-
-    pub fn activations_per_edge(&self, width: u64) -> u64 {
-        self.spec().activations_per_edge(width)
-    }
-
-    pub fn build(&self, context: &PriorContext) -> Prior {
-        self.spec().build(context)
-    }
 }
 
 /// The priors of a model, built: the learnt heads, each a block, and the fixed pair priors,
@@ -157,7 +141,7 @@ impl Priors {
                 path: Priors::path(&context.path, index),
                 ..*context
             };
-            match config.build(&context) {
+            match config.spec().build(&context) {
                 Prior::Pair(prior) => priors.pairs.0.push(prior),
                 Prior::Head(head) => priors.heads.push(head),
             }
