@@ -8,7 +8,7 @@ pub mod cell;
 pub mod element;
 pub mod structure;
 
-pub use calculator::{CalcError, Calculator, Labels};
+pub use calculator::{CalcError, Calculator, Deviation, Labels};
 pub use cell::{Cell, Vec3};
 pub use element::Element;
 pub use structure::{keys, ArrayData, Atoms, PerAtom, Value};

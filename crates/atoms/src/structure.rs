@@ -71,6 +71,10 @@ pub mod keys {
     pub const FORCES: &str = "forces";
     pub const CHARGES: &str = "charges";
     pub const SCALE: &str = "scale";
+    /// A committee's disagreement (see `Deviation`): per atom, and per structure.
+    pub const FORCES_STD: &str = "forces_std";
+    pub const ENERGY_STD: &str = "energy_std";
+    pub const MAX_FORCE_STD: &str = "max_force_std";
 }
 
 /// One structure: elements, positions (Å), optional cell with per-axis periodicity,

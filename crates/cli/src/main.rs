@@ -34,8 +34,10 @@ enum Command {
     Label(commands::label::Args),
     /// Join labelled shards (`label --shard i/N`) in input order.
     Merge(commands::label::MergeArgs),
-    /// Train a model (MPNN, VIMPNN) from a run configuration; resumable.
+    /// Train a model (MPNN, VIMPNN, transformer, PaiNN) or a committee from a run configuration; resumable.
     Train(commands::train::Args),
+    /// Committee active learning: train, explore, label where the members disagree, repeat.
+    Learn(commands::learn::Args),
     /// Evaluate a trained model: MAE, MSE, RE (mean and std), forces, DSC; writes JSON.
     Eval(commands::eval::Args),
     /// Predict energies, forces and per-atom contributions into an extxyz file.
@@ -86,7 +88,7 @@ fn main() {
     let cli = Cli::parse();
     minima_io::progress::set_observer(std::sync::Arc::new(progress::Bars::default()));
     // Not for `train`: its stdout is a log beside a run that must go on, however it is read.
-    if !matches!(cli.command, Command::Train(_)) {
+    if !matches!(cli.command, Command::Train(_) | Command::Learn(_)) {
         end_quietly_when_stdout_closes();
     }
     let result = match cli.command {
@@ -97,6 +99,7 @@ fn main() {
         Command::Label(args) => commands::label::run(args),
         Command::Merge(args) => commands::label::merge_shards(args),
         Command::Train(args) => commands::train::run(args),
+        Command::Learn(args) => commands::learn::run(args),
         Command::Eval(args) => commands::eval::run(args),
         Command::Predict(args) => commands::predict::run(args),
         Command::Curve(args) => commands::curve::run(args),

@@ -271,6 +271,7 @@ impl Calculator for Emt {
             forces,
             energies: Some(energies),
             stress,
+            deviation: None,
         })
     }
 }

@@ -287,6 +287,9 @@ impl Path<'_> {
         atoms
             .set_forces(own.forces.iter().flatten().copied().collect())
             .expect("one force per atom, checked by calculate_checked");
+        if let Some(deviation) = &own.deviation {
+            deviation.apply(&mut atoms).expect("one deviation per atom");
+        }
         (self.observe)(&Step {
             step,
             atoms: &atoms,
@@ -688,6 +691,7 @@ mod tests {
                 forces: vec![[x - x.powi(3), 0.0, 0.0]],
                 energies: None,
                 stress: None,
+                deviation: None,
             })
         }
     }

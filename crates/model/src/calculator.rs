@@ -1,10 +1,12 @@
 //! A trained model as a [`Calculator`], so that everything built for reference methods
-//! (relaxation, energy curves, the benchmarks) runs on a model unchanged.
+//! (relaxation, energy curves, the benchmarks) runs on a model unchanged; several as a
+//! [`Committee`], whose mean is the calculator and whose disagreement marks where the models
+//! are unsure.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use minima_atoms::{Atoms, CalcError, Calculator, Labels};
+use minima_atoms::{Atoms, CalcError, Calculator, Deviation, Labels};
 use minima_data::Graph;
 use tch::Device;
 
@@ -78,5 +80,140 @@ fn labels(predicted: Predicted) -> Labels {
         forces: predicted.forces.unwrap_or_default(),
         energies: Some(predicted.atom_energies),
         stress: predicted.stress,
+        deviation: None,
+    }
+}
+
+/// The checkpoints `path` names: a checkpoint file; a run folder (its `best.safetensors`); or
+/// a committee's folder, whose `member-K` run folders (as `minima train` writes them when
+/// `train.committee` > 1) each give their best checkpoint, in member order.
+pub fn checkpoints_of(path: &Path) -> Result<Vec<PathBuf>, ModelError> {
+    if !path.is_dir() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let best = path.join("best.safetensors");
+    if best.exists() {
+        return Ok(vec![best]);
+    }
+    let missing = |message: String| ModelError::Checkpoint {
+        path: path.display().to_string(),
+        message,
+    };
+    let mut members: Vec<(usize, PathBuf)> = std::fs::read_dir(path)
+        .map_err(|e| missing(e.to_string()))?
+        .filter_map(|entry| entry.ok())
+        .filter_map(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let index = name.strip_prefix(MEMBER_PREFIX)?.parse().ok()?;
+            Some((index, entry.path().join("best.safetensors")))
+        })
+        .collect();
+    if members.is_empty() {
+        return Err(missing(
+            "a folder that holds neither best.safetensors (a run) nor member-K folders (a committee)".into(),
+        ));
+    }
+    members.sort();
+    if let Some((_, absent)) = members.iter().find(|(_, best)| !best.exists()) {
+        return Err(missing(format!(
+            "committee member {} has no checkpoint yet (its training has not finished an epoch)",
+            absent.display()
+        )));
+    }
+    Ok(members.into_iter().map(|(_, best)| best).collect())
+}
+
+/// The folder name of committee member `index` inside a committee's folder.
+pub fn member_folder(committee: &Path, index: usize) -> PathBuf {
+    committee.join(format!("{MEMBER_PREFIX}{index}"))
+}
+
+const MEMBER_PREFIX: &str = "member-";
+
+/// Several models of the same elements and cutoff evaluated together: the labels are their
+/// mean, with their [`Deviation`]. One member is that model alone, without a deviation.
+pub struct Committee {
+    members: Vec<ModelCalculator>,
+    name: String,
+}
+
+impl Committee {
+    /// Loads the checkpoints `paths` names (each as [`checkpoints_of`] reads it), refusing
+    /// members that differ in elements or cutoff (they would not describe the same structures
+    /// the same way), naming both files.
+    pub fn load(paths: &[PathBuf], device: Device) -> Result<Committee, ModelError> {
+        let mut files = Vec::new();
+        for path in paths {
+            files.extend(checkpoints_of(path)?);
+        }
+        if files.is_empty() {
+            return Err(ModelError::Config("a committee needs at least one checkpoint".into()));
+        }
+        let mut members = Vec::with_capacity(files.len());
+        let mut first: Option<(&PathBuf, Vec<u8>, Option<f64>)> = None;
+        for file in &files {
+            let member = ModelCalculator::load(file, device)?;
+            let (elements, cutoff) = {
+                let potential = member.potential.lock().unwrap_or_else(|p| p.into_inner());
+                (potential.refs.elements.clone(), potential.config.cutoff)
+            };
+            match &first {
+                None => first = Some((file, elements, cutoff)),
+                Some((path, known, radius)) => {
+                    let differs = if *known != elements {
+                        Some(format!("elements {known:?} against {elements:?}"))
+                    } else if *radius != cutoff {
+                        Some(format!("cutoff {radius:?} Å against {cutoff:?} Å"))
+                    } else {
+                        None
+                    };
+                    if let Some(what) = differs {
+                        return Err(ModelError::Checkpoint {
+                            path: file.display().to_string(),
+                            message: format!(
+                                "cannot join a committee with {}: {what}; a committee's members must know the same elements with the same cutoff",
+                                path.display()
+                            ),
+                        });
+                    }
+                }
+            }
+            members.push(member);
+        }
+        let name = match members.len() {
+            1 => members[0].name().to_string(),
+            k => format!("committee of {k} ({})", members[0].name()),
+        };
+        Ok(Committee { members, name })
+    }
+
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    pub fn members(&self) -> &[ModelCalculator] {
+        &self.members
+    }
+}
+
+impl Calculator for Committee {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn calculate(&self, atoms: &Atoms) -> Result<Labels, CalcError> {
+        if let [alone] = self.members.as_slice() {
+            return alone.calculate(atoms);
+        }
+        let all = self
+            .members
+            .iter()
+            .map(|m| m.calculate_checked(atoms))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Deviation::mean_of(&all).expect("a committee has members"))
     }
 }

@@ -32,7 +32,7 @@ pub mod vimpnn;
 
 pub use auxiliary::AuxTargets;
 pub use batch::GraphBatch;
-pub use calculator::ModelCalculator;
+pub use calculator::{checkpoints_of, member_folder, Committee, ModelCalculator};
 pub use config::{Dtype, ModelConfig, ModelKind};
 pub use device::{check_memory, configure_threads, memory_budget, parse_device};
 pub use fields::{Block, Field, Fields};

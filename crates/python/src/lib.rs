@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 use minima_atoms::{Atoms, CalcError, Calculator, Cell, Labels, Value, Vec3};
-use minima_model::ModelCalculator;
+use minima_model::Committee;
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -48,7 +48,7 @@ fn results<'py>(py: Python<'py>, labels: &Labels) -> PyResult<Bound<'py, PyDict>
     Ok(out)
 }
 
-/// One checkpoint, or several as a committee: their mean, and the spread a committee's
+/// One checkpoint, or several (files, run folders or a committee's folder) as a committee: their mean, and the spread a committee's
 /// disagreement is measured by (`energy_std`, eV; `forces_std`, per atom √(mean_k |F_k − F̄|²),
 /// eV/Å). Bond types, for the models that read them, are perceived on the first structure and
 /// kept while the atomic numbers stay the same (a relaxation or dynamics must not change a
@@ -57,7 +57,7 @@ fn results<'py>(py: Python<'py>, labels: &Labels) -> PyResult<Bound<'py, PyDict>
 /// (`bonds` in the info of a minima data set) passes them in `bonds`.
 #[pyclass(module = "minima._minima")]
 struct Model {
-    members: Vec<ModelCalculator>,
+    committee: Committee,
     /// The atomic numbers the kept bonds belong to, and their record.
     bonds: Mutex<Option<(Vec<u8>, Option<String>)>>,
 }
@@ -72,12 +72,9 @@ impl Model {
         }
         minima_model::configure_threads(threads);
         let device = minima_model::parse_device(device).map_err(|e| PyValueError::new_err(e.to_string()))?;
-        let members = checkpoints
-            .iter()
-            .map(|path| ModelCalculator::load(path, device).map_err(|e| PyValueError::new_err(e.to_string())))
-            .collect::<PyResult<Vec<_>>>()?;
+        let committee = Committee::load(&checkpoints, device).map_err(|e| PyValueError::new_err(e.to_string()))?;
         Ok(Model {
-            members,
+            committee,
             bonds: Mutex::new(None),
         })
     }
@@ -85,7 +82,7 @@ impl Model {
     /// The members' names (each checkpoint's file or run folder).
     #[getter]
     fn names(&self) -> Vec<String> {
-        self.members.iter().map(|m| m.name().to_string()).collect()
+        self.committee.members().iter().map(|m| m.name().to_string()).collect()
     }
 
     fn reset_bonds(&self) {
@@ -112,35 +109,12 @@ impl Model {
                 .info
                 .insert(minima_bonds::record::BONDS_KEY.into(), Value::Str(record));
         }
-        let members = &self.members;
-        let all = py
-            .detach(|| {
-                members
-                    .iter()
-                    .map(|m| m.calculate_checked(&atoms))
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .map_err(calc_error)?;
-        let mean = mean_labels(&all);
-        let out = results(py, &mean)?;
-        if all.len() > 1 {
-            let k = all.len() as f64;
-            let energy_std = (all.iter().map(|l| (l.energy - mean.energy).powi(2)).sum::<f64>() / k).sqrt();
-            let forces_std: Vec<f64> = (0..atoms.len())
-                .map(|a| {
-                    let spread: f64 = all
-                        .iter()
-                        .map(|l| {
-                            (0..3)
-                                .map(|c| (l.forces[a][c] - mean.forces[a][c]).powi(2))
-                                .sum::<f64>()
-                        })
-                        .sum();
-                    (spread / k).sqrt()
-                })
-                .collect();
-            out.set_item("energy_std", energy_std)?;
-            out.set_item("forces_std", forces_std)?;
+        let committee = &self.committee;
+        let labels = py.detach(|| committee.calculate_checked(&atoms)).map_err(calc_error)?;
+        let out = results(py, &labels)?;
+        if let Some(deviation) = &labels.deviation {
+            out.set_item("energy_std", deviation.energy)?;
+            out.set_item("forces_std", deviation.forces.clone())?;
         }
         Ok(out)
     }
@@ -159,27 +133,6 @@ impl Model {
             *kept = Some((atoms.numbers().to_vec(), record));
         }
         kept.as_ref().and_then(|(_, record)| record.clone())
-    }
-}
-
-/// The members' labels averaged (energy, forces, per-atom energies, stress).
-fn mean_labels(all: &[Labels]) -> Labels {
-    let k = all.len() as f64;
-    let first = &all[0];
-    let average = |f: &dyn Fn(&Labels) -> f64| all.iter().map(f).sum::<f64>() / k;
-    Labels {
-        energy: average(&|l| l.energy),
-        forces: (0..first.forces.len())
-            .map(|a| std::array::from_fn(|c| average(&|l| l.forces[a][c])))
-            .collect(),
-        energies: first.energies.as_ref().map(|e| {
-            (0..e.len())
-                .map(|a| average(&|l| l.energies.as_ref().map_or(0.0, |e| e[a])))
-                .collect()
-        }),
-        stress: first
-            .stress
-            .map(|_| std::array::from_fn(|c| average(&|l| l.stress.map_or(0.0, |s| s[c])))),
     }
 }
 

@@ -25,6 +25,8 @@ pub struct DataConfig {
     pub test: Option<PathBuf>,
     /// Use only the first N frames of each file (quick runs); absent: all.
     pub limit: Option<usize>,
+    /// Seeds the split; absent: `train.seed`. A committee's members share their split.
+    pub split_seed: Option<u64>,
 }
 
 /// `file = "a.extxyz"` or `file = ["a.extxyz", "b.extxyz"]`: the frames of a list are taken
@@ -55,6 +57,7 @@ impl Default for DataConfig {
             validation: None,
             test: None,
             limit: None,
+            split_seed: None,
         }
     }
 }
@@ -115,6 +118,24 @@ pub struct TrainConfig {
     pub bound_noise: f64,
     /// Seeds the split, the initial weights and the batch order of every epoch.
     pub seed: u64,
+    /// Members of a committee: K > 1 trains K models one after another into
+    /// `output/member-0` … `member-(K−1)`, member k with seed `seed + k` (its own initial
+    /// weights and batch order; the split is member 0's for all, so that every member is
+    /// validated on the same structures). Each member is a run of its own, resumable, with the
+    /// whole `max_minutes` budget. `predict`, `relax`, `curve`, `md` and the Python
+    /// calculator take the committee's folder and report the members' mean and spread.
+    pub committee: usize,
+    /// With a committee: each member trains on a bootstrap sample of the training split (as
+    /// many structures drawn with replacement, with its seed), so that the members differ in
+    /// data as well as in initial weights. Off: all train on the whole split, which the
+    /// literature finds enough for a useful spread (different seeds alone, as DP-GEN does).
+    /// A single run (`committee = 1`) with it trains on one such draw, seeded by `seed`.
+    pub bootstrap: bool,
+    /// Start from this checkpoint's weights and atom references instead of a random draw
+    /// (fine-tuning): a checkpoint file, a run folder, or a committee's folder (member k
+    /// starts from member k of it). Its model must be the one `[model]` describes, with the
+    /// same elements.
+    pub init: Option<PathBuf>,
     pub device: String,
     /// libtorch intra-op threads.
     pub threads: usize,
@@ -172,6 +193,9 @@ impl Default for TrainConfig {
             mask_ratio: 0.3,
             bound_noise: 0.5,
             seed: 0,
+            committee: 1,
+            bootstrap: false,
+            init: None,
             device: "cpu".into(),
             threads: 1,
             loss: BTreeMap::from([("energy".to_string(), 1.0)]),
@@ -192,11 +216,15 @@ impl RunConfig {
     /// Reads `path` and applies `overrides` (`train.batch_size=5`, `model.vimpnn.combine="c"`).
     /// A value is read as TOML (number, boolean, array, quoted string), else as a bare string.
     pub fn load(path: &Path, overrides: &[String]) -> Result<RunConfig> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let mut table: toml::Table = toml::from_str(&text).with_context(|| format!("{}", path.display()))?;
+        let mut table = read_table(path)?;
         for assignment in overrides {
             set(&mut table, assignment)?;
         }
+        RunConfig::from_table(table, path)
+    }
+
+    /// The run a TOML table describes (read from `path`, for messages).
+    pub fn from_table(table: toml::Table, path: &Path) -> Result<RunConfig> {
         refuse_moved_keys(&table).with_context(|| path.display().to_string())?;
         if let Some(model) = table.get("model").and_then(toml::Value::as_table) {
             ModelConfig::check_keys(model).with_context(|| path.display().to_string())?;
@@ -237,6 +265,7 @@ impl RunConfig {
             ("train.max_epochs", t.max_epochs),
             ("train.early_stop", t.early_stop),
             ("train.threads", t.threads),
+            ("train.committee", t.committee),
         ] {
             if value == 0 {
                 bail!("{key} = 0: it must be at least 1");
@@ -323,7 +352,14 @@ fn refuse_moved_keys(table: &toml::Table) -> Result<()> {
     Ok(())
 }
 
-fn set(table: &mut toml::Table, assignment: &str) -> Result<()> {
+/// The TOML table of the file `path`.
+pub fn read_table(path: &Path) -> Result<toml::Table> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("{}", path.display()))
+}
+
+/// Applies one `--set key.path=value` to `table`.
+pub fn set(table: &mut toml::Table, assignment: &str) -> Result<()> {
     let Some((key, raw)) = assignment.split_once('=') else {
         bail!("--set {assignment:?}: expected key.path=value");
     };
@@ -444,7 +480,8 @@ mod tests {
         let mut count = 0;
         for entry in std::fs::read_dir(&configs).unwrap() {
             let path = entry.unwrap().path();
-            if path.extension().is_some_and(|e| e == "toml") {
+            // Active-learning recipes (a `[learn]` table) are minima-learn's to load.
+            if path.extension().is_some_and(|e| e == "toml") && !read_table(&path).unwrap().contains_key("learn") {
                 RunConfig::load(&path, &[]).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
                 count += 1;
             }

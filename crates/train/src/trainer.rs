@@ -11,6 +11,7 @@ use minima_atoms::Atoms;
 use minima_data::{read_frames, samples_of, split_by_group, AtomRefs, Sample};
 use minima_model::Potential;
 use rand::seq::SliceRandom;
+use rand::Rng;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -82,6 +83,46 @@ pub struct Splits {
     pub validation_source: String,
 }
 
+impl Splits {
+    /// The splits with the training set replaced by a bootstrap sample of it: as many
+    /// structures, drawn with replacement (seeded).
+    pub fn bootstrapped(self, seed: u64) -> Splits {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xB007_57A9);
+        let n = self.train.len();
+        let train = (0..n).map(|_| self.train[rng.random_range(0..n)].clone()).collect();
+        Splits { train, ..self }
+    }
+}
+
+/// The checkpoint a fine-tuning run (`train.init`) starts from, checked to be the model
+/// `[model]` describes (`run`'s, its elements those of the data).
+fn initial_weights(init: &Path, run: &RunConfig, device: tch::Device) -> Result<Potential> {
+    let files = minima_model::checkpoints_of(init).with_context(|| format!("train.init = {}", init.display()))?;
+    let [file] = files.as_slice() else {
+        bail!(
+            "train.init = {}: a committee of {} members; a single run starts from one checkpoint (set train.committee to train a committee from it)",
+            init.display(),
+            files.len()
+        );
+    };
+    let potential = Potential::load(file, device).with_context(|| format!("train.init = {}", init.display()))?;
+    if potential.config.elements != run.model.elements {
+        bail!(
+            "train.init = {}: the checkpoint knows elements {:?}, the data hold {:?}",
+            file.display(),
+            potential.config.elements,
+            run.model.elements
+        );
+    }
+    if potential.config.without_other_kinds() != run.model.without_other_kinds() {
+        bail!(
+            "train.init = {}: its model differs from the run's [model] (kind, sizes, cutoff or priors); fine-tuning needs the same model",
+            file.display()
+        );
+    }
+    Ok(potential)
+}
+
 /// Loads the data of a run and splits it.
 pub fn load_splits(config: &RunConfig) -> Result<Splits> {
     let spec = config.model.graph_spec();
@@ -107,7 +148,8 @@ pub fn load_splits(config: &RunConfig) -> Result<Splits> {
             frames.extend(more_frames);
         }
         let groups: Vec<String> = samples.iter().map(|s| s.group.clone()).collect();
-        let split = split_by_group(&groups, config.data.split, config.train.seed).context("data.split")?;
+        let seed = config.data.split_seed.unwrap_or(config.train.seed);
+        let split = split_by_group(&groups, config.data.split, seed).context("data.split")?;
         let pick = |indices: &[usize]| indices.iter().map(|&i| samples[i].clone()).collect::<Vec<_>>();
         let names: Vec<String> = files.paths().iter().map(|p| p.display().to_string()).collect();
         let source = match names.len() {
@@ -426,6 +468,9 @@ pub fn train(config: &RunConfig, resume: bool) -> Result<TrainOutcome> {
 /// for the whole run: a second process on it fails at once.
 pub fn train_as(config: &RunConfig, start: Start) -> Result<TrainOutcome> {
     config.validate()?;
+    if config.train.committee > 1 {
+        return train_committee(config, start);
+    }
     minima_model::configure_threads(config.train.threads);
     let device = minima_model::parse_device(&config.train.device)?;
     let out = &config.train.output;
@@ -455,6 +500,10 @@ pub fn train_as(config: &RunConfig, start: Start) -> Result<TrainOutcome> {
             splits.validation.len()
         );
     }
+    let splits = match config.train.bootstrap {
+        true => splits.bootstrapped(config.train.seed),
+        false => splits,
+    };
     let train_refs: Vec<&Sample> = splits.train.iter().collect();
     let refs = AtomRefs::fit(&train_refs).map_err(anyhow::Error::msg)?;
     let mut run = config.clone();
@@ -466,6 +515,8 @@ pub fn train_as(config: &RunConfig, start: Start) -> Result<TrainOutcome> {
     let (potential, resumed) = if start == Start::Resume {
         let (potential, state) = resume_from(&files, &run, &data_sha256, device)?;
         (potential, Some(state))
+    } else if let Some(init) = &config.train.init {
+        (initial_weights(init, &run, device)?, None)
     } else {
         let potential = Potential::new(run.model.clone(), refs.clone(), device, config.train.seed)?;
         (potential, None)
@@ -666,6 +717,61 @@ pub fn train_as(config: &RunConfig, start: Start) -> Result<TrainOutcome> {
         best_validation_loss: state.best_validation_loss,
         stopped,
         best_checkpoint: files.best,
+    })
+}
+
+/// A committee (`train.committee` = K): K member runs, one after another, in
+/// `output/member-k`, member k seeded `seed + k` and, with `init`, started from member k of
+/// it. A resumed committee resumes the members that had started and starts the others.
+fn train_committee(config: &RunConfig, start: Start) -> Result<TrainOutcome> {
+    let out = &config.train.output;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let _lock = minima_io::OutputLock::acquire(out)?;
+    if start == Start::Fresh {
+        refuse_existing_run(out)?;
+    }
+    let inits = match &config.train.init {
+        Some(init) => {
+            Some(minima_model::checkpoints_of(init).with_context(|| format!("train.init = {}", init.display()))?)
+        }
+        None => None,
+    };
+    let k = config.train.committee;
+    let mut outcomes = Vec::with_capacity(k);
+    for member in 0..k {
+        let mut run = config.clone();
+        run.train.committee = 1;
+        run.train.seed = config.train.seed + member as u64;
+        run.train.output = minima_model::member_folder(out, member);
+        run.train.init = inits.as_ref().map(|files| files[member % files.len()].clone());
+        // Every member holds out the same structures.
+        run.data.split_seed = Some(config.data.split_seed.unwrap_or(config.train.seed));
+        let started = RunFiles::new(&run.train.output).state.exists();
+        let member_start = match start {
+            Start::Resume if started => Start::Resume,
+            Start::Fresh => Start::Fresh,
+            _ => Start::Overwrite,
+        };
+        minima_io::progress::status(format_args!("train: committee member {}/{k}", member + 1));
+        outcomes.push(
+            train_as(&run, member_start)
+                .with_context(|| format!("committee member {member} ({})", run.train.output.display()))?,
+        );
+    }
+    let best = outcomes.iter().map(|o| o.best_validation_loss).sum::<f64>() / k as f64;
+    Ok(TrainOutcome {
+        epochs: outcomes.iter().map(|o| o.epochs).sum(),
+        best_epoch: outcomes.iter().map(|o| o.best_epoch).max().unwrap_or(0),
+        best_validation_loss: best,
+        stopped: format!(
+            "{k} members ({})",
+            outcomes
+                .iter()
+                .map(|o| o.stopped.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+        best_checkpoint: out.clone(),
     })
 }
 

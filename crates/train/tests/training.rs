@@ -401,3 +401,92 @@ fn force_scale_weights_each_atom_by_its_reference_force() {
         "the weights should matter on these clusters: {want}"
     );
 }
+
+/// `train.committee = 3`: three member runs, each seeded on its own (different weights), all
+/// validated on the same split; a bootstrap committee trains each on its own draw; a committee
+/// fine-tuned from it (`train.init`) starts each member from its counterpart, and a model other
+/// than the checkpoint's is refused.
+#[test]
+fn a_committee_trains_its_members_apart_and_fine_tunes_from_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = morse_clusters(dir.path());
+    let out = dir.path().join("committee");
+    let mut config = overfit_config(&data, &out, ModelKind::Painn);
+    small_painn(&mut config);
+    config.data.train = None;
+    config.data.validation = None;
+    config.data.file = Some(minima_train::config::DataFiles::One(data.clone()));
+    config.data.split = [0.7, 0.3, 0.0];
+    config.train.loss.insert("forces".into(), 1.0);
+    config.train.max_epochs = 3;
+    config.train.committee = 3;
+    let outcome = minima_train::train(&config, false).unwrap();
+    assert_eq!(outcome.best_checkpoint, out);
+    let members = minima_model::checkpoints_of(&out).unwrap();
+    assert_eq!(members.len(), 3);
+    let weights: Vec<Vec<u8>> = members.iter().map(|m| std::fs::read(m).unwrap()).collect();
+    assert!(
+        weights[0] != weights[1] && weights[1] != weights[2],
+        "each member its own draw"
+    );
+    let run = |k: usize| -> toml::Table {
+        let text = std::fs::read_to_string(out.join(format!("member-{k}/run.toml"))).unwrap();
+        toml::from_str(&text).unwrap()
+    };
+    for k in 0..3 {
+        assert_eq!(run(k)["train"]["seed"].as_integer(), Some(4 + k as i64));
+        assert_eq!(run(k)["data"]["split_seed"].as_integer(), Some(4), "one split for all");
+    }
+    let validation = |k: usize| curve(&out.join(format!("member-{k}"))).column("validation_energy_mae");
+    assert_ne!(validation(0), validation(1));
+    // Rerun with --resume: every member is done, nothing trains again.
+    let again = minima_train::train(&config, true).unwrap();
+    assert_eq!(again.epochs, outcome.epochs);
+    assert_eq!(std::fs::read(&members[1]).unwrap(), weights[1]);
+
+    // Fine-tuned from the committee: member k starts from member k's weights.
+    let tuned_out = dir.path().join("tuned");
+    let mut tuned = config.clone();
+    tuned.train.output = tuned_out.clone();
+    tuned.train.init = Some(out.clone());
+    tuned.train.max_epochs = 1;
+    tuned.train.learning_rate = 1e-12;
+    minima_train::train(&tuned, false).unwrap();
+    for (k, member) in members.iter().enumerate() {
+        let before = minima_model::Potential::load(member, tch::Device::Cpu).unwrap();
+        let after = minima_model::Potential::load(
+            &tuned_out.join(format!("member-{k}/best.safetensors")),
+            tch::Device::Cpu,
+        )
+        .unwrap();
+        let (a, b) = (before.var_store().variables(), after.var_store().variables());
+        let largest = a
+            .iter()
+            .map(|(name, t)| (t - &b[name]).abs().max().double_value(&[]))
+            .fold(0.0, f64::max);
+        assert!(largest < 1e-6, "member {k} moved {largest} at a rate of 1e-12");
+    }
+    let mut other = tuned.clone();
+    other.train.output = dir.path().join("other");
+    other.model.painn.features = 16;
+    let error = format!("{:#}", minima_train::train(&other, false).unwrap_err());
+    assert!(error.contains("train.init") && error.contains("differs"), "{error}");
+
+    // Bootstrap: the members' training sets differ (their first epochs' losses do).
+    let boot_out = dir.path().join("bootstrap");
+    let mut boot = config.clone();
+    boot.train.output = boot_out.clone();
+    boot.train.bootstrap = true;
+    boot.train.committee = 2;
+    boot.train.seed = 9;
+    minima_train::train(&boot, false).unwrap();
+    let mut plain = boot.clone();
+    plain.train.output = dir.path().join("plain");
+    plain.train.bootstrap = false;
+    minima_train::train(&plain, false).unwrap();
+    let first = |folder: &Path| curve(folder).column("train_loss")[0];
+    assert_ne!(
+        first(&boot_out.join("member-0")),
+        first(&dir.path().join("plain/member-0"))
+    );
+}

@@ -56,9 +56,9 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<()> {
     let calculators = args.calculator.load()?;
-    let (model, reference) = match (&args.calculator.model, &args.calculator.reference) {
-        (Some(_), Some(_)) => (Some(&calculators[0]), Some(&calculators[1])),
-        (Some(_), None) => (Some(&calculators[0]), None),
+    let (model, reference) = match (args.calculator.has_model(), &args.calculator.reference) {
+        (true, Some(_)) => (Some(&calculators[0]), Some(&calculators[1])),
+        (true, None) => (Some(&calculators[0]), None),
         _ => (None, Some(&calculators[0])),
     };
     let json_path = minima_io::with_suffix(&args.output, ".json");

@@ -66,9 +66,7 @@ pub fn run(args: Args) -> Result<()> {
         if molecules.is_empty() {
             anyhow::bail!("--relax: {} holds no equilibrium structures", args.data.display());
         }
-        let name = args
-            .model
-            .model
+        let name = args.model.model[0]
             .parent()
             .and_then(|p| p.file_name())
             .and_then(|n| n.to_str());

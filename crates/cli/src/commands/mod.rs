@@ -17,6 +17,7 @@ pub mod data;
 pub mod eval;
 pub mod info;
 pub mod label;
+pub mod learn;
 pub mod md;
 pub mod pairs;
 pub mod predict;
@@ -94,9 +95,10 @@ pub use minima_io::progress::task as progress;
 /// The options of every command that runs a trained model.
 #[derive(clap::Args)]
 pub struct ModelArgs {
-    /// Checkpoint (`best.safetensors` of a run; its `.toml` must lie beside it).
-    #[arg(long)]
-    pub model: PathBuf,
+    /// Checkpoint (`best.safetensors` of a run; its `.toml` must lie beside it), a run folder,
+    /// or a committee's folder. `predict` takes several (repeat `--model`) as a committee.
+    #[arg(long, required = true)]
+    pub model: Vec<PathBuf>,
     /// Structures per batch.
     #[arg(long, default_value_t = 64)]
     pub batch: usize,
@@ -109,20 +111,47 @@ pub struct ModelArgs {
 }
 
 impl ModelArgs {
+    /// The one model of a command that takes one.
     pub fn load(&self) -> Result<minima_model::Potential> {
+        let mut all = self.load_all()?;
+        anyhow::ensure!(
+            all.len() == 1,
+            "this command takes one model; {} name {} checkpoints",
+            self.model
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            all.len()
+        );
+        Ok(all.remove(0).1)
+    }
+
+    /// Every checkpoint `--model` names, with its file.
+    pub fn load_all(&self) -> Result<Vec<(PathBuf, minima_model::Potential)>> {
         minima_model::configure_threads(self.threads);
         let device = minima_model::parse_device(&self.device)?;
-        Ok(minima_model::Potential::load(&self.model, device)?)
+        let mut all = Vec::new();
+        for path in &self.model {
+            for file in minima_model::checkpoints_of(path)? {
+                let potential = minima_model::Potential::load(&file, device)?;
+                all.push((file, potential));
+            }
+        }
+        Ok(all)
     }
 }
 
-/// Where energies and forces come from: a trained model, a reference calculator, or (for
-/// commands that compare them) both.
+/// Where energies and forces come from: a trained model (or a committee of them), a reference
+/// calculator, or (for commands that compare them) both.
 #[derive(clap::Args)]
 pub struct CalculatorArgs {
-    /// Trained model checkpoint (`best.safetensors` of a run, its `.toml` beside it).
+    /// Trained model checkpoint (`best.safetensors` of a run, its `.toml` beside it), a run
+    /// folder, or a committee's folder. Repeated, or a committee's folder: the committee's
+    /// mean, with its spread written as `forces_std` (per atom), `energy_std` and
+    /// `max_force_std`.
     #[arg(long)]
-    pub model: Option<PathBuf>,
+    pub model: Vec<PathBuf>,
     /// Reference calculator: emt, xtb or cp2k (in place of a model, or beside it where the
     /// command compares them).
     #[arg(long, visible_alias = "calculator")]
@@ -139,10 +168,10 @@ impl CalculatorArgs {
     /// The model and the reference that were asked for, model first; at least one.
     pub fn load(&self) -> Result<Vec<Box<dyn minima_label::Calculator>>> {
         let mut calculators: Vec<Box<dyn minima_label::Calculator>> = Vec::new();
-        if let Some(path) = &self.model {
+        if self.has_model() {
             minima_model::configure_threads(self.threads);
             let device = minima_model::parse_device(&self.device)?;
-            calculators.push(Box::new(minima_model::ModelCalculator::load(path, device)?));
+            calculators.push(Box::new(minima_model::Committee::load(&self.model, device)?));
         }
         if let Some(name) = &self.reference {
             calculators.push(minima_label::calculator_by_name(name, &Default::default())?);
@@ -153,9 +182,13 @@ impl CalculatorArgs {
         Ok(calculators)
     }
 
+    pub fn has_model(&self) -> bool {
+        !self.model.is_empty()
+    }
+
     /// Exactly one calculator: the model, else the reference.
     pub fn load_one(&self) -> Result<Box<dyn minima_label::Calculator>> {
-        if self.model.is_some() && self.reference.is_some() {
+        if self.has_model() && self.reference.is_some() {
             anyhow::bail!("give either --model or --reference/--calculator, not both");
         }
         Ok(self.load()?.remove(0))

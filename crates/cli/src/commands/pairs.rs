@@ -32,11 +32,11 @@ pub fn run(args: Args) -> Result<()> {
     let sample = Sample::from_atoms(&atoms, args.frame, &source, &potential.config.graph_spec())?;
     potential.check_elements(&sample.graph, args.frame)?;
     let pairs =
-        pairs_of(&potential, &sample.graph, args.bonded).with_context(|| args.model.model.display().to_string())?;
+        pairs_of(&potential, &sample.graph, args.bonded).with_context(|| args.model.model[0].display().to_string())?;
     report!(
         "{} ({}), frame {} of {}: {} pairs",
         atoms.formula(),
-        args.model.model.display(),
+        args.model.model[0].display(),
         args.frame,
         source,
         pairs.len()
