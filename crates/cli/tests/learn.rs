@@ -156,16 +156,20 @@ fn small_loop(dir: &Path) -> std::path::PathBuf {
         "-o",
         path(&d("growth.extxyz")),
     ]);
-    minima(&[
-        "convert",
-        "--from",
-        "extxyz",
-        path(&d("growth.extxyz")),
-        "--where",
-        "seed=0,1,2",
-        "-o",
-        path(&d("scans.extxyz")),
-    ]);
+    let growths = |seeds: &str, name: &str| {
+        let growth = d("growth.extxyz");
+        minima(&[
+            "convert",
+            "--from",
+            "extxyz",
+            path(&growth),
+            "--where",
+            seeds,
+            "-o",
+            path(&d(name)),
+        ]);
+    };
+    growths("seed=0,1,2", "scans.extxyz");
     minima(&[
         "label",
         "--calc",
@@ -175,16 +179,7 @@ fn small_loop(dir: &Path) -> std::path::PathBuf {
         "-o",
         path(&d("initial.extxyz")),
     ]);
-    minima(&[
-        "convert",
-        "--from",
-        "extxyz",
-        path(&d("growth.extxyz")),
-        "--where",
-        "seed=3",
-        "-o",
-        path(&d("held.extxyz")),
-    ]);
+    growths("seed=3", "held.extxyz");
     let config = d("learn.toml");
     let text = format!(
         r#"

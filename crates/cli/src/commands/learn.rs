@@ -1,23 +1,19 @@
 //! `minima learn`: committee active learning from a `learn.toml` (see `minima_learn`).
 
-use std::path::PathBuf;
-
 use anyhow::Result;
 use minima_learn::LearnFile;
 
 #[derive(clap::Args)]
 pub struct Args {
     /// The loop's configuration: a run configuration (`[model]`, `[data]` with the initial
-    /// data, `[train]`) and a `[learn]` table (see configs/learn-molecules.toml).
-    #[arg(long)]
-    config: PathBuf,
-    /// Override a setting, e.g. `--set learn.iterations=2 --set train.threads=1`.
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    overrides: Vec<String>,
+    /// data, `[train]`) and a `[learn]` table (see configs/learn-molecules.toml); overrides
+    /// such as `--set learn.iterations=2`.
+    #[command(flatten)]
+    loop_config: super::ConfigArgs,
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let file = LearnFile::load(&args.config, &args.overrides)?;
+    let file = LearnFile::load(&args.loop_config.config, &args.loop_config.overrides)?;
     let outcome = minima_learn::learn(&file)?;
     report!(
         "{:>9} {:>7} {:>9} {:>8} {:>9} {:>10} {:>9} {:>10} {:>11}",

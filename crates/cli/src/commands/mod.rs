@@ -92,6 +92,17 @@ pub fn for_each_frame(path: &Path, mut f: impl FnMut(usize, Atoms) -> Result<()>
 
 pub use minima_io::progress::task as progress;
 
+/// A configuration file and `--set` overrides of its settings (`train`, `learn`).
+#[derive(clap::Args)]
+pub struct ConfigArgs {
+    /// The configuration (TOML; see configs/).
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Override a setting, e.g. `--set train.max_epochs=20 --set model.vimpnn.combine=c`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+}
+
 /// The options of every command that runs a trained model.
 #[derive(clap::Args)]
 pub struct ModelArgs {

@@ -1,18 +1,13 @@
 //! `minima train`: trains a model from a run configuration (TOML).
 
-use std::path::PathBuf;
-
 use anyhow::Result;
 use minima_train::{RunConfig, Start};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The run configuration (`[model]`, `[data]`, `[train]` tables; see configs/).
-    #[arg(long)]
-    config: PathBuf,
-    /// Override a setting, e.g. `--set train.max_epochs=20 --set model.vimpnn.combine=c`.
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    overrides: Vec<String>,
+    /// The run configuration (`[model]`, `[data]`, `[train]` tables) and overrides.
+    #[command(flatten)]
+    run: super::ConfigArgs,
     /// Continue the run in its output folder from its last completed epoch.
     #[arg(long, conflicts_with = "overwrite")]
     resume: bool,
@@ -23,7 +18,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let config = RunConfig::load(&args.config, &args.overrides)?;
+    let config = RunConfig::load(&args.run.config, &args.run.overrides)?;
     let start = match (args.resume, args.overwrite) {
         (true, _) => Start::Resume,
         (false, true) => Start::Overwrite,

@@ -6,8 +6,8 @@
 
 ``Calculator`` gives ``energy``, ``free_energy`` (the same: no electronic entropy), ``forces``,
 ``energies`` (per atom) and, for cells periodic along all three axes, ``stress`` (Voigt order,
-eV/Å³, ASE's sign). Given several checkpoints it is a committee: the results are the members'
-mean, and ``calc.results`` also holds ``energy_std`` (eV) and ``forces_std`` (per atom, eV/Å).
+eV/Å³, ASE's sign). Given several checkpoints, or a committee's folder (``minima train`` with
+``train.committee``), it is a committee: the results are the members' mean, and ``calc.results`` also holds ``energy_std`` (eV) and ``forces_std`` (per atom, eV/Å).
 Graphs and neighbour lists are built in Rust; libtorch comes from the torch wheel installed
 beside this package.
 """
@@ -67,7 +67,8 @@ class _Base(_AseCalculator):
 
 class Calculator(_Base):
     """A minima model (``checkpoint``: a ``.safetensors`` file with its ``.toml`` beside it),
-    or a committee of them (a list of checkpoints), on ``device`` ("cpu", "cuda", "cuda:N")
+    a run folder (its ``best.safetensors``), or a committee (a list of checkpoints, or the folder
+    of a committee run, whose ``member-K`` runs are its members), on ``device`` ("cpu", "cuda", "cuda:N")
     with ``threads`` libtorch intra-op threads.
 
     Bond types, for the models that read them, are perceived when the calculator is first
