@@ -6,8 +6,9 @@
 #   scripts/setup.sh --xtb     also the xtb program (Debian package, installed with apt-get
 #                              when missing): the main job (scripts/demo.sh) labels with it
 #   scripts/setup.sh --python  also the reference tools the tests compare against: ASE, RDKit
-#                              and pytest in .venv; the xtb and CP2K programs (Debian packages,
-#                              installed with apt-get when missing)
+#                              and pytest in .venv; the xtb and CP2K programs, and Slurm and
+#                              munge for the cluster tests (Debian packages, installed with
+#                              apt-get when missing; the tests start a private Slurm)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -61,7 +62,7 @@ if [[ "${1:-}" == "--python" ]]; then
     .venv/bin/pip install -q --disable-pip-version-check -r python/requirements-test.txt
     echo "$want" >"$stamp"
   fi
-  install_programs xtb xtb cp2k.psmp cp2k
+  install_programs xtb xtb cp2k.psmp cp2k sbatch slurm-wlm munged munge
 fi
 
 echo "setup: building minima (release)" >&2

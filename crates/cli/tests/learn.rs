@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{minima, minima_error, path};
+use common::{minima, minima_error, path, small_loop};
 use minima_atoms::{Atoms, Value};
 use minima_io::extxyz;
 
@@ -136,103 +136,6 @@ fn committee_members_of_other_elements_or_cutoffs_are_refused() {
             && error.contains("same elements with the same cutoff"),
         "{error}"
     );
-}
-
-/// A small loop on copper clusters with EMT: growths 0-2 scanned as the initial data, growth
-/// 3 held out for validation; a tiny PaiNN committee of two.
-fn small_loop(dir: &Path) -> std::path::PathBuf {
-    let d = |name: &str| dir.join(name);
-    minima(&[
-        "data",
-        "growth",
-        "--elements",
-        "Cu",
-        "--seeds",
-        "4",
-        "--max-size",
-        "16",
-        "--scales",
-        "0.95:1.15:4",
-        "-o",
-        path(&d("growth.extxyz")),
-    ]);
-    let growths = |seeds: &str, name: &str| {
-        let growth = d("growth.extxyz");
-        minima(&[
-            "convert",
-            "--from",
-            "extxyz",
-            path(&growth),
-            "--where",
-            seeds,
-            "-o",
-            path(&d(name)),
-        ]);
-    };
-    growths("seed=0,1,2", "scans.extxyz");
-    minima(&[
-        "label",
-        "--calc",
-        "emt",
-        "-i",
-        path(&d("scans.extxyz")),
-        "-o",
-        path(&d("initial.extxyz")),
-    ]);
-    growths("seed=3", "held.extxyz");
-    let config = d("learn.toml");
-    let text = format!(
-        r#"
-[learn]
-output = "{out}"
-reference = "emt"
-iterations = 2
-committee = 2
-jobs = 1
-[learn.explore]
-molecules = 3
-starts = ["rattle:0.1", "scale:1.3"]
-steps = 20
-every = 5
-md_steps = 10
-md_every = 5
-md_timestep = 2.0
-[learn.select]
-lower = 0.0
-upper = 1000.0
-max_frames = 12
-min_rmsd = 0.01
-[learn.validate]
-molecules = "{held}"
-count = 2
-starts = ["rattle:0.05"]
-steps = 1000
-[model]
-kind = "painn"
-cutoff = 4.0
-[model.painn]
-features = 8
-layers = 1
-radial_basis = 6
-[data]
-file = ["{initial}"]
-split = [0.67, 0.33, 0.0]
-[train]
-max_epochs = 2
-max_minutes = 30
-batch_size = 4
-learning_rate = 1e-3
-clock = "cpu"
-[train.loss]
-energy = 1.0
-forces = 10.0
-"#,
-        out = path(&d("loop")),
-        held = path(&d("held.extxyz")),
-        initial = path(&d("initial.extxyz")),
-    );
-    std::fs::write(&config, text).unwrap();
-    config
 }
 
 fn read(path: &Path) -> Vec<Atoms> {

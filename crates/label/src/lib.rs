@@ -17,6 +17,7 @@ pub mod cp2k;
 mod process;
 mod record;
 pub mod run;
+pub mod scheduler;
 pub mod xtb;
 
 pub use cp2k::Cp2k;

@@ -664,6 +664,20 @@ impl ShardPart {
     }
 }
 
+/// The fingerprint of `input` as a finished run's record names it.
+pub fn input_fingerprint_of(input: &Path) -> Result<String, LabelError> {
+    let frames = extxyz::read_all(input)?;
+    let fingerprints: Vec<String> = frames.iter().map(fingerprint).collect();
+    Ok(input_fingerprint(&fingerprints))
+}
+
+/// Whether labelling shard `shard` of the input whose fingerprint is `input` into `output` has
+/// finished: its `.done` record is there, for this shard of this input as it is now.
+pub fn finished(input: &str, output: &Path, shard: Shard) -> Result<bool, LabelError> {
+    let record = RunRecord::read(output).map_err(LabelError::Journal)?;
+    Ok(record.is_some_and(|r| r.shard == shard && r.input == input))
+}
+
 /// Joins labelled shards into one file in input order, and their failures into `OUTPUT.failed`.
 /// Refuses, writing nothing, unless it has every shard of one input, each finished: names the
 /// missing shards, or the frames a shard lacks.

@@ -30,8 +30,18 @@ pub struct LearnConfig {
     /// `train.learning_rate` of the fine-tuning iterations; absent: the run's. A fine-tuned
     /// model starts near a minimum of the loss, which a full first rate would throw it out of.
     pub refine_learning_rate: Option<f64>,
-    /// Structures labelled at the same time.
+    /// Structures labelled at the same time (per shard).
     pub jobs: usize,
+    /// Where the selected frames are labelled: `local` (this process, or `array_size`
+    /// processes) or `slurm` (a job array of `array_size` tasks through sbatch, waited for),
+    /// as `minima label --submit` does.
+    pub submit: Submit,
+    /// Shards of each iteration's labelling (processes or array tasks); absent: one process
+    /// (local) or one task (slurm).
+    pub array_size: Option<usize>,
+    /// Slurm's `--partition` and `--time` for the labelling tasks.
+    pub partition: Option<String>,
+    pub time: Option<String>,
     /// Seeds the choice of molecules to explore and the selection (iteration k: seed + k).
     pub seed: u64,
     pub explore: ExploreConfig,
@@ -51,6 +61,10 @@ impl Default for LearnConfig {
             refine_minutes: None,
             refine_learning_rate: None,
             jobs: 2,
+            submit: Submit::Local,
+            array_size: None,
+            partition: None,
+            time: None,
             seed: 0,
             explore: ExploreConfig::default(),
             select: SelectConfig::default(),
@@ -58,6 +72,15 @@ impl Default for LearnConfig {
             stop: StopConfig::default(),
         }
     }
+}
+
+/// Where labelling runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Submit {
+    #[default]
+    Local,
+    Slurm,
 }
 
 /// `[learn.explore]`: where the committee mean is run to find structures the data miss.
@@ -224,6 +247,7 @@ impl LearnFile {
             ("learn.explore.md_every", l.explore.md_every),
             ("learn.select.max_frames", l.select.max_frames),
             ("learn.validate.count", l.validate.count),
+            ("learn.array_size", l.array_size.unwrap_or(1)),
         ] {
             if value == 0 {
                 bail!("{key} = 0: it must be at least 1");

@@ -34,7 +34,8 @@ use minima_atoms::{Atoms, Calculator};
 use minima_explore::landing::{land, summarize, Collapse, Start};
 use minima_explore::relax::RelaxOptions;
 use minima_label::run::run_journalled;
-use minima_label::{LabelOptions, LabelSummary};
+use minima_label::scheduler::{Scheduler, ShardedLabel, ShardedOutcome};
+use minima_label::LabelOptions;
 use minima_model::Committee;
 use minima_train::config::DataFiles;
 use minima_train::Start as TrainStart;
@@ -269,11 +270,7 @@ fn iteration(
     record.exploration_failures = exploration.failures.len();
     if selection.candidate_fraction() >= l.stop.selected_fraction && selection.selected > 0 {
         let labelled = stage(&dir.join("labelled.json"), || {
-            let summary = label(reference, &selected_file, &dir.join("labelled.extxyz"), l.jobs)?;
-            Ok(LabelCounts {
-                labelled: summary.selected - summary.failed_frames.len(),
-                failed: summary.failed_frames.len(),
-            })
+            label(l, reference, &selected_file, &dir.join("labelled.extxyz"))
         })?;
         record.labelled = Some(labelled.labelled);
         record.label_failures = Some(labelled.failed);
@@ -447,14 +444,49 @@ fn explore_with(
     })
 }
 
-/// Labels `input` into `output` with the reference (journalled: a rerun resumes).
-fn label(reference: &dyn Calculator, input: &Path, output: &Path, jobs: usize) -> Result<LabelSummary> {
-    let options = LabelOptions {
-        jobs,
-        shard: None,
-        progress: true,
+/// Labels `input` into `output` with the reference, in this process or as shards
+/// (`learn.submit`, `learn.array_size`); either way a rerun resumes. The frames labelled and
+/// failed.
+fn label(l: &LearnConfig, reference: &dyn Calculator, input: &Path, output: &Path) -> Result<LabelCounts> {
+    if l.submit == config::Submit::Local && l.array_size.is_none() {
+        let options = LabelOptions {
+            jobs: l.jobs,
+            shard: None,
+            progress: true,
+        };
+        let summary = minima_label::label(reference, input, output, &options)?;
+        return Ok(LabelCounts {
+            labelled: summary.selected - summary.failed_frames.len(),
+            failed: summary.failed_frames.len(),
+        });
+    }
+    let job = ShardedLabel {
+        program: std::env::current_exe()?,
+        input: std::path::absolute(input)?,
+        output: std::path::absolute(output)?,
+        count: l.array_size.unwrap_or(1),
+        label_args: vec![
+            "--calc".into(),
+            l.reference.clone(),
+            "--jobs".into(),
+            l.jobs.to_string(),
+        ],
+        cpus: l.jobs,
+        scheduler: match l.submit {
+            config::Submit::Local => Scheduler::Local,
+            config::Submit::Slurm => Scheduler::Slurm {
+                partition: l.partition.clone(),
+                time: l.time.clone(),
+            },
+        },
     };
-    Ok(minima_label::label(reference, input, output, &options)?)
+    match job.run(true)? {
+        ShardedOutcome::Merged(summary) => Ok(LabelCounts {
+            labelled: summary.written,
+            failed: summary.failed_frames.len(),
+        }),
+        ShardedOutcome::Submitted { job, .. } => bail!("Slurm job {job} was submitted but not waited for"),
+    }
 }
 
 /// Makes the fixed validation set once: molecules drawn from `validate.molecules`, their
