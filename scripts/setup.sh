@@ -7,8 +7,11 @@
 #                              when missing): the main job (scripts/demo.sh) labels with it
 #   scripts/setup.sh --python  also the reference tools the tests compare against: ASE, RDKit
 #                              and pytest in .venv; the xtb and CP2K programs, and Slurm and
-#                              munge for the cluster tests (Debian packages, installed with
-#                              apt-get when missing; the tests start a private Slurm)
+#                              munge for the cluster tests, OpenMPI and libclang for the MPI
+#                              test (Debian packages, installed with apt-get when missing;
+#                              the tests start a private Slurm and run mpirun themselves)
+#   scripts/setup.sh --mpi     OpenMPI and libclang, then minima built with data-parallel
+#                              training under mpirun (cargo's feature `mpi`)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -47,11 +50,34 @@ install_programs() {
     { $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q "${missing[@]}" >/dev/null; }
 }
 
+# Debian packages without a program to look for (libraries), installed when dpkg lacks them.
+install_packages() {
+  local missing=()
+  for package in "$@"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")
+  done
+  ((${#missing[@]})) || return 0
+  echo "setup: installing ${missing[*]} (Debian packages)" >&2
+  local sudo=""
+  [[ $(id -u) == 0 ]] || sudo=sudo
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get install -y -q "${missing[@]}" >/dev/null ||
+    { $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q "${missing[@]}" >/dev/null; }
+}
+
+# OpenMPI (mpirun, and the headers the `mpi` crate binds with libclang's help).
+install_mpi() {
+  install_programs mpirun openmpi-bin
+  install_packages libopenmpi-dev libclang-dev
+}
+
+features=()
 case "${1:-}" in
   "") ;;
   --xtb) install_programs xtb xtb ;;
   --python) ;;
-  *) echo "usage: scripts/setup.sh [--xtb | --python]" >&2; exit 2 ;;
+  --mpi) install_mpi; features=(--features mpi) ;;
+  *) echo "usage: scripts/setup.sh [--xtb | --python | --mpi]" >&2; exit 2 ;;
 esac
 
 if [[ "${1:-}" == "--python" ]]; then
@@ -63,10 +89,11 @@ if [[ "${1:-}" == "--python" ]]; then
     echo "$want" >"$stamp"
   fi
   install_programs xtb xtb cp2k.psmp cp2k sbatch slurm-wlm munged munge
+  install_mpi
 fi
 
 echo "setup: building minima (release)" >&2
-cargo build --release --locked -q
+cargo build --release --locked -q "${features[@]}"
 
 # The Python package: a wheel built by maturin (libtorch is found in the torch wheel beside it,
 # not bundled), installed with its dependencies (ASE, NumPy), then reinstalled from this

@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 
 scripts/setup.sh --python
 cargo fmt --all --check
-cargo clippy --workspace --all-targets --locked -q -- -D warnings
-cargo test --workspace --locked
+# With MPI (the data-parallel training and its mpirun test; setup installed OpenMPI).
+cargo clippy --workspace --all-targets --locked -q --features minima-cli/mpi -- -D warnings
+cargo test --workspace --locked --features minima-cli/mpi
 MINIMA=target/release/minima .venv/bin/python -m pytest -q python/tests

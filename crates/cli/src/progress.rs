@@ -64,3 +64,10 @@ impl Observer for Bars {
         }
     }
 }
+
+/// Shows nothing: the ranks beyond 0 of a data-parallel run, whose progress rank 0 shows.
+pub struct Quiet;
+
+impl Observer for Quiet {
+    fn event(&self, _event: Event<'_>) {}
+}

@@ -19,10 +19,11 @@ pub mod adam;
 pub mod bench;
 pub mod config;
 pub mod console;
+pub mod distributed;
 pub mod evaluate;
 pub mod loss;
 pub mod trainer;
 
 pub use config::RunConfig;
 pub use evaluate::{evaluate, EvalReport, RelativeTo};
-pub use trainer::{train, train_as, Start, TrainOutcome};
+pub use trainer::{train, train_as, train_with, Start, TrainOutcome};

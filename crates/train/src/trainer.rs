@@ -19,7 +19,8 @@ use tch::{Kind, Tensor};
 
 use crate::adam::Adam;
 use crate::config::{Clock, RunConfig};
-use crate::loss::{BatchView, Needs, TERMS};
+use crate::distributed::{Alone, Ranks};
+use crate::loss::{BatchView, Needs, TermValue, TERMS};
 
 /// How a run ended.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -265,16 +266,58 @@ impl<'a> Targets<'a> {
     }
 }
 
-/// The loss of one batch: the weighted total as a tensor, each term as a number, and the
-/// errors behind the validation metrics.
+/// The loss of one batch (or of one rank's share of it): each term's mean and what it
+/// averaged, and the errors behind the validation metrics.
 struct BatchLoss {
-    total: Tensor,
-    /// Each registered term's value, in [`TERMS`] order (0 when it is off or the batch holds
-    /// nothing it applies to).
-    terms: Vec<f64>,
+    /// Each registered term that counts here, in [`TERMS`] order: weight and value (`None`
+    /// when it is off or the batch holds nothing it applies to).
+    parts: Vec<Option<(f64, TermValue)>>,
     energy_abs_errors: Vec<f64>,
     force_abs_error_sum: f64,
     force_components: usize,
+}
+
+impl BatchLoss {
+    /// Nothing: a rank whose share of a batch is empty.
+    fn empty() -> BatchLoss {
+        BatchLoss {
+            parts: (0..TERMS.len()).map(|_| None).collect(),
+            energy_abs_errors: Vec::new(),
+            force_abs_error_sum: 0.0,
+            force_components: 0,
+        }
+    }
+
+    /// What each term averaged (0 where it is off).
+    fn counts(&self) -> Vec<f64> {
+        self.parts
+            .iter()
+            .map(|p| p.as_ref().map_or(0.0, |(_, v)| v.count))
+            .collect()
+    }
+
+    /// Each term's value as a number (0 where it is off).
+    fn values(&self) -> Vec<f64> {
+        self.parts
+            .iter()
+            .map(|p| p.as_ref().map_or(0.0, |(_, v)| v.mean.double_value(&[])))
+            .collect()
+    }
+
+    /// The weighted total to differentiate. With `whole`, the counts of the whole batch of
+    /// which this is one rank's share: each term's mean is weighted by its share of them, so
+    /// that the ranks' gradients sum to the whole batch's.
+    fn total(&self, whole: Option<&[f64]>, (kind, device): (Kind, tch::Device)) -> Tensor {
+        let mut total = Tensor::zeros([], (kind, device));
+        for (k, part) in self.parts.iter().enumerate() {
+            let Some((weight, value)) = part else { continue };
+            match whole {
+                None => total += &value.mean * *weight,
+                Some(counts) => total += &value.mean * (*weight * value.count / counts[k]),
+            }
+        }
+        total
+    }
 }
 
 /// The loss of the samples `indices`. With `rng` (training) every term that is on counts,
@@ -324,17 +367,14 @@ fn batch_loss(
         equilibrium: &Tensor::from_slice(&equilibrium).to_device(device),
         reference_forces: Default::default(),
     };
-    let mut total = Tensor::zeros([], (kind, device));
-    let mut terms = vec![0.0; TERMS.len()];
-    for (value_of, term) in terms.iter_mut().zip(TERMS) {
+    let mut parts = Vec::with_capacity(TERMS.len());
+    for term in TERMS {
         let weight = t.weight(term.name());
         if weight == 0.0 || !(training || term.validates()) {
+            parts.push(None);
             continue;
         }
-        if let Some(value) = term.value(&view, rng.as_deref_mut())? {
-            *value_of = value.double_value(&[]);
-            total += value * weight;
-        }
+        parts.push(term.value(&view, rng.as_deref_mut())?.map(|value| (weight, value)));
     }
     let energy_error = (&prediction.normalized_energy - &target)
         .abs()
@@ -342,8 +382,7 @@ fn batch_loss(
         .to_kind(Kind::Double)
         * scale;
     let mut loss = BatchLoss {
-        total,
-        terms,
+        parts,
         energy_abs_errors: Vec::try_from(energy_error)?,
         force_abs_error_sum: 0.0,
         force_components: 0,
@@ -363,10 +402,165 @@ pub fn training_step(potential: &Potential, config: &RunConfig, samples: &[Sampl
     let all: Vec<usize> = (0..samples.len()).collect();
     let mut rng = ChaCha8Rng::seed_from_u64(config.train.seed);
     let loss = batch_loss(potential, config, &targets, &all, Some(&mut rng))?;
+    let total = loss.total(None, (potential.kind(), potential.device()));
     adam.zero_grad();
-    loss.total.backward();
+    total.backward();
     adam.step();
-    Ok(loss.total.double_value(&[]))
+    Ok(total.double_value(&[]))
+}
+
+/// One optimisation step on the global batch `indices`: this rank's share of it forward and
+/// backward, the gradients summed over the ranks, Adam's step. Returns the whole batch's
+/// weighted loss and each term's value (the same on every rank).
+#[allow(clippy::too_many_arguments)]
+fn training_batch(
+    potential: &Potential,
+    config: &RunConfig,
+    targets: &Targets,
+    indices: &[usize],
+    rng: &mut ChaCha8Rng,
+    adam: &mut Adam,
+    ranks: &dyn Ranks,
+    epoch: usize,
+) -> Result<(f64, Vec<f64>)> {
+    let (kind, device) = (potential.kind(), potential.device());
+    let share = share_of(indices, ranks.rank(), ranks.size());
+    let loss = match share.is_empty() {
+        true => BatchLoss::empty(),
+        false => batch_loss(potential, config, targets, share, Some(rng))?,
+    };
+    let (total, values) = if ranks.size() == 1 {
+        let total = loss.total(None, (kind, device));
+        (total.shallow_clone(), (total.double_value(&[]), loss.values()))
+    } else {
+        // The whole batch's counts, and each term's count-weighted sum: their ratio is the
+        // term's value on the whole batch.
+        let counts = loss.counts();
+        let mut sums: Vec<f64> = counts.clone();
+        sums.extend(loss.values().iter().zip(&counts).map(|(v, c)| v * c));
+        ranks.sum(&mut sums);
+        let (whole, weighted) = sums.split_at(counts.len());
+        let values: Vec<f64> = weighted
+            .iter()
+            .zip(whole)
+            .map(|(s, c)| if *c > 0.0 { s / c } else { 0.0 })
+            .collect();
+        let global = TERMS
+            .iter()
+            .zip(&values)
+            .map(|(term, v)| config.train.weight(term.name()) * v)
+            .sum();
+        (loss.total(Some(whole), (kind, device)), (global, values))
+    };
+    let (value, values) = values;
+    if !value.is_finite() {
+        bail!(
+            "epoch {epoch}: the training loss became {value}: {}",
+            targets.explain_non_finite(share, &loss.energy_abs_errors, adam.learning_rate)
+        );
+    }
+    minima_model::guard("the backward pass", || {
+        adam.zero_grad();
+        if total.requires_grad() {
+            total.backward();
+        }
+        if ranks.size() > 1 {
+            sum_gradients(potential, ranks);
+        }
+        adam.step();
+    })?;
+    Ok((value, values))
+}
+
+/// Rank `rank`'s share of a global batch: contiguous, as even as the batch allows.
+fn share_of(indices: &[usize], rank: usize, size: usize) -> &[usize] {
+    let (n, base, extra) = (indices.len(), indices.len() / size, indices.len() % size);
+    let start = rank * base + rank.min(extra);
+    let end = (start + base + usize::from(rank < extra)).min(n);
+    &indices[start.min(n)..end]
+}
+
+/// The trainable parameters in a fixed order (by name), the same on every rank.
+fn parameters(potential: &Potential) -> Vec<(String, Tensor)> {
+    let mut variables: Vec<(String, Tensor)> = potential
+        .var_store()
+        .variables()
+        .into_iter()
+        .filter(|(_, t)| t.requires_grad())
+        .collect();
+    variables.sort_by(|a, b| a.0.cmp(&b.0));
+    variables
+}
+
+/// Sums the gradients over the ranks (in f64). A parameter no rank's loss reached keeps no
+/// gradient (Adam leaves it alone, as in one process); one that some rank's did gets a zero
+/// gradient on the others first.
+fn sum_gradients(potential: &Potential, ranks: &dyn Ranks) {
+    let variables = parameters(potential);
+    let mut defined: Vec<f64> = variables
+        .iter()
+        .map(|(_, p)| f64::from(u8::from(p.grad().defined())))
+        .collect();
+    ranks.sum(&mut defined);
+    let mut flat = Vec::new();
+    for ((_, p), &anywhere) in variables.iter().zip(&defined) {
+        if anywhere == 0.0 {
+            continue;
+        }
+        if !p.grad().defined() {
+            (p.sum(p.kind()) * 0.0).backward();
+        }
+        flat.extend(Vec::<f64>::try_from(p.grad().to_kind(Kind::Double).flatten(0, -1)).expect("a gradient's values"));
+    }
+    ranks.sum(&mut flat);
+    let mut offset = 0;
+    tch::no_grad(|| {
+        for ((_, p), &anywhere) in variables.iter().zip(&defined) {
+            if anywhere == 0.0 {
+                continue;
+            }
+            let mut grad = p.grad();
+            let n = grad.numel();
+            let summed = Tensor::from_slice(&flat[offset..offset + n])
+                .view(grad.size().as_slice())
+                .to_kind(grad.kind());
+            grad.copy_(&summed);
+            offset += n;
+        }
+    });
+}
+
+/// Makes every rank start from rank 0's parameters.
+fn broadcast_parameters(potential: &Potential, ranks: &dyn Ranks) {
+    for (_, p) in parameters(potential) {
+        let mut values = Vec::<f64>::try_from(p.to_kind(Kind::Double).flatten(0, -1)).expect("a parameter's values");
+        ranks.broadcast(&mut values);
+        let mut p = p;
+        tch::no_grad(|| p.copy_(&Tensor::from_slice(&values).view(p.size().as_slice()).to_kind(p.kind())));
+    }
+}
+
+/// Refuses to go on when the ranks' parameters have drifted apart (they must stay bitwise
+/// equal: every rank makes the same step from the same summed gradients).
+fn check_same_parameters(potential: &Potential, ranks: &dyn Ranks, epoch: usize) -> Result<()> {
+    let mut own = Vec::new();
+    for (_, p) in parameters(potential) {
+        let values = Vec::<f64>::try_from(p.to_kind(Kind::Double).flatten(0, -1)).expect("a parameter's values");
+        own.push(values.iter().sum::<f64>());
+        own.push(values.iter().map(|v| v * v).sum::<f64>());
+    }
+    let mut first = own.clone();
+    ranks.broadcast(&mut first);
+    let mut differs = [f64::from(u8::from(first != own))];
+    ranks.sum(&mut differs);
+    if differs[0] > 0.0 {
+        bail!(
+            "epoch {epoch}: the parameters of {} of the {} ranks differ from rank 0's: the data-parallel run has diverged",
+            differs[0],
+            ranks.size()
+        );
+    }
+    Ok(())
 }
 
 /// Validation: the loss that selects the best model and drives decay and early stopping is
@@ -378,17 +572,22 @@ fn validate(
     config: &RunConfig,
     targets: &Targets,
     learning_rate: f64,
+    ranks: &dyn Ranks,
 ) -> Result<(f64, f64, Option<f64>)> {
     let n = targets.samples.len();
     let (mut weighted, mut abs_errors, mut force_sum, mut force_count) = (0.0, Vec::new(), 0.0, 0usize);
     let order: Vec<usize> = (0..n).collect();
-    for chunk in order.chunks(config.train.batch_size.max(64)) {
+    // Each rank validates every size-th chunk; the sums meet below.
+    let chunks = order.chunks(config.train.batch_size.max(64));
+    for chunk in chunks.skip(ranks.rank()).step_by(ranks.size()) {
         let loss = if config.train.needs_gradients() {
             batch_loss(potential, config, targets, chunk, None)?
         } else {
             tch::no_grad(|| batch_loss(potential, config, targets, chunk, None))?
         };
-        let terms = loss.total.double_value(&[]);
+        let terms = loss
+            .total(None, (potential.kind(), potential.device()))
+            .double_value(&[]);
         if !terms.is_finite() {
             bail!(
                 "validation: the loss became {terms}: {}",
@@ -400,8 +599,17 @@ fn validate(
         force_sum += loss.force_abs_error_sum;
         force_count += loss.force_components;
     }
-    let mae = abs_errors.iter().sum::<f64>() / abs_errors.len().max(1) as f64;
-    let force_mae = (force_count > 0).then(|| force_sum / force_count as f64);
+    let mut sums = [
+        weighted,
+        abs_errors.iter().sum::<f64>(),
+        abs_errors.len() as f64,
+        force_sum,
+        force_count as f64,
+    ];
+    ranks.sum(&mut sums);
+    let [weighted, abs_sum, abs_count, force_sum, force_count] = sums;
+    let mae = abs_sum / abs_count.max(1.0);
+    let force_mae = (force_count > 0.0).then(|| force_sum / force_count);
     Ok((weighted / n.max(1) as f64, mae, force_mae))
 }
 
@@ -467,17 +675,30 @@ pub fn train(config: &RunConfig, resume: bool) -> Result<TrainOutcome> {
 /// Trains the run `config` into `train.output`, started as `start` says. The folder is locked
 /// for the whole run: a second process on it fails at once.
 pub fn train_as(config: &RunConfig, start: Start) -> Result<TrainOutcome> {
+    train_with(config, start, &Alone)
+}
+
+/// [`train_as`] on `ranks` (data-parallel under MPI; see [`crate::distributed`]): every rank
+/// takes its share of each batch (`train.batch_size` is the global batch), the gradients are
+/// summed before each step, and rank 0 alone writes the run's files. The ranks check every
+/// epoch that they hold the same parameters.
+pub fn train_with(config: &RunConfig, start: Start, ranks: &dyn Ranks) -> Result<TrainOutcome> {
     config.validate()?;
     if config.train.committee > 1 {
-        return train_committee(config, start);
+        return train_committee(config, start, ranks);
     }
     minima_model::configure_threads(config.train.threads);
     let device = minima_model::parse_device(&config.train.device)?;
     let out = &config.train.output;
+    let lead = ranks.rank() == 0;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let _lock = minima_io::OutputLock::acquire(out)?;
+    let _lock = match lead {
+        true => Some(minima_io::OutputLock::acquire(out)?),
+        false => None,
+    };
     let files = RunFiles::new(out);
     match start {
+        _ if !lead => {}
         Start::Fresh => refuse_existing_run(out)?,
         Start::Overwrite => {
             for file in files.all() {
@@ -491,6 +712,8 @@ pub fn train_as(config: &RunConfig, start: Start) -> Result<TrainOutcome> {
         }
         Start::Resume => {}
     }
+    // The other ranks read the folder once rank 0 has cleared it.
+    ranks.broadcast(&mut [0.0]);
 
     let splits = load_splits(config)?;
     if splits.train.is_empty() || splits.validation.is_empty() {
@@ -522,6 +745,9 @@ pub fn train_as(config: &RunConfig, start: Start) -> Result<TrainOutcome> {
         (potential, None)
     };
 
+    if ranks.size() > 1 {
+        broadcast_parameters(&potential, ranks);
+    }
     let train_targets = Targets::new(&splits.train, &splits.train_source, &potential)?;
     let validation_targets = Targets::new(&splits.validation, &splits.validation_source, &potential)?;
     let terms = config.train.active_terms();
@@ -594,21 +820,18 @@ pub fn train_as(config: &RunConfig, start: Start) -> Result<TrainOutcome> {
         let bar = minima_io::progress::task(batches.len() as u64, &format!("epoch {epoch}/{}", t.max_epochs));
         let (mut sums, mut count) = (vec![0.0; TERMS.len() + 1], 0usize);
         for indices in batches {
-            let loss = batch_loss(&potential, config, &train_targets, indices, Some(&mut rng))?;
-            let total = loss.total.double_value(&[]);
-            if !total.is_finite() {
-                bail!(
-                    "epoch {epoch}: the training loss became {total}: {}",
-                    train_targets.explain_non_finite(indices, &loss.energy_abs_errors, adam.learning_rate)
-                );
-            }
-            minima_model::guard("the backward pass", || {
-                adam.zero_grad();
-                loss.total.backward();
-                adam.step();
-            })?;
+            let (total, values) = training_batch(
+                &potential,
+                config,
+                &train_targets,
+                indices,
+                &mut rng,
+                &mut adam,
+                ranks,
+                epoch,
+            )?;
             let n = indices.len() as f64;
-            let terms = std::iter::once(total).chain(loss.terms.iter().copied());
+            let terms = std::iter::once(total).chain(values);
             for (sum, value) in sums.iter_mut().zip(terms) {
                 *sum += value * n;
             }
@@ -617,8 +840,16 @@ pub fn train_as(config: &RunConfig, start: Start) -> Result<TrainOutcome> {
         }
         bar.finish_and_clear();
         let (validation_loss, validation_mae, validation_force_mae) =
-            validate(&potential, config, &validation_targets, adam.learning_rate)?;
+            validate(&potential, config, &validation_targets, adam.learning_rate, ranks)?;
         let mean = |k: usize| sums[k] / count.max(1) as f64;
+        // Every rank counts the same time: rank 0's wall clock, and the CPU of all ranks.
+        let mut clock = [started.elapsed().as_secs_f64(), 0.0];
+        ranks.broadcast(&mut clock[..1]);
+        clock[1] = minima_io::process::cpu_seconds() - cpu_started;
+        ranks.sum(&mut clock[1..]);
+        if ranks.size() > 1 {
+            check_same_parameters(&potential, ranks, epoch)?;
+        }
         state.curve.push(CurveRow {
             epoch,
             learning_rate: adam.learning_rate,
@@ -631,10 +862,10 @@ pub fn train_as(config: &RunConfig, start: Start) -> Result<TrainOutcome> {
             validation_loss,
             validation_energy_mae: validation_mae,
             validation_force_mae,
-            seconds: started.elapsed().as_secs_f64(),
-            cpu_seconds: minima_io::process::cpu_seconds() - cpu_started,
+            seconds: clock[0],
+            cpu_seconds: clock[1],
         });
-        if epoch == 1 {
+        if epoch == 1 && lead {
             // A run's folder gets its files once an epoch has completed: a start that fails
             // before leaves nothing that would need --overwrite.
             let text = toml::to_string(&run)?;
@@ -656,7 +887,9 @@ pub fn train_as(config: &RunConfig, start: Start) -> Result<TrainOutcome> {
             state.best_epoch = epoch;
             state.epochs_since_best = 0;
             state.epochs_since_decay = 0;
-            potential.save(&files.best)?;
+            if lead {
+                potential.save(&files.best)?;
+            }
         } else {
             state.epochs_since_best += 1;
             state.epochs_since_decay += 1;
@@ -688,12 +921,12 @@ pub fn train_as(config: &RunConfig, start: Start) -> Result<TrainOutcome> {
         state.adam_step = adam.step;
         // The state goes with the best checkpoint whenever that changes; otherwise every
         // CHECKPOINT_EVERY, so that runs of many tiny epochs do not spend their time writing.
-        if improved || last_saved.elapsed() >= CHECKPOINT_EVERY {
+        if lead && (improved || last_saved.elapsed() >= CHECKPOINT_EVERY) {
             save_state(&potential, &adam, &mut state, &files)?;
             (last_saved, saved_epoch) = (Instant::now(), epoch);
         }
     }
-    if state.epoch > saved_epoch {
+    if lead && state.epoch > saved_epoch {
         save_state(&potential, &adam, &mut state, &files)?;
     }
     let stopped = if state.epochs_since_best >= t.early_stop {
@@ -723,11 +956,15 @@ pub fn train_as(config: &RunConfig, start: Start) -> Result<TrainOutcome> {
 /// A committee (`train.committee` = K): K member runs, one after another, in
 /// `output/member-k`, member k seeded `seed + k` and, with `init`, started from member k of
 /// it. A resumed committee resumes the members that had started and starts the others.
-fn train_committee(config: &RunConfig, start: Start) -> Result<TrainOutcome> {
+fn train_committee(config: &RunConfig, start: Start, ranks: &dyn Ranks) -> Result<TrainOutcome> {
     let out = &config.train.output;
+    let lead = ranks.rank() == 0;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let _lock = minima_io::OutputLock::acquire(out)?;
-    if start == Start::Fresh {
+    let _lock = match lead {
+        true => Some(minima_io::OutputLock::acquire(out)?),
+        false => None,
+    };
+    if lead && start == Start::Fresh {
         refuse_existing_run(out)?;
     }
     let inits = match &config.train.init {
@@ -754,7 +991,7 @@ fn train_committee(config: &RunConfig, start: Start) -> Result<TrainOutcome> {
         };
         minima_io::progress::status(format_args!("train: committee member {}/{k}", member + 1));
         outcomes.push(
-            train_as(&run, member_start)
+            train_with(&run, member_start, ranks)
                 .with_context(|| format!("committee member {member} ({})", run.train.output.display()))?,
         );
     }

@@ -24,7 +24,25 @@ pub fn run(args: Args) -> Result<()> {
         (false, true) => Start::Overwrite,
         (false, false) => Start::Fresh,
     };
-    let outcome = minima_train::train_as(&config, start)?;
+    // Under `mpirun -np N`: N ranks train together; rank 0 alone reports and writes.
+    let ranks = minima_train::distributed::ranks()?;
+    let lead = ranks.rank() == 0;
+    if !lead {
+        minima_io::progress::set_observer(std::sync::Arc::new(crate::progress::Quiet));
+    }
+    let outcome = match minima_train::train_with(&config, start, ranks.as_ref()) {
+        Ok(outcome) => outcome,
+        Err(error) if ranks.size() > 1 => {
+            // One rank's error ends them all, rather than leaving the others waiting.
+            eprintln!("error (rank {}): {error:#}", ranks.rank());
+            ranks.abort(1);
+            return Err(error);
+        }
+        Err(error) => return Err(error),
+    };
+    if !lead {
+        return Ok(());
+    }
     // The run is saved by now; a reader that has gone (`| head`) just misses the summary.
     minima_train::console::Stdout::default().print(&format!(
         "trained {} epochs ({}); best validation loss {:.5} at epoch {}; model: {}\n",

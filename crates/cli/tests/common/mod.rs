@@ -57,9 +57,9 @@ pub fn copper_crystal(dir: &Path) -> PathBuf {
     crystal
 }
 
-/// A small loop on copper clusters with EMT: growths 0-2 scanned as the initial data, growth
-/// 3 held out for validation; a tiny PaiNN committee of two.
-pub fn small_loop(dir: &Path) -> PathBuf {
+/// Copper clusters for small end-to-end runs: growths 0-2 (15-16 atoms) at 4 scales labelled
+/// with EMT (`initial.extxyz`), and growth 3 unlabelled (`held.extxyz`).
+pub fn copper_clusters(dir: &Path) -> (PathBuf, PathBuf) {
     let d = |name: &str| dir.join(name);
     minima(&[
         "data",
@@ -99,6 +99,14 @@ pub fn small_loop(dir: &Path) -> PathBuf {
         path(&d("initial.extxyz")),
     ]);
     growths("seed=3", "held.extxyz");
+    (d("initial.extxyz"), d("held.extxyz"))
+}
+
+/// A small loop on copper clusters with EMT ([`copper_clusters`]): growth 3 held out for
+/// validation; a tiny PaiNN committee of two.
+pub fn small_loop(dir: &Path) -> PathBuf {
+    let d = |name: &str| dir.join(name);
+    let (initial, held) = copper_clusters(dir);
     let config = d("learn.toml");
     let text = format!(
         r#"
@@ -147,8 +155,8 @@ energy = 1.0
 forces = 10.0
 "#,
         out = path(&d("loop")),
-        held = path(&d("held.extxyz")),
-        initial = path(&d("initial.extxyz")),
+        held = path(&held),
+        initial = path(&initial),
     );
     std::fs::write(&config, text).unwrap();
     config

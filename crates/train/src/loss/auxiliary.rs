@@ -5,9 +5,8 @@ use anyhow::Result;
 use minima_data::Sample;
 use minima_model::{AuxTargets, Field, ModelConfig, Potential};
 use rand_chacha::ChaCha8Rng;
-use tch::Tensor;
 
-use super::{BatchView, LossTerm};
+use super::{BatchView, LossTerm, TermValue};
 
 pub struct Auxiliary;
 
@@ -46,7 +45,14 @@ impl LossTerm for Auxiliary {
         Ok(())
     }
 
-    fn value(&self, view: &BatchView, _rng: Option<&mut ChaCha8Rng>) -> Result<Option<Tensor>> {
-        Ok(targets(view.potential, view.samples)?.loss(&view.prediction.outputs))
+    fn value(&self, view: &BatchView, _rng: Option<&mut ChaCha8Rng>) -> Result<Option<TermValue>> {
+        // Its parts average over atoms and structures; counted by structures, a data-parallel
+        // run weighs each rank's share by its structures.
+        Ok(targets(view.potential, view.samples)?
+            .loss(&view.prediction.outputs)
+            .map(|mean| TermValue {
+                mean,
+                count: view.samples.len() as f64,
+            }))
     }
 }

@@ -5,9 +5,8 @@
 use anyhow::Result;
 use minima_model::{Field, ModelConfig};
 use rand_chacha::ChaCha8Rng;
-use tch::Tensor;
 
-use super::{BatchView, LossTerm};
+use super::{BatchView, LossTerm, TermValue};
 
 pub struct Bound;
 
@@ -20,7 +19,7 @@ impl LossTerm for Bound {
         vec![Field::NormalizedEnergy]
     }
 
-    fn value(&self, view: &BatchView, rng: Option<&mut ChaCha8Rng>) -> Result<Option<Tensor>> {
+    fn value(&self, view: &BatchView, rng: Option<&mut ChaCha8Rng>) -> Result<Option<TermValue>> {
         let (Some(rng), true) = (rng, view.has_equilibrium()) else {
             return Ok(None);
         };
@@ -49,8 +48,9 @@ impl LossTerm for Bound {
             .predict(&batch, minima_model::Mode::Training { forces: false })
             .normalized_energy;
         let equilibrium_energy = view.prediction.normalized_energy.index_select(0, view.equilibrium);
-        Ok(Some(
-            (equilibrium_energy - perturbed_energy).relu().mean(potential.kind()),
-        ))
+        Ok(Some(TermValue {
+            count: perturbed.len() as f64,
+            mean: (equilibrium_energy - perturbed_energy).relu().mean(potential.kind()),
+        }))
     }
 }

@@ -3,9 +3,8 @@
 use anyhow::Result;
 use minima_model::{Field, ModelConfig};
 use rand_chacha::ChaCha8Rng;
-use tch::Tensor;
 
-use super::{BatchView, LossTerm};
+use super::{BatchView, LossTerm, TermValue};
 
 pub struct Energy;
 
@@ -22,8 +21,11 @@ impl LossTerm for Energy {
         true
     }
 
-    fn value(&self, view: &BatchView, _rng: Option<&mut ChaCha8Rng>) -> Result<Option<Tensor>> {
+    fn value(&self, view: &BatchView, _rng: Option<&mut ChaCha8Rng>) -> Result<Option<TermValue>> {
         let error = &view.prediction.normalized_energy - view.target;
-        Ok(Some(error.square().mean(view.potential.kind())))
+        Ok(Some(TermValue {
+            mean: error.square().mean(view.potential.kind()),
+            count: view.samples.len() as f64,
+        }))
     }
 }

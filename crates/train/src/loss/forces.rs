@@ -4,9 +4,9 @@
 use anyhow::Result;
 use minima_model::{Field, ModelConfig};
 use rand_chacha::ChaCha8Rng;
-use tch::Tensor;
+use tch::Kind;
 
-use super::{BatchView, LossTerm, Needs};
+use super::{BatchView, LossTerm, Needs, TermValue};
 
 pub struct Forces;
 
@@ -27,7 +27,7 @@ impl LossTerm for Forces {
         true
     }
 
-    fn value(&self, view: &BatchView, _rng: Option<&mut ChaCha8Rng>) -> Result<Option<Tensor>> {
+    fn value(&self, view: &BatchView, _rng: Option<&mut ChaCha8Rng>) -> Result<Option<TermValue>> {
         let Some(predicted) = &view.prediction.forces else {
             return Ok(None);
         };
@@ -35,10 +35,17 @@ impl LossTerm for Forces {
         let reference = view.reference_forces()?;
         let squared = ((predicted - reference) / view.potential.refs.scale).square();
         Ok(Some(match view.config.train.force_scale {
-            None => squared.mean(kind),
+            None => TermValue {
+                count: squared.numel() as f64,
+                mean: squared.mean(kind),
+            },
             Some(f0) => {
                 let weight = (reference.square().sum_dim_intlist(-1, true, kind) / (f0 * f0) + 1.0).reciprocal();
-                (squared * &weight).sum(kind) / (weight.sum(kind) * 3.0)
+                let count = weight.sum(Kind::Double).double_value(&[]) * 3.0;
+                TermValue {
+                    mean: (squared * &weight).sum(kind) / (weight.sum(kind) * 3.0),
+                    count,
+                }
             }
         }))
     }

@@ -8,7 +8,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use tch::Tensor;
 
-use super::{BatchView, LossTerm};
+use super::{BatchView, LossTerm, TermValue};
 
 pub struct MaskedAtoms;
 
@@ -17,7 +17,7 @@ impl LossTerm for MaskedAtoms {
         "mask"
     }
 
-    fn value(&self, view: &BatchView, rng: Option<&mut ChaCha8Rng>) -> Result<Option<Tensor>> {
+    fn value(&self, view: &BatchView, rng: Option<&mut ChaCha8Rng>) -> Result<Option<TermValue>> {
         let Some(rng) = rng else {
             return Ok(None);
         };
@@ -44,8 +44,12 @@ impl LossTerm for MaskedAtoms {
                 classes.push(elements.binary_search(&(z as u8)).expect("elements checked") as i64);
             }
         }
+        let count = rows.len() as f64;
         let rows = Tensor::from_slice(&rows).to_device(device);
         let classes = Tensor::from_slice(&classes).to_device(device);
-        Ok(Some(logits.index_select(0, &rows).cross_entropy_for_logits(&classes)))
+        Ok(Some(TermValue {
+            mean: logits.index_select(0, &rows).cross_entropy_for_logits(&classes),
+            count,
+        }))
     }
 }

@@ -116,6 +116,14 @@ impl BatchView<'_> {
     }
 }
 
+/// A term's value on a batch: a mean, and the weight of what it averaged (structures, force
+/// components, masked atoms, …), so that the means of a batch split across data-parallel ranks
+/// combine into the whole batch's.
+pub struct TermValue {
+    pub mean: Tensor,
+    pub count: f64,
+}
+
 /// A term of the training loss: a scalar tensor from a batch's prediction, in units of the
 /// energy scale σ, weighted by `[train.loss] NAME = weight`.
 pub trait LossTerm: Sync {
@@ -142,5 +150,5 @@ pub trait LossTerm: Sync {
     }
     /// The term's value, `None` when the batch holds nothing it applies to. `rng` is given
     /// in training, not in validation; a term that draws from it returns `None` without.
-    fn value(&self, view: &BatchView, rng: Option<&mut ChaCha8Rng>) -> Result<Option<Tensor>>;
+    fn value(&self, view: &BatchView, rng: Option<&mut ChaCha8Rng>) -> Result<Option<TermValue>>;
 }

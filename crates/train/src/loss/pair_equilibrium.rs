@@ -11,7 +11,7 @@ use minima_model::{Field, ModelConfig};
 use rand_chacha::ChaCha8Rng;
 use tch::{Kind, Tensor};
 
-use super::{BatchView, LossTerm};
+use super::{BatchView, LossTerm, TermValue};
 
 pub struct PairEquilibrium;
 
@@ -24,7 +24,7 @@ impl LossTerm for PairEquilibrium {
         vec![Field::PairEdge, Field::PairSlope]
     }
 
-    fn value(&self, view: &BatchView, _rng: Option<&mut ChaCha8Rng>) -> Result<Option<Tensor>> {
+    fn value(&self, view: &BatchView, _rng: Option<&mut ChaCha8Rng>) -> Result<Option<TermValue>> {
         let potential = view.potential;
         let outputs = &view.prediction.outputs;
         let (Some(edge), Some(slope)) = (outputs.get(Field::PairEdge), outputs.get(Field::PairSlope)) else {
@@ -41,10 +41,14 @@ impl LossTerm for PairEquilibrium {
             .index_select(0, edge)
             .ne(0)
             .logical_and(&equilibrium.index_select(0, &structure));
-        if selected.sum(Kind::Int64).int64_value(&[]) == 0 {
+        let count = selected.sum(Kind::Int64).int64_value(&[]);
+        if count == 0 {
             return Ok(None);
         }
         let slope = slope / potential.refs.scale;
-        Ok(Some(slope.masked_select(&selected).square().mean(potential.kind())))
+        Ok(Some(TermValue {
+            mean: slope.masked_select(&selected).square().mean(potential.kind()),
+            count: count as f64,
+        }))
     }
 }

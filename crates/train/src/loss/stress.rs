@@ -8,7 +8,7 @@ use minima_model::{Field, ModelConfig, Potential};
 use rand_chacha::ChaCha8Rng;
 use tch::Tensor;
 
-use super::{BatchView, LossTerm, Needs};
+use super::{BatchView, LossTerm, Needs, TermValue};
 
 pub struct Stress;
 
@@ -36,7 +36,7 @@ impl LossTerm for Stress {
         Ok(())
     }
 
-    fn value(&self, view: &BatchView, _rng: Option<&mut ChaCha8Rng>) -> Result<Option<Tensor>> {
+    fn value(&self, view: &BatchView, _rng: Option<&mut ChaCha8Rng>) -> Result<Option<TermValue>> {
         let Some(virial) = &view.prediction.virial else {
             return Ok(None);
         };
@@ -63,6 +63,9 @@ impl LossTerm for Stress {
         // Voigt order xx yy zz yz xz xy of the row-major 3×3.
         let voigt = picked.index_select(1, &Tensor::from_slice(&[0i64, 4, 8, 5, 2, 1]).to_device(device));
         let error = voigt * floats(&per_atom).unsqueeze(1) - floats(&reference).view([-1, 6]);
-        Ok(Some(error.square().mean(kind)))
+        Ok(Some(TermValue {
+            count: error.numel() as f64,
+            mean: error.square().mean(kind),
+        }))
     }
 }

@@ -5,9 +5,8 @@
 use anyhow::Result;
 use minima_model::{Field, ModelConfig};
 use rand_chacha::ChaCha8Rng;
-use tch::Tensor;
 
-use super::{BatchView, LossTerm, Needs};
+use super::{BatchView, LossTerm, Needs, TermValue};
 
 pub struct ZeroForce;
 
@@ -28,7 +27,7 @@ impl LossTerm for ZeroForce {
         true
     }
 
-    fn value(&self, view: &BatchView, _rng: Option<&mut ChaCha8Rng>) -> Result<Option<Tensor>> {
+    fn value(&self, view: &BatchView, _rng: Option<&mut ChaCha8Rng>) -> Result<Option<TermValue>> {
         let (Some(predicted), true) = (&view.prediction.forces, view.has_equilibrium()) else {
             return Ok(None);
         };
@@ -37,6 +36,9 @@ impl LossTerm for ZeroForce {
             .square()
             .sum_dim_intlist(-1, false, kind);
         let per_structure = view.batch.sum_per_structure(&squared);
-        Ok(Some(per_structure.index_select(0, view.equilibrium).mean(kind)))
+        Ok(Some(TermValue {
+            mean: per_structure.index_select(0, view.equilibrium).mean(kind),
+            count: view.equilibrium.numel() as f64,
+        }))
     }
 }
