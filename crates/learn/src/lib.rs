@@ -631,26 +631,40 @@ fn validate(file: &LearnFile, committee: &Committee, files: &ValidationFiles) ->
 }
 
 /// Records the configuration in `output/learn.toml` on the first run; a rerun must bring the
-/// same one (more iterations excepted), or its iterations would mix two recipes.
+/// same one (more or fewer iterations excepted; settings added since read as their defaults),
+/// or its iterations would mix two recipes.
 fn check_same_configuration(file: &LearnFile) -> Result<()> {
     let path = file.learn.output.join("learn.toml");
+    let settled = |learn: &LearnConfig| LearnConfig {
+        iterations: 0,
+        ..learn.clone()
+    };
     let mut table = toml::Table::new();
-    let mut learn = file.learn.clone();
-    learn.iterations = 0;
-    table.insert("learn".into(), toml::Value::try_from(&learn)?);
-    let run = toml::Value::try_from(&file.run)?;
-    if let toml::Value::Table(run) = run {
+    table.insert("learn".into(), toml::Value::try_from(settled(&file.learn))?);
+    if let toml::Value::Table(run) = toml::Value::try_from(&file.run)? {
         table.extend(run);
     }
-    let text = toml::to_string(&table)?;
     match std::fs::read_to_string(&path) {
-        Ok(recorded) if recorded == text => Ok(()),
-        Ok(_) => bail!(
-            "{} was started with another configuration ({}): rerun with that one, or choose another learn.output",
-            file.learn.output.display(),
-            path.display()
-        ),
+        Ok(recorded) => {
+            let mut recorded: toml::Table = toml::from_str(&recorded).with_context(|| path.display().to_string())?;
+            let learn: LearnConfig = recorded
+                .remove("learn")
+                .context("no [learn] table")
+                .and_then(|l| Ok(l.try_into()?))
+                .with_context(|| path.display().to_string())?;
+            let run: minima_train::RunConfig =
+                toml::Value::Table(recorded).try_into().with_context(|| path.display().to_string())?;
+            if settled(&learn) != settled(&file.learn) || run != file.run {
+                bail!(
+                    "{} was started with another configuration ({}): rerun with that one, or choose another learn.output",
+                    file.learn.output.display(),
+                    path.display()
+                );
+            }
+            Ok(())
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let text = toml::to_string(&table)?;
             minima_io::write_atomic(&path, |w| w.write_all(text.as_bytes())).with_context(|| path.display().to_string())
         }
         Err(e) => Err(e).with_context(|| path.display().to_string()),
