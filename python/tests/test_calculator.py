@@ -158,9 +158,10 @@ def test_a_committee_gives_the_mean_and_its_spread(cu_model):
     assert committee.results["energy_std"] == pytest.approx(np.std(energies), abs=1e-12)
     spread = np.sqrt(np.mean(np.sum((forces - forces.mean(axis=0)) ** 2, axis=2), axis=0))
     np.testing.assert_allclose(committee.results["forces_std"], spread, atol=1e-12)
-    pair = Calculator([cu_model, MOLECULES])
-    with pytest.raises(ValueError, match="knows elements"):
-        pair.get_potential_energy(atoms)
+    # Members of other elements are refused when the committee is made, naming both.
+    with pytest.raises(ValueError, match="must know the same elements") as refused:
+        Calculator([cu_model, MOLECULES])
+    assert "molecules.safetensors" in str(refused.value) and "best.safetensors" in str(refused.value)
 
 
 def test_ase_bfgs_relaxes_a_molecule_with_the_shipped_model():
