@@ -33,36 +33,35 @@ fi
 site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 [[ "$(readlink .venv/torch)" == "$site/torch" ]] || ln -sfn "$site/torch" .venv/torch
 
-# Debian packages, installed only when their program is missing (apt-get update only if the
-# package lists are too old to have them).
+# Debian packages with apt-get (apt-get update only if the package lists are too old to have
+# them).
+apt_install() {
+  (($#)) || return 0
+  echo "setup: installing $* (Debian packages)" >&2
+  local sudo=""
+  [[ $(id -u) == 0 ]] || sudo=sudo
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get install -y -q "$@" >/dev/null ||
+    { $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q "$@" >/dev/null; }
+}
+
+# Packages installed only when their program (PROGRAM PACKAGE pairs) is missing.
 install_programs() {
   local missing=()
   while (($#)); do
     command -v "$1" >/dev/null || missing+=("$2")
     shift 2
   done
-  ((${#missing[@]})) || return 0
-  echo "setup: installing ${missing[*]} (Debian packages)" >&2
-  local sudo=""
-  [[ $(id -u) == 0 ]] || sudo=sudo
-  export DEBIAN_FRONTEND=noninteractive
-  $sudo apt-get install -y -q "${missing[@]}" >/dev/null ||
-    { $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q "${missing[@]}" >/dev/null; }
+  apt_install "${missing[@]}"
 }
 
-# Debian packages without a program to look for (libraries), installed when dpkg lacks them.
+# Packages without a program to look for (libraries), installed when dpkg lacks them.
 install_packages() {
   local missing=()
   for package in "$@"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")
   done
-  ((${#missing[@]})) || return 0
-  echo "setup: installing ${missing[*]} (Debian packages)" >&2
-  local sudo=""
-  [[ $(id -u) == 0 ]] || sudo=sudo
-  export DEBIAN_FRONTEND=noninteractive
-  $sudo apt-get install -y -q "${missing[@]}" >/dev/null ||
-    { $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q "${missing[@]}" >/dev/null; }
+  apt_install "${missing[@]}"
 }
 
 # OpenMPI (mpirun, and the headers the `mpi` crate binds with libclang's help).

@@ -44,17 +44,22 @@ fn a_committee_predicts_its_members_mean_and_their_spread() {
         minima(&["predict", "--model", path(model), "-i", &input, "-o", path(&d(out))]);
         members.push(extxyz::read_all(&d(out)).unwrap().remove(0));
     }
-    minima(&[
-        "predict",
-        "--model",
-        path(&a),
-        "--model",
-        path(&b),
-        "-i",
-        &input,
-        "-o",
-        path(&d("both.extxyz")),
-    ]);
+    let committee = |command: &str, output: &str, more: &[&str]| {
+        let mut args = vec![
+            command,
+            "--model",
+            path(&a),
+            "--model",
+            path(&b),
+            "-i",
+            &input,
+            "-o",
+            output,
+        ];
+        args.extend(more);
+        minima(&args);
+    };
+    committee("predict", path(&d("both.extxyz")), &[]);
     let both = extxyz::read_all(&d("both.extxyz")).unwrap().remove(0);
     let energies: Vec<f64> = members.iter().map(|m| m.energy().unwrap()).collect();
     assert!(
@@ -89,19 +94,7 @@ fn a_committee_predicts_its_members_mean_and_their_spread() {
     assert_eq!(*largest, spread.iter().copied().fold(0.0, f64::max));
 
     // The same committee relaxes: its trajectory carries the spread of every step.
-    minima(&[
-        "relax",
-        "--model",
-        path(&a),
-        "--model",
-        path(&b),
-        "-i",
-        &input,
-        "-o",
-        path(&d("relaxed.extxyz")),
-        "--steps",
-        "5",
-    ]);
+    committee("relax", path(&d("relaxed.extxyz")), &["--steps", "5"]);
     let relaxed = extxyz::read_all(&d("relaxed.extxyz")).unwrap();
     assert!(relaxed[0].info.contains_key("max_force_std"), "{:?}", relaxed[0].info);
 }

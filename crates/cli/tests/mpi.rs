@@ -139,31 +139,11 @@ fn two_ranks_train_as_one_process_and_resume() {
     );
 
     // Killed after two epochs (a run of two), resumed under MPI to three: the same run.
-    let epochs = |n: usize| format!("train.max_epochs={n}");
-    mpirun(
-        2,
-        &[
-            "train",
-            "--config",
-            path(&config),
-            "--set",
-            &output("resumed"),
-            "--set",
-            &epochs(2),
-        ],
-    );
-    mpirun(
-        2,
-        &[
-            "train",
-            "--config",
-            path(&config),
-            "--set",
-            &output("resumed"),
-            "--set",
-            &epochs(3),
-            "--resume",
-        ],
-    );
+    let resumed = output("resumed");
+    for (epochs, resume) in [("train.max_epochs=2", None), ("train.max_epochs=3", Some("--resume"))] {
+        let mut args = vec!["train", "--config", path(&config), "--set", &resumed, "--set", epochs];
+        args.extend(resume);
+        mpirun(2, &args);
+    }
     assert_same_run(&run("one"), &run("resumed"));
 }

@@ -652,8 +652,9 @@ fn check_same_configuration(file: &LearnFile) -> Result<()> {
                 .context("no [learn] table")
                 .and_then(|l| Ok(l.try_into()?))
                 .with_context(|| path.display().to_string())?;
-            let run: minima_train::RunConfig =
-                toml::Value::Table(recorded).try_into().with_context(|| path.display().to_string())?;
+            let run: minima_train::RunConfig = toml::Value::Table(recorded)
+                .try_into()
+                .with_context(|| path.display().to_string())?;
             if settled(&learn) != settled(&file.learn) || run != file.run {
                 bail!(
                     "{} was started with another configuration ({}): rerun with that one, or choose another learn.output",

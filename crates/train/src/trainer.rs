@@ -692,10 +692,7 @@ pub fn train_with(config: &RunConfig, start: Start, ranks: &dyn Ranks) -> Result
     let out = &config.train.output;
     let lead = ranks.rank() == 0;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let _lock = match lead {
-        true => Some(minima_io::OutputLock::acquire(out)?),
-        false => None,
-    };
+    let _lock = lock_as_lead(out, lead)?;
     let files = RunFiles::new(out);
     match start {
         _ if !lead => {}
@@ -960,10 +957,7 @@ fn train_committee(config: &RunConfig, start: Start, ranks: &dyn Ranks) -> Resul
     let out = &config.train.output;
     let lead = ranks.rank() == 0;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let _lock = match lead {
-        true => Some(minima_io::OutputLock::acquire(out)?),
-        false => None,
-    };
+    let _lock = lock_as_lead(out, lead)?;
     if lead && start == Start::Fresh {
         refuse_existing_run(out)?;
     }
@@ -1009,6 +1003,14 @@ fn train_committee(config: &RunConfig, start: Start, ranks: &dyn Ranks) -> Resul
                 .join("; ")
         ),
         best_checkpoint: out.clone(),
+    })
+}
+
+/// The run folder's lock, taken by the rank that writes it (rank 0; the only one alone).
+fn lock_as_lead(out: &Path, lead: bool) -> Result<Option<minima_io::OutputLock>> {
+    Ok(match lead {
+        true => Some(minima_io::OutputLock::acquire(out)?),
+        false => None,
     })
 }
 
