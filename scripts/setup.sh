@@ -10,8 +10,9 @@
 #                              munge for the cluster tests, OpenMPI and libclang for the MPI
 #                              test (Debian packages, installed with apt-get when missing;
 #                              the tests start a private Slurm and run mpirun themselves)
-#   scripts/setup.sh --mpi     OpenMPI and libclang, then minima built with data-parallel
-#                              training under mpirun (cargo's feature `mpi`)
+#   scripts/setup.sh --mpi     OpenMPI and libclang: minima is then built for data-parallel
+#                              training under mpirun (cargo's feature `mpi`), by this and
+#                              every later set-up
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -55,11 +56,13 @@ install_programs() {
   apt_install "${missing[@]}"
 }
 
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed"; }
+
 # Packages without a program to look for (libraries), installed when dpkg lacks them.
 install_packages() {
   local missing=()
   for package in "$@"; do
-    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")
+    installed "$package" || missing+=("$package")
   done
   apt_install "${missing[@]}"
 }
@@ -70,12 +73,11 @@ install_mpi() {
   install_packages libopenmpi-dev libclang-dev
 }
 
-features=()
 case "${1:-}" in
   "") ;;
   --xtb) install_programs xtb xtb ;;
   --python) ;;
-  --mpi) install_mpi; features=(--features mpi) ;;
+  --mpi) install_mpi ;;
   *) echo "usage: scripts/setup.sh [--xtb | --python | --mpi]" >&2; exit 2 ;;
 esac
 
@@ -91,7 +93,13 @@ if [[ "${1:-}" == "--python" ]]; then
   install_mpi
 fi
 
-echo "setup: building minima (release)" >&2
+# With OpenMPI's headers and libclang here (--mpi and --python install them), minima is built
+# for data-parallel training under mpirun (cargo's feature `mpi`); without, as a single process.
+features=()
+if installed libopenmpi-dev && installed libclang-dev; then
+  features=(--features minima-cli/mpi)
+fi
+echo "setup: building minima (release${features:+, with MPI})" >&2
 cargo build --release --locked -q "${features[@]}"
 
 # The Python package: a wheel built by maturin (libtorch is found in the torch wheel beside it,
