@@ -159,6 +159,9 @@ fn learn_killed_at_any_point_resumes_with_nothing_lost_or_labelled_twice() {
     let second: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("iter-1/iteration.json")).unwrap()).unwrap();
     assert_eq!(second["added_frames"], labelled.len(), "iteration 1 trained on them");
+    let first: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("iter-0/iteration.json")).unwrap()).unwrap();
+    assert!(first["wall_minutes"].as_f64().unwrap() > 0.0, "{first}");
     for member in ["member-0", "member-1"] {
         assert!(out
             .join("iter-1/committee")

@@ -60,6 +60,7 @@ pub struct IterationRecord {
     pub exploration_failures: usize,
     pub labelled: Option<usize>,
     pub label_failures: Option<usize>,
+    /// Wall time of the iteration's completed stages, over every sitting.
     pub wall_minutes: f64,
 }
 
@@ -211,7 +212,6 @@ fn iteration(
     let l = &file.learn;
     let out = &l.output;
     let dir = iteration_dir(out, k);
-    let started = Instant::now();
     minima_io::progress::status(format_args!("learn: iteration {k}"));
 
     // 1. Train.
@@ -249,7 +249,7 @@ fn iteration(
     let mut so_far = earlier.to_vec();
     so_far.push(record.clone());
     if k + 1 == l.iterations || stalled(l, &so_far) {
-        record.wall_minutes = started.elapsed().as_secs_f64() / 60.0;
+        record.wall_minutes = wall_seconds(&dir)? / 60.0;
         return Ok(record);
     }
 
@@ -275,7 +275,7 @@ fn iteration(
         record.labelled = Some(labelled.labelled);
         record.label_failures = Some(labelled.failed);
     }
-    record.wall_minutes = started.elapsed().as_secs_f64() / 60.0;
+    record.wall_minutes = wall_seconds(&dir)? / 60.0;
     Ok(record)
 }
 
@@ -300,14 +300,28 @@ struct LabelCounts {
     failed: usize,
 }
 
-/// The result a stage recorded in `path`, or the stage run now and its result recorded.
+/// The result a stage recorded in `path`, or the stage run now and its result recorded. The
+/// wall time of every stage that completes is added to `wall_seconds` beside it, so that an
+/// iteration's time counts every sitting it took (a sitting killed mid-stage loses that
+/// stage's time).
 fn stage<T: Serialize + DeserializeOwned>(path: &Path, run: impl FnOnce() -> Result<T>) -> Result<T> {
     if let Some(done) = read_json(path)? {
         return Ok(done);
     }
+    let started = Instant::now();
     let result = run()?;
+    let clock = path.with_file_name(WALL_SECONDS);
+    let before = wall_seconds(path.parent().unwrap_or(Path::new(".")))?;
+    write_json(&clock, &(before + started.elapsed().as_secs_f64()))?;
     write_json(path, &result)?;
     Ok(result)
+}
+
+const WALL_SECONDS: &str = "wall_seconds.json";
+
+/// The wall time the completed stages of the iteration in `dir` took (s).
+fn wall_seconds(dir: &Path) -> Result<f64> {
+    Ok(read_json::<f64>(&dir.join(WALL_SECONDS))?.unwrap_or(0.0))
 }
 
 fn read_json<T: DeserializeOwned>(path: &Path) -> Result<Option<T>> {
