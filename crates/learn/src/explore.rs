@@ -104,12 +104,9 @@ impl Explorer<'_> {
             });
             match result {
                 Ok(relaxation) => {
+                    // The last structure, as the observer saw it (the committee's spread set).
                     if relaxation.steps % config.every != 0 {
-                        let mut end = relaxation.atoms.clone();
-                        if let Some(deviation) = &relaxation.labels.deviation {
-                            let _ = deviation.apply(&mut end);
-                        }
-                        visited.push(candidate(&end, start.to_string(), relaxation.steps));
+                        visited.push(candidate(&relaxation.atoms, start.to_string(), relaxation.steps));
                     }
                     if let minima_explore::relax::Stop::Failed(why) = &relaxation.stop {
                         out.failed.push(format!("{start}: {why}"));

@@ -171,7 +171,7 @@ fn stop_reason(l: &LearnConfig, records: &[IterationRecord]) -> Option<String> {
             ));
         }
     }
-    if last.explored.is_none() && records.len() < l.iterations {
+    if records.len() < l.iterations && stalled(l, records) {
         return Some(format!(
             "the validation median ΔP has not improved for {} iterations (learn.stop.patience)",
             l.stop.patience
@@ -367,7 +367,7 @@ fn train(file: &LearnFile, dir: &Path, k: usize, added: &[PathBuf]) -> Result<Tr
     let cpu = minima_io::process::cpu_seconds();
     let started = Instant::now();
     let outcome = minima_train::train_as(&run, start).with_context(|| format!("iteration {k}: training"))?;
-    let splits_train = training_frames(&run)?;
+    let training_frames = split_frames(&run)?.2.train.len();
     let seconds = match run.train.clock {
         minima_train::config::Clock::Wall => started.elapsed().as_secs_f64(),
         minima_train::config::Clock::Cpu => minima_io::process::cpu_seconds() - cpu,
@@ -376,26 +376,24 @@ fn train(file: &LearnFile, dir: &Path, k: usize, added: &[PathBuf]) -> Result<Tr
         epochs: outcome.epochs,
         stopped: outcome.stopped,
         minutes: seconds / 60.0,
-        training_frames: splits_train,
+        training_frames,
     })
 }
 
-/// How many frames the training split of `run` holds (counted from the frames' groups, as the
-/// split draws them, without building graphs).
-fn training_frames(run: &minima_train::RunConfig) -> Result<usize> {
-    let mut groups = Vec::new();
+/// The frames of `run`'s data files, their base-structure groups and the split the training
+/// draws from them (by group, as `minima train` does, without building graphs).
+fn split_frames(run: &minima_train::RunConfig) -> Result<(Vec<Atoms>, Vec<String>, minima_data::Split)> {
+    let mut frames = Vec::new();
     for path in run.data.file.as_ref().map(DataFiles::paths).unwrap_or_default() {
-        let frames = minima_data::read_frames(path)?;
-        let offset = groups.len();
-        groups.extend(
-            frames
-                .iter()
-                .enumerate()
-                .map(|(i, atoms)| minima_data::group_key(atoms, offset + i)),
-        );
+        frames.extend(minima_data::read_frames(path)?);
     }
-    let seed = run.data.split_seed.unwrap_or(run.train.seed);
-    Ok(minima_data::split_by_group(&groups, run.data.split, seed)?.train.len())
+    let groups: Vec<String> = frames
+        .iter()
+        .enumerate()
+        .map(|(i, atoms)| minima_data::group_key(atoms, i))
+        .collect();
+    let split = minima_data::split_by_group(&groups, run.data.split, run.split_seed())?;
+    Ok((frames, groups, split))
 }
 
 /// Explores training structures with the committee into `output` (atomically).
@@ -408,19 +406,8 @@ fn explore_with(
 ) -> Result<Exploration> {
     let l = &file.learn;
     let starts = file.starts(&l.explore.starts)?;
-    let run = &file.run;
-    let paths = run.data.file.as_ref().map(DataFiles::paths).unwrap_or_default();
-    let mut frames = Vec::new();
-    for path in paths {
-        frames.extend(minima_data::read_frames(path)?);
-    }
-    let groups: Vec<String> = frames
-        .iter()
-        .enumerate()
-        .map(|(i, atoms)| minima_data::group_key(atoms, i))
-        .collect();
-    let seed = run.data.split_seed.unwrap_or(run.train.seed);
-    let split = minima_data::split_by_group(&groups, run.data.split, seed)?;
+    let paths = file.run.data.file.as_ref().map(DataFiles::paths).unwrap_or_default();
+    let (frames, groups, split) = split_frames(&file.run)?;
     let training: std::collections::HashSet<&str> = split.train.iter().map(|&i| groups[i].as_str()).collect();
     let bases = explore::base_structures(&frames, |g| training.contains(g));
     let chosen = explore::choose(&bases, l.explore.molecules, l.seed.wrapping_add(k as u64));
@@ -465,8 +452,7 @@ fn label(l: &LearnConfig, reference: &dyn Calculator, input: &Path, output: &Pat
     if l.submit == config::Submit::Local && l.array_size.is_none() {
         let options = LabelOptions {
             jobs: l.jobs,
-            shard: None,
-            progress: true,
+            ..LabelOptions::default()
         };
         let summary = minima_label::label(reference, input, output, &options)?;
         return Ok(LabelCounts {
@@ -534,8 +520,7 @@ fn prepare_validation(file: &LearnFile, reference: &dyn Calculator, files: &Vali
     };
     let options = LabelOptions {
         jobs: file.learn.jobs,
-        shard: None,
-        progress: true,
+        ..LabelOptions::default()
     };
     run_journalled(&job, &files.molecules, &files.minima, &options)?;
     if !files.starts.exists() {
@@ -565,11 +550,6 @@ fn prepare_validation(file: &LearnFile, reference: &dyn Calculator, files: &Vali
             .with_context(|| format!("{}: cannot write", files.starts.display()))?;
     }
     minima_io::progress::status(format_args!("learn: labelling the validation starts"));
-    let options = LabelOptions {
-        jobs: file.learn.jobs,
-        shard: None,
-        progress: true,
-    };
     minima_label::label(reference, &files.starts, &files.labelled, &options)?;
     Ok(())
 }

@@ -236,6 +236,11 @@ impl RunConfig {
         Ok(config)
     }
 
+    /// The seed of the split: `data.split_seed`, else `train.seed`.
+    pub fn split_seed(&self) -> u64 {
+        self.data.split_seed.unwrap_or(self.train.seed)
+    }
+
     pub fn validate(&self) -> Result<()> {
         let d = &self.data;
         if d.file.as_ref().is_some_and(|f| f.paths().is_empty()) {

@@ -149,8 +149,7 @@ pub fn load_splits(config: &RunConfig) -> Result<Splits> {
             frames.extend(more_frames);
         }
         let groups: Vec<String> = samples.iter().map(|s| s.group.clone()).collect();
-        let seed = config.data.split_seed.unwrap_or(config.train.seed);
-        let split = split_by_group(&groups, config.data.split, seed).context("data.split")?;
+        let split = split_by_group(&groups, config.data.split, config.split_seed()).context("data.split")?;
         let pick = |indices: &[usize]| indices.iter().map(|&i| samples[i].clone()).collect::<Vec<_>>();
         let names: Vec<String> = files.paths().iter().map(|p| p.display().to_string()).collect();
         let source = match names.len() {
@@ -976,7 +975,7 @@ fn train_committee(config: &RunConfig, start: Start, ranks: &dyn Ranks) -> Resul
         run.train.output = minima_model::member_folder(out, member);
         run.train.init = inits.as_ref().map(|files| files[member % files.len()].clone());
         // Every member holds out the same structures.
-        run.data.split_seed = Some(config.data.split_seed.unwrap_or(config.train.seed));
+        run.data.split_seed = Some(config.split_seed());
         let started = RunFiles::new(&run.train.output).state.exists();
         let member_start = match start {
             Start::Resume if started => Start::Resume,
