@@ -12,11 +12,6 @@ cd "$(dirname "$0")/.."
 (($# >= 3)) || { sed -n 2,9p "$0" >&2; exit 2; }
 stem=$1 minutes=$2
 shift 2
-if [[ ! -x .venv-peers/bin/python ]]; then
-  python=$(command -v python3.12 || ls "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.12*/bin/python 2>/dev/null | head -n1 || true)
-  [[ -n "$python" ]] || { echo "error: SchNetPack needs Python >= 3.12 (pyenv install 3.12)" >&2; exit 1; }
-  "$python" -m venv .venv-peers
-fi
-.venv-peers/bin/pip install -q --disable-pip-version-check torch==2.11.0 schnetpack==2.2.0 ase
+source scripts/peers-env.sh
 exec .venv-peers/bin/python python/peers/painn_schnetpack.py --data "$@" --minutes "$minutes" \
   --bench "$stem" --out "$stem.peers"

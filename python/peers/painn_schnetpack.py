@@ -17,6 +17,10 @@ PyPI's schnetpack, torch, ase). It
 3. measures energy + forces throughput, batched (64) and one molecule per call.
 
     python painn_schnetpack.py --data A.extxyz B.extxyz --minutes 55 --bench STEM --out DIR
+
+With `--speed FILE` it only measures the throughput of an untrained model of the same size (speed
+does not depend on the weights) on the molecules of FILE and prints it as JSON: what
+scripts/peers_speed.sh sets beside `minima bench model` on the same molecules.
 """
 
 import argparse
@@ -30,6 +34,7 @@ from collections import defaultdict
 import numpy as np
 import torch
 from ase.calculators.calculator import Calculator, all_changes
+from ase.calculators.singlepoint import SinglePointCalculator
 from ase.io import read
 from ase.optimize import FIRE
 
@@ -180,6 +185,8 @@ def land(calculator, start, minimum, fmax, steps):
 
 
 def throughput(calculator, model, frames, cutoff):
+    """Molecules/s of energy + forces: batched (64, inputs and neighbour lists built beforehand,
+    after one untimed batch), and one ASE call per molecule."""
     one = time.time()
     for a in frames:
         a = a.copy()
@@ -187,26 +194,43 @@ def throughput(calculator, model, frames, cutoff):
         a.get_forces()
     per_call = len(frames) / (time.time() - one)
     batches = Batches(frames, calculator.refs, cutoff, 64)
+    model(dict(batches.batches[0][0]))
     batched = time.time()
     for inputs, _, _ in batches.batches:
         model(dict(inputs))
     return len(frames) / (time.time() - batched), per_call
 
 
+def speed(path, cutoff):
+    frames = read(path, index=":")
+    for a in frames:  # Batches reads energies and forces; an untrained model's speed needs none
+        a.calc = SinglePointCalculator(a, energy=0.0, forces=np.zeros((len(a), 3)))
+    model = build_model(cutoff)
+    refs = {z: 0.0 for z in {int(z) for a in frames for z in a.numbers}}
+    batched, per_call = throughput(PaiNNCalculator(model, refs, cutoff), model, frames, cutoff)
+    atoms = sum(len(a) for a in frames) / len(frames)
+    print(json.dumps({"molecules": len(frames), "atoms": atoms, "batched_64": batched, "one_per_call": per_call}))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", nargs="+", required=True, help="labelled extxyz (energy, forces)")
+    parser.add_argument("--speed", help="only measure an untrained model's throughput on this extxyz")
+    parser.add_argument("--data", nargs="+", help="labelled extxyz (energy, forces)")
     parser.add_argument("--minutes", type=float, default=55.0, help="training wall-clock budget")
-    parser.add_argument("--bench", required=True, help="STEM of a minima bench-minima run")
+    parser.add_argument("--bench", help="STEM of a minima bench-minima run")
     parser.add_argument("--fmax", type=float, default=0.01)
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--cutoff", type=float, default=5.0)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", required=True, help="folder for the report and the model")
+    parser.add_argument("--out", help="folder for the report and the model")
     args = parser.parse_args()
+    torch.set_num_threads(1)
+    if args.speed:
+        return speed(args.speed, args.cutoff)
+    if not (args.data and args.bench and args.out):
+        parser.error("--data, --bench and --out are required (or --speed FILE alone)")
 
     os.makedirs(args.out, exist_ok=True)
-    torch.set_num_threads(1)
     torch.manual_seed(args.seed)
     random.seed(args.seed)
     log_file = open(os.path.join(args.out, "log.txt"), "a")
