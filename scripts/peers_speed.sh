@@ -3,22 +3,22 @@
 # same QM9 molecules, one thread each (not run in CI). Both models are untrained and of the
 # recommended size (64 features, 3 layers, 20 radial functions, cutoff 5 Å): speed does not
 # depend on the weights. Rows, measured one after another, twice in turn:
-#   minima bench model --batch 64   (neighbour lists built inside the timing)
-#   minima bench model --batch 1    (one molecule per call, in Rust)
+#   minima bench model --batch 8, 64  (neighbour lists built inside the timing)
+#   minima bench model --batch 1      (one molecule per call, in Rust)
 #   minima.Calculator through ASE, one molecule per call (models/molecules.safetensors: ZBL too)
-#   SchNetPack batched (64, inputs and neighbour lists built beforehand) and one ASE call each
-#   scripts/peers_speed.sh [MOLECULES]     (default 1280; QM9 molecules 1..N of ../shared)
+#   SchNetPack batched (8, 64; inputs and neighbour lists built beforehand) and one ASE call each
+#   scripts/peers_speed.sh [EVERY]   (default 8: every 8th of QM9 molecules 1-10000 of ../shared)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-molecules=${1:-1280}
+every=${1:-8}
 source scripts/peers-env.sh
-data=out/peers_speed_$molecules.extxyz
+data=out/peers_speed_every$every.extxyz
 mkdir -p out
 [[ -f $data ]] || target/release/minima convert --from qm9 ../shared/data/qm9/qm9_first10k.tar.bz2 \
-  --first "$molecules" -o "$data"
+  --every "$every" -o "$data"
 for round in 1 2; do
   echo "round $round"
-  for batch in 64 1; do
+  for batch in 8 64 1; do
     echo -n "minima PaiNN, batch $batch: "
     target/release/minima bench model --kinds painn --cutoff 5 --threads 1 --batch "$batch" --data "$data" | tail -n1
   done
@@ -31,11 +31,11 @@ calc = Calculator("models/molecules.safetensors", threads=1)
 for atoms in frames[:5]:
     calc.get_forces(atoms)
 start = time.perf_counter()
-for atoms in frames:
+for atoms in frames[:300]:
     atoms = atoms.copy()
     atoms.calc = calc
     atoms.get_forces()
-print(f"minima.Calculator through ASE, one per call: {len(frames) / (time.perf_counter() - start):.0f} molecules/s")
+print(f"minima.Calculator through ASE, one per call: {300 / (time.perf_counter() - start):.0f} molecules/s")
 PY
   echo -n "SchNetPack PaiNN: "
   .venv-peers/bin/python python/peers/painn_schnetpack.py --speed "$data"

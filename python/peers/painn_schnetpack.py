@@ -184,8 +184,8 @@ def land(calculator, start, minimum, fmax, steps):
     }
 
 
-def throughput(calculator, model, frames, cutoff):
-    """Molecules/s of energy + forces: batched (64, inputs and neighbour lists built beforehand,
+def throughput(calculator, model, frames, cutoff, batch=64):
+    """Molecules/s of energy + forces: batched (inputs and neighbour lists built beforehand,
     after one untimed batch), and one ASE call per molecule."""
     one = time.time()
     for a in frames:
@@ -193,28 +193,36 @@ def throughput(calculator, model, frames, cutoff):
         a.calc = calculator
         a.get_forces()
     per_call = len(frames) / (time.time() - one)
-    batches = Batches(frames, calculator.refs, cutoff, 64)
+    return batched_throughput(model, frames, calculator.refs, cutoff, batch), per_call
+
+
+def batched_throughput(model, frames, refs, cutoff, batch):
+    batches = Batches(frames, refs, cutoff, batch)
     model(dict(batches.batches[0][0]))
-    batched = time.time()
+    start = time.time()
     for inputs, _, _ in batches.batches:
         model(dict(inputs))
-    return len(frames) / (time.time() - batched), per_call
+    return len(frames) / (time.time() - start)
 
 
-def speed(path, cutoff):
+def speed(path, cutoff, batches):
     frames = read(path, index=":")
     for a in frames:  # Batches reads energies and forces; an untrained model's speed needs none
         a.calc = SinglePointCalculator(a, energy=0.0, forces=np.zeros((len(a), 3)))
     model = build_model(cutoff)
     refs = {z: 0.0 for z in {int(z) for a in frames for z in a.numbers}}
-    batched, per_call = throughput(PaiNNCalculator(model, refs, cutoff), model, frames, cutoff)
-    atoms = sum(len(a) for a in frames) / len(frames)
-    print(json.dumps({"molecules": len(frames), "atoms": atoms, "batched_64": batched, "one_per_call": per_call}))
+    _, per_call = throughput(PaiNNCalculator(model, refs, cutoff), model, frames[:300], cutoff)
+    report = {"molecules": len(frames), "atoms": sum(len(a) for a in frames) / len(frames)}
+    for batch in batches:
+        report[f"batch_{batch}"] = round(batched_throughput(model, frames, refs, cutoff, batch))
+    report["one_per_call_ase"] = round(per_call)
+    print(json.dumps(report))
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--speed", help="only measure an untrained model's throughput on this extxyz")
+    parser.add_argument("--speed-batches", type=int, nargs="+", default=[8, 64], help="with --speed")
     parser.add_argument("--data", nargs="+", help="labelled extxyz (energy, forces)")
     parser.add_argument("--minutes", type=float, default=55.0, help="training wall-clock budget")
     parser.add_argument("--bench", help="STEM of a minima bench-minima run")
@@ -226,7 +234,7 @@ def main():
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.speed:
-        return speed(args.speed, args.cutoff)
+        return speed(args.speed, args.cutoff, args.speed_batches)
     if not (args.data and args.bench and args.out):
         parser.error("--data, --bench and --out are required (or --speed FILE alone)")
 

@@ -176,19 +176,25 @@ impl MessageLayers for Painn {
     fn filters(&self, edges: &Edges, layers: Range<usize>) -> Vec<Tensor> {
         let distance = edges.distance();
         let width = 3 * self.features;
-        let (start, count) = (layers.start as i64 * width, layers.len() as i64 * width);
-        // (basis·W + b)·f_cut as one product of [basis·f_cut, f_cut] with [W; b]: the filters
-        // of all layers are the largest per-edge tensor, and this passes over them once.
+        // (basis·W + b)·f_cut as the product of [basis·f_cut, f_cut] with [W; b], one product
+        // per layer: the filters are the largest per-edge tensors, and this makes each in one
+        // pass, with no product of all layers to split (and to join again for its gradient).
         let envelope = cosine_cutoff(&distance, self.cutoff).unsqueeze(-1);
-        let weights = self.filters.ws.narrow(0, start, count).tr();
-        let (basis, weights) = match &self.filters.bs {
-            Some(bias) => (
-                Tensor::cat(&[self.radial(&distance) * &envelope, envelope], -1),
-                Tensor::cat(&[weights, bias.narrow(0, start, count).unsqueeze(0)], 0),
-            ),
-            None => (self.radial(&distance) * envelope, weights),
+        let basis = match &self.filters.bs {
+            Some(_) => Tensor::cat(&[self.radial(&distance) * &envelope, envelope], -1),
+            None => self.radial(&distance) * envelope,
         };
-        basis.matmul(&weights).split(width, -1)
+        layers
+            .map(|layer| {
+                let start = layer as i64 * width;
+                let weights = self.filters.ws.narrow(0, start, width).tr();
+                let weights = match &self.filters.bs {
+                    Some(bias) => Tensor::cat(&[weights, bias.narrow(0, start, width).unsqueeze(0)], 0),
+                    None => weights,
+                };
+                basis.matmul(&weights)
+            })
+            .collect()
     }
 
     /// φ(s), and v as it is; the first layer sends no vectors (v⁰ = 0, so vⱼ∘φ_vv∘W_vv
