@@ -184,19 +184,19 @@ def land(calculator, start, minimum, fmax, steps):
     }
 
 
-def throughput(calculator, model, frames, cutoff, batch=64):
-    """Molecules/s of energy + forces: batched (inputs and neighbour lists built beforehand,
-    after one untimed batch), and one ASE call per molecule."""
-    one = time.time()
+def per_call_throughput(calculator, frames):
+    """Molecules/s of energy + forces, one ASE call per molecule."""
+    start = time.time()
     for a in frames:
         a = a.copy()
         a.calc = calculator
         a.get_forces()
-    per_call = len(frames) / (time.time() - one)
-    return batched_throughput(model, frames, calculator.refs, cutoff, batch), per_call
+    return len(frames) / (time.time() - start)
 
 
 def batched_throughput(model, frames, refs, cutoff, batch):
+    """Molecules/s of energy + forces in batches (inputs and neighbour lists built beforehand,
+    after one untimed batch)."""
     batches = Batches(frames, refs, cutoff, batch)
     model(dict(batches.batches[0][0]))
     start = time.time()
@@ -211,7 +211,7 @@ def speed(path, cutoff, batches):
         a.calc = SinglePointCalculator(a, energy=0.0, forces=np.zeros((len(a), 3)))
     model = build_model(cutoff)
     refs = {z: 0.0 for z in {int(z) for a in frames for z in a.numbers}}
-    _, per_call = throughput(PaiNNCalculator(model, refs, cutoff), model, frames[:300], cutoff)
+    per_call = per_call_throughput(PaiNNCalculator(model, refs, cutoff), frames[:300])
     report = {"molecules": len(frames), "atoms": sum(len(a) for a in frames) / len(frames)}
     for batch in batches:
         report[f"batch_{batch}"] = round(batched_throughput(model, frames, refs, cutoff, batch))
@@ -278,7 +278,8 @@ def main():
             "delta_p_p90": delta_p[round((len(delta_p) - 1) * 0.9)] if delta_p else None,
         }
         log(f"SchNetPack PaiNN {kind}: {table[kind]}")
-    batched, per_call = throughput(calculator, model, minima, args.cutoff)
+    batched = batched_throughput(model, minima, refs, args.cutoff, 64)
+    per_call = per_call_throughput(calculator, minima)
     log(f"energy + forces: {batched:.0f} molecules/s batched (64), {per_call:.0f} one per call, 1 thread")
     report = {
         "epochs": epochs,

@@ -53,8 +53,8 @@ const MMAP_THRESHOLD_MAX: i32 = 32 << 20;
 
 /// libtorch takes CPU tensors straight from malloc, and an energy + forces step allocates and
 /// frees tensors of megabytes hundreds of times. With glibc's defaults each is a fresh mmap
-/// whose pages fault in zeroed and return to the kernel on free: a sixth of a PaiNN training
-/// step went to the kernel's page handling. Serving tensors up to 32 MiB from the heap and
+/// whose pages fault in zeroed and return to the kernel on free: `perf` found nearly a quarter
+/// of a PaiNN training step's time in the kernel's page handling. Serving tensors up to 32 MiB from the heap and
 /// never trimming it keeps those pages mapped; the peak resident memory is unchanged, but
 /// memory freed after the peak stays with the process until it ends. Once per process.
 pub fn keep_freed_memory() {

@@ -198,7 +198,7 @@ impl MessageLayers for Painn {
     }
 
     /// φ(s), and v as it is; the first layer sends no vectors (v⁰ = 0, so vⱼ∘φ_vv∘W_vv
-    /// vanishes there, and skipping it saves a sixth of the per-edge work).
+    /// vanishes there, and gathering and multiplying zeros per edge would be wasted).
     fn prepare(&self, layer: usize, state: &[Tensor]) -> Prepared {
         let context = self.layers[layer].context.forward(&state[0]);
         if layer == 0 {
