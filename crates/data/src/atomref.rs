@@ -128,6 +128,7 @@ mod tests {
             stress: None,
             scale: None,
             equilibrium: None,
+            compliance: None,
             group: String::new(),
             frame: 0,
         }

@@ -6,7 +6,7 @@ use minima_atoms::{cell::norm, keys, ArrayData, Atoms, Value, Vec3};
 use minima_io::{clip, extxyz, keyval, qm9};
 
 use crate::graph::{Graph, GraphSpec};
-use crate::sampling::EQUILIBRIUM;
+use crate::sampling::{COMPLIANCE, EQUILIBRIUM};
 use crate::{group_key, DataError};
 
 /// One structure as training and evaluation use it.
@@ -24,6 +24,9 @@ pub struct Sample {
     pub scale: Option<f64>,
     /// The frame's `equilibrium` flag, when it carries one (see [`Sample::is_equilibrium`]).
     pub equilibrium: Option<bool>,
+    /// The reference's compliance modes at this frame ([`COMPLIANCE`]): atom `i`'s row holds
+    /// the x, y, z of each mode in turn (atoms × 3M, Å²/eV).
+    pub compliance: Option<Vec<f64>>,
     /// Base structure ([`group_key`]): all scalings of one molecule share it.
     pub group: String,
     /// Index of the frame in its file.
@@ -44,6 +47,7 @@ impl Sample {
             stress: stress_of(atoms).map_err(|m| DataError::frame(source, frame, m))?,
             scale: atoms.scale(),
             equilibrium: equilibrium_flag(atoms).map_err(|m| DataError::frame(source, frame, m))?,
+            compliance: compliance_of(atoms).map(<[f64]>::to_vec),
             group: group_key(atoms, frame),
             frame,
         })
@@ -96,6 +100,16 @@ pub fn equilibrium_flag(atoms: &Atoms) -> Result<Option<bool>, String> {
             "{EQUILIBRIUM}={} is not a boolean (T or F)",
             clip(&keyval::format_value(other))
         )),
+    }
+}
+
+/// The frame's `compliance` column, when it is a real column of three values per mode
+/// ([`check_labels`] refuses any other).
+fn compliance_of(atoms: &Atoms) -> Option<&[f64]> {
+    let array = atoms.array(COMPLIANCE)?;
+    match &array.data {
+        ArrayData::Float(values) if array.width > 0 && array.width % 3 == 0 => Some(values),
+        _ => None,
     }
 }
 
@@ -241,6 +255,14 @@ pub fn check_labels(atoms: &Atoms) -> Result<(), (LabelLine, String)> {
         if !matches!(array.data, ArrayData::Float(_)) || array.width != width {
             return comment(format!(
                 "label {name} must be {width} real number(s) per atom ({name}:R:{width} in Properties)"
+            ));
+        }
+    }
+    if let Some(array) = atoms.array(COMPLIANCE) {
+        if compliance_of(atoms).is_none() {
+            return comment(format!(
+                "label {COMPLIANCE} must be real numbers, three per mode ({COMPLIANCE}:R:3M in Properties), not {} per atom",
+                array.width
             ));
         }
     }

@@ -20,6 +20,10 @@ use crate::{gaussian, group_key};
 /// frame, `F` on a frame known not to be one (see [`crate::Sample::is_equilibrium`]).
 pub const EQUILIBRIUM: &str = "equilibrium";
 
+/// The per-atom column of a minimum's compliance modes ([`compliance_modes`]), which the
+/// `minimum_shift` loss reads.
+pub const COMPLIANCE: &str = "compliance";
+
 /// Boltzmann's constant, eV/K (CODATA 2018, exact).
 pub const BOLTZMANN_EV: f64 = 8.617_333_262e-5;
 
@@ -189,8 +193,6 @@ pub fn normal_modes(atoms: &Atoms, hessian: &[f64]) -> Result<NormalModes, Strin
     let masses: Vec<f64> = atoms.elements().map(|e| e.mass).collect();
     let inv_sqrt_mass = |k: usize| 1.0 / masses[k / 3].sqrt();
     let rigid = rigid_motions(atoms, &masses);
-    // P (M^-½ H M^-½) P + LARGE (1 - P): the rigid motions become the top eigenvalues, far
-    // from every vibration, and the 3N - |rigid| lowest are the vibrations.
     let mut weighted = vec![0.0; n * n];
     for i in 0..n {
         for j in 0..n {
@@ -198,11 +200,35 @@ pub fn normal_modes(atoms: &Atoms, hessian: &[f64]) -> Result<NormalModes, Strin
             weighted[i * n + j] = symmetric * inv_sqrt_mass(i) * inv_sqrt_mass(j);
         }
     }
-    let projected = project_out(&weighted, &rigid, n);
+    let vibrations = vibrations(&weighted, &rigid, n);
+    let mut modes = NormalModes {
+        vectors: Vec::new(),
+        force_constants: Vec::new(),
+    };
+    for (value, vector) in vibrations {
+        let cartesian: Vec<f64> = (0..n).map(|i| vector[i] * inv_sqrt_mass(i)).collect();
+        let length = cartesian.iter().map(|x| x * x).sum::<f64>().sqrt();
+        let unit: Vec<f64> = cartesian.iter().map(|x| x / length).collect();
+        // K = ω² μ with μ = 1/|M^-½ e|²: the eigenvalue over the squared length.
+        let force_constant = value / (length * length);
+        check_minimum(force_constant)?;
+        modes.vectors.push(unit);
+        modes.force_constants.push(force_constant);
+    }
+    Ok(modes)
+}
+
+/// The vibrations of the symmetric matrix `a` (n × n, row-major) with the rigid motions
+/// `rigid` (orthonormal) removed: its n − |rigid| eigenpairs in `P a P` orthogonal to them, in
+/// ascending order of eigenvalue.
+fn vibrations(a: &[f64], rigid: &[Vec<f64>], n: usize) -> Vec<(f64, Vec<f64>)> {
+    // P a P + LARGE (1 - P): the rigid motions become the top eigenvalues, far from every
+    // vibration, and the n - |rigid| lowest are the vibrations.
+    let projected = project_out(a, rigid, n);
     let largest = projected.iter().fold(0.0f64, |m, x| m.max(x.abs()));
     let shift = 1e3 * (1.0 + largest);
     let mut shifted = projected;
-    for v in &rigid {
+    for v in rigid {
         for i in 0..n {
             for j in 0..n {
                 shifted[i * n + j] += shift * v[i] * v[j];
@@ -212,29 +238,63 @@ pub fn normal_modes(atoms: &Atoms, hessian: &[f64]) -> Result<NormalModes, Strin
     let (values, vectors) = symmetric_eigen(shifted, n);
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by(|&a, &b| values[a].total_cmp(&values[b]));
-    let mut modes = NormalModes {
-        vectors: Vec::new(),
-        force_constants: Vec::new(),
-    };
-    for &k in &order[..n - rigid.len()] {
-        let cartesian: Vec<f64> = (0..n).map(|i| vectors[i * n + k] * inv_sqrt_mass(i)).collect();
-        let length = cartesian.iter().map(|x| x * x).sum::<f64>().sqrt();
-        let unit: Vec<f64> = cartesian.iter().map(|x| x / length).collect();
-        // K = ω² μ with μ = 1/|M^-½ e|²: the eigenvalue over the squared length.
-        let force_constant = values[k] / (length * length);
-        if force_constant < MIN_FORCE_CONSTANT {
-            return Err(format!(
-                "not a minimum: a vibrational mode has force constant {force_constant:.3e} eV/Å² \
-                 (below {MIN_FORCE_CONSTANT}); relax it first (minima data relaxed)"
-            ));
-        }
-        modes.vectors.push(unit);
-        modes.force_constants.push(force_constant);
-    }
-    Ok(modes)
+    order[..n - rigid.len()]
+        .iter()
+        .map(|&k| (values[k], (0..n).map(|i| vectors[i * n + k]).collect()))
+        .collect()
 }
 
-/// An orthonormal basis, in mass-weighted coordinates, of the rigid motions of `atoms`:
+/// An error unless `force_constant` (eV/Å²) is that of a vibration about a minimum.
+fn check_minimum(force_constant: f64) -> Result<(), String> {
+    if force_constant < MIN_FORCE_CONSTANT {
+        return Err(format!(
+            "not a minimum: a vibrational mode has force constant {force_constant:.3e} eV/Å² \
+             (below {MIN_FORCE_CONSTANT}); relax it first (minima data relaxed)"
+        ));
+    }
+    Ok(())
+}
+
+/// The per-atom column of a minimum's compliance modes: the vibrations `v` of the reference's
+/// Cartesian Hessian (3N × 3N, row-major, eV/Å²; rigid translations and rotations about the
+/// centroid projected out, as the Kabsch superposition of ΔP removes them) whose force
+/// constant `k` is below `max_force_constant`, each as `v / k` (Å²/eV). To first order a force
+/// error ΔF moves the minimum by x = H⁺ΔF = Σ (v·ΔF / k) v, and |x|² = Σ ((v/k)·ΔF)²: the stiff
+/// modes, left out, move it little (a bond stretch of 30 eV/Å² by 0.003 Å for a 0.1 eV/Å
+/// error; a torsion of 0.1 eV/Å² by 1 Å). Atom `i`'s row holds the x, y, z of each mode in turn
+/// (`3M` values; none when no mode is that soft). A flat or slightly unstable mode (a nearly
+/// free rotor, or a minimum relaxed only to fmax 0.01) counts as [`MIN_FORCE_CONSTANT`] stiff:
+/// the loss floors it far above that anyway, and the frame's labels stay useful.
+pub fn compliance_modes(atoms: &Atoms, hessian: &[f64], max_force_constant: f64) -> Result<(usize, Vec<f64>), String> {
+    let n = 3 * atoms.len();
+    if hessian.len() != n * n {
+        return Err(format!(
+            "a Hessian of {} values for {} atoms",
+            hessian.len(),
+            atoms.len()
+        ));
+    }
+    let symmetric: Vec<f64> = (0..n * n)
+        .map(|ij| 0.5 * (hessian[ij] + hessian[(ij % n) * n + ij / n]))
+        .collect();
+    let rigid = rigid_motions(atoms, &vec![1.0; atoms.len()]);
+    let mut soft = Vec::new();
+    for (force_constant, vector) in vibrations(&symmetric, &rigid, n) {
+        if force_constant < max_force_constant {
+            let stiffness = force_constant.max(MIN_FORCE_CONSTANT);
+            soft.push(vector.into_iter().map(|x| x / stiffness).collect::<Vec<f64>>());
+        }
+    }
+    let column = (0..atoms.len())
+        .flat_map(|atom| {
+            soft.iter()
+                .flat_map(move |mode| mode[3 * atom..3 * atom + 3].iter().copied())
+        })
+        .collect();
+    Ok((soft.len(), column))
+}
+
+/// An orthonormal basis, in mass-weighted coordinates (Cartesian for unit masses), of the rigid motions of `atoms`:
 /// translations, and rotations about the centre of mass unless a cell axis is periodic.
 /// Linearly dependent ones (the rotation about a linear molecule's axis) are dropped.
 fn rigid_motions(atoms: &Atoms, masses: &[f64]) -> Vec<Vec<f64>> {

@@ -63,9 +63,21 @@ fn other_non_finite_labels_are_refused() {
             "energy=1.0 Properties=species:S:1:pos:R:3:forces:I:3",
             "label forces must be 3 real number(s) per atom",
         ),
+        (
+            "energy=1.0 Properties=species:S:1:pos:R:3:compliance:R:4",
+            "label compliance must be real numbers, three per mode (compliance:R:3M in Properties), not 4 per atom",
+        ),
+        (
+            "energy=1.0 Properties=species:S:1:pos:R:3:compliance:I:3",
+            "label compliance must be real numbers, three per mode",
+        ),
     ];
     for (comment, message) in cases {
-        let columns = if comment.contains(":forces:I:3") { " 1 2 3" } else { "" };
+        let columns = match comment.rsplit_once(':').map(|(_, w)| w) {
+            Some("3") if comment.contains(":I:3") => " 1 2 3",
+            Some("4") => " 1 2 3 4",
+            _ => "",
+        };
         let text = format!("{GOOD}1\n{comment}\nH 0 0 0{columns}\n");
         let err = training_error(&text);
         assert!(

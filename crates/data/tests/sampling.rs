@@ -3,8 +3,8 @@
 
 use minima_atoms::{Atoms, Cell, Value};
 use minima_data::sampling::{
-    min_distance, normal_mode_displacement, normal_mode_sample, normal_modes, rattle, too_close, BOLTZMANN_EV,
-    EQUILIBRIUM,
+    compliance_modes, min_distance, normal_mode_displacement, normal_mode_sample, normal_modes, rattle, too_close,
+    BOLTZMANN_EV, EQUILIBRIUM, MIN_FORCE_CONSTANT,
 };
 use minima_data::{group_key, GraphSpec, Sample};
 use rand::SeedableRng;
@@ -220,4 +220,56 @@ fn linear_molecules_have_3n_minus_5_modes_crystals_3n_minus_3_and_saddles_are_re
         }
     }
     assert_eq!(normal_modes(&crystal, &stiff).unwrap().vectors.len(), 9);
+}
+
+/// The compliance modes give the first-order shift of a minimum under a force error: for a
+/// vibrational displacement x and ΔF = H x, Σ ((v/k)·ΔF)² = |x|² when every mode is kept;
+/// a cap on the force constant keeps the soft bend alone; a flat mode counts as
+/// MIN_FORCE_CONSTANT stiff.
+#[test]
+fn compliance_modes_give_the_shift_a_force_error_moves_the_minimum_by() {
+    let atoms = water();
+    let n = 9;
+    let mut hessian = spring_hessian(&atoms, &[(0, 1), (0, 2)], 30.0);
+    let bend = spring_hessian(&atoms, &[(1, 2)], 0.5);
+    hessian.iter_mut().zip(&bend).for_each(|(h, b)| *h += b);
+    let times =
+        |m: &[f64], x: &[f64]| -> Vec<f64> { (0..n).map(|i| (0..n).map(|j| m[i * n + j] * x[j]).sum()).collect() };
+    // H y lies in H's range: no rigid motion in it.
+    let x = times(&hessian, &[0.3, -0.2, 0.5, 0.1, 0.7, -0.4, -0.6, 0.2, 0.3]);
+    let force_error = times(&hessian, &x);
+    let shift = |column: &[f64], modes: usize| -> f64 {
+        (0..modes)
+            .map(|m| {
+                let along: f64 = (0..3)
+                    .flat_map(|atom| (0..3).map(move |c| (atom, c)))
+                    .map(|(atom, c)| column[atom * 3 * modes + 3 * m + c] * force_error[3 * atom + c])
+                    .sum();
+                along * along
+            })
+            .sum()
+    };
+    let (modes, column) = compliance_modes(&atoms, &hessian, f64::INFINITY).unwrap();
+    assert_eq!((modes, column.len()), (3, 27));
+    let squared: f64 = x.iter().map(|v| v * v).sum();
+    assert!(
+        (shift(&column, modes) - squared).abs() < 1e-9 * squared,
+        "{} vs {squared}",
+        shift(&column, modes)
+    );
+
+    let (soft, column) = compliance_modes(&atoms, &hessian, 5.0).unwrap();
+    assert_eq!(soft, 1);
+    let soft_shift = shift(&column, soft);
+    assert!(soft_shift > 0.0 && soft_shift < squared, "{soft_shift} of {squared}");
+
+    let flat = spring_hessian(&atoms, &[(0, 1), (0, 2)], 30.0);
+    let (modes, column) = compliance_modes(&atoms, &flat, 5.0).unwrap();
+    assert_eq!(modes, 1);
+    let length = column.iter().map(|v| v * v).sum::<f64>().sqrt();
+    assert!(
+        (length - 1.0 / MIN_FORCE_CONSTANT).abs() < 1e-6 / MIN_FORCE_CONSTANT,
+        "{length}"
+    );
+    assert!(compliance_modes(&atoms, &flat[..80], 5.0).is_err());
 }

@@ -1,9 +1,11 @@
 //! Reference minima and their curvature, for data that covers what a relaxation visits:
 //! [`RelaxToMinimum`] relaxes frames with a reference calculator in a journalled run (`minima
 //! data relaxed`), and [`finite_difference_hessian`] gives the Hessian that normal-mode
-//! sampling needs from any calculator.
+//! sampling needs from any calculator; [`RecordCompliance`] records at each minimum the soft
+//! modes that decide how far a model's force error moves it (`minima data compliance`).
 
-use minima_atoms::{Atoms, Value};
+use minima_atoms::{ArrayData, Atoms, Value};
+use minima_data::sampling::{compliance_modes, COMPLIANCE};
 use minima_label::run::{with_labels, FrameJob};
 use minima_label::{CalcError, Calculator};
 
@@ -99,6 +101,43 @@ pub fn finite_difference_hessian(
     Ok(hessian)
 }
 
+/// A reference's Hessian of a structure (3N × 3N, row-major, eV/Å²).
+pub type HessianOf<'a> = dyn Fn(&Atoms) -> Result<Vec<f64>, CalcError> + Sync + 'a;
+
+/// A [`FrameJob`] that records on each minimum of the reference (`equilibrium=T`) its
+/// compliance modes ([`minima_data::sampling::compliance_modes`] of `hessian` there, the
+/// vibrations softer than `max_force_constant` eV/Å²) as the per-atom column `compliance`,
+/// which the `minimum_shift` loss reads; a minimum with no vibration that soft (methane) and
+/// every other frame pass unchanged. A minimum whose Hessian fails is a failure of the frame.
+pub struct RecordCompliance<'a> {
+    /// The reference's name (the journal's `calculator`).
+    pub reference: &'a str,
+    pub hessian: &'a HessianOf<'a>,
+    pub max_force_constant: f64,
+}
+
+impl FrameJob for RecordCompliance<'_> {
+    fn name(&self) -> &str {
+        self.reference
+    }
+
+    fn process(&self, atoms: &Atoms, _index: usize) -> Result<Atoms, CalcError> {
+        let mut out = atoms.clone();
+        out.remove_array(COMPLIANCE);
+        let flag = minima_data::equilibrium_flag(atoms).map_err(CalcError::Input)?;
+        if flag != Some(true) {
+            return Ok(out);
+        }
+        let hessian = (self.hessian)(atoms)?;
+        let (modes, column) = compliance_modes(atoms, &hessian, self.max_force_constant).map_err(CalcError::Failed)?;
+        if modes > 0 {
+            out.set_array(COMPLIANCE, 3 * modes, ArrayData::Float(column))
+                .map_err(|e| CalcError::Failed(e.to_string()))?;
+        }
+        Ok(out)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,5 +176,36 @@ mod tests {
             err.to_string().starts_with("relaxation not converged: step limit"),
             "{err}"
         );
+    }
+
+    /// Compliance is recorded on minima only, from the reference's Hessian there; other frames
+    /// pass as they are, and a failing Hessian is a failure of the frame.
+    #[test]
+    fn compliance_is_recorded_on_minima_only() {
+        let trimer = Atoms::new(vec![29, 29, 29], vec![[0.0; 3], [2.5, 0.0, 0.0], [1.2, 2.1, 0.0]]).unwrap();
+        let relax = RelaxToMinimum {
+            calculator: &Emt::new(),
+            options: RelaxOptions {
+                fmax: 1e-4,
+                ..RelaxOptions::default()
+            },
+        };
+        let minimum = relax.process(&trimer, 0).unwrap();
+        let hessian = |atoms: &Atoms| finite_difference_hessian(&Emt::new(), atoms, HESSIAN_DELTA);
+        let job = RecordCompliance {
+            reference: "emt",
+            hessian: &hessian,
+            max_force_constant: 100.0,
+        };
+        let recorded = job.process(&minimum, 0).unwrap();
+        // A triangle has three vibrations, all below 100 eV/Å².
+        assert_eq!(recorded.array(COMPLIANCE).map(|a| a.width), Some(9));
+        assert_eq!(job.process(&trimer, 0).unwrap(), trimer);
+        let failing = |_: &Atoms| Err(CalcError::Failed("no Hessian".into()));
+        let job = RecordCompliance {
+            hessian: &failing,
+            ..job
+        };
+        assert!(job.process(&minimum, 0).is_err());
     }
 }

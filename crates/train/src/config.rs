@@ -110,6 +110,11 @@ pub struct TrainConfig {
     /// outweigh the near-equilibrium forces that decide where a relaxation stops. Absent:
     /// every component counts the same.
     pub force_scale: Option<f64>,
+    /// The least force constant (eV/Å²) the `minimum_shift` term divides a force error by:
+    /// softer modes (nearly free rotors, where the linear response overstates a shift that
+    /// the periodic potential bounds) count as this stiff. 0.05 eV/Å² lets a 0.01 eV/Å error
+    /// move a mode by at most 0.2 Å.
+    pub soft_mode_floor: f64,
     /// ρ: the probability that an atom is masked (paper: 0.3).
     pub mask_ratio: f64,
     /// The perturbation's amplitude (Å), read as the root-mean-square displacement of an atom:
@@ -140,7 +145,7 @@ pub struct TrainConfig {
     /// libtorch intra-op threads.
     pub threads: usize,
     /// `[train.loss]`: the weight of each loss term by name (`minima_train::loss::TERMS`:
-    /// energy, forces, aux, mask, zero_force, bound, pair_equilibrium, stress); terms left
+    /// energy, forces, aux, mask, zero_force, minimum_shift, bound, pair_equilibrium, stress); terms left
     /// out are off. Default: the energy alone.
     pub loss: BTreeMap<String, f64>,
 }
@@ -190,6 +195,7 @@ impl Default for TrainConfig {
             lr_patience: 10,
             early_stop: 50,
             force_scale: None,
+            soft_mode_floor: 0.05,
             mask_ratio: 0.3,
             bound_noise: 0.5,
             seed: 0,
@@ -310,6 +316,9 @@ impl RunConfig {
         }
         if t.weight("energy") + t.weight("forces") == 0.0 {
             bail!("train.loss.energy and train.loss.forces are both 0: nothing would be fitted");
+        }
+        if !(t.soft_mode_floor.is_finite() && t.soft_mode_floor > 0.0) {
+            bail!("train.soft_mode_floor must be a finite positive force constant (eV/Å²)");
         }
         if t.force_scale.is_some_and(|f| !(f.is_finite() && f > 0.0)) {
             bail!("train.force_scale must be a finite positive force (eV/Å); leave it out for uniform weights");

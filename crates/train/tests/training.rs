@@ -402,6 +402,76 @@ fn force_scale_weights_each_atom_by_its_reference_force() {
     );
 }
 
+/// `minimum_shift`: at the frames carrying a `compliance` column (modes v/k), the mean over
+/// them of Σₘ (cₘ (v/k)ₘ·ΔF)²/N with cₘ = min(1, k/floor), checked against the model's own
+/// forces after one step of a negligible rate (the ratio to the force term removes σ).
+#[test]
+fn minimum_shift_is_the_first_order_shift_of_the_frames_with_compliance_modes() {
+    use minima_atoms::{ArrayData, Calculator};
+    let dir = tempfile::tempdir().unwrap();
+    let mut frames = minima_io::extxyz::read_all(&morse_clusters(dir.path())).unwrap();
+    // Two modes on every other frame: one softer than the floor (0.02 eV/Å²), one not (0.5).
+    let constants = [0.02, 0.5];
+    for atoms in frames.iter_mut().step_by(2) {
+        let column: Vec<f64> = (0..atoms.len())
+            .flat_map(|atom| {
+                (0..2).flat_map(move |m| (0..3).map(move |c| ((atom * 7 + m * 3 + c) as f64).sin() / constants[m]))
+            })
+            .collect();
+        atoms.set_array("compliance", 6, ArrayData::Float(column)).unwrap();
+    }
+    let data = dir.path().join("with_modes.extxyz");
+    minima_io::extxyz::write_all(&data, &frames).unwrap();
+    let out = dir.path().join("shift");
+    let mut config = overfit_config(&data, &out, ModelKind::Painn);
+    small_painn(&mut config);
+    config.train.loss.insert("forces".into(), 1.0);
+    config.train.loss.insert("minimum_shift".into(), 1.0);
+    config.train.learning_rate = 1e-12;
+    config.train.max_epochs = 1;
+    minima_train::train(&config, false).unwrap();
+    let model = minima_model::ModelCalculator::load(&out.join("last.safetensors"), tch::Device::Cpu).unwrap();
+    let floor = config.train.soft_mode_floor;
+    let (mut squared_errors, mut shifts) = (Vec::new(), Vec::new());
+    for atoms in &frames {
+        let predicted: Vec<f64> = model.calculate(atoms).unwrap().forces.into_iter().flatten().collect();
+        let error: Vec<f64> = predicted
+            .iter()
+            .zip(atoms.forces().unwrap())
+            .map(|(p, r)| p - r)
+            .collect();
+        squared_errors.extend(error.iter().map(|e| e * e));
+        let Some(column) = atoms.float_array("compliance", 6) else {
+            continue;
+        };
+        let shift: f64 = (0..2)
+            .map(|m| {
+                let mode = |atom: usize, c: usize| column[atom * 6 + 3 * m + c];
+                let length = (0..atoms.len() * 3)
+                    .map(|i| mode(i / 3, i % 3).powi(2))
+                    .sum::<f64>()
+                    .sqrt();
+                let along: f64 = (0..atoms.len() * 3).map(|i| mode(i / 3, i % 3) * error[i]).sum();
+                (along * (1.0 / (length * floor)).min(1.0)).powi(2)
+            })
+            .sum();
+        shifts.push(shift / atoms.len() as f64);
+    }
+    let force_mean = squared_errors.iter().sum::<f64>() / squared_errors.len() as f64;
+    let shift_mean = shifts.iter().sum::<f64>() / shifts.len() as f64;
+    let table = curve(&out);
+    let got = table.column("train_minimum_shift")[0] / table.column("train_forces")[0];
+    let want = shift_mean / force_mean;
+    assert_eq!(shifts.len(), 5);
+    assert!((got - want).abs() < 1e-4 * want, "shift/forces {got}, expected {want}");
+
+    // Without a frame that carries the modes the term is refused, saying how to add them.
+    config.data.train = Some(morse_clusters(dir.path()));
+    config.train.output = dir.path().join("no_modes");
+    let error = format!("{:#}", minima_train::train(&config, false).unwrap_err());
+    assert!(error.contains("minima data compliance"), "{error}");
+}
+
 /// `train.committee = 3`: three member runs, each seeded on its own (different weights), all
 /// validated on the same split; a bootstrap committee trains each on its own draw; a committee
 /// fine-tuned from it (`train.init`) starts each member from its counterpart, and a model other

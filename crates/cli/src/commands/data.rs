@@ -154,6 +154,23 @@ pub enum Data {
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },
+    /// The compliance modes of each reference minimum (equilibrium=T) as its per-atom column
+    /// `compliance`: the vibrations of the reference's Hessian softer than
+    /// --max-force-constant, each divided by its force constant, which the `minimum_shift` loss
+    /// reads; other frames pass unchanged. The Hessian is xtb's (xtb --hess) or, for emt and
+    /// cp2k, central differences of forces. Resumable.
+    Compliance {
+        /// The output is appended to as frames finish (the journal): rerun after a kill.
+        #[command(flatten)]
+        files: ReferenceRun,
+        /// eV/Å²: stiffer modes move a minimum too little to record (a force error of 0.1 eV/Å
+        /// moves a 2 eV/Å² mode by 0.05 Å).
+        #[arg(long, default_value_t = 2.0)]
+        max_force_constant: f64,
+        /// Frames done in parallel.
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
+    },
     /// The paper's splits by base structure, written as train/validation/test extxyz files
     /// and split.json (indices, scheme, seed).
     Split {
@@ -354,20 +371,45 @@ pub fn run(data: Data) -> Result<()> {
                 bail!("--temperature must be positive (K) and --samples at least 1");
             }
             let calculator = reference_calculator(&reference, timeout)?;
-            let xtb = (reference == "xtb").then(|| minima_label::Xtb {
-                timeout: timeout.map_or(minima_label::Xtb::default().timeout, Duration::from_secs_f64),
-                ..Default::default()
-            });
-            let hessian = |atoms: &Atoms| match &xtb {
-                Some(xtb) => xtb.hessian(atoms),
-                None => finite_difference_hessian(calculator.as_ref(), atoms, HESSIAN_DELTA),
-            };
+            let hessian = reference_hessian(&reference, timeout, calculator.as_ref());
             let sampling = Sampling {
                 temperature,
                 samples,
                 seed,
             };
             normal_modes(&input, &output, &sampling, hessian)
+        }
+        Data::Compliance {
+            files:
+                ReferenceRun {
+                    input,
+                    output,
+                    reference,
+                    timeout,
+                },
+            max_force_constant,
+            jobs,
+        } => {
+            if minima_io::extxyz::is_compressed(&output) {
+                bail!("the output is appended to as frames finish: give an uncompressed .extxyz");
+            }
+            if !(max_force_constant.is_finite() && max_force_constant > 0.0) {
+                bail!("--max-force-constant must be a positive force constant (eV/Å²)");
+            }
+            let calculator = reference_calculator(&reference, timeout)?;
+            let hessian = reference_hessian(&reference, timeout, calculator.as_ref());
+            let job = minima_explore::minimum::RecordCompliance {
+                reference: calculator.name(),
+                hessian: &hessian,
+                max_force_constant,
+            };
+            let options = LabelOptions {
+                jobs,
+                shard: None,
+                progress: true,
+            };
+            let summary = run_journalled(&job, &input, &output, &options)?;
+            super::label::report(&output, &summary, "compliance")
         }
         Data::Split {
             input,
@@ -525,6 +567,23 @@ fn report_skipped(skipped: usize, what: &str) {
             sampling::MAX_DRAWS,
             sampling::MIN_DISTANCE_FRACTION
         );
+    }
+}
+
+/// The reference's Hessian: xtb's own (`xtb --hess`), or central differences of the forces
+/// of `calculator` for the others.
+fn reference_hessian<'a>(
+    reference: &str,
+    timeout: Option<f64>,
+    calculator: &'a dyn minima_label::Calculator,
+) -> impl Fn(&Atoms) -> Result<Vec<f64>, minima_label::CalcError> + Sync + 'a {
+    let xtb = (reference == "xtb").then(|| minima_label::Xtb {
+        timeout: timeout.map_or(minima_label::Xtb::default().timeout, Duration::from_secs_f64),
+        ..Default::default()
+    });
+    move |atoms: &Atoms| match &xtb {
+        Some(xtb) => xtb.hessian(atoms),
+        None => finite_difference_hessian(calculator, atoms, HESSIAN_DELTA),
     }
 }
 

@@ -7,6 +7,7 @@ mod bound;
 mod energy;
 mod forces;
 mod masked_atoms;
+mod minimum_shift;
 mod pair_equilibrium;
 mod stress;
 mod zero_force;
@@ -28,6 +29,7 @@ pub const TERMS: &[&dyn LossTerm] = &[
     &auxiliary::Auxiliary,
     &masked_atoms::MaskedAtoms,
     &zero_force::ZeroForce,
+    &minimum_shift::MinimumShift,
     &bound::Bound,
     &pair_equilibrium::PairEquilibrium,
     &stress::Stress,
