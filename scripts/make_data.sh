@@ -14,6 +14,9 @@
 #                                  about them (6 at 300 K, 4 at 1000 K; molecules whose xtb
 #                                  Hessian fails are listed in .failed and left out), and their
 #                                  scans (0.90-1.50) rattled by σ 0.1 Å; all labelled with xtb.
+#   scripts/make_data.sh --compliance   adds xtb's compliance modes (minima data compliance) to
+#                                  the minima of the two sets below, as --near-minima and
+#                                  --spread do when they make them (~10 min on 2 cores).
 #   scripts/make_data.sh --spread  the same for every 17th molecule of QM9 1..9000 (514, of
 #                                  every size), with their scans, into
 #                                  data/qm9_xtb_spread.extxyz.bz2 (~15 min on 2 cores).
@@ -74,9 +77,24 @@ near_minima() {
     labelled+=("$w/${set}_xtb.extxyz")
   done
   cat "${labelled[@]}" >"$w/all.extxyz"
-  "$minima" convert --from extxyz "$w/all.extxyz" -o "data/$2.extxyz.bz2"
+  with_compliance "$w/all.extxyz" "$2"
 }
 
+# xtb's compliance modes on the minima (equilibrium=T) of $1, for the minimum_shift loss,
+# into data/$2.extxyz.bz2; the other frames pass unchanged.
+with_compliance() {
+  "$minima" data compliance --reference xtb --jobs 2 -i "$1" -o "$work/$2_compliance.extxyz" ||
+    [[ -e "$work/$2_compliance.extxyz.done" ]]
+  "$minima" convert --from extxyz "$work/$2_compliance.extxyz" -o "data/$2.extxyz.bz2"
+}
+
+if [[ "${1:-}" == "--compliance" ]]; then
+  for set in qm9_xtb_near_minima qm9_xtb_spread; do
+    "$minima" convert --from extxyz "data/$set.extxyz.bz2" -o "$work/$set.plain.extxyz"
+    with_compliance "$work/$set.plain.extxyz" "$set"
+  done
+  exit 0
+fi
 if [[ "${1:-}" == "--near-minima" ]]; then
   "$minima" data qm9-scan --qm9 "$qm9" --molecules 500 --scales 1:1:1 -o "$work/qm9_first500.extxyz"
   near_minima "$work/qm9_first500.extxyz" qm9_xtb_near_minima without-scans

@@ -148,12 +148,29 @@ pub struct TrainConfig {
     /// energy, forces, aux, mask, zero_force, minimum_shift, bound, pair_equilibrium, stress); terms left
     /// out are off. Default: the energy alone.
     pub loss: BTreeMap<String, f64>,
+    /// `[train.loss_start]`: terms that join the loss only late in training, each from this
+    /// fraction of the budget (of `max_minutes` when set, else of `max_epochs`), as MACE's
+    /// second stage re-weights its loss for the last part of a run. A term that asks much of a
+    /// few frames (`minimum_shift`) then refines a fit the others have made, instead of
+    /// steering the first epochs. When a term joins, the best validation loss starts afresh
+    /// (it now counts that term): the best checkpoint is the best of the last stage.
+    pub loss_start: BTreeMap<String, f64>,
 }
 
 impl TrainConfig {
     /// The weight of the loss term `name` (0 when it is off).
     pub fn weight(&self, name: &str) -> f64 {
         self.loss.get(name).copied().unwrap_or(0.0)
+    }
+
+    /// These settings at `progress` (the fraction of the budget trained, [`Self::loss_start`]):
+    /// the terms that have not yet joined have weight 0.
+    pub fn at_progress(&self, progress: f64) -> TrainConfig {
+        let mut stage = self.clone();
+        stage
+            .loss
+            .retain(|name, _| self.loss_start.get(name).is_none_or(|&start| progress >= start));
+        stage
     }
 
     /// The terms that are on, with their weights, in the registry's order.
@@ -205,6 +222,7 @@ impl Default for TrainConfig {
             device: "cpu".into(),
             threads: 1,
             loss: BTreeMap::from([("energy".to_string(), 1.0)]),
+            loss_start: BTreeMap::new(),
         }
     }
 }
@@ -312,6 +330,14 @@ impl RunConfig {
             }
             if !(weight.is_finite() && *weight >= 0.0) {
                 bail!("train.loss.{name} = {weight}: loss weights must be finite and ≥ 0");
+            }
+        }
+        for (name, start) in &t.loss_start {
+            if t.weight(name) == 0.0 {
+                bail!("train.loss_start.{name}: train.loss.{name} is off, so it has nothing to start");
+            }
+            if !(0.0..1.0).contains(start) {
+                bail!("train.loss_start.{name} = {start}: it is a fraction of the budget, in [0, 1)");
             }
         }
         if t.weight("energy") + t.weight("forces") == 0.0 {

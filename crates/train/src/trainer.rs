@@ -794,17 +794,45 @@ pub fn train_with(config: &RunConfig, start: Start, ranks: &dyn Ranks) -> Result
             .map(|v| v.numel())
             .sum::<usize>()
     ));
-    let minutes_trained = |state: &RunState| {
+    let minutes_in = |curve: &[CurveRow]| {
         let seconds = |row: &CurveRow| match t.clock {
             Clock::Wall => row.seconds,
             Clock::Cpu => row.cpu_seconds,
         };
-        state.curve.iter().map(seconds).sum::<f64>() / 60.0
+        curve.iter().map(seconds).sum::<f64>() / 60.0
+    };
+    let minutes_trained = |state: &RunState| minutes_in(&state.curve);
+    // The fraction of the budget the epochs of `curve` used, which decides the loss's stage.
+    let progress = |curve: &[CurveRow]| match t.max_minutes {
+        Some(limit) => (minutes_in(curve) / limit).min(1.0),
+        None => curve.len() as f64 / t.max_epochs as f64,
     };
     let out_of_time = |state: &RunState| t.max_minutes.is_some_and(|limit| minutes_trained(state) >= limit);
     let (mut last_saved, mut saved_epoch) = (Instant::now(), state.epoch);
     while state.epoch < t.max_epochs && state.epochs_since_best < t.early_stop && !out_of_time(&state) {
         let epoch = state.epoch + 1;
+        let stage = RunConfig {
+            train: t.at_progress(progress(&state.curve)),
+            ..config.clone()
+        };
+        if let Some((_, before)) = state.curve.split_last() {
+            let joining: Vec<&String> = stage
+                .train
+                .loss
+                .keys()
+                .filter(|&name| t.at_progress(progress(before)).weight(name) == 0.0)
+                .collect();
+            if !joining.is_empty() {
+                state.best_validation_loss = f64::INFINITY;
+                state.epochs_since_best = 0;
+                state.epochs_since_decay = 0;
+                minima_io::progress::status(format_args!(
+                    "epoch {epoch}: {} joins the loss (train.loss_start); the best validation loss starts afresh",
+                    joining.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(", ")
+                ));
+            }
+        }
+        let (config, t) = (&stage, &stage.train);
         let started = Instant::now();
         let cpu_started = minima_io::process::cpu_seconds();
         let mut order: Vec<usize> = (0..splits.train.len()).collect();

@@ -260,6 +260,8 @@ fn degenerate_settings_are_errors_naming_their_key() {
         ("train.force_scale=inf", "train.force_scale"),
         ("train.soft_mode_floor=0", "train.soft_mode_floor"),
         ("train.soft_mode_floor=nan", "train.soft_mode_floor"),
+        ("train.loss_start.forces=0.5", "train.loss_start.forces"),
+        ("train.loss_start.energy=1.0", "train.loss_start.energy"),
         ("train.loss.zero_force=inf", "train.loss.zero_force"),
         ("train.energy_weight=1", "[train.loss] energy"),
         ("train.lr_decay=nan", "train.lr_decay"),

@@ -465,6 +465,21 @@ fn minimum_shift_is_the_first_order_shift_of_the_frames_with_compliance_modes() 
     assert_eq!(shifts.len(), 5);
     assert!((got - want).abs() < 1e-4 * want, "shift/forces {got}, expected {want}");
 
+    // `train.loss_start`: the term joins at half the epochs, and the best checkpoint is one of
+    // the epochs after it.
+    config.train.output = dir.path().join("staged");
+    config.train.max_epochs = 4;
+    config.train.learning_rate = 1e-3;
+    config.train.loss_start.insert("minimum_shift".into(), 0.5);
+    let outcome = minima_train::train(&config, false).unwrap();
+    let shifts = curve(&config.train.output).column("train_minimum_shift");
+    assert!(
+        shifts[..2].iter().all(|&v| v == 0.0) && shifts[2..].iter().all(|&v| v > 0.0),
+        "{shifts:?}"
+    );
+    assert!(outcome.best_epoch >= 3, "best epoch {}", outcome.best_epoch);
+    config.train.loss_start.clear();
+
     // Without a frame that carries the modes the term is refused, saying how to add them.
     config.data.train = Some(morse_clusters(dir.path()));
     config.train.output = dir.path().join("no_modes");

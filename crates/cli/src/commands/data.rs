@@ -571,7 +571,8 @@ fn report_skipped(skipped: usize, what: &str) {
 }
 
 /// The reference's Hessian: xtb's own (`xtb --hess`), or central differences of the forces
-/// of `calculator` for the others.
+/// of `calculator` for the others, and for xtb where its own fails (xtb 6.5's `--hess` aborts
+/// on some linear molecules, acetylene among them).
 fn reference_hessian<'a>(
     reference: &str,
     timeout: Option<f64>,
@@ -582,7 +583,9 @@ fn reference_hessian<'a>(
         ..Default::default()
     });
     move |atoms: &Atoms| match &xtb {
-        Some(xtb) => xtb.hessian(atoms),
+        Some(xtb) => xtb
+            .hessian(atoms)
+            .or_else(|_| finite_difference_hessian(calculator, atoms, HESSIAN_DELTA)),
         None => finite_difference_hessian(calculator, atoms, HESSIAN_DELTA),
     }
 }
