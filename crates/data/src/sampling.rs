@@ -182,14 +182,7 @@ pub const MIN_FORCE_CONSTANT: f64 = 1e-3;
 /// of displacements has the harmonic energy of its parts. An error when a vibrational mode has
 /// a force constant below [`MIN_FORCE_CONSTANT`] (not a minimum).
 pub fn normal_modes(atoms: &Atoms, hessian: &[f64]) -> Result<NormalModes, String> {
-    let n = 3 * atoms.len();
-    if hessian.len() != n * n {
-        return Err(format!(
-            "a Hessian of {} values for {} atoms",
-            hessian.len(),
-            atoms.len()
-        ));
-    }
+    let n = hessian_size(atoms, hessian)?;
     let masses: Vec<f64> = atoms.elements().map(|e| e.mass).collect();
     let inv_sqrt_mass = |k: usize| 1.0 / masses[k / 3].sqrt();
     let rigid = rigid_motions(atoms, &masses);
@@ -216,6 +209,19 @@ pub fn normal_modes(atoms: &Atoms, hessian: &[f64]) -> Result<NormalModes, Strin
         modes.force_constants.push(force_constant);
     }
     Ok(modes)
+}
+
+/// 3N for the `N` atoms of `atoms`, or an error when `hessian` is not 3N × 3N.
+fn hessian_size(atoms: &Atoms, hessian: &[f64]) -> Result<usize, String> {
+    let n = 3 * atoms.len();
+    if hessian.len() != n * n {
+        return Err(format!(
+            "a Hessian of {} values for {} atoms",
+            hessian.len(),
+            atoms.len()
+        ));
+    }
+    Ok(n)
 }
 
 /// The vibrations of the symmetric matrix `a` (n × n, row-major) with the rigid motions
@@ -266,14 +272,7 @@ fn check_minimum(force_constant: f64) -> Result<(), String> {
 /// free rotor, or a minimum relaxed only to fmax 0.01) counts as [`MIN_FORCE_CONSTANT`] stiff:
 /// the loss floors it far above that anyway, and the frame's labels stay useful.
 pub fn compliance_modes(atoms: &Atoms, hessian: &[f64], max_force_constant: f64) -> Result<(usize, Vec<f64>), String> {
-    let n = 3 * atoms.len();
-    if hessian.len() != n * n {
-        return Err(format!(
-            "a Hessian of {} values for {} atoms",
-            hessian.len(),
-            atoms.len()
-        ));
-    }
+    let n = hessian_size(atoms, hessian)?;
     let symmetric: Vec<f64> = (0..n * n)
         .map(|ij| 0.5 * (hessian[ij] + hessian[(ij % n) * n + ij / n]))
         .collect();

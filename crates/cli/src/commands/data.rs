@@ -13,7 +13,7 @@ use minima_data::{sampling, Scheme};
 use minima_explore::minimum::{finite_difference_hessian, RelaxToMinimum, HESSIAN_DELTA};
 use minima_explore::RelaxOptions;
 use minima_io::extxyz;
-use minima_label::run::{failures_path, fingerprint, frame_list, run_journalled, write_failures, Failure};
+use minima_label::run::{failures_path, fingerprint, frame_list, run_journalled, write_failures, Failure, FrameJob};
 use minima_label::{calculator_by_name, Calculator, CalculatorOptions, LabelOptions};
 use serde_json::json;
 
@@ -315,13 +315,7 @@ pub fn run(data: Data) -> Result<()> {
                     ..RelaxOptions::default()
                 },
             };
-            let options = LabelOptions {
-                jobs,
-                shard: None,
-                progress: true,
-            };
-            let summary = run_journalled(&job, &input, &output, &options)?;
-            super::label::report(&output, &summary, "relaxed")
+            journalled(&job, &input, &output, jobs, "relaxed")
         }
         Data::Explored {
             calculator,
@@ -347,13 +341,7 @@ pub fn run(data: Data) -> Result<()> {
                 },
                 source: input.display().to_string(),
             };
-            let options = LabelOptions {
-                jobs: 1,
-                shard: None,
-                progress: true,
-            };
-            let summary = run_journalled(&job, &input, &output, &options)?;
-            super::label::report(&output, &summary, "explored")
+            journalled(&job, &input, &output, 1, "explored")
         }
         Data::NormalModes {
             files:
@@ -403,13 +391,7 @@ pub fn run(data: Data) -> Result<()> {
                 hessian: &hessian,
                 max_force_constant,
             };
-            let options = LabelOptions {
-                jobs,
-                shard: None,
-                progress: true,
-            };
-            let summary = run_journalled(&job, &input, &output, &options)?;
-            super::label::report(&output, &summary, "compliance")
+            journalled(&job, &input, &output, jobs, "compliance")
         }
         Data::Split {
             input,
@@ -568,6 +550,18 @@ fn report_skipped(skipped: usize, what: &str) {
             sampling::MIN_DISTANCE_FRACTION
         );
     }
+}
+
+/// Runs `job` over `input` into `output` as a journalled, resumable run of `jobs` frames at a
+/// time, and reports what it did (`done`: what the frames are now, e.g. "relaxed").
+fn journalled(job: &dyn FrameJob, input: &Path, output: &Path, jobs: usize, done: &str) -> Result<()> {
+    let options = LabelOptions {
+        jobs,
+        shard: None,
+        progress: true,
+    };
+    let summary = run_journalled(job, input, output, &options)?;
+    super::label::report(output, &summary, done)
 }
 
 /// The reference's Hessian: xtb's own (`xtb --hess`), or central differences of the forces
