@@ -173,6 +173,16 @@ impl TrainConfig {
         stage
     }
 
+    /// The terms that are on at progress `now` but were not at `before`.
+    pub fn joining(&self, before: f64, now: f64) -> Vec<&str> {
+        let (earlier, later) = (self.at_progress(before), self.at_progress(now));
+        self.loss
+            .keys()
+            .filter(|name| later.weight(name) > 0.0 && earlier.weight(name) == 0.0)
+            .map(String::as_str)
+            .collect()
+    }
+
     /// The terms that are on, with their weights, in the registry's order.
     pub fn active_terms(&self) -> Vec<(&'static dyn LossTerm, f64)> {
         TERMS

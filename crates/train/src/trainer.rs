@@ -816,19 +816,14 @@ pub fn train_with(config: &RunConfig, start: Start, ranks: &dyn Ranks) -> Result
             ..config.clone()
         };
         if let Some((_, before)) = state.curve.split_last() {
-            let joining: Vec<&String> = stage
-                .train
-                .loss
-                .keys()
-                .filter(|&name| t.at_progress(progress(before)).weight(name) == 0.0)
-                .collect();
+            let joining = t.joining(progress(before), progress(&state.curve));
             if !joining.is_empty() {
                 state.best_validation_loss = f64::INFINITY;
                 state.epochs_since_best = 0;
                 state.epochs_since_decay = 0;
                 minima_io::progress::status(format_args!(
                     "epoch {epoch}: {} joins the loss (train.loss_start); the best validation loss starts afresh",
-                    joining.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(", ")
+                    joining.join(", ")
                 ));
             }
         }

@@ -478,6 +478,13 @@ fn minimum_shift_is_the_first_order_shift_of_the_frames_with_compliance_modes() 
         "{shifts:?}"
     );
     assert!(outcome.best_epoch >= 3, "best epoch {}", outcome.best_epoch);
+    assert_eq!(config.train.joining(0.25, 0.5), ["minimum_shift"]);
+    assert!(config.train.joining(0.5, 0.75).is_empty() && config.train.joining(0.0, 0.25).is_empty());
+    // A term that is off never joins: its key alone does not restart the best checkpoint.
+    config.train.loss.insert("minimum_shift".into(), 0.0);
+    assert!(config.train.joining(0.25, 0.5).is_empty());
+    assert!(config.train.joining(0.0, 0.25).is_empty());
+    config.train.loss.insert("minimum_shift".into(), 1.0);
     config.train.loss_start.clear();
 
     // Without a frame that carries the modes the term is refused, saying how to add them.
