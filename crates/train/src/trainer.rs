@@ -917,8 +917,8 @@ pub fn train_with(config: &RunConfig, start: Start, ranks: &dyn Ranks) -> Result
                 state.epochs_since_decay = 0;
             }
         }
-        if let (Some(final_rate), Some(limit)) = (t.lr_final, t.max_minutes) {
-            let progress = (minutes_trained(&state) / limit).min(1.0);
+        if let (Some(final_rate), Some(_)) = (t.lr_final, t.max_minutes) {
+            let progress = progress(&state.curve);
             adam.learning_rate = t.learning_rate * (final_rate / t.learning_rate).powf(progress);
         }
         // The terms beyond energy and forces that are on, each with its epoch mean.
