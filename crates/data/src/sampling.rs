@@ -268,9 +268,11 @@ fn check_minimum(force_constant: f64) -> Result<(), String> {
 /// error ΔF moves the minimum by x = H⁺ΔF = Σ (v·ΔF / k) v, and |x|² = Σ ((v/k)·ΔF)²: the stiff
 /// modes, left out, move it little (a bond stretch of 30 eV/Å² by 0.003 Å for a 0.1 eV/Å
 /// error; a torsion of 0.1 eV/Å² by 1 Å). Atom `i`'s row holds the x, y, z of each mode in turn
-/// (`3M` values; none when no mode is that soft). A flat or slightly unstable mode (a nearly
-/// free rotor, or a minimum relaxed only to fmax 0.01) counts as [`MIN_FORCE_CONSTANT`] stiff:
-/// the loss floors it far above that anyway, and the frame's labels stay useful.
+/// (`3M` values; none when no mode is that soft). A flat or slightly unstable mode (force
+/// constant below [`MIN_FORCE_CONSTANT`]: a nearly free rotor, or a minimum relaxed only to
+/// fmax 0.01) is left out: along it the reference fixes no minimum for a force error to move,
+/// so the first-order shift is undefined there (kept and floored, such modes dominated the
+/// frames that had them and undid the term's gain, docs/finding-minima.md).
 pub fn compliance_modes(atoms: &Atoms, hessian: &[f64], max_force_constant: f64) -> Result<(usize, Vec<f64>), String> {
     let n = hessian_size(atoms, hessian)?;
     let symmetric: Vec<f64> = (0..n * n)
@@ -279,9 +281,8 @@ pub fn compliance_modes(atoms: &Atoms, hessian: &[f64], max_force_constant: f64)
     let rigid = rigid_motions(atoms, &vec![1.0; atoms.len()]);
     let mut soft = Vec::new();
     for (force_constant, vector) in vibrations(&symmetric, &rigid, n) {
-        if force_constant < max_force_constant {
-            let stiffness = force_constant.max(MIN_FORCE_CONSTANT);
-            soft.push(vector.into_iter().map(|x| x / stiffness).collect::<Vec<f64>>());
+        if (MIN_FORCE_CONSTANT..max_force_constant).contains(&force_constant) {
+            soft.push(vector.into_iter().map(|x| x / force_constant).collect::<Vec<f64>>());
         }
     }
     let column = (0..atoms.len())
