@@ -3,6 +3,8 @@
 use minima_atoms::cell::{add, sub};
 use minima_atoms::Vec3;
 use minima_data::Graph;
+use std::cell::OnceCell;
+
 use tch::{Device, Kind, Tensor};
 
 /// Atoms of all structures concatenated; `structure[a]` says which structure atom `a` belongs
@@ -38,6 +40,10 @@ pub struct GraphBatch {
     /// from the origin carry (1e-5 Å at 100 Å), which would otherwise differ between a
     /// structure and its domains.
     pub exact_vectors: Option<Tensor>,
+    /// The edge vectors and their lengths, computed once (as NequIP's `with_edge_vectors`):
+    /// the architecture and its priors read the same tensors. `positions` and `strain` are
+    /// set when the batch is made and never after.
+    geometry: OnceCell<(Tensor, Tensor)>,
 }
 
 impl GraphBatch {
@@ -73,6 +79,7 @@ impl GraphBatch {
             bond: ints(&bond),
             strain: None,
             exact_vectors: None,
+            geometry: OnceCell::new(),
         }
     }
 
@@ -105,6 +112,7 @@ impl GraphBatch {
             bond: self.bond.shallow_clone(),
             strain: self.strain.as_ref().map(Tensor::shallow_clone),
             exact_vectors: self.exact_vectors.as_ref().map(Tensor::shallow_clone),
+            geometry: OnceCell::new(),
         }
     }
 
@@ -112,6 +120,7 @@ impl GraphBatch {
     pub fn with_strain(mut self) -> GraphBatch {
         let zero = Tensor::zeros([self.n_structures, 3, 3], (self.kind(), self.device()));
         self.strain = Some(zero.set_requires_grad(true));
+        self.geometry = OnceCell::new();
         self
     }
 
@@ -129,6 +138,23 @@ impl GraphBatch {
 
     /// r_neighbor + offset − r_center, (edges, 3), strained when the batch carries a strain.
     pub fn edge_vectors(&self) -> Tensor {
+        self.geometry().0.shallow_clone()
+    }
+
+    /// |r_neighbor + offset − r_center|, (edges,).
+    pub fn edge_distance(&self) -> Tensor {
+        self.geometry().1.shallow_clone()
+    }
+
+    fn geometry(&self) -> &(Tensor, Tensor) {
+        self.geometry.get_or_init(|| {
+            let vectors = self.strained_vectors();
+            let distance = vectors.norm_scalaropt_dim(2, [-1], false);
+            (vectors, distance)
+        })
+    }
+
+    fn strained_vectors(&self) -> Tensor {
         let vectors = self.positions.index_select(0, &self.neighbor) + &self.offset
             - self.positions.index_select(0, &self.center);
         match &self.strain {

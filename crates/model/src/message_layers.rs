@@ -16,6 +16,7 @@
 //!   Forces and the virial come from the gradient of each edge vector d: an edge i→j adds g
 //!   to −F_j and −g to −F_i, and d⊗g to the virial, so the stress needs no strained copy.
 
+use std::cell::OnceCell;
 use std::ops::Range;
 
 use tch::{Kind, Tensor};
@@ -38,6 +39,9 @@ pub struct Edges {
     pub rows: i64,
     /// The atom of row 0.
     pub first: i64,
+    /// |vectors| and vectors/|vectors|, computed once: every layer reads them.
+    distance: OnceCell<Tensor>,
+    direction: OnceCell<Tensor>,
 }
 
 impl Edges {
@@ -51,7 +55,35 @@ impl Edges {
             vectors: batch.edge_vectors(),
             rows: batch.n_atoms(),
             first: 0,
+            distance: OnceCell::from(batch.edge_distance()),
+            direction: OnceCell::new(),
         }
+    }
+
+    /// The edges at `index`, (selected,) int64.
+    pub fn select(&self, index: &Tensor) -> Edges {
+        let rows = |t: &Tensor| t.index_select(0, index);
+        Edges {
+            center: rows(&self.center),
+            neighbor: rows(&self.neighbor),
+            bond: rows(&self.bond),
+            center_number: rows(&self.center_number),
+            vectors: rows(&self.vectors),
+            rows: self.rows,
+            first: self.first,
+            distance: OnceCell::from(rows(&self.distance())),
+            direction: OnceCell::new(),
+        }
+    }
+
+    /// The edges shorter than `reach`, Å.
+    pub fn within(&self, reach: f64) -> Edges {
+        let index = tch::no_grad(|| self.distance().lt(reach).nonzero().squeeze_dim(-1));
+        self.select(&index)
+    }
+
+    pub fn count(&self) -> i64 {
+        self.center.size()[0]
     }
 
     /// The receiving atom of each edge, an index into the batch's atoms.
@@ -60,7 +92,16 @@ impl Edges {
     }
 
     pub fn distance(&self) -> Tensor {
-        self.vectors.norm_scalaropt_dim(2, [-1], false)
+        self.distance
+            .get_or_init(|| self.vectors.norm_scalaropt_dim(2, [-1], false))
+            .shallow_clone()
+    }
+
+    /// Unit vectors along the edges, (edges, 3).
+    pub fn direction(&self) -> Tensor {
+        self.direction
+            .get_or_init(|| &self.vectors / self.distance().unsqueeze(-1))
+            .shallow_clone()
     }
 
     /// Sums per-edge rows into the rows of their centres: (edges, …) → (rows, …).
@@ -233,6 +274,8 @@ impl SortedEdges {
             vectors: vectors.set_requires_grad(grad),
             rows,
             first,
+            distance: OnceCell::new(),
+            direction: OnceCell::new(),
         }
     }
 

@@ -88,6 +88,17 @@ impl PainnConfig {
     }
 }
 
+/// The three F-wide parts of a layer's filters and of its context φ, in their order.
+#[derive(Clone, Copy)]
+enum Chunk {
+    /// Scales the scalar message φ_s.
+    Scalar = 0,
+    /// Scales the neighbour's vectors, φ_vv.
+    Vector = 1,
+    /// Scales the direction r̂ᵢⱼ, φ_vs.
+    Directional = 2,
+}
+
 #[derive(Debug)]
 struct Layer {
     /// φ: s → 3F.
@@ -140,6 +151,23 @@ impl Painn {
         }
     }
 
+    /// [W; b] of every layer's filters, (N + 1, 3F·L) (or (N, 3F·L) without a bias): layer l's
+    /// columns from 3F·l hold its W_s, W_vv and W_vs.
+    fn filter_weights(&self) -> Tensor {
+        let weights = self.filters.ws.tr();
+        match &self.filters.bs {
+            Some(bias) => Tensor::cat(&[weights, bias.unsqueeze(0)], 0),
+            None => weights,
+        }
+    }
+
+    /// One chunk of `layer`'s filters W(r), (edges, F), from the radial `basis` and
+    /// [`Painn::filter_weights`].
+    fn filter(&self, basis: &Tensor, weights: &Tensor, layer: usize, chunk: Chunk) -> Tensor {
+        let f = self.features;
+        basis.mm(&weights.narrow(1, (3 * layer as i64 + chunk as i64) * f, f))
+    }
+
     /// sin(nπr/rc)/r for n = 1…N: (edges,) → (edges, N).
     fn radial(&self, distance: &Tensor) -> Tensor {
         let n = Tensor::arange_start(1, self.radial_basis + 1, (distance.kind(), distance.device()));
@@ -172,63 +200,52 @@ impl MessageLayers for Painn {
         vec![s, v]
     }
 
-    /// W(r) of the layers in `layers`, (edges, 3F) each: their rows of the shared filter map.
+    /// The radial basis every layer's filters are made from, (edges, N + 1): [basis·f_cut,
+    /// f_cut], so that (basis·W + b)·f_cut is one product with [W; b] (or (edges, N) without
+    /// a bias). Each message makes its own filter chunks from it ([`Painn::filter`]): taking
+    /// them apart from one (edges, 3F) product would cost a copy of its gradient per layer.
     fn filters(&self, edges: &Edges, layers: Range<usize>) -> Vec<Tensor> {
         let distance = edges.distance();
-        let width = 3 * self.features;
-        // (basis·W + b)·f_cut as the product of [basis·f_cut, f_cut] with [W; b], one product
-        // per layer: the filters are the largest per-edge tensors, and this makes each in one
-        // pass, with no product of all layers to split (and to join again for its gradient).
         let envelope = cosine_cutoff(&distance, self.cutoff).unsqueeze(-1);
         let basis = match &self.filters.bs {
             Some(_) => Tensor::cat(&[self.radial(&distance) * &envelope, envelope], -1),
             None => self.radial(&distance) * envelope,
         };
-        layers
-            .map(|layer| {
-                let start = layer as i64 * width;
-                let weights = self.filters.ws.narrow(0, start, width).tr();
-                let weights = match &self.filters.bs {
-                    Some(bias) => Tensor::cat(&[weights, bias.narrow(0, start, width).unsqueeze(0)], 0),
-                    None => weights,
-                };
-                basis.matmul(&weights)
-            })
-            .collect()
+        layers.map(|_| basis.shallow_clone()).collect()
     }
 
-    /// φ(s), and v as it is; the first layer sends no vectors (v⁰ = 0, so vⱼ∘φ_vv∘W_vv
-    /// vanishes there, and gathering and multiplying zeros per edge would be wasted).
+    /// φ_s and φ_vs, and vⱼ∘φ_vv per atom (the per-edge product would cost an (edges, 3, F)
+    /// tensor and its gradient); the first layer sends no vectors (v⁰ = 0, so its
+    /// vⱼ∘φ_vv∘W_vv vanishes).
     fn prepare(&self, layer: usize, state: &[Tensor]) -> Prepared {
-        let context = self.layers[layer].context.forward(&state[0]);
-        if layer == 0 {
-            Prepared::sending(vec![context])
-        } else {
-            Prepared::sending(vec![context, state[1].shallow_clone()])
+        let context = self.layers[layer].context.forward(&state[0]).split(self.features, -1);
+        let (scalar, vector, directional) = (&context[0], &context[1], &context[2]);
+        let mut sent = vec![scalar.shallow_clone(), directional.shallow_clone()];
+        if layer > 0 {
+            sent.push(&state[1] * vector.unsqueeze(1));
         }
+        Prepared::sending(sent)
     }
 
     /// Σⱼ φ_s∘W_s and Σⱼ vⱼ∘φ_vv∘W_vv + φ_vs∘W_vs ⊗ r̂ᵢⱼ.
     fn messages(
         &self,
-        _layer: usize,
+        layer: usize,
         sent: &[Tensor],
         _received: &[Tensor],
         edges: &Edges,
-        filter: &Tensor,
+        basis: &Tensor,
     ) -> Vec<Tensor> {
-        let f = self.features;
-        let distance = edges.distance();
-        let direction = (&edges.vectors / distance.unsqueeze(-1)).unsqueeze(-1);
-        let x = (&sent[0] * filter).split(f, -1);
-        let (ds, dvv, dvs) = (&x[0], &x[1], &x[2]);
-        let directional = dvs.unsqueeze(1) * &direction;
+        let weights = self.filter_weights();
+        let filter = |chunk: Chunk| self.filter(basis, &weights, layer, chunk);
+        let ds = &sent[0] * filter(Chunk::Scalar);
+        let directional = (&sent[1] * filter(Chunk::Directional)).unsqueeze(1) * edges.direction().unsqueeze(-1);
         // One fused kernel: the broadcast product and the sum apart cost three times as much.
-        let dv = match sent.get(1) {
-            Some(v) => directional.addcmul(v, &dvv.unsqueeze(1)),
+        let dv = match sent.get(2) {
+            Some(v) => directional.addcmul(v, &filter(Chunk::Vector).unsqueeze(1)),
             None => directional,
         };
-        vec![edges.sum_to_centers(ds), edges.sum_to_centers(&dv)]
+        vec![edges.sum_to_centers(&ds), edges.sum_to_centers(&dv)]
     }
 
     /// The residual message, then the update block.
@@ -242,7 +259,7 @@ impl MessageLayers for Painn {
         let a = layer.update.forward(&Tensor::cat(&[&s, &norm], -1)).split(f, -1);
         let (a_vv, a_sv, a_ss) = (&a[0], &a[1], &a[2]);
         let inner = (uv * vv).sum_dim_intlist(1, false, vv.kind());
-        vec![&s + a_sv * inner + a_ss, &v + a_vv.unsqueeze(1) * uv]
+        vec![(a_ss + &s).addcmul(a_sv, &inner), v.addcmul(&a_vv.unsqueeze(1), uv)]
     }
 
     fn readout(&self, states: &[Vec<Tensor>]) -> Tensor {

@@ -32,6 +32,12 @@ use crate::ModelError;
 pub trait PairPrior: Send + std::fmt::Debug {
     /// E_ij per edge, eV, (edges,); `numbers` the batch's atomic numbers.
     fn edge_energy(&self, edges: &Edges, numbers: &Tensor) -> Tensor;
+
+    /// A distance, Å, beyond which every pair of the atoms `numbers` has exactly zero energy
+    /// and gradient, when there is one: only shorter edges are then evaluated.
+    fn reach(&self, _numbers: &Tensor) -> Option<f64> {
+        None
+    }
 }
 
 /// A learnt pair energy on the architecture's node features: a block that adds to
@@ -190,9 +196,23 @@ impl PairPriors {
     /// Per-atom share of every edge of `batch`, eV, (atoms,): half of each E_ij to its centre
     /// atom; `None` without priors.
     pub fn atom_energy(&self, batch: &GraphBatch) -> Option<Tensor> {
+        if self.0.is_empty() {
+            return None;
+        }
         let edges = Edges::of(batch);
-        self.edge_energy(&edges, &batch.numbers)
-            .map(|energy| edges.sum_to_centers(&(energy * 0.5)))
+        let zero = Tensor::zeros([batch.n_atoms()], (batch.kind(), batch.device()));
+        if edges.count() == 0 {
+            return Some(zero);
+        }
+        // A prior with a reach sees only the edges inside it: ZBL's are rarely any.
+        Some(self.0.iter().fold(zero, |total, prior| {
+            let near = prior.reach(&batch.numbers).map(|reach| edges.within(reach));
+            let near = near.as_ref().unwrap_or(&edges);
+            if near.count() == 0 {
+                return total;
+            }
+            total + near.sum_to_centers(&(prior.edge_energy(near, &batch.numbers) * 0.5))
+        }))
     }
 }
 

@@ -123,6 +123,12 @@ impl Zbl {
 }
 
 impl PairPrior for Zbl {
+    /// r_out of the two largest covalent radii among `numbers`.
+    fn reach(&self, numbers: &Tensor) -> Option<f64> {
+        let largest = tch::no_grad(|| self.covalent_radius.index_select(0, numbers).max().double_value(&[]));
+        Some(self.outer * 2.0 * largest)
+    }
+
     /// Switched E_ij per edge.
     fn edge_energy(&self, edges: &Edges, numbers: &Tensor) -> Tensor {
         let distance = edges.distance();
