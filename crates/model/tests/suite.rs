@@ -510,7 +510,9 @@ fn a_batch_equals_its_structures_alone() {
 /// Inference in edge chunks (the path of large structures) gives what the whole batch gives:
 /// energies, per-atom energies, forces and the virial, for chunks of one edge, of a few, and
 /// of more than the batch has, for every architecture and variant (the transformer's [CLS]
-/// token, adjacency mask and pair head included).
+/// token, adjacency mask and pair head included). The whole batch evaluates ZBL only on the
+/// edges within its reach, the chunks on every edge: the squeezed molecule has edges on both
+/// sides of it.
 #[test]
 fn edge_chunks_predict_what_the_whole_batch_does() {
     for (name, config) in models() {
