@@ -351,6 +351,7 @@ fn bench_minima_finds_the_references_own_minima_and_reuses_them() {
         assert_eq!(row["relaxations"], 3, "{row}");
         assert_eq!(row["blown_up"], 0, "{row}");
         assert_eq!(row["converged"], 3, "{row}");
+        assert_eq!(row["rebonded"], 0, "{row}");
         assert!(row["delta_p"]["max"].as_f64().unwrap() < 0.02, "{row}");
     }
     assert_eq!(

@@ -14,6 +14,11 @@
 //!   from its place in the reference minimum in fractional coordinates (the minimum image,
 //!   the mean translation removed, measured in the reference's cell), and `cell_strain` the
 //!   largest entry of C_ref⁻¹·C − 1: how far the lattice itself landed from the reference's.
+//! - A molecule or cluster that did not blow up is *rebonded* when its end has other bonds
+//!   than the reference minimum (connectivity from distances, as RDKit perceives it,
+//!   [`minima_bonds::connectivity`]): it relaxed to another molecule, an isomer,
+//!   not to an offset copy of the reference's. Its ΔP then measures the isomer, not the
+//!   potential's accuracy at the minimum, so the table counts them apart.
 //! - A relaxation *blew up* when the calculator failed on a structure it reached, two atoms
 //!   came closer than `collapse_distance` (0.5 Å: no chemical bond is that short), or its
 //!   final energy lies more than `collapse_energy` (5 eV) below the calculator's own energy at
@@ -117,6 +122,10 @@ pub struct Landing {
     pub delta_e: f64,
     /// The shortest interatomic distance at the end (Å).
     pub shortest_distance: f64,
+    /// Whether the end's bonds differ from the reference minimum's; absent for crystals and
+    /// when the relaxation blew up.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rebonded: Option<bool>,
 }
 
 impl Landing {
@@ -174,8 +183,13 @@ pub fn land(
             None,
         ),
     };
+    let rebonded = match (blown_up, crystal) {
+        (false, None) => Some(bonds(&result.atoms)? != bonds(minimum)?),
+        _ => None,
+    };
     Ok(Landing {
         frame,
+        rebonded,
         formula: minimum.formula(),
         start: kind,
         calculator: calculator.name().to_string(),
@@ -187,6 +201,12 @@ pub fn land(
         delta_e,
         shortest_distance: shortest,
     })
+}
+
+/// The bonded pairs of `atoms`.
+fn bonds(atoms: &Atoms) -> Result<Vec<(usize, usize)>, ExploreError> {
+    let contacts = minima_bonds::connectivity(atoms).map_err(|e| ExploreError::Input(e.to_string()))?;
+    Ok(contacts.iter().map(|c| (c.i, c.j)).collect())
 }
 
 /// The reference minimum of each frame of `frames` at `chosen` (a crystal's with its cell
@@ -267,18 +287,19 @@ pub fn landings(benchmark: &Benchmark, failures: &mut FrameFailures) -> (Vec<Lan
 /// The table of [`summarize`]'s rows, as the command prints it.
 pub fn table(rows: &[Row]) -> String {
     let mut text = format!(
-        "{:<28} {:<12} {:>6} {:>9} {:>10} {:>12} {:>10}\n",
-        "calculator", "start", "runs", "blown up", "converged", "ΔP median Å", "ΔP 90% Å"
+        "{:<28} {:<12} {:>6} {:>9} {:>10} {:>9} {:>12} {:>10}\n",
+        "calculator", "start", "runs", "blown up", "converged", "rebonded", "ΔP median Å", "ΔP 90% Å"
     );
     for row in rows {
         let (median, p90) = row.delta_p.map_or((f64::NAN, f64::NAN), |p| (p.median, p.p90));
         text += &format!(
-            "{:<28} {:<12} {:>6} {:>9} {:>10} {:>12.4} {:>10.4}\n",
+            "{:<28} {:<12} {:>6} {:>9} {:>10} {:>9} {:>12.4} {:>10.4}\n",
             row.calculator,
             row.start.to_string(),
             row.relaxations,
             row.blown_up,
             row.converged,
+            row.rebonded,
             median,
             p90
         );
@@ -386,6 +407,8 @@ pub struct Row {
     pub relaxations: usize,
     pub blown_up: usize,
     pub converged: usize,
+    /// Relaxations that ended with other bonds than the reference minimum (an isomer).
+    pub rebonded: usize,
     /// ΔP over the relaxations that did not blow up (Å).
     pub delta_p: Option<Spread>,
 }
@@ -409,6 +432,7 @@ pub fn summarize(landings: &[Landing]) -> Vec<Row> {
                 relaxations: these.len(),
                 blown_up: these.iter().filter(|l| l.blown_up).count(),
                 converged: these.iter().filter(|l| l.converged()).count(),
+                rebonded: these.iter().filter(|l| l.rebonded == Some(true)).count(),
                 delta_p: (!delta_p.is_empty()).then(|| Spread::of(&delta_p)),
                 calculator,
                 start,
