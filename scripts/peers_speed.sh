@@ -8,14 +8,19 @@
 #   minima.Calculator through ASE, one molecule per call (models/molecules.safetensors: ZBL too)
 #   SchNetPack batched (8, 64; inputs and neighbour lists built beforehand) and one ASE call each
 #   scripts/peers_speed.sh [EVERY]   (default 8: every 8th of QM9 molecules 1-10000 of ../shared)
+#   scripts/peers_speed.sh FILE      (any extxyz of molecules, such as a split of the xtb scans)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-every=${1:-8}
 source scripts/peers-env.sh
-data=out/peers_speed_every$every.extxyz
-mkdir -p out
-[[ -f $data ]] || target/release/minima convert --from qm9 ../shared/data/qm9/qm9_first10k.tar.bz2 \
-  --every "$every" -o "$data"
+if [[ -f ${1:-} ]]; then
+  data=$1
+else
+  every=${1:-8}
+  data=out/peers_speed_every$every.extxyz
+  mkdir -p out
+  [[ -f $data ]] || target/release/minima convert --from qm9 ../shared/data/qm9/qm9_first10k.tar.bz2 \
+    --every "$every" -o "$data"
+fi
 for round in 1 2; do
   echo "round $round"
   for batch in 8 64 1; do
