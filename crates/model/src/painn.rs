@@ -23,7 +23,7 @@
 //!   SchNetPack's default.
 //!
 //! Choices where the paper leaves room, as SchNetPack's defaults: each layer has its own
-//! weights and its own filters (all layers' filters come from one linear map, applied once,
+//! weights and its own filters (all layers' filters are the columns of one linear map,
 //! initialised as SchNetPack's: Xavier weights, zero bias); the radial basis has no learnt
 //! widths. One choice is not SchNetPack's: the last layer of
 //! each update perceptron starts at zero, so that an untrained update block is the identity.
@@ -112,7 +112,7 @@ struct Layer {
 #[derive(Debug)]
 pub struct Painn {
     embedding: nn::Embedding,
-    /// sin(nπr/rc)/r → 3F filters per layer, all layers at once.
+    /// sin(nπr/rc)/r → 3F filters per layer, all layers in one map.
     filters: nn::Linear,
     layers: Vec<Layer>,
     readout: Mlp,
