@@ -314,7 +314,7 @@ pub struct Assembled {
 }
 
 /// Bonded pairs by connectivity (distances only), as a set.
-fn bonded_pairs(atoms: &Atoms) -> Result<BTreeSet<(usize, usize)>, ExploreError> {
+pub(crate) fn bonded_pairs(atoms: &Atoms) -> Result<BTreeSet<(usize, usize)>, ExploreError> {
     Ok(minima_bonds::connectivity(atoms)
         .map_err(|e| ExploreError::Input(e.to_string()))?
         .into_iter()

@@ -30,7 +30,7 @@ use minima_label::run::FrameJob;
 use minima_label::{CalcError, Calculator};
 use serde::Serialize;
 
-use crate::benchmark::{perturbed, Spread};
+use crate::benchmark::{bonded_pairs, perturbed, Spread};
 use crate::curve::with_fixed_bonds;
 use crate::failures::FrameFailures;
 use crate::relax::{relax, RelaxOptions, Stop};
@@ -184,7 +184,7 @@ pub fn land(
         ),
     };
     let rebonded = match (blown_up, crystal) {
-        (false, None) => Some(bonds(&result.atoms)? != bonds(minimum)?),
+        (false, None) => Some(bonded_pairs(&result.atoms)? != bonded_pairs(minimum)?),
         _ => None,
     };
     Ok(Landing {
@@ -201,12 +201,6 @@ pub fn land(
         delta_e,
         shortest_distance: shortest,
     })
-}
-
-/// The bonded pairs of `atoms`.
-fn bonds(atoms: &Atoms) -> Result<Vec<(usize, usize)>, ExploreError> {
-    let contacts = minima_bonds::connectivity(atoms).map_err(|e| ExploreError::Input(e.to_string()))?;
-    Ok(contacts.iter().map(|c| (c.i, c.j)).collect())
 }
 
 /// The reference minimum of each frame of `frames` at `chosen` (a crystal's with its cell
