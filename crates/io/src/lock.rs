@@ -6,6 +6,7 @@
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 /// Held while a process writes `output`; dropping it releases the lock.
 #[derive(Debug)]
@@ -18,8 +19,8 @@ pub struct OutputLock {
 
 impl OutputLock {
     /// Locks `output` (a file or a folder) through the hidden file `.NAME.lock` beside it
-    /// (inside it, for a folder that exists). Fails at once, naming the output, when another
-    /// process holds the lock.
+    /// (inside it, for a folder that exists). Fails, naming the output, when another
+    /// process holds the lock past a brief grace ([`GRACE`]).
     pub fn acquire(output: &Path) -> io::Result<OutputLock> {
         let path = lock_path(output);
         if crate::atomic::is_special(output) {
@@ -31,7 +32,7 @@ impl OutputLock {
             .write(true)
             .open(&path)
             .map_err(|e| io::Error::new(e.kind(), format!("{}: cannot create lock file: {e}", path.display())))?;
-        match file.try_lock() {
+        match try_lock_briefly(&file) {
             Ok(()) => Ok(OutputLock {
                 _file: Some(file),
                 path,
@@ -54,6 +55,24 @@ impl OutputLock {
     /// The lock file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+/// How long a held lock is retried before it counts as another writer's.
+const GRACE: Duration = Duration::from_millis(500);
+
+/// `flock`, retried for a moment: a child process another thread is starting holds a copy of
+/// every descriptor until its `exec` closes them, so a lock just released can still look held
+/// for that long. A real writer holds it far longer than the grace.
+fn try_lock_briefly(file: &File) -> Result<(), std::fs::TryLockError> {
+    let start = Instant::now();
+    loop {
+        match file.try_lock() {
+            Err(std::fs::TryLockError::WouldBlock) if start.elapsed() < GRACE => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            other => return other,
+        }
     }
 }
 
