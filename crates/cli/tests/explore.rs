@@ -453,3 +453,61 @@ fn data_explored_writes_where_relaxations_end_and_resumes() {
     run();
     assert_eq!(std::fs::read(&explored).unwrap(), before, "a rerun changes nothing");
 }
+
+/// `data explored --path` keeps points along each relaxation: one frame per kept step, in
+/// order, the last the end; labelling them gives one labelled frame each.
+#[test]
+fn data_explored_keeps_points_along_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let clusters = emt_copper_clusters(dir.path(), 2);
+    let explored = dir.path().join("path.extxyz");
+    minima(&[
+        "data",
+        "explored",
+        "--reference",
+        "emt",
+        "--start",
+        "scale:1.2",
+        "--path",
+        "0.1,0.5,1",
+        "-i",
+        path(&clusters),
+        "-o",
+        path(&explored),
+    ]);
+    let frames = extxyz::read_all(&explored).unwrap();
+    let int = |a: &minima_atoms::Atoms, key: &str| a.info[key].as_i64().unwrap();
+    assert_eq!(frames.len(), 6, "three points of each of two relaxations");
+    for points in frames.chunks(3) {
+        let steps: Vec<i64> = points.iter().map(|a| int(a, "explored_step")).collect();
+        let total = int(&points[0], "explored_steps");
+        assert!(total >= 10, "a relaxation from 1.2x takes steps: {total}");
+        assert!(
+            steps.windows(2).all(|w| w[0] < w[1]) && steps[2] == total,
+            "{steps:?} of {total}"
+        );
+        let parts: Vec<i64> = points.iter().map(|a| int(a, "label_part")).collect();
+        assert_eq!(parts, [0, 1, 2]);
+        assert_ne!(points[0].positions(), points[2].positions(), "points along the way");
+    }
+    let labelled = dir.path().join("labelled.extxyz");
+    minima(&["label", "--calc", "emt", "-i", path(&explored), "-o", path(&labelled)]);
+    let labelled = extxyz::read_all(&labelled).unwrap();
+    assert_eq!(labelled.len(), 6);
+    assert!(labelled
+        .iter()
+        .all(|a| a.forces().is_some() && !a.info.contains_key("label_parts")));
+    let other = dir.path().join("x.extxyz");
+    let args = [
+        "data",
+        "explored",
+        "--reference",
+        "emt",
+        "--start",
+        "scale:1.2",
+        "--path",
+        "0,1",
+    ];
+    let error = minima_error(&[&args[..], &["-i", path(&clusters), "-o", path(&other)]].concat());
+    assert!(error.contains("--path takes fractions"), "{error}");
+}

@@ -303,19 +303,39 @@ pub fn table(rows: &[Row]) -> String {
 
 /// A [`FrameJob`] for data where a potential's relaxations go (`minima data explored`): each
 /// frame (a reference minimum) is distorted by `start` (seeded by `seed` and the frame) and
-/// relaxed by `explorer` (a model, typically); the frame written is where that relaxation
-/// ended, unlabelled, for the reference to label: `equilibrium=F`, its provenance kept
-/// ([`minima_data::sampling::displaced`]), and `explored_start`, `explored_by`,
-/// `explored_steps`, `explored_stop`. An end with two atoms closer than
-/// [`minima_data::sampling::min_distance`] (a collapse, nothing a reference should label) is
-/// a failure of the frame, as a failed relaxation is.
+/// relaxed by `explorer` (a model, typically); the frames written are points of that
+/// relaxation, unlabelled, for the reference to label: at each fraction of `path` of its steps
+/// (rounded, at least the first step; `[1.0]`, the end only, by default), `equilibrium=F`, its
+/// provenance kept ([`minima_data::sampling::displaced`]), and `explored_start`,
+/// `explored_by`, `explored_step`, `explored_steps`, `explored_stop`. Points along the path
+/// teach what a relaxation crosses on its way, where the end alone teaches where it stops: a
+/// potential's path from a stretched start leaves the region its data covered within a few
+/// steps. A point with two atoms closer than [`minima_data::sampling::min_distance`] (a
+/// collapse, nothing a reference should label) is left out; a relaxation with no other point,
+/// or one that failed, is a failure of the frame.
 pub struct Explored<'a> {
     pub explorer: &'a dyn Calculator,
     pub start: Start,
     pub seed: u64,
     pub options: RelaxOptions,
+    /// Fractions in (0, 1] of the relaxation's steps at which a frame is kept.
+    pub path: Vec<f64>,
     /// The input's name, for the provenance of frames that carry none.
     pub source: String,
+}
+
+impl Explored<'_> {
+    /// The steps of a relaxation of `steps` steps that `path` keeps, ascending, each once.
+    fn kept_steps(&self, steps: usize) -> Vec<usize> {
+        let mut kept: Vec<usize> = self
+            .path
+            .iter()
+            .map(|f| ((f * steps as f64).round() as usize).clamp(1.min(steps), steps))
+            .collect();
+        kept.sort_unstable();
+        kept.dedup();
+        kept
+    }
 }
 
 impl FrameJob for Explored<'_> {
@@ -323,9 +343,13 @@ impl FrameJob for Explored<'_> {
         self.explorer.name()
     }
 
-    fn process(&self, atoms: &Atoms, index: usize) -> Result<Atoms, CalcError> {
+    fn process(&self, atoms: &Atoms, index: usize) -> Result<Vec<Atoms>, CalcError> {
         let start = self.start.apply(&with_fixed_bonds(atoms), self.seed, index);
-        let result = relax(self.explorer, &start, &self.options, |_| {}).map_err(|e| match e {
+        let mut visited: Vec<(usize, Vec<Vec3>)> = Vec::new();
+        let result = relax(self.explorer, &start, &self.options, |step| {
+            visited.push((step.step, step.atoms.positions().to_vec()))
+        })
+        .map_err(|e| match e {
             ExploreError::Calc(e) => e,
             other => CalcError::Failed(other.to_string()),
         })?;
@@ -335,27 +359,42 @@ impl FrameJob for Explored<'_> {
                 self.start
             )));
         }
-        let end = result.atoms.positions().to_vec();
-        let mut out = minima_data::sampling::displaced(atoms, end, &self.source, index);
-        if let Some((i, j, d)) = minima_data::sampling::too_close(&out) {
-            return Err(CalcError::Input(format!(
-                "the relaxation from {} by {} collapsed: atoms {i} and {j} end {d:.2} Å apart",
-                self.start,
-                self.explorer.name()
-            )));
+        let mut frames = Vec::new();
+        let mut collapse = None;
+        for step in self.kept_steps(result.steps) {
+            // The last configuration accepted at or before `step` (a line search accepts
+            // fewer configurations than it takes steps).
+            let positions = match visited.iter().rev().find(|(s, _)| *s <= step) {
+                Some((_, p)) if step < result.steps => p.clone(),
+                _ => result.atoms.positions().to_vec(),
+            };
+            let mut out = minima_data::sampling::displaced(atoms, positions, &self.source, index);
+            if let Some((i, j, d)) = minima_data::sampling::too_close(&out) {
+                collapse = Some(format!(
+                    "the relaxation from {} by {} collapsed: atoms {i} and {j} are {d:.2} Å apart at step {step}",
+                    self.start,
+                    self.explorer.name()
+                ));
+                continue;
+            }
+            let info = &mut out.info;
+            info.insert("explored_start".into(), Value::Str(self.start.to_string()));
+            info.insert("explored_by".into(), Value::Str(self.explorer.name().into()));
+            info.insert("explored_step".into(), Value::Int(step as i64));
+            info.insert("explored_steps".into(), Value::Int(result.steps as i64));
+            info.insert("explored_stop".into(), Value::Str(result.stop.to_string()));
+            if let Start::Rattle(_) = self.start {
+                info.insert(
+                    "explored_seed".into(),
+                    Value::Int(self.seed.wrapping_add(index as u64) as i64),
+                );
+            }
+            frames.push(out);
         }
-        let info = &mut out.info;
-        info.insert("explored_start".into(), Value::Str(self.start.to_string()));
-        info.insert("explored_by".into(), Value::Str(self.explorer.name().into()));
-        info.insert("explored_steps".into(), Value::Int(result.steps as i64));
-        info.insert("explored_stop".into(), Value::Str(result.stop.to_string()));
-        if let Start::Rattle(_) = self.start {
-            info.insert(
-                "explored_seed".into(),
-                Value::Int(self.seed.wrapping_add(index as u64) as i64),
-            );
+        match (frames.is_empty(), collapse) {
+            (true, Some(reason)) => Err(CalcError::Input(reason)),
+            _ => Ok(frames),
         }
-        Ok(out)
     }
 }
 

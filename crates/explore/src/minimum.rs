@@ -28,7 +28,7 @@ impl FrameJob for RelaxToMinimum<'_> {
         self.calculator.name()
     }
 
-    fn process(&self, atoms: &Atoms, _index: usize) -> Result<Atoms, CalcError> {
+    fn process(&self, atoms: &Atoms, _index: usize) -> Result<Vec<Atoms>, CalcError> {
         let relaxation = relax(self.calculator, atoms, &self.options, |_| {}).map_err(|e| match e {
             ExploreError::Calc(e) => e,
             other => CalcError::Failed(other.to_string()),
@@ -54,7 +54,7 @@ impl FrameJob for RelaxToMinimum<'_> {
             "relax_optimizer".into(),
             Value::Str(optimizer.as_str().unwrap_or_default().into()),
         );
-        Ok(out)
+        Ok(vec![out])
     }
 }
 
@@ -121,12 +121,12 @@ impl FrameJob for RecordCompliance<'_> {
         self.reference
     }
 
-    fn process(&self, atoms: &Atoms, _index: usize) -> Result<Atoms, CalcError> {
+    fn process(&self, atoms: &Atoms, _index: usize) -> Result<Vec<Atoms>, CalcError> {
         let mut out = atoms.clone();
         out.remove_array(COMPLIANCE);
         let flag = minima_data::equilibrium_flag(atoms).map_err(CalcError::Input)?;
         if flag != Some(true) {
-            return Ok(out);
+            return Ok(vec![out]);
         }
         let hessian = (self.hessian)(atoms)?;
         let (modes, column) = compliance_modes(atoms, &hessian, self.max_force_constant).map_err(CalcError::Failed)?;
@@ -134,7 +134,7 @@ impl FrameJob for RecordCompliance<'_> {
             out.set_array(COMPLIANCE, 3 * modes, ArrayData::Float(column))
                 .map_err(|e| CalcError::Failed(e.to_string()))?;
         }
-        Ok(out)
+        Ok(vec![out])
     }
 }
 
@@ -153,11 +153,13 @@ mod tests {
                 ..RelaxOptions::default()
             },
         };
-        let relaxed = job.process(&dimer, 0).unwrap();
+        let [relaxed] = &job.process(&dimer, 0).unwrap()[..] else {
+            panic!("one frame")
+        };
         assert_eq!(relaxed.info["equilibrium"], Value::Bool(true));
         let forces = relaxed.forces().unwrap();
         assert!(forces.iter().all(|f| f.abs() < 1e-4), "{forces:?}");
-        let hessian = finite_difference_hessian(&Emt::new(), &relaxed, HESSIAN_DELTA).unwrap();
+        let hessian = finite_difference_hessian(&Emt::new(), relaxed, HESSIAN_DELTA).unwrap();
         // Along the bond: +k on the diagonal, −k between the atoms; across it: nothing (a
         // minimum's rotations cost no energy, up to the O(δ²) of the differences).
         let (zz, z1z2) = (hessian[2 * 6 + 2], hessian[2 * 6 + 5]);
@@ -190,17 +192,17 @@ mod tests {
                 ..RelaxOptions::default()
             },
         };
-        let minimum = relax.process(&trimer, 0).unwrap();
+        let minimum = relax.process(&trimer, 0).unwrap().remove(0);
         let hessian = |atoms: &Atoms| finite_difference_hessian(&Emt::new(), atoms, HESSIAN_DELTA);
         let job = RecordCompliance {
             reference: "emt",
             hessian: &hessian,
             max_force_constant: 100.0,
         };
-        let recorded = job.process(&minimum, 0).unwrap();
+        let recorded = job.process(&minimum, 0).unwrap().remove(0);
         // A triangle has three vibrations, all below 100 eV/Å².
         assert_eq!(recorded.array(COMPLIANCE).map(|a| a.width), Some(9));
-        assert_eq!(job.process(&trimer, 0).unwrap(), trimer);
+        assert_eq!(job.process(&trimer, 0).unwrap(), [trimer]);
         let failing = |_: &Atoms| Err(CalcError::Failed("no Hessian".into()));
         let job = RecordCompliance {
             hessian: &failing,

@@ -2,8 +2,10 @@
 //!
 //! The output file is the journal. Each labelled structure is appended to it as one extxyz
 //! frame in a single write, then synced, and carries `label_index` (its frame number in the
-//! input), `label_fingerprint` (the [`fingerprint`] of that input frame) and `calculator`. A
-//! rerun first drops a torn last frame (a kill in mid-write), then skips every index already
+//! input), `label_fingerprint` (the [`fingerprint`] of that input frame) and `calculator`. A job
+//! that makes several frames of one input frame (points along a relaxation path) writes them in
+//! one write, numbered `label_part` 0, 1, … of `label_parts`. A
+//! rerun first drops a torn last write (a kill in mid-write), then skips every index already
 //! present whose fingerprint still matches the input; a frame whose atoms moved, whose cell or
 //! charge changed since it was labelled, is labelled again (the summary says how many), and
 //! its stale label is dropped. A frame of an old journal without `label_fingerprint` is checked
@@ -38,10 +40,18 @@ use crate::{CalcError, Calculator, Labels};
 /// The info key holding a labelled frame's index in the input file.
 pub const LABEL_INDEX: &str = "label_index";
 
+/// Info keys of a job's several frames of one input frame: the frame's place among them and
+/// their number (absent when the job made one frame).
+pub const LABEL_PART: &str = "label_part";
+pub const LABEL_PARTS: &str = "label_parts";
+
 /// Closer than this (Å), two atoms sit on one site: a duplicated line, a unit slip. Every
 /// calculator here would answer such a frame with a meaningless number (EMT's forces divide by
 /// the distance), so it is recorded as failed instead.
 pub const COINCIDENT_DISTANCE: f64 = 0.1;
+
+/// What a journal holds: by input index, the frames made of that input frame.
+type Journal = BTreeMap<usize, Vec<Atoms>>;
 
 /// One of `count` interleaved parts of the input: frames with `index % count == index_of_shard`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -173,10 +183,10 @@ fn refuse_same_file(source: &Path, output: &Path, what: &str) -> Result<(), Labe
 
 /// Refuses to resume an output labelled by another calculator: mixing, say, xtb and EMT
 /// energies in one set would be silently wrong, and relabelling would discard finished work.
-fn refuse_other_calculator(output: &Path, journal: &BTreeMap<usize, Atoms>, name: &str) -> Result<(), LabelError> {
+fn refuse_other_calculator(output: &Path, journal: &Journal, name: &str) -> Result<(), LabelError> {
     let other = journal
         .iter()
-        .find_map(|(&index, atoms)| match atoms.info.get("calculator") {
+        .find_map(|(&index, frames)| match frames[0].info.get("calculator") {
             Some(Value::Str(used)) if used != name => Some((index, used.clone())),
             _ => None,
         });
@@ -197,9 +207,10 @@ pub trait FrameJob: Sync {
     /// The method's name, recorded in each frame's `calculator` and in the run's `.done`.
     fn name(&self) -> &str;
 
-    /// The frame to write for `atoms`, frame `index` of the input (jobs that draw random
-    /// numbers seed them with it); never called on a frame with no atoms or two on one site.
-    fn process(&self, atoms: &Atoms, index: usize) -> Result<Atoms, CalcError>;
+    /// The frames to write for `atoms`, frame `index` of the input (jobs that draw random
+    /// numbers seed them with it): one for most jobs, several in order for a job that records a
+    /// path; never called on a frame with no atoms or two on one site.
+    fn process(&self, atoms: &Atoms, index: usize) -> Result<Vec<Atoms>, CalcError>;
 }
 
 /// Labelling: the input frame with the calculator's labels in place of its old ones.
@@ -210,9 +221,9 @@ impl FrameJob for Labelling<'_> {
         self.0.name()
     }
 
-    fn process(&self, atoms: &Atoms, _index: usize) -> Result<Atoms, CalcError> {
+    fn process(&self, atoms: &Atoms, _index: usize) -> Result<Vec<Atoms>, CalcError> {
         let labels = self.0.calculate_checked(atoms)?;
-        with_labels(atoms, &labels, self.0.name())
+        Ok(vec![with_labels(atoms, &labels, self.0.name())?])
     }
 }
 
@@ -291,7 +302,7 @@ pub fn run_journalled(
     };
     let mut appender = Appender::open(output)?;
     let next = AtomicUsize::new(0);
-    let (send, receive) = mpsc::channel::<(usize, Result<Atoms, CalcError>)>();
+    let (send, receive) = mpsc::channel::<(usize, Result<Vec<Atoms>, CalcError>)>();
     let outcome = std::thread::scope(|scope| -> Result<(), LabelError> {
         for _ in 0..options.jobs.max(1).min(todo.len().max(1)) {
             let send = send.clone();
@@ -309,9 +320,9 @@ pub fn run_journalled(
         drop(send);
         for (index, result) in receive {
             match result {
-                Ok(atoms) => {
-                    appender.frame(&atoms)?;
-                    journal.insert(index, atoms);
+                Ok(made) => {
+                    appender.frames(&made)?;
+                    journal.insert(index, made);
                     summary.labelled += 1;
                 }
                 Err(CalcError::Missing(message)) => {
@@ -338,7 +349,7 @@ pub fn run_journalled(
     bar.finish_and_clear();
     outcome?;
     // Everything this shard covers is done: put the file in input order, drop what is stale.
-    let ordered: Vec<Atoms> = journal.into_values().collect();
+    let ordered: Vec<Atoms> = journal.into_values().flatten().collect();
     extxyz::write_all(output, &ordered).map_err(io_error(output))?;
     write_failures(output, failures.values()).map_err(io_error(&failures_path(output)))?;
     let record = RunRecord {
@@ -372,16 +383,77 @@ fn check_labellable(atoms: &Atoms) -> Result<(), CalcError> {
     Ok(())
 }
 
-/// What `job` makes of input frame `index`, marked with that index, the input's fingerprint
-/// and the job's name.
-fn journal_frame(job: &dyn FrameJob, atoms: &Atoms, index: usize, fingerprint: &str) -> Result<Atoms, CalcError> {
+/// What `job` makes of input frame `index`, each frame marked with that index, the input's
+/// fingerprint, the job's name and, when there are several, its part.
+fn journal_frame(job: &dyn FrameJob, atoms: &Atoms, index: usize, fingerprint: &str) -> Result<Vec<Atoms>, CalcError> {
     check_labellable(atoms)?;
-    let mut out = job.process(atoms, index)?;
-    out.info.insert(LABEL_INDEX.into(), Value::Int(index as i64));
-    out.info
-        .insert(LABEL_FINGERPRINT.into(), Value::Str(fingerprint.to_string()));
-    out.info.insert("calculator".into(), Value::Str(job.name().into()));
-    Ok(out)
+    let mut made = job.process(atoms, index)?;
+    if made.is_empty() {
+        return Err(CalcError::Failed(format!("{} made no frame of it", job.name())));
+    }
+    let parts = made.len();
+    for (part, out) in made.iter_mut().enumerate() {
+        let info = &mut out.info;
+        info.insert(LABEL_INDEX.into(), Value::Int(index as i64));
+        info.insert(LABEL_FINGERPRINT.into(), Value::Str(fingerprint.to_string()));
+        info.insert("calculator".into(), Value::Str(job.name().into()));
+        // An input frame may carry the parts of the run that made it: they are not this run's.
+        info.shift_remove(LABEL_PART);
+        info.shift_remove(LABEL_PARTS);
+        if parts > 1 {
+            info.insert(LABEL_PART.into(), Value::Int(part as i64));
+            info.insert(LABEL_PARTS.into(), Value::Int(parts as i64));
+        }
+    }
+    Ok(made)
+}
+
+/// `atoms`' place among its input frame's frames and their number: (0, 1) for a lone frame.
+fn part_of(atoms: &Atoms) -> (usize, usize) {
+    let int = |key| {
+        atoms
+            .info
+            .get(key)
+            .and_then(Value::as_i64)
+            .and_then(|v| usize::try_from(v).ok())
+    };
+    (int(LABEL_PART).unwrap_or(0), int(LABEL_PARTS).unwrap_or(1))
+}
+
+/// Consecutive journal frames of one input frame: what one write of the journal holds.
+struct Group {
+    index: usize,
+    /// The group's first frame in the file.
+    first_frame: usize,
+    frames: Vec<Atoms>,
+}
+
+impl Group {
+    /// Whether the group holds every part, in order.
+    fn is_complete(&self) -> bool {
+        let parts = part_of(&self.frames[0]).1;
+        self.frames.len() == parts && self.frames.iter().enumerate().all(|(k, a)| part_of(a) == (k, parts))
+    }
+}
+
+/// Journal frames (each with its input index) grouped by the write that made them: a group
+/// ends where the index changes, a part 0 begins, or its parts are all there.
+fn group_frames(frames: impl IntoIterator<Item = (usize, Atoms)>) -> Vec<Group> {
+    let mut groups: Vec<Group> = Vec::new();
+    for (frame, (index, atoms)) in frames.into_iter().enumerate() {
+        let (part, _) = part_of(&atoms);
+        match groups.last_mut() {
+            Some(group) if group.index == index && part > 0 && group.frames.len() < part_of(&group.frames[0]).1 => {
+                group.frames.push(atoms)
+            }
+            _ => groups.push(Group {
+                index,
+                first_frame: frame,
+                frames: vec![atoms],
+            }),
+        }
+    }
+    groups
 }
 
 /// Appends to the journal and the failures file, each record in one synced write.
@@ -405,8 +477,9 @@ impl Appender {
         })
     }
 
-    fn frame(&mut self, atoms: &Atoms) -> Result<(), LabelError> {
-        let text = extxyz::to_string(std::slice::from_ref(atoms));
+    /// Appends the frames of one input frame in one write.
+    fn frames(&mut self, frames: &[Atoms]) -> Result<(), LabelError> {
+        let text = extxyz::to_string(frames);
         let journal = &mut self.journal;
         journal
             .write_all(text.as_bytes())
@@ -432,32 +505,29 @@ impl Appender {
 }
 
 /// The frames already in `output` whose input frame is unchanged, by input index, and the
-/// indices whose input changed since they were labelled; a torn last frame is cut off first.
+/// indices whose input changed since they were labelled; a torn last write is cut off first.
 fn recover_journal(
     output: &Path,
     inputs: &[Atoms],
     fingerprints: &[String],
     shard: Shard,
-) -> Result<(BTreeMap<usize, Atoms>, BTreeSet<usize>), LabelError> {
+) -> Result<(Journal, BTreeSet<usize>), LabelError> {
     let (mut journal, mut changed) = (BTreeMap::new(), BTreeSet::new());
     let text = match std::fs::read_to_string(output) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((journal, changed)),
         Err(e) => return Err(io_error(output)(e)),
     };
-    let complete = complete_frames_length(&text);
-    if complete < text.len() {
-        let file = OpenOptions::new().write(true).open(output).map_err(io_error(output))?;
-        file.set_len(complete as u64)
-            .and_then(|_| file.sync_all())
-            .map_err(io_error(output))?;
-    }
-    if complete == 0 {
-        // Killed before its first frame, or every structure failed: nothing to recover.
-        return Ok((journal, changed));
-    }
+    let ends = frame_ends(&text);
+    let whole = ends.last().copied().unwrap_or(0);
     let source = output.display().to_string();
-    for (frame, atoms) in extxyz::read_str(&text[..complete], &source)?.into_iter().enumerate() {
+    let frames = if whole == 0 {
+        Vec::new()
+    } else {
+        extxyz::read_str(&text[..whole], &source)?
+    };
+    let mut indexed = Vec::with_capacity(frames.len());
+    for (frame, atoms) in frames.into_iter().enumerate() {
         let index = atoms.info.get(LABEL_INDEX).and_then(Value::as_i64);
         let input = index
             .and_then(|i| usize::try_from(i).ok())
@@ -471,19 +541,48 @@ fn recover_journal(
         if !shard.covers(i) {
             return Err(another_shard(&source, &format!("frame {frame}"), i, shard));
         }
+        indexed.push((i, atoms));
+    }
+    let mut groups = group_frames(indexed);
+    // A kill in mid-write leaves whole frames of its last write: that write is done again.
+    let mut complete = whole;
+    if let Some(torn) = groups.pop_if(|g| !g.is_complete()) {
+        complete = torn.first_frame.checked_sub(1).map_or(0, |f| ends[f]);
+    }
+    if complete < text.len() {
+        let file = OpenOptions::new().write(true).open(output).map_err(io_error(output))?;
+        file.set_len(complete as u64)
+            .and_then(|_| file.sync_all())
+            .map_err(io_error(output))?;
+    }
+    if let Some(group) = groups.iter().find(|g| !g.is_complete()) {
+        return Err(incomplete_group(&source, group));
+    }
+    for group in groups {
         // An old journal has no fingerprint: the frame's own geometry, written to the last
         // bit, stands in for it.
-        let recorded = match atoms.info.get(LABEL_FINGERPRINT) {
+        let recorded = match group.frames[0].info.get(LABEL_FINGERPRINT) {
             Some(Value::Str(f)) => f.clone(),
-            _ => fingerprint(&atoms),
+            _ => fingerprint(&group.frames[0]),
         };
-        if recorded == fingerprints[i] {
-            journal.insert(i, atoms);
+        if recorded == fingerprints[group.index] {
+            journal.insert(group.index, group.frames);
         } else {
-            changed.insert(i);
+            changed.insert(group.index);
         }
     }
     Ok((journal, changed))
+}
+
+fn incomplete_group(source: &str, group: &Group) -> LabelError {
+    LabelError::Journal(format!(
+        "{source}: frame {}: {LABEL_INDEX}={} has {} of its {} frames ({LABEL_PART} out of order or missing): \
+         not a journal this job wrote; choose another output file",
+        group.first_frame,
+        group.index,
+        group.frames.len(),
+        part_of(&group.frames[0]).1
+    ))
 }
 
 fn another_shard(source: &str, what: &str, index: usize, shard: Shard) -> LabelError {
@@ -493,28 +592,28 @@ fn another_shard(source: &str, what: &str, index: usize, shard: Shard) -> LabelE
     ))
 }
 
-/// The length of the longest prefix of `text` made of whole extxyz frames (count line,
-/// comment, that many atom lines, each ending in a newline).
-fn complete_frames_length(text: &str) -> usize {
+/// The byte offset where each whole extxyz frame at the start of `text` ends (count line,
+/// comment, that many atom lines, each ending in a newline); a torn frame ends the list.
+fn frame_ends(text: &str) -> Vec<usize> {
+    let mut ends = Vec::new();
     let mut complete = 0;
-    let mut rest = text;
     loop {
-        let mut lines = rest.split_inclusive('\n');
+        let mut lines = text[complete..].split_inclusive('\n');
         let Some(count) = lines.next().filter(|l| l.ends_with('\n')) else {
-            return complete;
+            return ends;
         };
         let Ok(n) = count.trim().parse::<usize>() else {
-            return complete;
+            return ends;
         };
         let mut length = count.len();
         for _ in 0..n + 1 {
             match lines.next() {
                 Some(line) if line.ends_with('\n') => length += line.len(),
-                _ => return complete,
+                _ => return ends,
             }
         }
         complete += length;
-        rest = &rest[length..];
+        ends.push(complete);
     }
 }
 
@@ -561,7 +660,7 @@ pub struct MergeSummary {
 struct ShardPart {
     path: PathBuf,
     record: RunRecord,
-    frames: Vec<(usize, Atoms)>,
+    groups: Vec<Group>,
     failures: BTreeMap<usize, Failure>,
 }
 
@@ -583,6 +682,7 @@ impl ShardPart {
             };
             frames.push((index, atoms));
         }
+        let groups = group_frames(frames);
         let record = RunRecord::read(path).map_err(LabelError::Journal)?.ok_or_else(|| {
             LabelError::Journal(format!(
                 "{}: its labelling has not finished ({} is missing): rerun the `minima label` command \
@@ -595,7 +695,7 @@ impl ShardPart {
         Ok(ShardPart {
             path: path.to_path_buf(),
             record,
-            frames,
+            groups,
             failures,
         })
     }
@@ -607,7 +707,8 @@ impl ShardPart {
         let source = self.path.display().to_string();
         let outside = |i: usize| i >= frames || !shard.covers(i);
         let mut seen = BTreeSet::new();
-        for (frame, &(index, _)) in self.frames.iter().enumerate() {
+        for group in &self.groups {
+            let (frame, index) = (group.first_frame, group.index);
             if outside(index) {
                 return Err(another_shard(&source, &format!("frame {frame}"), index, shard));
             }
@@ -615,6 +716,9 @@ impl ShardPart {
                 return Err(LabelError::Journal(format!(
                     "{source}: frame {frame}: {LABEL_INDEX}={index} appears twice"
                 )));
+            }
+            if !group.is_complete() {
+                return Err(incomplete_group(&source, group));
             }
         }
         if let Some(&index) = self.failures.keys().find(|&&i| outside(i)) {
@@ -718,11 +822,11 @@ pub fn merge(shards: &[PathBuf], output: &Path) -> Result<MergeSummary, LabelErr
     let mut frames = BTreeMap::new();
     let mut failures = BTreeMap::new();
     for part in parts {
-        frames.extend(part.frames);
+        frames.extend(part.groups.into_iter().map(|g| (g.index, g.frames)));
         failures.extend(part.failures);
     }
     failures.retain(|i, _| !frames.contains_key(i));
-    let frames: Vec<Atoms> = frames.into_values().collect();
+    let frames: Vec<Atoms> = frames.into_values().flatten().collect();
     extxyz::write_all(output, &frames).map_err(io_error(output))?;
     write_failures(output, failures.values()).map_err(io_error(&failures_path(output)))?;
     record.write(output).map_err(io_error(&done_path(output)))?;
@@ -788,7 +892,7 @@ mod tests {
         assert!(frames.iter().all(|a| a.energy().is_some() && a.forces().is_some()));
 
         // A kill in the middle of frame 13's write: 13 whole frames and a torn one.
-        let cut = complete_frames_length(&full[..full.len() / 2]);
+        let cut = frame_ends(&full[..full.len() / 2]).last().copied().unwrap_or(0);
         std::fs::write(&output, format!("{}{}", &full[..cut], &full[cut..cut + 40])).unwrap();
         let summary = label(&Emt::new(), &input, &output, &quiet(2, None)).unwrap();
         assert_eq!(summary.already_done + summary.labelled, 20);
@@ -797,6 +901,78 @@ mod tests {
         // Nothing left: a third run labels nothing.
         let summary = label(&Emt::new(), &input, &output, &quiet(2, None)).unwrap();
         assert_eq!((summary.already_done, summary.labelled), (20, 0));
+    }
+
+    /// A job that makes `index % 3 + 1` frames of each input frame (the frame stretched more
+    /// each time), as a job recording a path does.
+    struct Stretches;
+
+    impl FrameJob for Stretches {
+        fn name(&self) -> &str {
+            "stretches"
+        }
+
+        fn process(&self, atoms: &Atoms, index: usize) -> Result<Vec<Atoms>, CalcError> {
+            Ok((0..index % 3 + 1)
+                .map(|k| {
+                    let positions = atoms.positions().iter().map(|p| p.map(|x| x * (1.0 + 0.01 * k as f64)));
+                    Atoms::new(atoms.numbers().to_vec(), positions.collect()).unwrap()
+                })
+                .collect())
+        }
+    }
+
+    #[test]
+    fn a_job_of_several_frames_per_input_resumes_whole_writes_and_merges() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = input_file(dir.path(), 7);
+        let output = dir.path().join("out.extxyz");
+        let run = |shard| run_journalled(&Stretches, &input, &output, &quiet(2, shard));
+        assert_eq!(run(None).unwrap().labelled, 7);
+        let full = std::fs::read_to_string(&output).unwrap();
+        let frames = extxyz::read_str(&full, "out").unwrap();
+        let tags: Vec<(usize, (usize, usize))> = frames
+            .iter()
+            .map(|a| (a.info[LABEL_INDEX].as_i64().unwrap() as usize, part_of(a)))
+            .collect();
+        let expected: Vec<(usize, (usize, usize))> = (0..7)
+            .flat_map(|i| {
+                let parts = i % 3 + 1;
+                (0..parts).map(move |k| (i, (k, parts)))
+            })
+            .collect();
+        assert_eq!(tags, expected);
+        assert!(
+            !frames[0].info.contains_key(LABEL_PARTS),
+            "a lone frame carries no parts"
+        );
+
+        // A kill in the middle of input frame 5's write, after two of its three frames (9 and
+        // 10 of the file): the whole write is done again, and frame 6's.
+        let ends = frame_ends(&full);
+        let torn = format!("{}{}", &full[..ends[10]], &full[ends[10]..ends[10] + 30]);
+        std::fs::write(&output, &torn).unwrap();
+        let summary = run(None).unwrap();
+        assert_eq!((summary.already_done, summary.labelled), (5, 2));
+        assert_eq!(std::fs::read_to_string(&output).unwrap(), full);
+
+        // Only the last write can be torn: a group short of a part elsewhere is refused.
+        let mut hand_edited = frames.clone();
+        hand_edited.remove(2);
+        extxyz::write_all(&output, &hand_edited).unwrap();
+        let err = run(None).unwrap_err();
+        assert!(err.to_string().contains("label_index=1 has 1 of its 2 frames"), "{err}");
+
+        let shards: Vec<PathBuf> = (0..2)
+            .map(|i| {
+                let out = dir.path().join(format!("s{i}.extxyz"));
+                run_journalled(&Stretches, &input, &out, &quiet(1, Some(Shard { index: i, count: 2 }))).unwrap();
+                out
+            })
+            .collect();
+        let merged = dir.path().join("merged.extxyz");
+        assert_eq!(merge(&shards, &merged).unwrap().written, frames.len());
+        assert_eq!(std::fs::read_to_string(&merged).unwrap(), full);
     }
 
     #[test]

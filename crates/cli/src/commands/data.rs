@@ -117,9 +117,10 @@ pub enum Data {
         #[arg(long, default_value_t = 1)]
         jobs: usize,
     },
-    /// Where a potential's relaxations end: each frame (a reference minimum) distorted by
-    /// --start and relaxed with --model (or --reference); the end geometry, unlabelled,
-    /// equilibrium=F, for `minima label`. Ends with atoms too close are failures. Resumable.
+    /// Where a potential's relaxations go: each frame (a reference minimum) distorted by
+    /// --start and relaxed with --model (or --reference); the end geometry (or, with --path,
+    /// points along the way), unlabelled, equilibrium=F, for `minima label`. Points with atoms
+    /// too close are left out; a relaxation with none left is a failure. Resumable.
     Explored {
         #[command(flatten)]
         calculator: super::CalculatorArgs,
@@ -137,6 +138,10 @@ pub enum Data {
         steps: usize,
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// Fractions of each relaxation's steps at which a frame is kept, comma-separated, in
+        /// (0, 1]: 1 is the end; e.g. 0.1,0.25,0.45,0.7,1 for five points along the path.
+        #[arg(long, value_delimiter = ',', default_value = "1")]
+        path: Vec<f64>,
     },
     /// Normal-mode sampling about reference minima (Smith et al. 2017): random displacements
     /// along the vibrations at a temperature; unlabelled, equilibrium=F.
@@ -325,9 +330,13 @@ pub fn run(data: Data) -> Result<()> {
             fmax,
             steps,
             seed,
+            path,
         } => {
             if minima_io::extxyz::is_compressed(&output) {
                 bail!("the output is appended to as relaxations end: give an uncompressed .extxyz");
+            }
+            if path.is_empty() || path.iter().any(|f| !(*f > 0.0 && *f <= 1.0)) {
+                bail!("--path takes fractions of a relaxation's steps in (0, 1], e.g. 0.25,0.5,1");
             }
             let explorer = calculator.load_one()?;
             let job = minima_explore::landing::Explored {
@@ -339,6 +348,7 @@ pub fn run(data: Data) -> Result<()> {
                     steps,
                     ..RelaxOptions::default()
                 },
+                path,
                 source: input.display().to_string(),
             };
             journalled(&job, &input, &output, 1, "explored")
