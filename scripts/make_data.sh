@@ -34,6 +34,12 @@
 #                                  by CHECKPOINT (default models/molecules-round0.safetensors,
 #                                  the recipe's model before this set existed) to fmax 0.01 or
 #                                  500 steps, the end points labelled with xtb (~40 min).
+#   scripts/make_data.sh --paths CHECKPOINT NAME   points along CHECKPOINT's relaxations of
+#                                  the same 1,014 minima, into data/qm9_xtb_NAME.extxyz.bz2:
+#                                  from stretched (1.5) starts at 10, 25, 45, 70 and 100 % of
+#                                  each relaxation's steps, from compressed (0.8) ones at 5,
+#                                  15, 30 and 60 % (FIRE, fmax 0.01, 500 steps), labelled with
+#                                  xtb (~35 min on one core, most of it the relaxations).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v xtb >/dev/null || { echo "error: xtb is needed (apt-get install xtb)" >&2; exit 1; }
@@ -127,12 +133,36 @@ if [[ "${1:-}" == "--metals" ]]; then
   "$minima" convert --from extxyz "$w/all.extxyz" -o data/metals_emt.extxyz.bz2
   exit 0
 fi
+training_minima() { # into $1/minima.extxyz: the 1,014 xtb minima of the near-minimum and spread sets
+  "$minima" convert --from extxyz data/qm9_xtb_near_minima.extxyz.bz2 --first 500 -o "$1/m1.extxyz"
+  "$minima" convert --from extxyz data/qm9_xtb_spread.extxyz.bz2 --first 514 -o "$1/m2.extxyz"
+  cat "$1/m1.extxyz" "$1/m2.extxyz" >"$1/minima.extxyz"
+}
+
+if [[ "${1:-}" == "--paths" ]]; then
+  model=${2:?--paths needs the checkpoint whose relaxations to follow}
+  name=${3:?--paths needs a name for the set}
+  w="$work/$name"
+  mkdir -p "$w"
+  training_minima "$w"
+  labelled=()
+  for spec in scale:1.5/0.1,0.25,0.45,0.7,1 scale:0.8/0.05,0.15,0.3,0.6; do
+    start=${spec%/*}
+    tag=${start/:/_}
+    # Relaxations with no point left (every one collapsed) are failures (.failed); a finished run goes on.
+    "$minima" data explored --model "$model" --start "$start" --path "${spec#*/}" \
+      --steps 500 -i "$w/minima.extxyz" -o "$w/$tag.extxyz" || [[ -e "$w/$tag.extxyz.done" ]]
+    label_only xtb "$w/$tag.extxyz" "$name/${tag}_xtb"
+    labelled+=("$w/${tag}_xtb.extxyz")
+  done
+  cat "${labelled[@]}" >"$w/all.extxyz"
+  "$minima" convert --from extxyz "$w/all.extxyz" -o "data/qm9_xtb_$name.extxyz.bz2"
+  exit 0
+fi
 if [[ "${1:-}" == "--explored" ]]; then
   w="$work/explored"
   mkdir -p "$w"
-  "$minima" convert --from extxyz data/qm9_xtb_near_minima.extxyz.bz2 --first 500 -o "$w/m1.extxyz"
-  "$minima" convert --from extxyz data/qm9_xtb_spread.extxyz.bz2 --first 514 -o "$w/m2.extxyz"
-  cat "$w/m1.extxyz" "$w/m2.extxyz" >"$w/minima.extxyz"
+  training_minima "$w"
   labelled=()
   for start in rattle:0.1 scale:0.9 scale:1.5; do
     tag=${start/:/_}

@@ -461,20 +461,21 @@ fn data_explored_keeps_points_along_the_path() {
     let dir = tempfile::tempdir().unwrap();
     let clusters = emt_copper_clusters(dir.path(), 2);
     let explored = dir.path().join("path.extxyz");
-    minima(&[
-        "data",
-        "explored",
-        "--reference",
-        "emt",
-        "--start",
-        "scale:1.2",
-        "--path",
-        "0.1,0.5,1",
-        "-i",
-        path(&clusters),
-        "-o",
-        path(&explored),
-    ]);
+    fn explore<'a>(fractions: &'a str, input: &'a Path, output: &'a Path) -> Vec<&'a str> {
+        let files = ["-i", path(input), "-o", path(output)];
+        let start = [
+            "data",
+            "explored",
+            "--reference",
+            "emt",
+            "--start",
+            "scale:1.2",
+            "--path",
+            fractions,
+        ];
+        [&start[..], &files[..]].concat()
+    }
+    minima(&explore("0.1,0.5,1", &clusters, &explored));
     let frames = extxyz::read_all(&explored).unwrap();
     let int = |a: &minima_atoms::Atoms, key: &str| a.info[key].as_i64().unwrap();
     assert_eq!(frames.len(), 6, "three points of each of two relaxations");
@@ -497,17 +498,6 @@ fn data_explored_keeps_points_along_the_path() {
     assert!(labelled
         .iter()
         .all(|a| a.forces().is_some() && !a.info.contains_key("label_parts")));
-    let other = dir.path().join("x.extxyz");
-    let args = [
-        "data",
-        "explored",
-        "--reference",
-        "emt",
-        "--start",
-        "scale:1.2",
-        "--path",
-        "0,1",
-    ];
-    let error = minima_error(&[&args[..], &["-i", path(&clusters), "-o", path(&other)]].concat());
+    let error = minima_error(&explore("0,1", &clusters, &dir.path().join("x.extxyz")));
     assert!(error.contains("--path takes fractions"), "{error}");
 }
