@@ -171,6 +171,8 @@ pub enum LabelLine {
     Count,
     /// The comment line, which holds the per-structure labels and declares the columns.
     Comment,
+    /// The line of an atom (0-based).
+    Atom(usize),
 }
 
 impl LabelLine {
@@ -179,6 +181,7 @@ impl LabelLine {
         match self {
             LabelLine::Count => count_line,
             LabelLine::Comment => count_line + 1,
+            LabelLine::Atom(atom) => count_line + 2 + atom,
         }
     }
 }
@@ -215,7 +218,10 @@ const ATOM_LABELS: [(&str, usize); 2] = [(keys::FORCES, 3), ("energies", 1)];
 /// [`STRUCTURE_LABELS`], where present, finite, and `scale` positive; those of
 /// [`ATOM_LABELS`] real numbers of the right width (a `forces:I:3` column is not silently
 /// ignored). The reader keeps non-finite info values as ASE writes them; this is where they
-/// are refused, before they become targets. The fault comes with the line it is on.
+/// are refused, before they become targets. Two atoms closer than the data generators allow
+/// ([`crate::sampling::too_close`]) are refused too: a reference's labels of such a collapse
+/// (thousands of eV/Å) are no chemistry, and one such frame swamps the fit. The fault comes
+/// with the line it is on.
 pub fn check_labels(atoms: &Atoms) -> Result<(), (LabelLine, String)> {
     if atoms.is_empty() {
         return Err((
@@ -265,6 +271,16 @@ pub fn check_labels(atoms: &Atoms) -> Result<(), (LabelLine, String)> {
                 array.width
             ));
         }
+    }
+    if let Some((i, j, d)) = crate::sampling::too_close(atoms) {
+        return Err((
+            LabelLine::Atom(j),
+            format!(
+                "atoms {i} and {j} are {d:.3} Å apart, under {} of their covalent radii' sum: a \
+                 collapsed geometry, whose labels would swamp the fit; leave the frame out",
+                crate::sampling::MIN_DISTANCE_FRACTION
+            ),
+        ));
     }
     Ok(())
 }

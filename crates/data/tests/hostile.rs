@@ -1,5 +1,5 @@
-//! Hostile labelled data and split fractions: non-finite labels and empty frames are refused
-//! where they would become targets, naming file, frame and line; fractions that do not sum to
+//! Hostile labelled data and split fractions: non-finite labels, empty frames and collapsed
+//! geometries are refused where they would become targets, naming file, frame and line; fractions that do not sum to
 //! 1 are an error, not silently normalised.
 
 use std::path::{Path, PathBuf};
@@ -45,6 +45,16 @@ fn non_finite_energies_are_refused_naming_file_frame_and_line() {
     let err = training_error(&format!("{GOOD}1\nnote=x\nH 0 0 0\n"));
     assert!(
         err.starts_with("train.extxyz: frame 1, line 6: missing label: no energy"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_collapsed_geometry_is_refused_on_the_line_of_its_atom() {
+    // H–H at 0.2 Å (the limit is 0.6 · 2 · 0.31 Å): frame 1, atom 1 is line 8.
+    let err = training_error(&format!("{GOOD}2\nenergy=40.0\nH 0 0 0\nH 0 0 0.2\n"));
+    assert!(
+        err.starts_with("train.extxyz: frame 1, line 8: atoms 0 and 1 are 0.200 Å apart"),
         "{err}"
     );
 }
