@@ -87,8 +87,8 @@ pub fn off_the_scan(atoms: &mut Atoms) {
     }
 }
 
-/// A displaced copy of `base` (frame `frame` of `source`) at `positions`: the labels and the
-/// marks of earlier labelling removed, `equilibrium=F`, and `base_frame` recording the frame
+/// A displaced copy of `base` (frame `frame` of `source`) at `positions`: the labels, the
+/// compliance modes and the marks of earlier labelling removed, `equilibrium=F`, and `base_frame` recording the frame
 /// it was made from. The provenance `base` carries (`qm9_index`, `element`, …) is kept so that
 /// [`group_key`] puts the copy with its base structure; a base without any gets
 /// `base_id=SOURCE#FRAME`. `scale` no longer describes the geometry and becomes `base_scale`.
@@ -107,7 +107,8 @@ pub fn displaced(base: &Atoms, positions: Vec<Vec3>, source: &str, frame: usize)
     ] {
         out.info.shift_remove(key);
     }
-    for array in [keys::FORCES, "energies"] {
+    // The compliance modes are the minimum's: a displaced copy is no minimum.
+    for array in [keys::FORCES, "energies", COMPLIANCE] {
         out.remove_array(array);
     }
     off_the_scan(&mut out);

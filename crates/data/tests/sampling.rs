@@ -69,15 +69,19 @@ fn rattling_moves_every_coordinate_by_the_amplitude_reproducibly() {
 }
 
 #[test]
-fn rattled_copies_keep_their_base_structure_and_lose_the_old_labels() {
+fn rattled_copies_keep_their_base_structure_and_lose_the_old_labels_and_modes() {
     let mut base = water();
     base.set_energy(-5.0);
     base.set_forces(vec![0.1; 9]).unwrap();
     base.info.insert("scale".into(), Value::Float(1.2));
     base.info.insert(EQUILIBRIUM.into(), Value::Bool(true));
+    // One compliance mode of the minimum: a copy off it has none.
+    base.set_array("compliance", 3, minima_atoms::ArrayData::Float(vec![0.1; 9]))
+        .unwrap();
     let out = rattle(&base, 0.02, 1, "in", 0, 0).unwrap();
     assert_eq!(group_key(&out, 5), group_key(&base, 0));
     assert!(out.energy().is_none() && out.forces().is_none() && out.scale().is_none());
+    assert!(out.array("compliance").is_none());
     assert_eq!(out.info["base_scale"], Value::Float(1.2));
     assert!(!sample(&out).is_equilibrium());
     // The recorded seed reproduces the displacement.
